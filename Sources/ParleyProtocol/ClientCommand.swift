@@ -1,0 +1,152 @@
+import Foundation
+
+/// A client → server command (contract §5).
+public enum ClientCommand: Hashable, Sendable {
+    case message(text: String, clientID: String?)
+    case typing
+    case nick(String)
+    case history(before: Int64?, limit: Int?)
+    case ping
+
+    /// Interprets one text frame.
+    ///
+    /// A frame that is not a JSON object with a `type` is chat text, so that `websocat` users
+    /// can just type. Text is returned raw: length and white-space checks are the caller's.
+    public static func parse(frame: String) throws(ProtocolError) -> ClientCommand {
+        guard frame.utf8.first == UInt8(ascii: "{") else {
+            return .message(text: MessageText.droppingTrailingNewline(frame), clientID: nil)
+        }
+        let object: RawObject
+        do {
+            object = try JSONDecoder().decode(RawObject.self, from: Data(frame.utf8))
+        } catch {
+            throw ProtocolError(.badRequest, "frame starts with { but is not a valid JSON object")
+        }
+        return try object.command(frame: frame)
+    }
+
+    /// The JSON form a client sends.
+    public var json: String {
+        var object: [String: JSONValue] = [:]
+        switch self {
+        case .message(let text, let clientID):
+            object = ["type": .string("message"), "text": .string(text)]
+            if let clientID { object["client_id"] = .string(clientID) }
+        case .typing:
+            object = ["type": .string("typing")]
+        case .nick(let nick):
+            object = ["type": .string("nick"), "nick": .string(nick)]
+        case .history(let before, let limit):
+            object = ["type": .string("history")]
+            if let before { object["before"] = .number(Double(before)) }
+            if let limit { object["limit"] = .number(Double(limit)) }
+        case .ping:
+            object = ["type": .string("ping")]
+        }
+        let data = (try? JSONEncoder().encode(object)) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A JSON value, as much of one as command decoding needs.
+enum JSONValue: Codable, Hashable {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+    case other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else {
+            self = .other
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .number(let value):
+            if value == value.rounded(), abs(value) < 1e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
+        case .bool(let value): try container.encode(value)
+        case .null, .other: try container.encodeNil()
+        }
+    }
+
+    var string: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    /// An exact integer, or nil.
+    var integer: Int64? {
+        if case .number(let value) = self, value == value.rounded(), abs(value) < 9e15 { return Int64(value) }
+        return nil
+    }
+}
+
+/// A decoded JSON object; nested objects and arrays are kept only as ``JSONValue/other``.
+private struct RawObject: Decodable {
+    var fields: [String: JSONValue]
+
+    init(from decoder: any Decoder) throws {
+        fields = try decoder.singleValueContainer().decode([String: JSONValue].self)
+    }
+
+    func command(frame: String) throws(ProtocolError) -> ClientCommand {
+        guard let type = fields["type"] else {
+            // The first seed's clients: {"Author", "Content"} and {"from", "message"}.
+            if let text = fields["Content"]?.string ?? fields["message"]?.string {
+                return .message(text: text, clientID: nil)
+            }
+            return .message(text: MessageText.droppingTrailingNewline(frame), clientID: nil)
+        }
+        guard case .string(let name) = type else {
+            throw ProtocolError(.badRequest, "type must be a string")
+        }
+        switch name {
+        case "message":
+            guard let text = fields["text"]?.string else {
+                throw ProtocolError(.badRequest, "message needs a string text")
+            }
+            var clientID: String?
+            switch fields["client_id"] {
+            case .none, .null: clientID = nil
+            case .string(let value): clientID = value
+            default: throw ProtocolError(.badRequest, "client_id must be a string")
+            }
+            return .message(text: text, clientID: try MessageText.validateClientID(clientID))
+        case "typing":
+            return .typing
+        case "nick":
+            guard let nick = fields["nick"]?.string else {
+                throw ProtocolError(.badRequest, "nick needs a string nick")
+            }
+            return .nick(nick)
+        case "history":
+            return .history(before: try optionalInteger("before"), limit: try optionalInteger("limit").map { Int($0) })
+        case "ping":
+            return .ping
+        default:
+            throw ProtocolError(.unknownType, "unknown command type")
+        }
+    }
+
+    private func optionalInteger(_ key: String) throws(ProtocolError) -> Int64? {
+        switch fields[key] {
+        case .none, .null: return nil
+        case .some(let value):
+            guard let integer = value.integer else { throw ProtocolError(.badRequest, "\(key) must be an integer") }
+            return integer
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/// Validation of chat text (contract §5).
+public enum MessageText {
+    /// Drops one trailing `\n` or `\r\n`, as typed by line-oriented clients such as websocat.
+    public static func droppingTrailingNewline(_ text: String) -> String {
+        var utf8 = Substring(text).utf8
+        if utf8.last == UInt8(ascii: "\n") {
+            utf8.removeLast()
+            if utf8.last == UInt8(ascii: "\r") { utf8.removeLast() }
+            return String(Substring(utf8))
+        }
+        return text
+    }
+
+    /// Returns the text when it has 1...`maxBytes` bytes of UTF-8 and is not only white space.
+    public static func validate(_ text: String, maxBytes: Int) throws(ProtocolError) -> String {
+        let count = text.utf8.count
+        if count > maxBytes {
+            throw ProtocolError(.tooLarge, "text is \(count) bytes; the limit is \(maxBytes)")
+        }
+        if count == 0 || text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
+            throw ProtocolError(.badRequest, "text must not be empty or only white space")
+        }
+        return text
+    }
+
+    /// Client ids are 1–64 characters.
+    public static func validateClientID(_ clientID: String?) throws(ProtocolError) -> String? {
+        guard let clientID else { return nil }
+        guard (1...64).contains(clientID.count) else {
+            throw ProtocolError(.badRequest, "client_id must be 1-64 characters")
+        }
+        return clientID
+    }
+}

@@ -1,0 +1,129 @@
+/// Every frame the server sends: one JSON object with a `type` (contract §3).
+public enum ServerEvent: Hashable, Sendable {
+    case welcome(Welcome)
+    case message(ChatMessage)
+    case join(nick: String, ts: Timestamp)
+    case leave(nick: String, ts: Timestamp)
+    case nick(from: String, to: String, ts: Timestamp)
+    case typing(nick: String)
+    case history(messages: [ChatMessage], hasMore: Bool)
+    case pong
+    case error(code: ErrorCode, message: String)
+
+    /// The first frame after the upgrade.
+    public struct Welcome: Codable, Hashable, Sendable {
+        public var room: RoomInfo
+        public var nick: String
+        public var session: String
+        public var members: [String]
+        public var history: [ChatMessage]
+        public var lastID: Int64
+        public var truncated: Bool
+
+        public init(
+            room: RoomInfo,
+            nick: String,
+            session: String,
+            members: [String],
+            history: [ChatMessage],
+            lastID: Int64,
+            truncated: Bool
+        ) {
+            self.room = room
+            self.nick = nick
+            self.session = session
+            self.members = members
+            self.history = history
+            self.lastID = lastID
+            self.truncated = truncated
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case room, nick, session, members, history, truncated
+            case lastID = "last_id"
+        }
+    }
+
+    /// The `type` field of this event.
+    public var type: String {
+        switch self {
+        case .welcome: "welcome"
+        case .message: "message"
+        case .join: "join"
+        case .leave: "leave"
+        case .nick: "nick"
+        case .typing: "typing"
+        case .history: "history"
+        case .pong: "pong"
+        case .error: "error"
+        }
+    }
+}
+
+extension ServerEvent: Codable {
+    enum CodingKeys: String, CodingKey {
+        case type, nick, ts, from, to, messages, code, message
+        case hasMore = "has_more"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        switch self {
+        case .welcome(let welcome):
+            try welcome.encode(to: encoder)
+        case .message(let message):
+            try message.encode(to: encoder)
+        case .join(let nick, let ts), .leave(let nick, let ts):
+            try container.encode(nick, forKey: .nick)
+            try container.encode(ts, forKey: .ts)
+        case .nick(let from, let to, let ts):
+            try container.encode(from, forKey: .from)
+            try container.encode(to, forKey: .to)
+            try container.encode(ts, forKey: .ts)
+        case .typing(let nick):
+            try container.encode(nick, forKey: .nick)
+        case .history(let messages, let hasMore):
+            try container.encode(messages, forKey: .messages)
+            try container.encode(hasMore, forKey: .hasMore)
+        case .pong:
+            break
+        case .error(let code, let message):
+            try container.encode(code, forKey: .code)
+            try container.encode(message, forKey: .message)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .type) {
+        case "welcome":
+            self = .welcome(try Welcome(from: decoder))
+        case "message":
+            self = .message(try ChatMessage(from: decoder))
+        case "join":
+            self = .join(nick: try container.decode(String.self, forKey: .nick), ts: try container.decode(Timestamp.self, forKey: .ts))
+        case "leave":
+            self = .leave(nick: try container.decode(String.self, forKey: .nick), ts: try container.decode(Timestamp.self, forKey: .ts))
+        case "nick":
+            self = .nick(
+                from: try container.decode(String.self, forKey: .from),
+                to: try container.decode(String.self, forKey: .to),
+                ts: try container.decode(Timestamp.self, forKey: .ts)
+            )
+        case "typing":
+            self = .typing(nick: try container.decode(String.self, forKey: .nick))
+        case "history":
+            self = .history(
+                messages: try container.decode([ChatMessage].self, forKey: .messages),
+                hasMore: try container.decode(Bool.self, forKey: .hasMore)
+            )
+        case "pong":
+            self = .pong
+        case "error":
+            self = .error(code: try container.decode(ErrorCode.self, forKey: .code), message: try container.decode(String.self, forKey: .message))
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown event type \(other)")
+        }
+    }
+}

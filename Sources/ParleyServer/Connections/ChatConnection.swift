@@ -1,0 +1,156 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyProtocol
+import Synchronization
+import WSCore
+
+/// One client's session in a room: admits it, sends `welcome`, then runs a reader (commands in) and a
+/// writer (its ``Outbox`` out) side by side until either ends.
+final class ChatConnection: Sendable {
+    let hub: ChatHub
+    let room: Room
+    let id: ConnectionID
+    let outbox: Outbox
+    let request: ConnectRequest
+    let logger: Logger
+    private let rate: Mutex<RateLimiter>
+    private let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
+    static let typingInterval = Duration.seconds(2)
+
+    init(hub: ChatHub, room: Room, id: ConnectionID, outbox: Outbox, request: ConnectRequest, logger: Logger) {
+        self.hub = hub
+        self.room = room
+        self.id = id
+        self.outbox = outbox
+        self.request = request
+        self.logger = logger
+        self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
+    }
+
+    /// Joins the room, sends `welcome` and serves the socket until it closes.
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let admission = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
+        defer { room.leave(id) }
+        logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(admission.nick)"])
+
+        let configuration = hub.configuration
+        let page =
+            if let since = request.since {
+                try await hub.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
+            } else {
+                try await hub.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
+            }
+        let welcome = ServerEvent.Welcome(
+            room: room.record.info,
+            nick: admission.nick,
+            session: admission.session,
+            members: admission.members,
+            history: page.messages,
+            lastID: page.lastID,
+            truncated: page.hasMore
+        )
+        outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.writeLoop(outbound) }
+            group.addTask { try await self.readLoop(inbound) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func writeLoop(_ outbound: WebSocketOutboundWriter) async throws {
+        while let next = await outbox.next() {
+            switch next {
+            case .frames(let frames):
+                for frame in frames {
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
+                }
+            case .close(let code, let reason):
+                if code == 1008, reason == "slow consumer" { hub.metrics.slowConsumersClosed.increment() }
+                try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                return
+            }
+        }
+    }
+
+    private func readLoop(_ inbound: WebSocketInboundStream) async throws {
+        var messages = inbound.messages(maxSize: hub.configuration.maxFrameBytes).makeAsyncIterator()
+        while let message = try await messages.next() {
+            switch message {
+            case .binary:
+                hub.metrics.closedBinary.increment()
+                outbox.closeNow(code: 1003, reason: "binary frames are not accepted")
+                return
+            case .text(let text):
+                do {
+                    try await handle(try ClientCommand.parse(frame: text))
+                } catch let error as ProtocolError {
+                    hub.metrics.refused(error.code)
+                    send(.error(code: error.code, message: error.message))
+                }
+            }
+        }
+    }
+
+    private func handle(_ command: ClientCommand) async throws {
+        switch command {
+        case .message(let text, let clientID):
+            try await post(text: text, clientID: clientID)
+        case .typing:
+            let now = ContinuousClock.now
+            let relay = lastTyping.withLock { last in
+                if let previous = last, now - previous < Self.typingInterval { return false }
+                last = now
+                return true
+            }
+            if relay { room.typing(id) }
+        case .nick(let raw):
+            try room.rename(id, to: try Nick.normalize(raw))
+        case .history(let before, let limit):
+            let limit = limit ?? 50
+            guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }
+            let page = try await hub.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
+            send(.history(messages: page.messages, hasMore: page.hasMore), counted: false)
+        case .ping:
+            send(.pong)
+        }
+    }
+
+    /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
+    /// connection alone with the original and costs no rate-limit token.
+    private func post(text: String, clientID: String?) async throws {
+        let text = try MessageText.validate(text, maxBytes: hub.configuration.maxMessageBytes)
+        let allowed = rate.withLock { $0.take() == .allow }
+        if !allowed {
+            if let clientID, let original = try await hub.store.message(roomID: room.record.id, clientID: clientID) {
+                send(.message(original))
+                return
+            }
+            let decision = rate.withLock { $0.refuse() }
+            if decision == .close {
+                outbox.closeNow(code: 1008, reason: "rate limit exceeded")
+                return
+            }
+            throw ProtocolError(.rateLimited, "too many messages; slow down")
+        }
+        guard let nick = room.nick(of: id) else { return }
+        try await hub.submit(room: room.record, nick: nick, text: text, clientID: clientID) { result in
+            switch result {
+            case .stored:
+                break
+            case .duplicate(let original):
+                self.rate.withLock { $0.refund() }
+                self.outbox.enqueue(EventEncoder.encode(.message(original)))
+            case .failed:
+                self.outbox.enqueue(EventEncoder.encode(.error(code: .unavailable, message: "the message could not be stored; resend it")))
+            }
+        }
+        logger.trace("message queued", metadata: ["room": "\(room.code)"])
+    }
+
+    private func send(_ event: ServerEvent, counted: Bool = true) {
+        outbox.enqueue(EventEncoder.encode(event), counted: counted)
+    }
+}

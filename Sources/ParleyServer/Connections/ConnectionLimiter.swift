@@ -1,0 +1,62 @@
+import Synchronization
+
+/// Counts open WebSockets in total and per client address, refusing past the limits.
+final class ConnectionLimiter: Sendable {
+    enum Refusal: Error {
+        case total
+        case perAddress
+        case shuttingDown
+    }
+
+    private struct State {
+        var total = 0
+        var byAddress: [String: Int] = [:]
+        var draining = false
+
+        func check(address: String, maxTotal: Int, maxPerAddress: Int) throws(Refusal) {
+            if draining { throw .shuttingDown }
+            if total >= maxTotal { throw .total }
+            if byAddress[address, default: 0] >= maxPerAddress { throw .perAddress }
+        }
+    }
+
+    private let state = Mutex(State())
+    let maxTotal: Int
+    let maxPerAddress: Int
+
+    init(maxTotal: Int, maxPerAddress: Int) {
+        self.maxTotal = maxTotal
+        self.maxPerAddress = maxPerAddress
+    }
+
+    /// Reserves a slot for `address`; balance with ``release(address:)``.
+    func reserve(address: String) throws(Refusal) {
+        try state.withLock { (state) throws(Refusal) in
+            try state.check(address: address, maxTotal: maxTotal, maxPerAddress: maxPerAddress)
+            state.total += 1
+            state.byAddress[address, default: 0] += 1
+        }
+    }
+
+    /// Throws what ``reserve(address:)`` would, without reserving.
+    func check(address: String) throws(Refusal) {
+        try state.withLock { (state) throws(Refusal) in
+            try state.check(address: address, maxTotal: maxTotal, maxPerAddress: maxPerAddress)
+        }
+    }
+
+    func release(address: String) {
+        state.withLock { state in
+            state.total -= 1
+            let remaining = state.byAddress[address, default: 1] - 1
+            state.byAddress[address] = remaining > 0 ? remaining : nil
+        }
+    }
+
+    /// Refuses every new connection from now on (graceful shutdown).
+    func startDraining() {
+        state.withLock { $0.draining = true }
+    }
+
+    var total: Int { state.withLock { $0.total } }
+}

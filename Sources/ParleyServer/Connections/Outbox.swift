@@ -1,0 +1,196 @@
+import DequeModule
+import NIOCore
+import Synchronization
+
+/// One connection's bounded queue of encoded frames.
+///
+/// Rooms enqueue without ever waiting; the connection's writer drains it. A member whose queued bytes pass
+/// the limit is cut off (close 1008 `slow consumer`) instead of slowing the room: everything before the cut
+/// was delivered in order, so the client resumes with `since` and loses nothing.
+final class Outbox: Sendable {
+    /// What the writer should do next.
+    enum Next {
+        case frames([ByteBuffer])
+        case close(code: UInt16, reason: String)
+    }
+
+    private struct Queued {
+        var frame: ByteBuffer
+        var messageID: Int64?
+        var counted: Bool
+    }
+
+    private enum Phase {
+        /// Collecting frames until `welcome` is ready, so history and live events join without a gap.
+        case holding
+        case open
+        /// Send what is queued, then close.
+        case draining(code: UInt16, reason: String)
+        /// Close now; queued frames are dropped.
+        case closing(code: UInt16, reason: String)
+        case closed
+    }
+
+    private struct State {
+        var phase = Phase.holding
+        var queue: Deque<Queued> = []
+        var countedBytes = 0
+        var writer: CheckedContinuation<Void, Never>?
+
+        mutating func takeWriter() -> CheckedContinuation<Void, Never>? {
+            defer { writer = nil }
+            return writer
+        }
+    }
+
+    private let state = Mutex(State())
+    let limit: Int
+    private let onOverflow: @Sendable () -> Void
+
+    /// - Parameters:
+    ///   - limit: most counted bytes that may wait for the socket.
+    ///   - onOverflow: called once when the limit is passed (the connection arms a hard close).
+    init(limit: Int, onOverflow: @escaping @Sendable () -> Void = {}) {
+        self.limit = limit
+        self.onOverflow = onOverflow
+    }
+
+    /// Queues a frame; never waits. Returns false when the frame was not queued.
+    @discardableResult
+    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil, counted: Bool = true) -> Bool {
+        var overflowed = false
+        let (accepted, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { state in
+            switch state.phase {
+            case .holding, .open:
+                if counted {
+                    if state.countedBytes + frame.readableBytes > limit {
+                        state.phase = .closing(code: 1008, reason: "slow consumer")
+                        state.queue.removeAll()
+                        state.countedBytes = 0
+                        overflowed = true
+                        return (false, state.takeWriter())
+                    }
+                    state.countedBytes += frame.readableBytes
+                }
+                state.queue.append(Queued(frame: frame, messageID: messageID, counted: counted))
+                if case .holding = state.phase { return (true, nil) }
+                return (true, state.takeWriter())
+            case .draining, .closing, .closed:
+                return (false, nil)
+            }
+        }
+        writer?.resume()
+        if overflowed { onOverflow() }
+        return accepted
+    }
+
+    /// Puts `welcome` first and opens the queue. Message frames queued while holding that the history
+    /// already covered (`id <= coveredID`) are dropped, so nothing arrives twice.
+    func open(with welcome: ByteBuffer, coveredID: Int64) {
+        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+            guard case .holding = state.phase else { return nil }
+            var queue: Deque<Queued> = [Queued(frame: welcome, messageID: nil, counted: false)]
+            for item in state.queue {
+                if let id = item.messageID, id <= coveredID {
+                    if item.counted { state.countedBytes -= item.frame.readableBytes }
+                    continue
+                }
+                queue.append(item)
+            }
+            state.queue = queue
+            state.phase = .open
+            return state.takeWriter()
+        }
+        writer?.resume()
+    }
+
+    /// Sends what is already queued, then closes with `code`.
+    func drainAndClose(code: UInt16, reason: String) {
+        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+            switch state.phase {
+            case .holding, .open:
+                state.phase = .draining(code: code, reason: reason)
+                return state.takeWriter()
+            default:
+                return nil
+            }
+        }
+        writer?.resume()
+    }
+
+    /// Drops what is queued and closes with `code` as soon as the writer can.
+    func closeNow(code: UInt16, reason: String) {
+        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+            switch state.phase {
+            case .closing, .closed:
+                return nil
+            default:
+                state.phase = .closing(code: code, reason: reason)
+                state.queue.removeAll()
+                state.countedBytes = 0
+                return state.takeWriter()
+            }
+        }
+        writer?.resume()
+    }
+
+    /// Ends the outbox without a close frame (the socket is already gone).
+    func finish() {
+        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+            state.phase = .closed
+            state.queue.removeAll()
+            return state.takeWriter()
+        }
+        writer?.resume()
+    }
+
+    /// Waits for frames or a close instruction; after a close, or when cancelled, it returns nil.
+    func next() async -> Next? {
+        await withTaskCancellationHandler {
+            await nextUncancellable()
+        } onCancel: {
+            finish()
+        }
+    }
+
+    private func nextUncancellable() async -> Next? {
+        while true {
+            let next: Next?? = state.withLock { state in
+                switch state.phase {
+                case .closed:
+                    return .some(nil)
+                case .closing(let code, let reason):
+                    state.phase = .closed
+                    return .close(code: code, reason: reason)
+                case .holding:
+                    return nil
+                case .open, .draining:
+                    if !state.queue.isEmpty {
+                        let frames = state.queue.map(\.frame)
+                        state.queue.removeAll(keepingCapacity: true)
+                        state.countedBytes = 0
+                        return .frames(frames)
+                    }
+                    if case .draining(let code, let reason) = state.phase {
+                        state.phase = .closed
+                        return .close(code: code, reason: reason)
+                    }
+                    return nil
+                }
+            }
+            if let next { return next }
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    switch state.phase {
+                    case .open: if state.queue.isEmpty { break } else { return true }
+                    case .holding: break
+                    default: return true
+                    }
+                    state.writer = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+}

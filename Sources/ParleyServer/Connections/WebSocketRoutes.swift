@@ -1,0 +1,66 @@
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+extension ChatHub {
+    /// `GET /ws` on the WebSocket router: admit and upgrade, or decline so the HTTP router answers the
+    /// request with the refusal (see ``addWebSocketRefusalRoute(to:)``).
+    func addWebSocketRoute(to router: Router<ParleyRequestContext>) {
+        router.ws("/ws") { request, context in
+            do {
+                _ = try await self.admit(request, context: context)
+                let address = context.clientAddress
+                try self.limiter.reserve(address: address)
+                // Released when the socket closes, whether or not the upgrade completes.
+                context.channel.closeFuture.whenComplete { _ in self.limiter.release(address: address) }
+                return .upgrade([:])
+            } catch {
+                self.metrics.connectionsRefused.increment()
+                return .dontUpgrade
+            }
+        } onUpgrade: { inbound, outbound, context in
+            try await self.serve(inbound: inbound, outbound: outbound, context: context)
+        }
+    }
+
+    /// `GET /ws` on the HTTP router: reached when an upgrade was declined or not asked for.
+    func addWebSocketRefusalRoute(to router: Router<ParleyRequestContext>) {
+        router.get("/ws") { request, context -> Response in
+            _ = try await self.admit(request, context: context)
+            do throws(ConnectionLimiter.Refusal) {
+                try self.limiter.check(address: context.clientAddress)
+            } catch {
+                throw Self.refusal(error)
+            }
+            throw APIError(.badRequest, .badRequest, "expected a WebSocket upgrade request")
+        }
+    }
+
+    private func serve(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        context: WebSocketRouterContext<ParleyRequestContext>
+    ) async throws {
+        let (connect, record) = try await admit(context.request, context: context.requestContext)
+        let channel = context.requestContext.channel
+        let id = makeConnectionID()
+        var logger = context.logger
+        logger[metadataKey: "connection"] = "\(id.value)"
+        let closeTimeout = TimeAmount.nanoseconds(Int64(configuration.closeTimeout.components.seconds) * 1_000_000_000)
+        // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
+        let outbox = Outbox(limit: configuration.maxOutboundBytes) {
+            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+        }
+        connections.insert(id, outbox)
+        metrics.connections.increment()
+        defer {
+            connections.remove(id)
+            metrics.connections.decrement()
+        }
+        let room = rooms.acquire(record)
+        defer { rooms.release(room) }
+        let connection = ChatConnection(hub: self, room: room, id: id, outbox: outbox, request: connect, logger: logger)
+        try await connection.run(inbound: inbound, outbound: outbound)
+    }
+}

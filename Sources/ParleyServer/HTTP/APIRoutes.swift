@@ -1,0 +1,209 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ParleyProtocol
+
+/// The HTTP API of contract §7.
+struct APIRoutes {
+    let hub: ChatHub
+
+    func add(to router: Router<ParleyRequestContext>) {
+        router.post("/api/rooms", use: createRoom)
+        router.get("/api/rooms/{code}", use: showRoom)
+        router.get("/api/rooms/{code}/messages", use: listMessages)
+        router.post("/api/rooms/{code}/messages", use: postMessage)
+        router.get("/healthz", use: health)
+        router.get("/metrics", use: metrics)
+        router.refuseOtherMethods("/api/rooms", allowed: [.post])
+        router.refuseOtherMethods("/api/rooms/{code}", allowed: [.get])
+        router.refuseOtherMethods("/api/rooms/{code}/messages", allowed: [.get, .post])
+        router.refuseOtherMethods("/healthz", allowed: [.get])
+        router.refuseOtherMethods("/metrics", allowed: [.get])
+    }
+
+    struct RoomCreated: ResponseEncodable {
+        var code: String
+        var name: String?
+        var createdAt: Timestamp
+        var url: String
+        var wsURL: String
+
+        enum CodingKeys: String, CodingKey {
+            case code, name, url
+            case createdAt = "created_at"
+            case wsURL = "ws_url"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(code, forKey: .code)
+            try container.encode(name, forKey: .name)
+            try container.encode(createdAt, forKey: .createdAt)
+            try container.encode(url, forKey: .url)
+            try container.encode(wsURL, forKey: .wsURL)
+        }
+    }
+
+    struct RoomDetails: ResponseEncodable {
+        var code: String
+        var name: String?
+        var createdAt: Timestamp
+        var members: [String]
+        var lastID: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case code, name, members
+            case createdAt = "created_at"
+            case lastID = "last_id"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(code, forKey: .code)
+            try container.encode(name, forKey: .name)
+            try container.encode(createdAt, forKey: .createdAt)
+            try container.encode(members, forKey: .members)
+            try container.encode(lastID, forKey: .lastID)
+        }
+    }
+
+    struct Page: ResponseEncodable {
+        var messages: [ChatMessage]
+        var hasMore: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case messages
+            case hasMore = "has_more"
+        }
+    }
+
+    @Sendable func createRoom(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<RoomCreated> {
+        struct Body: Decodable {
+            var name: String?
+        }
+        let data = try await request.body.collect(upTo: hub.configuration.maxBodyBytes)
+        var name: String?
+        if data.readableBytes > 0 {
+            name = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView)).name
+        }
+        if let name, name.unicodeScalars.count > 100 {
+            throw APIError(.badRequest, .badRequest, "name must be at most 100 characters")
+        }
+        let record = try await hub.store.createRoom(code: RoomCode.makePrivate(), name: name)
+        let host = request.head.authority ?? "\(hub.configuration.host):\(hub.configuration.port)"
+        let secure = hub.configuration.tlsCertificatePath != nil
+        return EditedResponse(
+            status: .created,
+            response: RoomCreated(
+                code: record.code,
+                name: record.name,
+                createdAt: record.createdAt,
+                url: "\(secure ? "https" : "http")://\(host)/r/\(record.code)",
+                wsURL: "\(secure ? "wss" : "ws")://\(host)/ws?room=\(record.code)"
+            )
+        )
+    }
+
+    @Sendable func showRoom(_ request: Request, context: ParleyRequestContext) async throws -> RoomDetails {
+        let record = try await room(context)
+        let lastID = try await hub.store.lastID(roomID: record.id)
+        return RoomDetails(
+            code: record.code,
+            name: record.name,
+            createdAt: record.createdAt,
+            members: hub.rooms.room(code: record.code)?.nicks ?? [],
+            lastID: lastID
+        )
+    }
+
+    @Sendable func listMessages(_ request: Request, context: ParleyRequestContext) async throws -> Page {
+        let record = try await room(context)
+        let query = request.uri.queryParameters
+        func integer(_ key: String) throws -> Int64? {
+            guard let raw = query[key[...]], !raw.isEmpty else { return nil }
+            guard let value = Int64(raw), value >= 0 else { throw APIError(.badRequest, .badRequest, "\(key) must be a non-negative integer") }
+            return value
+        }
+        let limit = try integer("limit").map(Int.init) ?? 50
+        guard (1...200).contains(limit) else { throw APIError(.badRequest, .badRequest, "limit must be 1-200") }
+        let after = try integer("after")
+        let page = try await hub.store.messages(roomID: record.id, after: after, before: try integer("before"), limit: limit, newest: after == nil)
+        return Page(messages: page.messages, hasMore: page.hasMore)
+    }
+
+    @Sendable func postMessage(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<ChatMessage> {
+        struct Body: Decodable {
+            var nick: String
+            var text: String
+            var clientID: String?
+
+            enum CodingKeys: String, CodingKey {
+                case nick, text
+                case clientID = "client_id"
+            }
+        }
+        let record = try await room(context)
+        let data = try await request.body.collect(upTo: hub.configuration.maxBodyBytes)
+        let body = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView))
+        let nick = try Nick.normalize(body.nick)
+        let clientID = try MessageText.validateClientID(body.clientID)
+        let text = try validatedText(body.text)
+        let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
+        try await hub.submit(room: record, nick: nick, text: text, clientID: clientID) { result in
+            continuation.yield(result)
+            continuation.finish()
+        }
+        var iterator = results.makeAsyncIterator()
+        switch await iterator.next() {
+        case .stored(let message): return EditedResponse(status: .created, response: message)
+        case .duplicate(let message): return EditedResponse(status: .ok, response: message)
+        case .failed, .none: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
+        }
+    }
+
+    /// Text over the limit is `413 too_large`; empty text is `400 bad_request`.
+    private func validatedText(_ text: String) throws -> String {
+        do {
+            return try MessageText.validate(text, maxBytes: hub.configuration.maxMessageBytes)
+        } catch {
+            throw APIError(error.code == .tooLarge ? .contentTooLarge : .badRequest, error)
+        }
+    }
+
+    @Sendable func health(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        guard await hub.store.isHealthy() else {
+            throw APIError(.serviceUnavailable, .unavailable, "storage is not answering")
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+    }
+
+    @Sendable func metrics(_ request: Request, context: ParleyRequestContext) async throws -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: hub.metrics.registry.emitToBuffer()))
+        )
+    }
+
+    /// The stored room named by the `{code}` path parameter.
+    private func room(_ context: ParleyRequestContext) async throws -> RoomRecord {
+        let code = try RoomCode.validate(context.parameters.get("code") ?? "")
+        guard let record = try await hub.store.room(code: code) else {
+            throw APIError.notFound("no such room")
+        }
+        return record
+    }
+}
+
+extension Router {
+    /// Answers `405 bad_request` for the common methods a path does not serve (the router alone says 404).
+    func refuseOtherMethods(_ path: RouterPath, allowed: Set<HTTPRequest.Method>) {
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allowed.contains(method) {
+            on(path, method: method) { _, _ -> Response in
+                throw APIError(.methodNotAllowed, .badRequest, "method not allowed")
+            }
+        }
+    }
+}
+
+extension ChatMessage: ResponseEncodable {}

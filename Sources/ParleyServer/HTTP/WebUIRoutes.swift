@@ -1,0 +1,41 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ParleyProtocol
+
+/// The web UI: `/` and the invite links `/r/{code}` serve the page; its assets come from `Public/`.
+struct WebUIRoutes {
+    let publicFolder: String
+    let indexPage: ByteBuffer
+
+    init() throws {
+        guard let resources = Bundle.module.resourcePath else {
+            throw StorageError.unsupported("the web UI resources are missing from the build")
+        }
+        publicFolder = resources + "/Public"
+        indexPage = ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: publicFolder + "/index.html")))
+    }
+
+    func add(to router: Router<ParleyRequestContext>) {
+        router.get("/") { _, _ in page }
+        router.get("/r/{code}") { _, _ in page }
+    }
+
+    private var page: Response {
+        Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: indexPage))
+    }
+
+    /// No inline script, nothing from elsewhere: the page talks only to its own origin.
+    static let pageHeaders: HTTPFields = [
+        .contentType: "text/html; charset=utf-8",
+        .contentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        .cacheControl: "no-cache",
+        HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+        HTTPField.Name("Referrer-Policy")!: "no-referrer",
+    ]
+
+    /// Static assets with security headers and a short cache.
+    var fileMiddleware: FileMiddleware<ParleyRequestContext, LocalFileSystem> {
+        FileMiddleware(publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.maxAge(300)])]), searchForIndexHtml: false)
+    }
+}

@@ -1,0 +1,63 @@
+/// Everything `parley serve` can be told; defaults are the contract's (§6, §9).
+public struct ServerConfiguration: Sendable {
+    /// How rooms come into existence.
+    public enum RoomCreation: String, Sendable, CaseIterable {
+        /// Connecting to an unknown code creates the room.
+        case open
+        /// Only rooms created through `POST /api/rooms` exist.
+        case api
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var database = DatabaseLocation.sqliteFile("parley.sqlite")
+    public var roomCreation = RoomCreation.open
+    /// Origins allowed to open WebSockets besides the server's own; `*` allows any.
+    public var allowedOrigins: [String] = []
+    public var historySize = 50
+    public var maxMessageBytes = 4096
+    public var maxFrameBytes = 64 * 1024
+    public var rateBurst = 20
+    /// Messages per second per connection after the burst; 0 means no limit.
+    public var ratePerSecond = 5.0
+    public var maxOutboundBytes = 1024 * 1024
+    public var maxConnectionsPerAddress = 256
+    public var maxConnections = 100_000
+    public var heartbeatInterval: Duration = .seconds(30)
+    public var idleTimeout: Duration = .seconds(60)
+    public var maxBodyBytes = 64 * 1024
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// How long a closing WebSocket waits for the peer's close frame.
+    public var closeTimeout: Duration = .seconds(3)
+
+    public init() {}
+}
+
+/// Where history is stored.
+public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+    case sqliteFile(String)
+    case sqliteMemory
+    case postgres(String)
+
+    /// Parses `sqlite:PATH`, `sqlite::memory:` or `postgres://…`.
+    public init?(_ text: String) {
+        if text == "sqlite::memory:" {
+            self = .sqliteMemory
+        } else if text.hasPrefix("sqlite:"), text.count > "sqlite:".count {
+            self = .sqliteFile(String(text.dropFirst("sqlite:".count)))
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(text)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .sqliteFile(let path): "sqlite:\(path)"
+        case .sqliteMemory: "sqlite::memory:"
+        case .postgres: "postgres://…"
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import DequeModule
+import Synchronization
+
+/// The bounded hand-off between connections and the storage writer.
+///
+/// Producers wait only while the queue holds `capacity` items; the writer takes everything queued
+/// at once, so a busy server commits large batches and an idle one commits each message alone.
+final class CommitQueue<Element: Sendable>: Sendable {
+    struct Finished: Error {}
+
+    private struct State {
+        var items: Deque<Element> = []
+        var consumer: CheckedContinuation<Void, Never>?
+        var producers: Deque<CheckedContinuation<Void, Never>> = []
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Adds an item, waiting while the queue is full. Throws once the queue is finished.
+    func push(_ item: Element) async throws {
+        while true {
+            let step: PushStep = state.withLock { state in
+                if state.finished { return .finished }
+                guard state.items.count < capacity else { return .wait }
+                state.items.append(item)
+                defer { state.consumer = nil }
+                return .done(state.consumer)
+            }
+            switch step {
+            case .done(let consumer):
+                consumer?.resume()
+                return
+            case .finished:
+                throw Finished()
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state in
+                        if state.finished || state.items.count < capacity { return true }
+                        state.producers.append(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    /// Takes up to `max` items, waiting for at least one. Returns nil once finished and empty.
+    func popBatch(max: Int) async -> [Element]? {
+        while true {
+            let (batch, producers): ([Element]?, [CheckedContinuation<Void, Never>]) = state.withLock { state in
+                if state.items.isEmpty { return (state.finished ? [] : nil, []) }
+                let count = Swift.min(max, state.items.count)
+                let batch = Array(state.items.prefix(count))
+                state.items.removeFirst(count)
+                let waiting = Array(state.producers)
+                state.producers.removeAll()
+                return (batch, waiting)
+            }
+            for producer in producers { producer.resume() }
+            if let batch { return batch.isEmpty ? nil : batch }
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if !state.items.isEmpty || state.finished { return true }
+                    state.consumer = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    /// Refuses further pushes; queued items are still handed out.
+    func finish() {
+        let (consumer, producers) = state.withLock { state in
+            state.finished = true
+            defer {
+                state.consumer = nil
+                state.producers.removeAll()
+            }
+            return (state.consumer, Array(state.producers))
+        }
+        consumer?.resume()
+        for producer in producers { producer.resume() }
+    }
+}
+
+private enum PushStep {
+    case done(CheckedContinuation<Void, Never>?)
+    case wait
+    case finished
+}

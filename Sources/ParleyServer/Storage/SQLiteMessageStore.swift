@@ -1,0 +1,189 @@
+import GRDB
+import Logging
+import ParleyProtocol
+import ServiceLifecycle
+
+/// SQLite history (WAL mode) with one writer that group-commits every queued message in one transaction.
+///
+/// `synchronous=NORMAL` in WAL mode makes a commit survive `kill -9` of the process without an fsync per
+/// transaction; the writer commits before any completion runs, so nothing is delivered before it is durable.
+public final class SQLiteMessageStore: MessageStore, Service {
+    let database: any DatabaseWriter
+    let queue = CommitQueue<PendingMessage>(capacity: 16_384)
+    let metrics: ParleyMetrics
+    let logger: Logger
+    static let maxBatch = 4096
+
+    /// Opens (creating if needed) and migrates the database.
+    public init(location: DatabaseLocation, metrics: ParleyMetrics, logger: Logger) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        configuration.busyMode = .timeout(10)
+        switch location {
+        case .sqliteFile(let path):
+            self.database = try DatabasePool(path: path, configuration: configuration)
+        case .sqliteMemory:
+            self.database = try DatabaseQueue(configuration: configuration)
+        case .postgres:
+            throw StorageError.unsupported("postgres:// storage is not yet supported")
+        }
+        self.metrics = metrics
+        self.logger = logger
+        try SQLiteSchema.migrator.migrate(database)
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while let batch = await queue.popBatch(max: Self.maxBatch) {
+                await commit(batch)
+            }
+        } onGracefulShutdown: {
+            self.queue.finish()
+        }
+    }
+
+    public func append(_ message: PendingMessage) async throws {
+        do {
+            try await queue.push(message)
+        } catch {
+            throw StorageError.unavailable
+        }
+    }
+
+    /// Stores one batch in one transaction, then runs completions in queue order.
+    func commit(_ batch: [PendingMessage]) async {
+        let start = ContinuousClock.now
+        let results: [AppendResult]
+        do {
+            results = try await database.write { db in
+                var lastIDs: [Int64: Int64] = [:]
+                var results: [AppendResult] = []
+                results.reserveCapacity(batch.count)
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id) VALUES (?, ?, ?, ?, ?, ?)"
+                )
+                for pending in batch {
+                    if let clientID = pending.clientID, let original = try Self.message(db, roomID: pending.roomID, clientID: clientID) {
+                        results.append(.duplicate(original))
+                        continue
+                    }
+                    let previous = try lastIDs[pending.roomID] ?? Self.lastID(db, roomID: pending.roomID)
+                    let id = previous + 1
+                    try insert.execute(arguments: [pending.roomID, id, pending.nick, pending.text, pending.ts.milliseconds, pending.clientID])
+                    lastIDs[pending.roomID] = id
+                    results.append(.stored(ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID)))
+                }
+                let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ? WHERE id = ?")
+                for (roomID, lastID) in lastIDs {
+                    try update.execute(arguments: [lastID, roomID])
+                }
+                return results
+            }
+        } catch {
+            logger.error("storage commit failed", metadata: ["error": "\(error)", "batch": "\(batch.count)"])
+            metrics.storageFailures.increment()
+            for pending in batch { pending.completion(.failed) }
+            return
+        }
+        metrics.commitLatency.record(duration: ContinuousClock.now - start)
+        var stored = 0
+        for (pending, result) in zip(batch, results) {
+            if case .stored = result { stored += 1 }
+            pending.completion(result)
+        }
+        metrics.messagesStored.increment(by: stored)
+    }
+
+    public func room(code: String) async throws -> RoomRecord? {
+        try await database.read { db in try Self.room(db, code: code) }
+    }
+
+    public func openRoom(code: String) async throws -> RoomRecord {
+        if let existing = try await room(code: code) { return existing }
+        return try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO rooms (code, name, created_at, last_id) VALUES (?, NULL, ?, 0)",
+                arguments: [code, Timestamp.now().milliseconds]
+            )
+            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+            return record
+        }
+    }
+
+    public func createRoom(code: String, name: String?) async throws -> RoomRecord {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO rooms (code, name, created_at, last_id) VALUES (?, ?, ?, 0)",
+                arguments: [code, name, Timestamp.now().milliseconds]
+            )
+            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+            return record
+        }
+    }
+
+    public func lastID(roomID: Int64) async throws -> Int64 {
+        try await database.read { db in try Self.lastID(db, roomID: roomID) }
+    }
+
+    public func messages(roomID: Int64, after: Int64?, before: Int64?, limit: Int, newest: Bool) async throws -> MessagePage {
+        try await database.read { db in
+            let order = newest ? "DESC" : "ASC"
+            var rows = try Self.messages(
+                db,
+                sql: "WHERE room_id = ? AND id > ? AND id < ? ORDER BY id \(order) LIMIT ?",
+                arguments: [roomID, after ?? 0, before ?? Int64.max, limit + 1]
+            )
+            let hasMore = rows.count > limit
+            if hasMore { rows.removeLast() }
+            if newest { rows.reverse() }
+            return MessagePage(messages: rows, hasMore: hasMore, lastID: try Self.lastID(db, roomID: roomID))
+        }
+    }
+
+    public func message(roomID: Int64, clientID: String) async throws -> ChatMessage? {
+        try await database.read { db in try Self.message(db, roomID: roomID, clientID: clientID) }
+    }
+
+    public func isHealthy() async -> Bool {
+        (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+
+    // MARK: statements shared by reads and the writer
+
+    static func room(_ db: Database, code: String) throws -> RoomRecord? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, code, name, created_at FROM rooms WHERE code = ?", arguments: [code]) else {
+            return nil
+        }
+        return RoomRecord(id: row["id"], code: row["code"], name: row["name"], createdAt: Timestamp(milliseconds: row["created_at"]))
+    }
+
+    static func lastID(_ db: Database, roomID: Int64) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT last_id FROM rooms WHERE id = ?", arguments: [roomID]) ?? 0
+    }
+
+    static func message(_ db: Database, roomID: Int64, clientID: String) throws -> ChatMessage? {
+        try messages(db, sql: "WHERE room_id = ? AND client_id = ?", arguments: [roomID, clientID]).first
+    }
+
+    static func messages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [ChatMessage] {
+        let statement = try db.cachedStatement(sql: "SELECT id, nick, text, ts, client_id FROM messages " + sql)
+        return try Row.fetchAll(statement, arguments: arguments).map { row in
+            ChatMessage(id: row[0], nick: row[1], text: row[2], ts: Timestamp(milliseconds: row[3]), clientID: row[4])
+        }
+    }
+}
+
+/// Storage failures as connections and routes see them.
+public enum StorageError: Error, CustomStringConvertible {
+    case unavailable
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable: "storage is unavailable"
+        case .unsupported(let reason): reason
+        }
+    }
+}

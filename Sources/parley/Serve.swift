@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyServer
+import ServiceLifecycle
+
+/// `parley serve`: runs the server until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the chat server.",
+        discussion: "Every option has an environment twin: --max-frame-bytes is PARLEY_MAX_FRAME_BYTES, and so on. "
+            + "A flag on the command line wins over its environment variable."
+    )
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
+    @Option(help: "sqlite:PATH, sqlite::memory: or postgres://USER:PASS@HOST:PORT/DB.") var database = "sqlite:parley.sqlite"
+    @Option(help: "open: connecting to a code creates the room; api: only rooms made by POST /api/rooms exist.")
+    var roomCreation = "open"
+    @Option(help: "An Origin allowed to open WebSockets besides the server's own (repeatable; * for any).")
+    var allowedOrigin: [String] = []
+    @Option(help: "Messages in welcome when the client gives no since.") var historySize = 50
+    @Option(help: "Largest message text, in bytes.") var maxMessageBytes = 4096
+    @Option(help: "Largest WebSocket message, in bytes, after reassembly.") var maxFrameBytes = 65536
+    @Option(help: "Messages a connection may send at once before the rate applies.") var rateBurst = 20
+    @Option(help: "Messages per second per connection after the burst (0: no limit).") var ratePerSecond = 5
+    @Option(help: "Bytes that may wait for one slow client before it is closed (1008).") var maxOutboundBytes = 1_048_576
+    @Option(help: "Open WebSockets per client address.") var maxConnectionsPerAddress = 256
+    @Option(help: "Open WebSockets in total.") var maxConnections = 100_000
+    @Option(help: "Seconds between WebSocket pings.") var heartbeatInterval = 30
+    @Option(help: "Seconds without an answer from a client before it is closed (1001).") var idleTimeout = 60
+    @Option(help: "Largest HTTP request body, in bytes.") var maxBodyBytes = 65536
+    @Option(help: "PEM certificate chain, to serve https:// and wss://.") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    /// Names of the options that have environment twins.
+    static let environmentOptions = [
+        "host", "port", "database", "room-creation", "allowed-origin", "history-size", "max-message-bytes", "max-frame-bytes",
+        "rate-burst", "rate-per-second", "max-outbound-bytes", "max-connections-per-address", "max-connections",
+        "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "log-level",
+    ]
+
+    /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
+    /// `PARLEY_ALLOWED_ORIGIN` may list several origins separated by commas.
+    static func environmentArguments(given: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        var extra: [String] = []
+        for option in environmentOptions {
+            let flag = "--\(option)"
+            guard !given.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) else { continue }
+            let variable = "PARLEY_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
+            guard let value = environment[variable] else { continue }
+            let values = option == "allowed-origin" ? value.split(separator: ",").map(String.init) : [value]
+            for value in values { extra += [flag, value] }
+        }
+        return extra
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard let location = DatabaseLocation(database) else {
+            throw ValidationError("--database must be sqlite:PATH, sqlite::memory: or postgres://…")
+        }
+        if case .postgres = location {
+            throw ValidationError("--database postgres:// is not yet supported; use sqlite:PATH")
+        }
+        guard ServerConfiguration.RoomCreation(rawValue: roomCreation) != nil else {
+            throw ValidationError("--room-creation must be open or api")
+        }
+        for (name, value) in [
+            ("--history-size", historySize), ("--max-message-bytes", maxMessageBytes), ("--max-frame-bytes", maxFrameBytes),
+            ("--rate-burst", rateBurst), ("--max-outbound-bytes", maxOutboundBytes),
+            ("--max-connections-per-address", maxConnectionsPerAddress), ("--max-connections", maxConnections),
+            ("--heartbeat-interval", heartbeatInterval), ("--idle-timeout", idleTimeout), ("--max-body-bytes", maxBodyBytes),
+        ] where value < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+        guard ratePerSecond >= 0 else { throw ValidationError("--rate-per-second must be 0 or more") }
+        guard historySize <= 1000 else { throw ValidationError("--history-size must be at most 1000") }
+        guard maxMessageBytes <= maxFrameBytes else { throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    }
+
+    var serverConfiguration: ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.database = DatabaseLocation(database)!
+        configuration.roomCreation = ServerConfiguration.RoomCreation(rawValue: roomCreation)!
+        configuration.allowedOrigins = allowedOrigin
+        configuration.historySize = historySize
+        configuration.maxMessageBytes = maxMessageBytes
+        configuration.maxFrameBytes = maxFrameBytes
+        configuration.rateBurst = rateBurst
+        configuration.ratePerSecond = Double(ratePerSecond)
+        configuration.maxOutboundBytes = maxOutboundBytes
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.maxConnections = maxConnections
+        configuration.heartbeatInterval = .seconds(heartbeatInterval)
+        configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.tlsCertificatePath = tlsCert
+        configuration.tlsKeyPath = tlsKey
+        return configuration
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "parley")
+        let app = try await buildApplication(configuration: serverConfiguration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+        logger.info("stopped")
+    }
+}
