@@ -35,6 +35,7 @@ public func buildApplication(
     var server = HTTPServerBuilder.http1WebSocketUpgrade(
         webSocketRouter: webSocketRouter,
         configuration: .init(
+            http1: .init(additionalChannelHandlers: [RefusalResponseHandler(refusals: hub.refusals)]),
             ws: WebSocketServerConfiguration(
                 maxFrameSize: configuration.maxFrameBytes,
                 autoPing: .enabled(timePeriod: min(configuration.heartbeatInterval, configuration.idleTimeout / 2)),

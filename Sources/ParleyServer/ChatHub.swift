@@ -10,6 +10,7 @@ final class ChatHub: Sendable {
     let rooms: RoomRegistry
     let limiter: ConnectionLimiter
     let connections = ConnectionDirectory()
+    let refusals = UpgradeRefusals()
     let metrics: ParleyMetrics
     let logger: Logger
     private let lastConnectionID = Atomic<UInt64>(0)

@@ -68,7 +68,6 @@ final class ChatConnection: Sendable {
                     try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
                 }
             case .close(let code, let reason):
-                if code == 1008, reason == "slow consumer" { hub.metrics.slowConsumersClosed.increment() }
                 try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
                 return
             }

@@ -11,12 +11,18 @@ extension ChatHub {
             do {
                 _ = try await self.admit(request, context: context)
                 let address = context.clientAddress
-                try self.limiter.reserve(address: address)
+                do throws(ConnectionLimiter.Refusal) {
+                    try self.limiter.reserve(address: address)
+                } catch {
+                    throw Self.refusal(error)
+                }
                 // Released when the socket closes, whether or not the upgrade completes.
                 context.channel.closeFuture.whenComplete { _ in self.limiter.release(address: address) }
                 return .upgrade([:])
             } catch {
                 self.metrics.connectionsRefused.increment()
+                let refusal = error as? APIError ?? APIError(.serviceUnavailable, .unavailable, "unavailable")
+                self.refusals.record(refusal, for: context.channel)
                 return .dontUpgrade
             }
         } onUpgrade: { inbound, outbound, context in
@@ -49,7 +55,9 @@ extension ChatHub {
         logger[metadataKey: "connection"] = "\(id.value)"
         let closeTimeout = TimeAmount.nanoseconds(Int64(configuration.closeTimeout.components.seconds) * 1_000_000_000)
         // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
+        let metrics = self.metrics
         let outbox = Outbox(limit: configuration.maxOutboundBytes) {
+            metrics.slowConsumersClosed.increment()
             channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
         }
         connections.insert(id, outbox)

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import ParleyProtocol
 
 /// Turns every error that reaches the top into the contract's JSON error body.
@@ -16,6 +17,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .serviceUnavailable: throw APIError(.serviceUnavailable, .unavailable, error.body ?? "unavailable")
             default: throw APIError(error.status, .badRequest, error.body ?? "bad request")
             }
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, .tooLarge, "request body is too large")
         } catch let error as ProtocolError {
             throw APIError(.badRequest, error)
         } catch is DecodingError {

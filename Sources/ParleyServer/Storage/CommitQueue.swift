@@ -51,8 +51,17 @@ final class CommitQueue<Element: Sendable>: Sendable {
         }
     }
 
-    /// Takes up to `max` items, waiting for at least one. Returns nil once finished and empty.
+    /// Takes up to `max` items, waiting for at least one. Returns nil once finished and empty;
+    /// cancellation finishes the queue, so what is queued is still handed out.
     func popBatch(max: Int) async -> [Element]? {
+        await withTaskCancellationHandler {
+            await nextBatch(max: max)
+        } onCancel: {
+            finish()
+        }
+    }
+
+    private func nextBatch(max: Int) async -> [Element]? {
         while true {
             let (batch, producers): ([Element]?, [CheckedContinuation<Void, Never>]) = state.withLock { state in
                 if state.items.isEmpty { return (state.finished ? [] : nil, []) }

@@ -1,0 +1,185 @@
+import Foundation
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+/// Every limit of contract §6 and every refusal of §2, answered as the contract says.
+@Suite struct LimitTests {
+    @Test func textOverTheLimitIsTooLarge() async throws {
+        try await withServer { server in
+            let (socket, _) = try await server.join("room=l&nick=x")
+            try await socket.send(String(repeating: "a", count: 4097))
+            #expect(try await socket.nextError() == .tooLarge)
+            try await socket.send(String(repeating: "é", count: 2048))
+            #expect(try await socket.nextMessage().text.utf8.count == 4096)
+        }
+    }
+
+    @Test func rateLimitRefusesThenClosesAtTheFiftiethRefusal() async throws {
+        try await withServer { server in
+            let (socket, _) = try await server.join("room=rate&nick=x")
+            for n in 0..<25 { try await socket.send("m\(n)") }
+            var stored = 0
+            var refused = 0
+            while stored + refused < 25 {
+                switch try await socket.next() {
+                case .message: stored += 1
+                case .error(.rateLimited, _): refused += 1
+                default: break
+                }
+            }
+            #expect(stored == 20 && refused == 5)
+            // Without tokens, a message whose client id was never stored is refused like any other.
+            try await socket.send(.message(text: "again", clientID: "k"))
+            #expect(try await socket.nextError() == .rateLimited)
+            // The server may close before the last of these arrive.
+            for n in 0..<60 { try? await socket.send("flood \(n)") }
+            #expect(try await socket.closeCode() == 1008)
+        }
+    }
+
+    @Test func resendIsNotCountedByTheRateLimit() async throws {
+        try await withServer({ $0.rateBurst = 1 }) { server in
+            let (socket, _) = try await server.join("room=rr&nick=x")
+            try await socket.send(.message(text: "one", clientID: "id-1"))
+            let original = try await socket.nextMessage()
+            try await socket.send(.message(text: "one", clientID: "id-1"))
+            #expect(try await socket.nextMessage() == original)
+        }
+    }
+
+    @Test func oversizeFramesClose1009() async throws {
+        try await withServer({ $0.maxFrameBytes = 1024; $0.maxMessageBytes = 512 }) { server in
+            let (single, _) = try await server.join("room=f&nick=a")
+            try await single.send(String(repeating: "x", count: 2000))
+            #expect(try await single.closeCode() == 1009)
+
+            let (fragmented, _) = try await server.join("room=f&nick=b")
+            let part = Array(repeating: UInt8(ascii: "y"), count: 600)
+            try await fragmented.send(opcode: 0x1, part, fin: false)
+            try await fragmented.send(opcode: 0x0, part, fin: true)
+            #expect(try await fragmented.closeCode() == 1009)
+
+            // Fragments within the limit are reassembled into one message.
+            let (ok, _) = try await server.join("room=f&nick=c")
+            try await ok.send(opcode: 0x1, Array("hel".utf8), fin: false)
+            try await ok.send(opcode: 0x0, Array("lo".utf8), fin: true)
+            #expect(try await ok.nextMessage().text == "hello")
+        }
+    }
+
+    @Test func binaryFramesClose1003AndInvalidUTF8Closes1007() async throws {
+        try await withServer { server in
+            let (binary, _) = try await server.join("room=b&nick=a")
+            try await binary.send(opcode: 0x2, [1, 2, 3])
+            #expect(try await binary.closeCode() == 1003)
+            let (invalid, _) = try await server.join("room=b&nick=b")
+            try await invalid.send(opcode: 0x1, [0x68, 0xff, 0xfe])
+            #expect(try await invalid.closeCode() == 1007)
+        }
+    }
+
+    @Test func connectionsPerAddressAndInTotal() async throws {
+        try await withServer({ $0.maxConnectionsPerAddress = 2 }) { server in
+            let first = try await server.join("room=c&nick=a").0
+            _ = try await server.join("room=c&nick=b")
+            let refusal = try await refused { try await server.connect("room=c&nick=c") }
+            #expect(refusal.status == 429 && refusal.body.contains("rate_limited"))
+            first.close()
+            // The slot comes back once the socket is gone.
+            try await eventually { _ = try await server.join("room=c&nick=d") }
+        }
+        try await withServer({ $0.maxConnections = 1 }) { server in
+            _ = try await server.join("room=c&nick=a")
+            let refusal = try await refused { try await server.connect("room=c&nick=b") }
+            #expect(refusal.status == 503 && refusal.body.contains("unavailable"))
+        }
+    }
+
+    @Test func refusalsBeforeTheUpgrade() async throws {
+        try await withServer({ $0.roomCreation = .api }) { server in
+            let cases: [(String, [(String, String)], Int, String)] = [
+                ("nick=a", [], 400, "invalid_room"),
+                ("room=bad%20code", [], 400, "invalid_room"),
+                ("room=" + String(repeating: "a", count: 65), [], 400, "invalid_room"),
+                ("room=x&nick=%20%20", [], 400, "invalid_nick"),
+                ("room=x&nick=a%E2%80%8Bb", [], 400, "invalid_nick"),
+                ("room=x&since=abc", [], 400, "bad_request"),
+                ("room=x&since=-1", [], 400, "bad_request"),
+                ("room=x", [("Origin", "http://evil.example")], 403, "forbidden"),
+                ("room=unknown", [], 404, "not_found"),
+            ]
+            for (query, headers, status, code) in cases {
+                let refusal = try await refused { try await server.connect(query, headers: headers) }
+                #expect(refusal.status == status, "\(query)")
+                #expect(HTTPReply(status: refusal.status, body: refusal.body).errorCode == code, "\(query)")
+            }
+            // Same origin and API-created rooms are fine.
+            let created = try await server.http("POST", "/api/rooms")
+            let code = try #require(created.json["code"] as? String)
+            _ = try await server.connect("room=\(code)", headers: [("Origin", "http://127.0.0.1:\(server.port)")]).welcome()
+        }
+    }
+
+    @Test func allowedOriginsAreConfigurable() async throws {
+        try await withServer({ $0.allowedOrigins = ["https://chat.example"] }) { server in
+            _ = try await server.connect("room=o", headers: [("Origin", "https://chat.example")]).welcome()
+            let refusal = try await refused { try await server.connect("room=o", headers: [("Origin", "https://other.example")]) }
+            #expect(refusal.status == 403)
+        }
+    }
+
+    @Test func requestBodiesOverTheLimitAre413() async throws {
+        try await withServer({ $0.maxBodyBytes = 200; $0.maxMessageBytes = 50 }) { server in
+            let big = try await server.http("POST", "/api/rooms", body: #"{"name":"\#(String(repeating: "n", count: 300))"}"#)
+            #expect(big.status == 413 && big.errorCode == "too_large")
+            _ = try await server.join("room=body")
+            let long = try await server.http("POST", "/api/rooms/body/messages", body: #"{"nick":"a","text":"\#(String(repeating: "t", count: 60))"}"#)
+            #expect(long.status == 413 && long.errorCode == "too_large")
+        }
+    }
+
+    @Test func silentClientsAreClosed1001() async throws {
+        try await withServer({
+            $0.heartbeatInterval = .seconds(1)
+            $0.idleTimeout = .seconds(2)
+        }) { server in
+            let silent = try await server.connect("room=idle&nick=quiet", answerPings: false)
+            _ = try await silent.welcome()
+            let answering = try await server.connect("room=idle&nick=chatty")
+            _ = try await answering.welcome()
+            let started = ContinuousClock.now
+            #expect(try await silent.closeCode() == 1001)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            // A client that answers pings stays.
+            try await answering.send(.ping)
+            #expect(try await answering.next { $0 == .pong ? true : nil })
+        }
+    }
+}
+
+/// The refusal `connect` ended with.
+func refused(_ connect: () async throws -> RawSocket) async throws -> RawSocket.Refused {
+    do {
+        let socket = try await connect()
+        socket.close()
+    } catch let refusal as RawSocket.Refused {
+        return refusal
+    }
+    throw RawSocket.Failure.unexpected("the upgrade was accepted")
+}
+
+/// Retries `body` until it succeeds (for state that settles asynchronously, like a freed slot).
+func eventually(_ body: () async throws -> Void) async throws {
+    var lastError: (any Error)?
+    for _ in 0..<100 {
+        do {
+            return try await body()
+        } catch {
+            lastError = error
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+    throw lastError!
+}

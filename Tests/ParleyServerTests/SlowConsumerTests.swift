@@ -1,0 +1,68 @@
+import Foundation
+import NIOCore
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+@Suite struct SlowConsumerTests {
+    @Test func aReaderThatStopsIsCutOffAndResumesLosslessly() async throws {
+        let total = 2500
+        let text = String(repeating: "z", count: 4000)
+        try await withServer({
+            $0.ratePerSecond = 0
+            $0.maxOutboundBytes = 256 * 1024
+        }) { server in
+            let slow = try await server.connect("room=slow&nick=slow", readAutomatically: false)
+            let (fast, _) = try await server.join("room=slow&nick=fast")
+            let (writer, _) = try await server.join("room=slow&nick=writer")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for n in 1...total {
+                        try await writer.send(.message(text: text, clientID: "w\(n)"))
+                        if n % 50 == 0 { _ = try await writer.nextMessage() }
+                    }
+                }
+                // The fast member keeps receiving everything while the slow one reads nothing.
+                for expected in 1...Int64(total) {
+                    #expect(try await fast.nextMessage().id == expected)
+                }
+                try await group.waitForAll()
+            }
+            // Now the slow member reads: what it got is contiguous, then close 1008.
+            try await slow.channel.setOption(ChannelOptions.autoRead, value: true)
+            slow.channel.read()
+            var last: Int64 = 0
+            var closeCode: UInt16?
+            do {
+                while true {
+                    if case .message(let message) = try await slow.next() {
+                        #expect(message.id == last + 1)
+                        last = message.id
+                    }
+                }
+            } catch RawSocket.Failure.closed(let code, let reason) {
+                closeCode = code
+                #expect(code == nil || reason == "slow consumer")
+            }
+            #expect(closeCode == 1008 || closeCode == nil)  // nil: the close timeout dropped the socket first
+            #expect(last < Int64(total))
+            // Resume: welcome brings the newest 1,000 after `last`; older ones come with `history`.
+            let (resumed, welcome) = try await server.join("room=slow&nick=slow&since=\(last)")
+            var recovered = welcome.history.map(\.id)
+            #expect(welcome.truncated == (Int64(total) - last > 1000))
+            while let first = recovered.first, first > last + 1 {
+                try await resumed.send(.history(before: first, limit: 200))
+                let older = try await resumed.next { event in
+                    if case .history(let page, _) = event { return page.map(\.id) }
+                    return nil
+                }
+                recovered = Array(older.filter { $0 > last }) + recovered
+            }
+            #expect(recovered == Array(last + 1...Int64(total)))
+            resumed.close()
+            let metrics = try await server.http("GET", "/metrics")
+            #expect(metrics.body.contains("parley_slow_consumers_closed_total 1"))
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import NIOCore
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+@Suite struct RoomStateTests {
+    let a = ConnectionID(value: 1)
+    let b = ConnectionID(value: 2)
+    let c = ConnectionID(value: 3)
+
+    @Test func clashingNicksAreSuffixedCaseInsensitively() {
+        var state = RoomState<Int>()
+        #expect(state.join(a, desired: "Bob", session: "s1", handle: 1).nick == "Bob")
+        #expect(state.join(b, desired: "bob", session: "s2", handle: 2).nick == "bob-2")
+        #expect(state.join(c, desired: "BOB", session: "s3", handle: 3).nick == "BOB-3")
+        #expect(state.nicks == ["Bob", "bob-2", "BOB-3"])
+        _ = state.leave(a)
+        #expect(state.join(a, desired: "bob", session: "s4", handle: 4).nick == "bob")
+    }
+
+    @Test func sessionReplacesTheLiveHolderUnderItsNick() {
+        var state = RoomState<Int>()
+        _ = state.join(a, desired: "alice", session: "secret", handle: 1)
+        let joined = state.join(b, desired: "ignored", session: "secret", handle: 2)
+        #expect(joined.nick == "alice")
+        #expect(joined.replaced?.id == a)
+        #expect(state.members.count == 1)
+        #expect(state.leave(a) == nil)
+    }
+
+    @Test func renameRefusesANickHeldByAnother() throws {
+        var state = RoomState<Int>()
+        _ = state.join(a, desired: "alice", session: "s1", handle: 1)
+        _ = state.join(b, desired: "bob", session: "s2", handle: 2)
+        #expect(throws: ProtocolError.self) { try state.rename(b, to: "ALICE") }
+        #expect(try state.rename(a, to: "ALICE")?.from == "alice")
+        #expect(state.nicks == ["ALICE", "bob"])
+    }
+}
+
+@Suite struct RateLimiterTests {
+    @Test func burstThenRate() {
+        let start = ContinuousClock.now
+        var limiter = RateLimiter(burst: 3, perSecond: 2, now: start)
+        for _ in 0..<3 { #expect(limiter.take(now: start) == .allow) }
+        #expect(limiter.take(now: start) == .refuse)
+        #expect(limiter.take(now: start + .milliseconds(500)) == .allow)
+        #expect(limiter.take(now: start + .milliseconds(500)) == .refuse)
+    }
+
+    @Test func fiftiethRefusalWithinTenSecondsCloses() {
+        let start = ContinuousClock.now
+        var limiter = RateLimiter(burst: 1, perSecond: 1, now: start)
+        for i in 1..<50 { #expect(limiter.refuse(now: start + .milliseconds(i)) == .refuse) }
+        #expect(limiter.refuse(now: start + .milliseconds(60)) == .close)
+        var spread = RateLimiter(burst: 1, perSecond: 1, now: start)
+        for i in 0..<100 { #expect(spread.refuse(now: start + .milliseconds(250 * i)) == .refuse) }
+    }
+
+    @Test func zeroRateMeansNoLimit() {
+        var limiter = RateLimiter(burst: 1, perSecond: 0)
+        for _ in 0..<1000 { #expect(limiter.take() == .allow) }
+    }
+}
+
+@Suite struct OutboxTests {
+    func frame(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test func holdsUntilWelcomeAndDropsWhatHistoryCovered() async {
+        let outbox = Outbox(limit: 1000)
+        outbox.enqueue(frame("m4"), messageID: 4)
+        outbox.enqueue(frame("join"))
+        outbox.enqueue(frame("m5"), messageID: 5)
+        outbox.open(with: frame("welcome"), coveredID: 4)
+        guard case .frames(let frames) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames.map { String(buffer: $0) } == ["welcome", "join", "m5"])
+    }
+
+    @Test func overflowClosesWithSlowConsumerAndDropsTheRest() async {
+        let overflowed = ManagedAtomicFlag()
+        let outbox = Outbox(limit: 10) { overflowed.set() }
+        outbox.open(with: frame("welcome-is-not-counted"), coveredID: 0)
+        #expect(outbox.enqueue(frame("12345")))
+        #expect(outbox.enqueue(frame("12345")))
+        #expect(!outbox.enqueue(frame("1")))
+        #expect(overflowed.isSet)
+        guard case .close(let code, let reason) = await outbox.next() else {
+            Issue.record("expected close")
+            return
+        }
+        #expect(code == 1008 && reason == "slow consumer")
+        #expect(await outbox.next() == nil)
+    }
+
+    @Test func drainSendsQueuedFramesThenCloses() async {
+        let outbox = Outbox(limit: 100)
+        outbox.open(with: frame("w"), coveredID: 0)
+        outbox.enqueue(frame("a"))
+        outbox.drainAndClose(code: 1001, reason: "bye")
+        #expect(!outbox.enqueue(frame("late")))
+        guard case .frames(let frames) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames.count == 2)
+        guard case .close(1001, _) = await outbox.next() else {
+            Issue.record("expected close")
+            return
+        }
+    }
+}
+
+extension Outbox.Next: Equatable {
+    public static func == (lhs: Outbox.Next, rhs: Outbox.Next) -> Bool {
+        switch (lhs, rhs) {
+        case (.frames(let a), .frames(let b)): a == b
+        case (.close(let a, let x), .close(let b, let y)): a == b && x == y
+        default: false
+        }
+    }
+}
+
+/// A flag set from a `@Sendable` callback.
+final class ManagedAtomicFlag: Sendable {
+    private let flag = Synchronization.Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+}
+
+import Synchronization
