@@ -1,0 +1,234 @@
+"""End-to-end tests of the web UI: real parley server, real headless Chromium, real WebSockets."""
+
+import json
+import urllib.request
+
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+
+from conftest import ARTIFACTS, free_port
+
+
+def post_json(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def room_code(invite_url):
+    return invite_url.rsplit("/r/", 1)[1]
+
+
+def assert_contiguous(page):
+    ids = [i for i, _, _, _ in page.messages() if i is not None]
+    assert ids == list(range(1, len(ids) + 1)), f"message ids not contiguous: {ids}"
+    return ids
+
+
+def test_two_browsers_chat_through_an_invite_link(server, browser):
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "alice", name="Team sync")
+    assert "/r/" in invite and invite.startswith(server.base_url)
+    assert a.d.find_element(By.ID, "room-name").text == "Team sync"
+
+    b.join_invite(invite, "bob")
+    for page in (a, b):
+        page.wait(lambda p=page: {"alice", "bob"} <= set(p.member_nicks()), message="member list incomplete")
+
+    # Typing shows up on the other side, then clears when the message lands.
+    a.type("hello from alice")
+    b.wait(lambda: "alice" in b.tid("typing-indicator").text and "typing" in b.tid("typing-indicator").text,
+           message="typing indicator never appeared")
+    a.send("")  # Enter sends what was typed
+    b.wait_message("hello from alice", nick="alice")
+    a.wait_message("hello from alice", nick="alice")
+    b.wait(lambda: b.tid("typing-indicator").text == "", message="typing indicator did not clear")
+
+    b.send("hi alice, bob here", via_button=True)
+    a.wait_message("hi alice, bob here", nick="bob")
+    b.wait_message("hi alice, bob here", nick="bob")
+
+    # Own messages are marked; the input is cleared after sending.
+    own = a.d.find_elements(By.CSS_SELECTOR, '[data-testid="message"].own')
+    assert [e.find_element(By.CSS_SELECTOR, ".msg-text").text for e in own] == ["hello from alice"]
+    assert a.tid("message-input").get_attribute("value") == ""
+
+    # Shift+Enter is a new line, not a send.
+    from selenium.webdriver.common.keys import Keys
+    box = b.tid("message-input")
+    box.send_keys("line one", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "line two", Keys.ENTER)
+    a.wait_message("line one\nline two", nick="bob")
+    assert assert_contiguous(a) == assert_contiguous(b) == [1, 2, 3]
+
+
+def test_restart_mid_conversation_loses_and_doubles_nothing(server_factory, browser, tmp_path):
+    port = free_port()
+    database = str(tmp_path / "restart.sqlite")
+    srv = server_factory(port=port, database=database)
+    a, b = browser(), browser()
+    invite = a.create_room(srv.base_url, "alice")
+    b.join_invite(invite, "bob")
+    a.send("before the restart 1")
+    b.send("before the restart 2")
+    for page in (a, b):
+        page.wait_message("before the restart 2")
+
+    srv.stop()  # SIGTERM: graceful shutdown closes every socket
+    for page in (a, b):
+        page.wait(lambda p=page: p.status() != "connected", message="page still claims to be connected")
+
+    offline_text = "typed during the outage"
+    a.send(offline_text)
+    a.wait(lambda: any(t == offline_text and pending for _, _, t, pending in a.messages()),
+           message="offline message not shown as pending")
+
+    srv2 = server_factory(port=port, database=database)
+    assert srv2.port == port
+    for page in (a, b):
+        page.wait_connected(timeout=30)
+
+    b.wait_message(offline_text, nick="alice")
+    a.wait_message(offline_text, nick="alice")
+    a.wait(lambda: not any(p for _, _, _, p in a.messages()), message="pending message never acknowledged")
+    b.send("after the restart")
+    a.wait_message("after the restart", nick="bob")
+
+    for page in (a, b):
+        assert page.count_text(offline_text) == 1
+        assert page.count_text("before the restart 1") == 1
+        assert assert_contiguous(page) == [1, 2, 3, 4]
+        # Nicks survive the reconnect.
+        assert {"alice", "bob"} <= set(page.member_nicks())
+    assert a.d.find_element(By.ID, "my-nick").text == "alice"
+
+    # A fresh page load shows the same history from the server.
+    c = browser()
+    c.join_invite(invite, "carol")
+    c.wait_message("after the restart")
+    assert [t for _, _, t, _ in c.messages()] == [
+        "before the restart 1", "before the restart 2", offline_text, "after the restart"]
+
+
+def test_xss_payloads_render_as_text(server, browser):
+    a = browser()
+    invite = a.create_room(server.base_url, "alice")
+    code = room_code(invite)
+    payloads = [
+        "<img src=x onerror=alert(1)>",
+        "<script>alert(1)</script>",
+        "javascript:alert(1)",
+        "see https://example.com/a?b=1 and javascript:alert(2)",
+    ]
+    for text in payloads:
+        status, _ = post_json(f"{server.base_url}/api/rooms/{code}/messages",
+                              {"nick": "<b onmouseover=alert(3)>m</b>", "text": text})
+        assert status == 201
+
+    def check(page):
+        for text in payloads:
+            page.wait_message(text)
+        try:
+            page.d.switch_to.alert
+            raise AssertionError("an alert was opened")
+        except NoAlertPresentException:
+            pass
+        listing = page.tid("message-list")
+        assert listing.find_elements(By.TAG_NAME, "img") == []
+        assert listing.find_elements(By.TAG_NAME, "script") == []
+        assert listing.find_elements(By.TAG_NAME, "b") == []
+        links = listing.find_elements(By.TAG_NAME, "a")
+        hrefs = [l.get_attribute("href") for l in links]
+        assert hrefs == ["https://example.com/a?b=1"], hrefs
+        assert "noopener" in links[0].get_attribute("rel")
+        assert {n for _, n, _, _ in page.messages()} == {"<b onmouseover=alert(3)>m</b>"}
+        assert [t for _, _, t, _ in page.messages()] == payloads
+
+    check(a)  # delivered live
+    b = browser()
+    b.join_invite(invite, "bob")
+    check(b)  # delivered as history
+
+
+def test_csp_header_and_no_violations(server, browser):
+    for path in ("/", "/r/x"):
+        with urllib.request.urlopen(server.base_url + path, timeout=10) as resp:
+            csp = resp.headers.get("Content-Security-Policy", "")
+            assert "script-src 'self'" in csp and "style-src 'self'" in csp, csp
+            assert "unsafe-inline" not in csp
+            assert resp.headers.get_content_type() == "text/html"
+
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "alice", name="CSP check")
+    b.join_invite(invite, "bob")
+    a.send("styled and scripted under CSP")
+    b.wait_message("styled and scripted under CSP")
+    # The stylesheet really applied (a CSP block would leave default styles).
+    assert b.d.execute_script(
+        "return getComputedStyle(document.querySelector('.composer')).display") == "flex"
+    for page in (a, b):
+        logs = page.d.get_log("browser")
+        assert not [e for e in logs if "Content Security Policy" in e["message"]], logs
+        assert not [e for e in logs if e["level"] == "SEVERE"], logs
+
+
+def set_viewport(page, width, height, dark=False):
+    page.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    page.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
+
+
+def test_screenshots_of_a_live_conversation(server, browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lobby = browser()
+    set_viewport(lobby, 1280, 800)
+    lobby.open(server.base_url + "/")
+    lobby.d.save_screenshot(str(ARTIFACTS / "lobby-desktop.png"))
+
+    a, b = browser(), browser()
+    set_viewport(a, 1280, 800)
+    set_viewport(b, 360, 740)
+    invite = a.create_room(server.base_url, "Ada", name="Launch planning")
+    code = room_code(invite)
+    b.open(invite)
+    b.d.save_screenshot(str(ARTIFACTS / "invite-360.png"))
+    b.set_nick("Grace")
+    b.tid("join-button").click()
+    b.wait_connected()
+
+    post_json(f"{server.base_url}/api/rooms/{code}/messages",
+              {"nick": "Linus", "text": "Morning! Release notes draft is up for review."})
+    a.send("Thanks Linus, reading it now.")
+    a.send("Two things: the changelog link and the migration section 📋")
+    b.send("I can take the migration section 👍")
+    post_json(f"{server.base_url}/api/rooms/{code}/messages",
+              {"nick": "Linus", "text": "Draft lives at https://example.com/releases/2026-11/notes-draft-v3"})
+    b.send("Also, supercalifragilisticexpialidocious_identifier_names_should_wrap_without_breaking_layout")
+    a.send("Perfect. Let's ship on Thursday 🚀")
+    b.wait_message("Perfect. Let's ship on Thursday 🚀")
+    b.type("Sounds good")
+    a.wait(lambda: "Grace" in a.tid("typing-indicator").text, message="no typing indicator")
+
+    a.d.save_screenshot(str(ARTIFACTS / "chat-desktop.png"))
+    b.d.save_screenshot(str(ARTIFACTS / "chat-360.png"))
+
+    # Nothing overflows sideways at 360 px; the sidebar is a drawer there.
+    assert b.d.execute_script("return document.documentElement.scrollWidth") <= 360
+    assert not b.tid("member-list").is_displayed()
+    b.d.find_element(By.ID, "members-toggle").click()
+    b.wait(lambda: b.tid("member-list").is_displayed(), message="drawer did not open")
+    b.wait(lambda: b.d.execute_script(
+        "return document.getElementById('sidebar').getBoundingClientRect().left") >= 0)
+    b.d.save_screenshot(str(ARTIFACTS / "chat-360-members.png"))
+
+    set_viewport(a, 1280, 800, dark=True)
+    a.d.save_screenshot(str(ARTIFACTS / "chat-desktop-dark.png"))
+    set_viewport(b, 360, 740, dark=True)
+    b.d.find_element(By.ID, "sidebar-close").click()
+    b.wait(lambda: not b.tid("member-list").is_displayed(), message="drawer did not close")
+    b.d.save_screenshot(str(ARTIFACTS / "chat-360-dark.png"))
+
+    for name in ("lobby-desktop", "invite-360", "chat-desktop", "chat-360", "chat-360-members",
+                 "chat-desktop-dark", "chat-360-dark"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
