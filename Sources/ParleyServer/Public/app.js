@@ -434,15 +434,17 @@
     return t - prev.time < GROUP_WINDOW_MS && dayKey(new Date(t)) === prev.day;
   }
 
+  function appendDaySeparator(date) {
+    const sep = el('li', 'day-separator');
+    sep.append(el('span', '', dayLabel(date)));
+    $('messages').append(sep);
+    state.lastItem = { kind: 'day', day: dayKey(date) };
+  }
+
   function appendMessageNode(m) {
     const list = $('messages');
     const date = new Date(m.ts);
-    if (!state.lastItem || state.lastItem.day !== dayKey(date)) {
-      const sep = el('li', 'day-separator');
-      sep.append(el('span', '', dayLabel(date)));
-      list.append(sep);
-      state.lastItem = { kind: 'day', day: dayKey(date) };
-    }
+    if (!state.lastItem || state.lastItem.day !== dayKey(date)) appendDaySeparator(date);
     const node = messageNode(m, shouldGroup(m), false);
     node.dataset.id = String(m.id);
     list.append(node);
@@ -451,12 +453,13 @@
   }
 
   function appendEventNode(e) {
+    if (!state.lastItem) appendDaySeparator(e.date);
     const li = el('li', 'event event-' + e.kind);
     li.append(el('span', 'event-text', e.text));
     li.append(el('time', 'event-time', formatTime(e.date)));
     if (e.kind === 'error') li.setAttribute('role', 'alert');
     $('messages').append(li);
-    state.lastItem = { kind: 'event', day: state.lastItem ? state.lastItem.day : null };
+    state.lastItem = { kind: 'event', day: state.lastItem.day };
   }
 
   // Full rebuild, used when older messages arrive (load older, gap fill). Quiet events keep their
@@ -831,6 +834,7 @@
     $('invite-room-name').textContent = code;
     $('create-section').hidden = true;
     $('join-button').textContent = 'Join room';
+    $('join-button').className = 'btn btn-primary';
     try {
       const response = await fetch(`/api/rooms/${encodeURIComponent(code)}`);
       if (response.ok) {
