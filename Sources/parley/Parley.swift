@@ -5,7 +5,7 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "A real-time chat-room server and its terminal client.",
-        subcommands: [Serve.self]
+        subcommands: [Serve.self, Chat.self, CreateRoom.self]
     )
 
     /// Runs the command line, with `parley serve`'s `PARLEY_*` environment twins filled in.

@@ -1,0 +1,97 @@
+import Foundation
+import ParleyProtocol
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The few HTTP calls a client makes: `POST /api/rooms`, and a plain `GET /ws` that reads why an upgrade
+/// was refused (the server answers refusals with a JSON error body before upgrading).
+public struct ParleyAPI: Sendable {
+    public let endpoint: ChatEndpoint
+    /// Seconds to wait for an answer.
+    public var timeout: TimeInterval = 10
+
+    public init(endpoint: ChatEndpoint) {
+        self.endpoint = endpoint
+    }
+
+    /// `POST /api/rooms`: returns the created room and the server's JSON answer as sent.
+    public func createRoom(name: String?) async throws(ChatClientError) -> (room: CreatedRoom, json: String) {
+        var request = URLRequest(url: try url(endpoint.httpBase + "/api/rooms"), timeoutInterval: timeout)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let body: [String: String?] = ["name": name]
+        request.httpBody = try? JSONEncoder().encode(body)
+        let (status, data) = try await send(request)
+        guard status == 201 || status == 200 else { throw Self.refusal(status: status, body: data) }
+        guard let room = try? JSONDecoder().decode(CreatedRoom.self, from: data) else {
+            throw ChatClientError(kind: .unreachable, message: "\(endpoint.httpBase) answered something that is not a Parley room")
+        }
+        return (room, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Why `GET /ws?…` is refused, read without asking for an upgrade.
+    public func refusal(forWebSocketQuery query: [(String, String)]) async -> ChatClientError {
+        do {
+            var request = URLRequest(url: try url(endpoint.httpURL(forWebSocketQuery: query)), timeoutInterval: timeout)
+            // The same Origin as the WebSocket client sends, so that an origin refusal shows up here too.
+            request.setValue("\(endpoint.webSocketScheme)://\(endpoint.host)", forHTTPHeaderField: "Origin")
+            let (status, data) = try await send(request)
+            return Self.refusal(status: status, body: data)
+        } catch {
+            return error
+        }
+    }
+
+    /// The error for an HTTP answer with status `status`, using its `{"error": {"code", "message"}}` body when present.
+    static func refusal(status: Int, body: Data) -> ChatClientError {
+        if let answer = try? JSONDecoder().decode(ErrorBody.self, from: body) {
+            return ChatClientError(kind: .refused(status: status), code: answer.error.code, message: answer.error.message)
+        }
+        return ChatClientError(kind: .refused(status: status), message: "the server answered HTTP \(status)")
+    }
+
+    private func url(_ string: String) throws(ChatClientError) -> URL {
+        guard let url = URL(string: string) else { throw .invalidURL(string, "not a URL") }
+        return url
+    }
+
+    private func send(_ request: URLRequest) async throws(ChatClientError) -> (Int, Data) {
+        do {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            guard let http = response as? HTTPURLResponse else {
+                throw ChatClientError(kind: .unreachable, message: "no HTTP answer from \(endpoint.httpBase)")
+            }
+            return (http.statusCode, data)
+        } catch let error as ChatClientError {
+            throw error
+        } catch {
+            throw ChatClientError(kind: .unreachable, message: "cannot reach \(endpoint.httpBase): \(error.localizedDescription)")
+        }
+    }
+
+    private struct ErrorBody: Decodable {
+        struct Detail: Decodable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
+}
+
+/// The answer to `POST /api/rooms`.
+public struct CreatedRoom: Codable, Hashable, Sendable {
+    public var code: String
+    public var name: String?
+    public var createdAt: Timestamp
+    /// The invite link, `http(s)://HOST:PORT/r/CODE`.
+    public var url: String
+    public var wsURL: String
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, url
+        case createdAt = "created_at"
+        case wsURL = "ws_url"
+    }
+}

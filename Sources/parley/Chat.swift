@@ -1,0 +1,77 @@
+import ArgumentParser
+import Logging
+import ParleyClient
+import ParleyProtocol
+
+/// `parley chat URL`: an interactive (or scripted) terminal chat client that resumes by itself.
+struct Chat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Chat in a room: prints history and live events, sends each line typed.",
+        discussion: """
+            URL is ws://HOST:PORT, wss://HOST:PORT, or an invite URL http(s)://HOST:PORT/r/CODE (then --room is \
+            optional). Lines starting with / are commands: /nick NEW, /history [N], /members, /quit, /help. \
+            Messages go to standard output, status to standard error. At end of input the client waits up to \
+            --ack-timeout seconds for its lines to be acknowledged, then exits.
+
+            Exit codes: 0 done; 64 bad usage or malformed URL; 65 refused as invalid (400); 66 no such room (404); \
+            69 server unreachable or unavailable (429, 503); 75 lines unacknowledged in time, or session taken \
+            over; 77 forbidden (403).
+            """
+    )
+
+    @Argument(help: "ws://HOST:PORT, wss://HOST:PORT or an invite URL http(s)://HOST:PORT/r/CODE.")
+    var url: String
+
+    @Option(help: "Room code (optional with an invite URL).") var room: String?
+    @Option(help: "Your nick (the server picks guest-XXXX without one).") var nick: String?
+    @Option(help: "Seconds to wait at end of input for lines to be acknowledged.") var ackTimeout = 10
+    @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
+
+    func validate() throws {
+        guard ackTimeout >= 0 else { throw ValidationError("--ack-timeout must be 0 or more") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    }
+
+    func run() async throws {
+        let endpoint: ChatEndpoint
+        do {
+            endpoint = try ChatEndpoint(parsing: url)
+        } catch {
+            throw ClientExitCode.fail(error)
+        }
+        guard let room = room ?? endpoint.room else {
+            throw ClientExitCode.fail(ChatClientError(kind: .usage, message: "--room is required unless URL is an invite link …/r/CODE"))
+        }
+        do {
+            _ = try RoomCode.validate(room)
+            if let nick { _ = try Nick.normalize(nick) }
+        } catch {
+            throw ClientExitCode.fail(ChatClientError(kind: .usage, code: error.code.rawValue, message: error.message))
+        }
+        var configuration = ChatSessionConfiguration(endpoint: endpoint, room: room, nick: nick)
+        configuration.acknowledgementTimeout = .seconds(ackTimeout)
+        let level = Logger.Level(rawValue: logLevel) ?? .critical
+        var logger = Logger(label: "parley.chat") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+
+        let printer = ChatPrinter()
+        let input = StandardInputLines.make().compactMap { line -> ChatInput? in
+            switch ChatLine(line) {
+            case .input(let input): return input
+            case .help:
+                printer.note(ChatLine.helpText)
+                return nil
+            case .ignored:
+                return nil
+            case .unknown(let problem):
+                printer.note(problem, error: true)
+                return nil
+            }
+        }
+        do {
+            try await ChatSession(configuration: configuration, logger: logger).run(input: input) { printer.show($0) }
+        } catch let error as ChatClientError {
+            throw ClientExitCode.fail(error)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import ParleyClient
+
+/// `parley create-room URL`: asks the server for a new private room and prints its code and invite link.
+struct CreateRoom: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-room",
+        abstract: "Create a private room; prints its code and invite URL.",
+        discussion: """
+            URL is the server, http(s)://HOST:PORT or ws(s)://HOST:PORT. Output: a line `code CODE` and a line \
+            `invite URL`, or with --json the server's JSON answer.
+
+            Exit codes: 0 created; 64 bad usage or malformed URL; 65 refused as invalid (400, 413); 66 not found \
+            (404); 69 server unreachable or unavailable; 77 forbidden (403).
+            """
+    )
+
+    @Argument(help: "The server: http(s)://HOST:PORT or ws(s)://HOST:PORT.") var url: String
+    @Option(help: "A display name for the room (at most 100 characters).") var name: String?
+    @Flag(help: "Print the server's JSON answer instead.") var json = false
+
+    func run() async throws {
+        do {
+            let endpoint = try ChatEndpoint(parsing: url)
+            let (room, answer) = try await ParleyAPI(endpoint: endpoint).createRoom(name: name)
+            if json {
+                Terminal.standardOutput.write(answer + "\n")
+            } else {
+                Terminal.standardOutput.write("code \(room.code)\ninvite \(room.url)\n")
+            }
+        } catch {
+            throw ClientExitCode.fail(error)
+        }
+    }
+}

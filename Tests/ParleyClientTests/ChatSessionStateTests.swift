@@ -1,0 +1,105 @@
+import ParleyProtocol
+import Testing
+
+@testable import ParleyClient
+
+@Suite struct ChatSessionStateTests {
+    static let room = RoomInfo(code: "lobby", name: nil, createdAt: Timestamp(milliseconds: 0))
+
+    static func message(_ id: Int64, _ text: String, nick: String = "bob", clientID: String? = nil) -> ChatMessage {
+        ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: id), clientID: clientID)
+    }
+
+    static func welcome(_ history: [ChatMessage], lastID: Int64? = nil, nick: String = "alice") -> ServerEvent.Welcome {
+        ServerEvent.Welcome(
+            room: room, nick: nick, session: "secret", members: [nick], history: history,
+            lastID: lastID ?? history.last?.id ?? 0, truncated: false
+        )
+    }
+
+    /// Frames as commands (JSON key order is not fixed).
+    static func commands(_ frames: [String]) -> [ClientCommand] {
+        frames.compactMap { try? ClientCommand.parse(frame: $0) }
+    }
+
+    static func shown(_ action: ChatSessionState.Action) -> [String] {
+        action.outputs.compactMap { if case .message(let message, _) = $0 { message.text } else { nil } }
+    }
+
+    @Test func lineTypedWhileDisconnectedIsSentAfterWelcomeWithClientID() throws {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        #expect(state.say("early").frames.isEmpty)
+        let action = state.welcome(Self.welcome([]))
+        #expect(Self.commands(action.frames) == [.message(text: "early", clientID: "t-1")])
+        #expect(state.connectionQuery.map(\.0) == ["room", "nick", "since", "session"])
+    }
+
+    @Test func acknowledgementRemovesPendingAndMarksOwn() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.welcome(Self.welcome([]))
+        #expect(state.say("hi").frames.count == 1)
+        let action = state.receive(.message(Self.message(1, "hi", nick: "alice", clientID: "t-1")))
+        #expect(state.pending.isEmpty)
+        #expect(action.outputs == [.message(Self.message(1, "hi", nick: "alice", clientID: "t-1"), own: true)])
+    }
+
+    @Test func resumeDropsDuplicatesAndResendsOnlyUnacknowledged() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.welcome(Self.welcome([Self.message(1, "one"), Self.message(2, "two")]))
+        _ = state.say("stored before the crash")
+        _ = state.say("lost in the crash")
+        state.disconnected()
+        #expect(state.connectionQuery.first { $0.0 == "since" }?.1 == "2")
+        #expect(state.connectionQuery.first { $0.0 == "session" }?.1 == "secret")
+        // The server stored the first line (id 3) before dying; the welcome after the restart carries it.
+        let history = [Self.message(2, "two"), Self.message(3, "stored before the crash", nick: "alice", clientID: "t-1")]
+        let action = state.welcome(Self.welcome(history))
+        #expect(Self.shown(action) == ["stored before the crash"])
+        #expect(Self.commands(action.frames) == [.message(text: "lost in the crash", clientID: "t-2")])
+        #expect(action.outputs.contains(.status(.resumed(missed: 1))))
+        #expect(Self.shown(state.receive(.message(Self.message(3, "again")))).isEmpty)
+    }
+
+    @Test func settlesOnlyAfterConnectingAndAcknowledgement() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.say("bye")
+        #expect(state.finishInput().close == false)
+        #expect(!state.isSettled)
+        let welcome = state.welcome(Self.welcome([]))
+        #expect(welcome.close == false)
+        let ack = state.receive(.message(Self.message(1, "bye", nick: "alice", clientID: "t-1")))
+        #expect(ack.close)
+        #expect(state.isSettled)
+    }
+
+    @Test func refusedLineIsDroppedAndRateLimitedLineResent() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.welcome(Self.welcome([]))
+        _ = state.say(String(repeating: "x", count: 5000))
+        _ = state.say("fine")
+        _ = state.receive(.error(code: .tooLarge, message: "too large"))
+        #expect(Array(state.pending.values) == ["fine"])
+        let limited = state.receive(.error(code: .rateLimited, message: "slow down"))
+        #expect(Self.commands(limited.resendLater.map { [$0] } ?? []) == [.message(text: "fine", clientID: "t-2")])
+    }
+
+    @Test func commandsBeforeTheFirstConnectionRunAfterWelcome() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.command(.history(limit: 5))
+        _ = state.finishInput()
+        let action = state.welcome(Self.welcome([Self.message(7, "seven")]))
+        #expect(Self.commands(action.frames) == [.history(before: 7, limit: 5)])
+        #expect(!action.close)
+        #expect(state.receive(.history(messages: [], hasMore: false)).close)
+    }
+
+    @Test func nickChangesFollowTheUser() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.welcome(Self.welcome([]))
+        _ = state.command(.nick("ally"))
+        let action = state.receive(.nick(from: "alice", to: "ally", ts: Timestamp(milliseconds: 1)))
+        #expect(action.outputs == [.nickChange(from: "alice", to: "ally", ts: Timestamp(milliseconds: 1), own: true)])
+        #expect(state.nick == "ally")
+        #expect(state.members == ["ally"])
+    }
+}
