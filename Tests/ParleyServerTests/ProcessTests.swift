@@ -1,0 +1,138 @@
+import Foundation
+import ParleyProtocol
+import Testing
+
+/// The real `parley` executable: durability across `kill -9`, graceful shutdown, and websocat.
+@Suite(.serialized) struct ProcessTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-proc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    @Test func everyReceivedMessageSurvivesKill9() async throws {
+        let database = directory.appendingPathComponent("kill9.sqlite").path
+        try await withTimeout(.seconds(90)) {
+            var received: [Int64: String] = [:]
+            for round in 0..<3 {
+                let server = try await ChildServer.start(database: database)
+                let (reader, welcome) = try await server.server.join("room=durable&nick=reader")
+                let (writer, _) = try await server.server.join("room=durable&nick=writer")
+                let stopAfter = welcome.lastID + 150 + Int64(round * 37)
+                // Flood until the reader has seen enough, then kill the server mid-stream.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for n in 0..<100_000 {
+                            do {
+                                try await writer.send("round \(round) message \(n)")
+                            } catch {
+                                return  // the server is gone
+                            }
+                        }
+                    }
+                    while true {
+                        let message: ChatMessage
+                        do {
+                            message = try await reader.nextMessage()
+                        } catch {
+                            break
+                        }
+                        received[message.id] = message.text
+                        if message.id == stopAfter { server.child.signal(SIGKILL) }
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(await server.child.exitStatus() == SIGKILL)
+            }
+            // Restarted on the same file, history holds every received message under the same id.
+            let server = try await ChildServer.start(database: database)
+            var stored: [Int64: String] = [:]
+            var after: Int64 = 0
+            while true {
+                let page = try await server.server.http("GET", "/api/rooms/durable/messages?after=\(after)&limit=200")
+                let messages = page.json["messages"] as? [[String: Any]] ?? []
+                for message in messages {
+                    guard let id = message["id"] as? Int, let text = message["text"] as? String else { continue }
+                    stored[Int64(id)] = text
+                    after = Int64(id)
+                }
+                if page.json["has_more"] as? Bool != true { break }
+            }
+            #expect(!received.isEmpty)
+            for (id, text) in received {
+                #expect(stored[id] == text, "message \(id)")
+            }
+            #expect(stored.keys.sorted() == Array(1...Int64(stored.count)))
+            server.child.signal(SIGKILL)
+        }
+    }
+
+    @Test func sigtermDeliversQueuedEventsThenCloses1001AndExitsZero() async throws {
+        let database = directory.appendingPathComponent("term.sqlite").path
+        try await withTimeout(.seconds(60)) {
+            let server = try await ChildServer.start(database: database)
+            let listener = try await server.server.connect("room=bye&nick=listener", readAutomatically: false)
+            let (sender, _) = try await server.server.join("room=bye&nick=sender")
+            let count = 300
+            for n in 1...count { try await sender.send("queued \(n)") }
+            for _ in 1...count { _ = try await sender.nextMessage() }  // all stored and queued for the listener
+
+            let stopping = ContinuousClock.now
+            server.child.signal(SIGTERM)
+            try await listener.channel.setOption(.autoRead, value: true)
+            listener.channel.read()
+            _ = try await listener.welcome()
+            var ids: [Int64] = []
+            var closeCode: UInt16?
+            do {
+                while true {
+                    if case .message(let message) = try await listener.next() { ids.append(message.id) }
+                }
+            } catch RawSocket.Failure.closed(let code, _) {
+                closeCode = code
+            }
+            #expect(ids == Array(1...Int64(count)))
+            #expect(closeCode == 1001)
+            #expect(await server.child.exitStatus() == 0)
+            #expect(ContinuousClock.now - stopping < .seconds(10))
+        }
+    }
+
+    @Test func websocatInTheFirstSeedsFlow() async throws {
+        let websocat = try #require(
+            ["/usr/local/bin/websocat", "/usr/bin/websocat"].first { FileManager.default.isExecutableFile(atPath: $0) }
+                ?? Self.onPath("websocat"),
+            "websocat is not installed (scripts/install-test-deps installs it)"
+        )
+        let database = directory.appendingPathComponent("websocat.sqlite").path
+        try await withTimeout(.seconds(60)) {
+            let server = try await ChildServer.start(database: database)
+            let url = "ws://127.0.0.1:\(server.port)/ws?roomCode=room1"
+            let second = try ChildProcess(websocat, ["-t", url])
+            _ = try await second.stdoutLine(containing: #""type":"welcome""#)
+            let first = try ChildProcess(websocat, ["-t", url])
+            _ = try await first.stdoutLine(containing: #""type":"welcome""#)
+            first.write(#"{"Author": "client 1", "Content": "content1"}"#)
+            let line = try await second.stdoutLine(containing: #""type":"message""#)
+            let event = try JSONDecoder().decode(ServerEvent.self, from: Data(line.utf8))
+            guard case .message(let message) = event else { throw RawSocket.Failure.unexpected(line) }
+            #expect(message.text == "content1" && message.id == 1)
+            first.write("plain text from websocat")
+            let plain = try await second.stdoutLine(containing: "plain text from websocat")
+            #expect(plain.contains(#""id":2"#))
+            first.signal(SIGKILL)
+            second.signal(SIGKILL)
+            server.child.signal(SIGKILL)
+        }
+    }
+
+    static func onPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

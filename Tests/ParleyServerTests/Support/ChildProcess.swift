@@ -1,0 +1,150 @@
+import Foundation
+import Synchronization
+
+/// A program run as a child process, with its output readable line by line.
+final class ChildProcess: Sendable {
+    let process: Process
+    let stdin: FileHandle
+    private let stdoutLines: LineBuffer
+    private let stderrLines: LineBuffer
+    private let exits: AsyncStream<Int32>
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        stdoutLines = LineBuffer(output.fileHandleForReading)
+        stderrLines = LineBuffer(errors.fileHandleForReading)
+        stdin = input.fileHandleForWriting
+        let (exits, exited) = AsyncStream.makeStream(of: Int32.self, bufferingPolicy: .bufferingNewest(1))
+        process.terminationHandler = { process in
+            exited.yield(process.terminationStatus)
+            exited.finish()
+        }
+        self.exits = exits
+        self.process = process
+        try process.run()
+    }
+
+    /// The `parley` executable built next to the test bundle (or `PARLEY_BIN`).
+    static var parleyPath: String {
+        if let path = ProcessInfo.processInfo.environment["PARLEY_BIN"] { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("parley").path
+    }
+
+    /// Waits for a line of standard output containing `text`.
+    func stdoutLine(containing text: String) async throws -> String {
+        try await stdoutLines.line { $0.contains(text) }
+    }
+
+    /// Waits for a line of standard error containing `text`.
+    func stderrLine(containing text: String) async throws -> String {
+        try await stderrLines.line { $0.contains(text) }
+    }
+
+    func write(_ line: String) {
+        stdin.write(Data((line + "\n").utf8))
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// Waits for the process to exit and returns its status.
+    func exitStatus() async -> Int32 {
+        for await status in exits { return status }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Lines read from a pipe as they arrive.
+private final class LineBuffer: Sendable {
+    private struct State {
+        var pending = Data()
+        var lines: [String] = []
+        var consumed = 0
+        var ended = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    init(_ handle: FileHandle) {
+        handle.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self else { return }
+            let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
+                if data.isEmpty {
+                    state.ended = true
+                    handle.readabilityHandler = nil
+                } else {
+                    state.pending.append(data)
+                    while let newline = state.pending.firstIndex(of: 10) {
+                        state.lines.append(String(decoding: state.pending[state.pending.startIndex..<newline], as: UTF8.self))
+                        state.pending.removeSubrange(state.pending.startIndex...newline)
+                    }
+                }
+                defer { state.waiters.removeAll() }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    struct Ended: Error {}
+
+    /// The next unread line that `match` accepts (earlier unread lines are skipped).
+    func line(_ match: (String) -> Bool) async throws -> String {
+        while true {
+            try Task.checkCancellation()
+            let (found, ended): (String?, Bool) = state.withLock { state in
+                while state.consumed < state.lines.count {
+                    let line = state.lines[state.consumed]
+                    state.consumed += 1
+                    if match(line) { return (line, false) }
+                }
+                return (nil, state.ended)
+            }
+            if let found { return found }
+            if ended { throw Ended() }
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state in
+                    if state.consumed < state.lines.count || state.ended { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+    }
+}
+
+/// `parley serve` as a child process, for tests that kill or signal it.
+struct ChildServer: Sendable {
+    let child: ChildProcess
+    let port: Int
+
+    static func start(database: String, _ extra: [String] = []) async throws -> ChildServer {
+        let child = try ChildProcess(
+            ChildProcess.parleyPath,
+            ["serve", "--port", "0", "--database", "sqlite:\(database)", "--rate-per-second", "0"] + extra
+        )
+        let line = try await child.stderrLine(containing: "listening on http://")
+        guard let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
+            throw RawSocket.Failure.unexpected("no port in \(line)")
+        }
+        return ChildServer(child: child, port: port)
+    }
+
+    var server: TestServer { TestServer(port: port, databasePath: "") }
+}
