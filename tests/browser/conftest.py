@@ -34,9 +34,10 @@ def free_port():
 class ParleyServer:
     """One `parley serve` process. Can be stopped and started again on the same port and database."""
 
-    def __init__(self, database, port=0):
+    def __init__(self, database, port=0, extra_args=()):
         self.database = database
         self.port = port
+        self.extra_args = list(extra_args)
         self.proc = None
         self.log = []
 
@@ -46,7 +47,7 @@ class ParleyServer:
 
     def start(self, timeout=30):
         cmd = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--database", f"sqlite:{self.database}"]
+               "--database", f"sqlite:{self.database}", *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, errors="replace")
         ready = threading.Event()
@@ -99,8 +100,8 @@ def server_factory(tmp_path):
         pytest.skip(f"parley binary not found at {PARLEY_BIN} (set PARLEY_BIN)")
     started = []
 
-    def make(port=0, database=None):
-        srv = ParleyServer(database or str(tmp_path / "parley.sqlite"), port)
+    def make(port=0, database=None, extra_args=()):
+        srv = ParleyServer(database or str(tmp_path / "parley.sqlite"), port, extra_args)
         started.append(srv)
         return srv.start()
 

@@ -62,6 +62,54 @@ def test_two_browsers_chat_through_an_invite_link(server, browser):
     assert assert_contiguous(a) == assert_contiguous(b) == [1, 2, 3]
 
 
+def test_nick_command_and_remembered_nick(server, browser):
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "alice")
+    b.join_invite(invite, "bob")
+    a.send("/nick alicia")
+    b.wait(lambda: "alicia" in b.member_nicks() and "alice" not in b.member_nicks(),
+           message="rename not seen by the other member")
+    a.wait(lambda: a.d.find_element(By.ID, "my-nick").text == "alicia")
+    # A slash command is not sent as a chat message.
+    assert a.messages() == [] and b.messages() == []
+    a.send("renamed and still here")
+    b.wait_message("renamed and still here", nick="alicia")
+
+    # The nick is remembered: reopening the invite link walks straight back in under it.
+    a.open(invite)
+    a.wait_connected()
+    assert a.d.find_element(By.ID, "my-nick").text == "alicia"
+    a.wait_message("renamed and still here", nick="alicia")
+    assert a.d.find_elements(By.CSS_SELECTOR, '[data-testid="message"].own')
+
+
+def test_join_by_code_and_load_older(server_factory, browser):
+    srv = server_factory(extra_args=["--history-size", "5"])
+    a = browser()
+    invite = a.create_room(srv.base_url, "alice")
+    code = room_code(invite)
+    texts = [f"message number {i}" for i in range(1, 13)]
+    for text in texts:
+        post_json(f"{srv.base_url}/api/rooms/{code}/messages", {"nick": "bot", "text": text})
+    a.wait_message(texts[-1])
+
+    b = browser()
+    b.open(srv.base_url + "/")
+    b.set_nick("bob")
+    b.tid("room-input").send_keys(code)
+    b.tid("join-button").click()
+    b.wait_connected()
+    b.wait_message(texts[-1])
+    assert [t for _, _, t, _ in b.messages()] == texts[-5:]
+    older = b.d.find_element(By.ID, "load-older")
+    assert older.is_displayed()
+    older.click()
+    b.wait(lambda: len(b.messages()) == 12, message="older messages never loaded")
+    assert [t for _, _, t, _ in b.messages()] == texts
+    assert assert_contiguous(b) == list(range(1, 13))
+    b.wait(lambda: not b.d.find_element(By.ID, "load-older").is_displayed())
+
+
 def test_restart_mid_conversation_loses_and_doubles_nothing(server_factory, browser, tmp_path):
     port = free_port()
     database = str(tmp_path / "restart.sqlite")
@@ -82,6 +130,8 @@ def test_restart_mid_conversation_loses_and_doubles_nothing(server_factory, brow
     a.send(offline_text)
     a.wait(lambda: any(t == offline_text and pending for _, _, t, pending in a.messages()),
            message="offline message not shown as pending")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    a.d.save_screenshot(str(ARTIFACTS / "outage-desktop.png"))
 
     srv2 = server_factory(port=port, database=database)
     assert srv2.port == port
