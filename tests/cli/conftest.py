@@ -1,0 +1,173 @@
+"""Fixtures for driving the real `parley` binary: servers on free ports, chat clients over pipes."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+PARLEY_BIN = os.environ.get("PARLEY_BIN", "/work/main/.build/debug/parley")
+
+# The WebSocket client library (swift-websocket) sends `Origin: ws://HOST` (scheme and host, no port).
+# Until the server treats such non-browser origins like an absent Origin, test servers allow it explicitly.
+# test_cli.py::test_default_server_accepts_the_cli tracks the fix.
+CLI_ORIGIN_ARGS = ["--allowed-origin", "ws://127.0.0.1"]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Lines:
+    """Collects the lines of one stream on a thread, so tests can wait for output without sleeping."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for raw in iter(stream.readline, b""):
+            with self._cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def wait_for(self, pattern, timeout=15, start=0):
+        """Returns the index of the first line from `start` matching `pattern`; fails after `timeout` s."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for index in range(start, len(self.lines)):
+                    if regex.search(self.lines[index]):
+                        return index
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.closed:
+                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s; got:\n" + "\n".join(self.lines))
+                self._cond.wait(remaining)
+
+    def join(self, timeout=10):
+        self._thread.join(timeout)
+
+    @property
+    def text(self):
+        with self._cond:
+            return "\n".join(self.lines)
+
+
+class Server:
+    """`parley serve` on 127.0.0.1:port with an SQLite file; restartable on the same port and database."""
+
+    def __init__(self, tmp_path, extra_args=()):
+        self.port = free_port()
+        self.database = f"sqlite:{tmp_path}/parley.sqlite"
+        self.extra_args = list(extra_args)
+        self.process = None
+        self.log = None
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        args = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database]
+        self.process = subprocess.Popen(args + self.extra_args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        self.log = Lines(self.process.stderr)
+        self.log.wait_for(re.escape(f"listening on http://127.0.0.1:{self.port}"), timeout=timeout)
+        return self
+
+    def kill9(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+class Client:
+    """`parley chat` with stdin, stdout and stderr on pipes."""
+
+    def __init__(self, args, env=None):
+        self.process = subprocess.Popen([PARLEY_BIN, "chat", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=env)
+        self.out = Lines(self.process.stdout)
+        self.err = Lines(self.process.stderr)
+
+    def send(self, line):
+        self.process.stdin.write((line + "\n").encode())
+        self.process.stdin.flush()
+
+    def finish(self, timeout=20):
+        """Closes stdin and returns the exit status."""
+        self.process.stdin.close()
+        status = self.process.wait(timeout=timeout)
+        self.out.join()
+        self.err.join()
+        return status
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def run_parley(*args, input_text="", timeout=30, env=None):
+    """Runs `parley ARGS…` to completion; returns the CompletedProcess (text mode)."""
+    return subprocess.run([PARLEY_BIN, *args], input=input_text, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(*extra_args, origin_workaround=True):
+        directory = tmp_path / f"server{len(servers)}"
+        directory.mkdir()
+        server = Server(directory, (CLI_ORIGIN_ARGS if origin_workaround else []) + list(extra_args))
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def clients():
+    started = []
+
+    def start(*args, env=None):
+        client = Client(list(args), env=env)
+        started.append(client)
+        return client
+
+    yield start
+    for client in started:
+        client.kill()
