@@ -1,85 +1,11 @@
 """Fixtures for the web UI tests: a real `parley serve` subprocess and real headless Chromium."""
 
 import os
-import re
 import signal
-import socket
-import subprocess
-import threading
-from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
-REPO = Path(__file__).resolve().parents[2]
-PARLEY_BIN = os.environ.get("PARLEY_BIN", str(REPO / ".build" / "debug" / "parley"))
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-TEST_TIMEOUT_S = 90
-WAIT_S = 15
-LISTENING = re.compile(r"listening on http://[^\s:]+:(\d+)")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ParleyServer:
-    """One `parley serve` process. Can be stopped and started again on the same port and database."""
-
-    def __init__(self, database, port=0, extra_args=()):
-        self.database = database
-        self.port = port
-        self.extra_args = list(extra_args)
-        self.proc = None
-        self.log = []
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout=30):
-        cmd = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--database", f"sqlite:{self.database}", *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
-        ready = threading.Event()
-        found = {}
-
-        # Drain stderr for the whole life of the process so the pipe never fills up and blocks it.
-        def pump(stream):
-            for line in stream:
-                self.log.append(line.rstrip("\n"))
-                m = LISTENING.search(line)
-                if m and not ready.is_set():
-                    found["port"] = int(m.group(1))
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
-        if not ready.wait(timeout) or "port" not in found:
-            self.stop()
-            raise RuntimeError("parley did not report listening:\n" + "\n".join(self.log[-30:]))
-        self.port = found["port"]
-        return self
-
-    def stop(self, timeout=15):
-        """SIGTERM (a graceful shutdown), then SIGKILL if it overstays."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+from browser_support import PARLEY_BIN, TEST_TIMEOUT_S, ChatPage, ParleyServer, make_driver
 
 
 @pytest.fixture(autouse=True)
@@ -113,102 +39,6 @@ def server_factory(tmp_path):
 @pytest.fixture
 def server(server_factory):
     return server_factory()
-
-
-class ChatPage:
-    """Drives one browser window through the data-testid hooks of PROTOCOL.md section 10."""
-
-    def __init__(self, driver):
-        self.d = driver
-
-    def tid(self, name):
-        return self.d.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
-
-    def wait(self, condition, timeout=WAIT_S, message=""):
-        return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(lambda d: condition(), message)
-
-    def open(self, url):
-        self.d.get(url)
-        self.wait(lambda: self.d.execute_script("return document.readyState") == "complete")
-
-    def set_nick(self, nick):
-        field = self.tid("nick-input")
-        field.clear()
-        field.send_keys(nick)
-
-    def create_room(self, base_url, nick, name=None):
-        self.open(base_url + "/")
-        self.set_nick(nick)
-        if name:
-            self.d.find_element(By.ID, "room-name-input").send_keys(name)
-        self.tid("create-room-button").click()
-        self.wait_connected()
-        return self.tid("invite-link").get_attribute("href")
-
-    def join_invite(self, invite_url, nick):
-        self.open(invite_url)
-        self.set_nick(nick)
-        self.tid("join-button").click()
-        self.wait_connected()
-
-    def status(self):
-        return self.tid("connection-status").text
-
-    def wait_connected(self, timeout=WAIT_S):
-        self.wait(lambda: self.status() == "connected", timeout, "never connected")
-
-    def type(self, text):
-        self.tid("message-input").send_keys(text)
-
-    def send(self, text, via_button=False):
-        box = self.tid("message-input")
-        box.send_keys(text)
-        if via_button:
-            self.tid("send-button").click()
-        else:
-            box.send_keys(Keys.ENTER)
-
-    def messages(self):
-        """[(id or None, nick, text, pending)] for every message element, in page order."""
-        return self.d.execute_script("""
-            return Array.from(document.querySelectorAll('[data-testid="message-list"] [data-testid="message"]'))
-              .map(m => [m.dataset.id ? Number(m.dataset.id) : null,
-                         m.querySelector('.msg-nick').textContent,
-                         m.querySelector('.msg-text').textContent,
-                         m.classList.contains('pending')]);
-        """)
-
-    def count_text(self, text):
-        return sum(1 for _, _, t, _ in self.messages() if t == text)
-
-    def wait_message(self, text, nick=None, timeout=WAIT_S):
-        def seen():
-            return any(t == text and not p and (nick is None or n == nick) for _, n, t, p in self.messages())
-        self.wait(seen, timeout, f"message {text!r} never arrived")
-
-    def members(self):
-        return [m.text.split("\n")[0] for m in
-                self.tid("member-list").find_elements(By.CSS_SELECTOR, '[data-testid="member"]')]
-
-    def member_nicks(self):
-        return self.d.execute_script("""
-            return Array.from(document.querySelectorAll('[data-testid="member"] .member-nick'))
-              .map(n => n.textContent);
-        """)
-
-
-def make_driver(width=1280, height=800):
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--no-first-run", "--disable-extensions", "--force-color-profile=srgb",
-                "--hide-scrollbars", f"--window-size={width},{height}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(WAIT_S)
-    driver.set_script_timeout(WAIT_S)
-    return driver
 
 
 @pytest.fixture

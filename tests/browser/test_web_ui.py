@@ -5,8 +5,9 @@ import urllib.request
 
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
-from conftest import ARTIFACTS, free_port
+from browser_support import ARTIFACTS, free_port
 
 
 def post_json(url, body):
@@ -55,7 +56,6 @@ def test_two_browsers_chat_through_an_invite_link(server, browser):
     assert a.tid("message-input").get_attribute("value") == ""
 
     # Shift+Enter is a new line, not a send.
-    from selenium.webdriver.common.keys import Keys
     box = b.tid("message-input")
     box.send_keys("line one", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "line two", Keys.ENTER)
     a.wait_message("line one\nline two", nick="bob")
