@@ -274,6 +274,7 @@
       }
       addMessages(Array.isArray(ev.history) ? ev.history : []);
       setStatus('connected');
+      updateEmptyState();
       flushOutbox();
       fillGaps();
       updateLoadOlder();
@@ -383,7 +384,7 @@
   }
 
   function updateTitle() {
-    const base = (state.roomName || state.room || 'Parley') + ' · Parley';
+    const base = ($('room-name').textContent || 'Room') + ' · Parley';
     document.title = state.unread ? `(${state.unread}) ${base}` : base;
   }
 
@@ -677,11 +678,14 @@
     if (previous !== nick) setMembers(state.members.map((m) => (m === previous ? nick : m)));
   }
 
+  // A named room shows its name over its code. Unnamed, a short hand-picked code ("lobby") is a fine
+  // title, but a generated 32-character capability is not, so it moves to the subtitle.
   function setRoomName(name) {
     state.roomName = typeof name === 'string' && name.trim() ? name : null;
-    $('room-name').textContent = state.roomName || state.room;
-    $('room-code').textContent = state.roomName ? state.room : 'Room code';
-    $('room-code').classList.toggle('muted', !state.roomName);
+    const codeAsTitle = !state.roomName && state.room.length <= 20;
+    $('room-name').textContent = state.roomName || (codeAsTitle ? state.room : 'Private room');
+    $('room-code').textContent = codeAsTitle ? 'Room code' : state.room;
+    $('room-code').classList.toggle('muted', codeAsTitle);
     updateTitle();
   }
 
@@ -740,8 +744,7 @@
 
   const inviteUrl = (code) => `${location.origin}/r/${encodeURIComponent(code)}`;
 
-  async function copyInvite() {
-    const button = $('copy-invite');
+  async function copyInvite(button) {
     const url = $('invite-link').href;
     let ok = false;
     try {
@@ -756,8 +759,9 @@
       sel.addRange(range);
       ok = document.execCommand && document.execCommand('copy');
     }
+    const label = button.textContent;
     button.textContent = ok ? 'Copied!' : 'Press Ctrl+C to copy';
-    setTimeout(() => { button.textContent = 'Copy link'; }, 2000);
+    setTimeout(() => { button.textContent = label; }, 2000);
   }
 
   // ---------- lobby ----------
@@ -876,8 +880,9 @@
     $('message-input').addEventListener('keydown', onComposerKey);
     $('message-input').addEventListener('input', onComposerInput);
     $('load-older').addEventListener('click', loadOlder);
-    $('copy-invite').addEventListener('click', copyInvite);
-    $('invite-link').addEventListener('click', (e) => { e.preventDefault(); copyInvite(); });
+    $('copy-invite').addEventListener('click', () => copyInvite($('copy-invite')));
+    $('empty-copy').addEventListener('click', () => copyInvite($('empty-copy')));
+    $('invite-link').addEventListener('click', (e) => { e.preventDefault(); copyInvite($('copy-invite')); });
     $('members-toggle').addEventListener('click', () => setSidebarOpen(!document.body.classList.contains('sidebar-open')));
     $('sidebar-scrim').addEventListener('click', () => setSidebarOpen(false));
     $('sidebar-close').addEventListener('click', () => { setSidebarOpen(false); $('members-toggle').focus(); });
