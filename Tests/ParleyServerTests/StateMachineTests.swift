@@ -1,5 +1,6 @@
 import NIOCore
 import ParleyProtocol
+import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -78,6 +79,14 @@ import Testing
             return
         }
         #expect(frames.map { String(buffer: $0) } == ["welcome", "join", "m5"])
+        // A covered message whose delivery comes after welcome is dropped too.
+        outbox.enqueue(frame("m3"), messageID: 3)
+        outbox.enqueue(frame("m6"), messageID: 6)
+        guard case .frames(let later) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(later.map { String(buffer: $0) } == ["m6"])
     }
 
     @Test func overflowClosesWithSlowConsumerAndDropsTheRest() async {
@@ -130,5 +139,3 @@ final class ManagedAtomicFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
     var isSet: Bool { flag.load(ordering: .relaxed) }
 }
-
-import Synchronization

@@ -52,11 +52,21 @@ final class ChatConnection: Sendable {
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
 
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.writeLoop(outbound) }
-            group.addTask { try await self.readLoop(inbound) }
-            try await group.next()
-            group.cancelAll()
+        // The writer ending (close sent) stops the reader; the reader ending lets the writer finish first,
+        // so a close the reader asked for (1003, 1008) is still sent.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.writeLoop(outbound)
+                return true
+            }
+            group.addTask {
+                try await self.readLoop(inbound)
+                self.outbox.inputEnded()
+                return false
+            }
+            while let writerEnded = try await group.next() {
+                if writerEnded { group.cancelAll() }
+            }
         }
     }
 

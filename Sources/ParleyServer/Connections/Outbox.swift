@@ -35,6 +35,9 @@ final class Outbox: Sendable {
         var phase = Phase.holding
         var queue: Deque<Queued> = []
         var countedBytes = 0
+        /// The newest message id `welcome` covered. A commit is visible to readers just before the writer
+        /// delivers it, so a message already in the history can still arrive live: it is dropped here.
+        var coveredID: Int64 = 0
         var writer: CheckedContinuation<Void, Never>?
 
         mutating func takeWriter() -> CheckedContinuation<Void, Never>? {
@@ -62,6 +65,7 @@ final class Outbox: Sendable {
         let (accepted, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
+                if let messageID, messageID <= state.coveredID { return (true, nil) }
                 if counted {
                     if state.countedBytes + frame.readableBytes > limit {
                         state.phase = .closing(code: 1008, reason: "slow consumer")
@@ -84,8 +88,8 @@ final class Outbox: Sendable {
         return accepted
     }
 
-    /// Puts `welcome` first and opens the queue. Message frames queued while holding that the history
-    /// already covered (`id <= coveredID`) are dropped, so nothing arrives twice.
+    /// Puts `welcome` first and opens the queue. Message frames the history already covered
+    /// (`id <= coveredID`), queued before or arriving after, are dropped, so nothing arrives twice.
     func open(with welcome: ByteBuffer, coveredID: Int64) {
         let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
             guard case .holding = state.phase else { return nil }
@@ -98,6 +102,7 @@ final class Outbox: Sendable {
                 queue.append(item)
             }
             state.queue = queue
+            state.coveredID = coveredID
             state.phase = .open
             return state.takeWriter()
         }
@@ -132,6 +137,17 @@ final class Outbox: Sendable {
             }
         }
         writer?.resume()
+    }
+
+    /// The client sent nothing more: end the writer, unless a close of ours is still to be sent.
+    func inputEnded() {
+        let closing = state.withLock { state in
+            switch state.phase {
+            case .closing, .draining: true
+            default: false
+            }
+        }
+        if !closing { finish() }
     }
 
     /// Ends the outbox without a close frame (the socket is already gone).
