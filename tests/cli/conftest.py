@@ -8,14 +8,11 @@ import subprocess
 import threading
 import time
 
+from pathlib import Path
+
 import pytest
 
-PARLEY_BIN = os.environ.get("PARLEY_BIN", "/work/main/.build/debug/parley")
-
-# The WebSocket client library (swift-websocket) sends `Origin: ws://HOST` (scheme and host, no port).
-# Until the server treats such non-browser origins like an absent Origin, test servers allow it explicitly.
-# test_cli.py::test_default_server_accepts_the_cli tracks the fix.
-CLI_ORIGIN_ARGS = ["--allowed-origin", "ws://127.0.0.1"]
+PARLEY_BIN = os.environ.get("PARLEY_BIN", str(Path(__file__).resolve().parents[2] / ".build" / "debug" / "parley"))
 
 
 def free_port():
@@ -142,10 +139,10 @@ def run_parley(*args, input_text="", timeout=30, env=None):
 def make_server(tmp_path):
     servers = []
 
-    def make(*extra_args, origin_workaround=True):
+    def make(*extra_args):
         directory = tmp_path / f"server{len(servers)}"
         directory.mkdir()
-        server = Server(directory, (CLI_ORIGIN_ARGS if origin_workaround else []) + list(extra_args))
+        server = Server(directory, list(extra_args))
         servers.append(server)
         return server.start()
 

@@ -4,8 +4,8 @@ import Logging
 import NIOCore
 
 extension ChatHub {
-    /// `GET /ws` on the WebSocket router: admit and upgrade, or decline so the HTTP router answers the
-    /// request with the refusal (see ``addWebSocketRefusalRoute(to:)``).
+    /// `GET /ws` on the WebSocket router: admit and upgrade, or decline. HummingbirdWebSocket answers a
+    /// declined upgrade with a bare 400, which ``RefusalResponseHandler`` replaces with the refusal recorded here.
     func addWebSocketRoute(to router: Router<ParleyRequestContext>) {
         router.ws("/ws") { request, context in
             do {
@@ -30,7 +30,7 @@ extension ChatHub {
         }
     }
 
-    /// `GET /ws` on the HTTP router: reached when an upgrade was declined or not asked for.
+    /// `GET /ws` on the HTTP router, for requests without upgrade headers: the same checks, then 400.
     func addWebSocketRefusalRoute(to router: Router<ParleyRequestContext>) {
         router.get("/ws") { request, context -> Response in
             _ = try await self.admit(request, context: context)
@@ -48,7 +48,8 @@ extension ChatHub {
         outbound: WebSocketOutboundWriter,
         context: WebSocketRouterContext<ParleyRequestContext>
     ) async throws {
-        let (connect, record) = try await admit(context.request, context: context.requestContext)
+        let connect = try await admit(context.request, context: context.requestContext)
+        guard let record = try await admitRoom(code: connect.roomCode) else { return }
         let channel = context.requestContext.channel
         let id = makeConnectionID()
         var logger = context.logger

@@ -4,7 +4,8 @@ import ParleyProtocol
 
 extension ChatHub {
     /// Everything checked before a WebSocket upgrade (contract §2), as the HTTP refusal it would cause.
-    func admit(_ request: Request, context: ParleyRequestContext) async throws(APIError) -> (ConnectRequest, RoomRecord) {
+    /// Nothing is stored here: an open room is created only once its first connection is upgraded.
+    func admit(_ request: Request, context: ParleyRequestContext) async throws(APIError) -> ConnectRequest {
         let connect: ConnectRequest
         do {
             connect = try ConnectRequest(query: request.uri.queryParameters)
@@ -14,21 +15,22 @@ extension ChatHub {
         guard isAllowed(origin: request.headers[.origin], host: request.head.authority) else {
             throw APIError(.forbidden, .forbidden, "origin not allowed")
         }
-        let record: RoomRecord?
-        do {
-            record = try await admitRoom(code: connect.roomCode)
-        } catch {
-            throw APIError(.serviceUnavailable, .unavailable, "storage is unavailable")
+        if configuration.roomCreation == .api {
+            let record: RoomRecord?
+            do {
+                record = try await store.room(code: connect.roomCode)
+            } catch {
+                throw APIError(.serviceUnavailable, .unavailable, "storage is unavailable")
+            }
+            guard record != nil else { throw APIError(.notFound, .notFound, "no such room") }
         }
-        guard let record else {
-            throw APIError(.notFound, .notFound, "no such room")
-        }
-        return (connect, record)
+        return connect
     }
 
-    /// Same origin (Origin's host equals Host), a configured origin, or no Origin at all.
+    /// Same origin (Origin's host equals Host), a configured origin, or no Origin at all. A `ws:`/`wss:`
+    /// origin is treated as absent: browsers never send one, but some non-browser clients do.
     func isAllowed(origin: String?, host: String?) -> Bool {
-        guard let origin else { return true }
+        guard let origin, !origin.hasPrefix("ws://"), !origin.hasPrefix("wss://") else { return true }
         let allowed = configuration.allowedOrigins
         if allowed.contains("*") || allowed.contains(origin) { return true }
         guard let host, let separator = origin.range(of: "://") else { return false }
