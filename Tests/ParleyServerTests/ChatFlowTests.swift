@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func historyCommandAndWelcomeWindows() async throws {
-        try await withServer({ $0.ratePerSecond = 0 }) { server in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
             let (writer, _) = try await server.join("room=h&nick=w")
             for i in 1...60 { try await writer.send("m\(i)") }
             for _ in 1...60 { _ = try await writer.nextMessage() }
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func sinceWindowIsTheNewestThousand() async throws {
-        try await withServer({ $0.ratePerSecond = 0 }) { server in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
             let (writer, _) = try await server.join("room=big&nick=w")
             for i in 1...1005 { try await writer.send("m\(i)") }
             for _ in 1...1005 { _ = try await writer.nextMessage() }

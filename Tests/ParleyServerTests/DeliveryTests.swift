@@ -10,7 +10,7 @@ import Testing
         let senders = 5
         let perSender = 40
         let total = senders * perSender
-        try await withServer({ $0.ratePerSecond = 0 }) { server in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
             var receivers: [RawSocket] = []
             for i in 0..<5 { receivers.append(try await server.join("room=order&nick=r\(i)").0) }
             var writers: [RawSocket] = []
@@ -49,7 +49,7 @@ import Testing
 
     @Test func resumeWithSinceAcrossRepeatedDropsMissesNothingAndDoublesNothing() async throws {
         let total = 150
-        try await withServer({ $0.ratePerSecond = 0 }) { server in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
             let (writer, _) = try await server.join("room=resume&nick=writer")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -102,10 +102,12 @@ import Testing
             let relayed = try await other.nextMessage()
             #expect(relayed.text == "via http" && relayed.nick == "web" && relayed.clientID == "c-2")
             try await sender.send(.message(text: "via http", clientID: "c-2"))
-            #expect(try await sender.next { event -> ChatMessage? in
-                if case .message(let message) = event, message.id == 3 { return message }
-                return nil
-            }.clientID == "c-2")
+            #expect(
+                try await sender.next { event -> ChatMessage? in
+                    if case .message(let message) = event, message.id == 3 { return message }
+                    return nil
+                }.clientID == "c-2"
+            )
             let page = try await server.http("GET", "/api/rooms/dedup/messages")
             #expect((page.json["messages"] as? [Any])?.count == 3)
         }

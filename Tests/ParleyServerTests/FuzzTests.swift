@@ -28,7 +28,7 @@ import Testing
     @Test func serverSurvivesHostileInput() async throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("fuzz seed \(seed)")
-        try await withServer(timeout: .seconds(90), { $0.maxFrameBytes = 16 * 1024; $0.rateBurst = 1000 }) { server in
+        try await withServer(timeout: .seconds(90), .set(\.maxFrameBytes, 16 * 1024), .set(\.rateBurst, 1000)) { server in
             let (calm, _) = try await server.join("room=calm&nick=calm")
             try await calm.send("the only message here")
             _ = try await calm.nextMessage()

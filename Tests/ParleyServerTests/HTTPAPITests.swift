@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct HTTPAPITests {
     @Test func createAndShowPrivateRooms() async throws {
-        try await withServer({ $0.roomCreation = .api }) { server in
+        try await withServer(.set(\.roomCreation, .api)) { server in
             let created = try await server.http("POST", "/api/rooms", body: #"{"name":"Team chat"}"#)
             #expect(created.status == 201)
             let code = try #require(created.json["code"] as? String)
@@ -73,9 +73,10 @@ import Testing
             #expect(health.status == 200 && health.json["status"] as? String == "ok")
             let metrics = try await server.http("GET", "/metrics")
             #expect(metrics.status == 200)
-            for name in ["parley_connections", "parley_rooms_in_memory", "parley_messages_stored_total", "parley_deliveries_total",
-                "parley_slow_consumers_closed_total", "parley_frames_refused_total", "parley_storage_commit_seconds"]
-            {
+            for name in [
+                "parley_connections", "parley_rooms_in_memory", "parley_messages_stored_total", "parley_deliveries_total",
+                "parley_slow_consumers_closed_total", "parley_frames_refused_total", "parley_storage_commit_seconds",
+            ] {
                 #expect(metrics.body.contains(name), "\(name)")
             }
             for path in ["/", "/r/some-room"] {

@@ -2,7 +2,6 @@ import Metrics
 import ParleyProtocol
 import Prometheus
 
-
 /// Every metric the server records, created once with fixed labels (never a room or a nick).
 public struct ParleyMetrics: Sendable {
     /// The registry `/metrics` renders.

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ParleyProtocol
+
 @testable import ParleyServer
 
 /// A real server on 127.0.0.1, port 0, with its own SQLite file, for the duration of one test.
@@ -41,8 +42,8 @@ struct TestServer: Sendable {
 /// Runs `body` against a fresh server, then stops it. The whole test is bounded by `timeout`.
 func withServer(
     timeout: Duration = .seconds(60),
-    _ configure: (inout ServerConfiguration) -> Void = { _ in },
-    _ body: @escaping @Sendable (TestServer) async throws -> Void
+    _ settings: Setting...,
+    body: @escaping @Sendable (TestServer) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -51,7 +52,7 @@ func withServer(
     var configuration = ServerConfiguration()
     configuration.port = 0
     configuration.database = .sqliteFile(databasePath)
-    configure(&configuration)
+    for setting in settings { setting.apply(&configuration) }
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let app = try await buildApplication(configuration: configuration, logger: .quiet) { port in
         portContinuation.yield(port)
@@ -113,5 +114,14 @@ struct HTTPReply: Sendable {
         request += "\r\n"
         let (status, text) = try await RawSocket.exchange(port: port, request: Array(request.utf8) + bytes)
         return HTTPReply(status: status, body: text)
+    }
+}
+
+/// One change to the test server's configuration, e.g. `.set(\.ratePerSecond, 0)`.
+struct Setting {
+    let apply: (inout ServerConfiguration) -> Void
+
+    static func set<Value>(_ keyPath: WritableKeyPath<ServerConfiguration, Value>, _ value: Value) -> Setting {
+        Setting { $0[keyPath: keyPath] = value }
     }
 }
