@@ -80,8 +80,7 @@ import Testing
     @Test func historyCommandAndWelcomeWindows() async throws {
         try await withServer(.set(\.ratePerSecond, 0)) { server in
             let (writer, _) = try await server.join("room=h&nick=w")
-            for i in 1...60 { try await writer.send("m\(i)") }
-            for _ in 1...60 { _ = try await writer.nextMessage() }
+            try await writer.sendConfirmed(60)
 
             let (_, plain) = try await server.join("room=h&nick=a")
             #expect(plain.history.map(\.id) == Array(11...60))
@@ -113,8 +112,7 @@ import Testing
     @Test func sinceWindowIsTheNewestThousand() async throws {
         try await withServer(.set(\.ratePerSecond, 0)) { server in
             let (writer, _) = try await server.join("room=big&nick=w")
-            for i in 1...1005 { try await writer.send("m\(i)") }
-            for _ in 1...1005 { _ = try await writer.nextMessage() }
+            try await writer.sendConfirmed(1005)
             let (_, resumed) = try await server.join("room=big&nick=r&since=2")
             #expect(resumed.history.first?.id == 6 && resumed.history.last?.id == 1005)
             #expect(resumed.truncated)

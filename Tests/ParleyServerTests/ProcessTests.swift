@@ -80,6 +80,18 @@ import Testing
 
             let stopping = ContinuousClock.now
             server.child.signal(SIGTERM)
+            // Once draining has begun a new upgrade is not served: 503 while the listener is still open,
+            // or a refused connection once the drain finished (the queued events fit in socket buffers).
+            _ = try await server.child.stderrLine(containing: "draining connections")
+            do {
+                let late = try await server.server.connect("room=bye&nick=late")
+                late.close()
+                Issue.record("an upgrade was accepted during shutdown")
+            } catch let refusal as RawSocket.Refused {
+                #expect(refusal.status == 503 && refusal.body.contains("unavailable"))
+            } catch {
+                // Connection refused: the HTTP server has already stopped listening.
+            }
             try await listener.channel.setOption(.autoRead, value: true)
             listener.channel.read()
             _ = try await listener.welcome()

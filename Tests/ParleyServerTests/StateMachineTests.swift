@@ -65,6 +65,23 @@ import Testing
     }
 }
 
+@Suite struct ConnectionLimiterTests {
+    @Test func limitsPerAddressInTotalAndWhileDraining() throws {
+        let limiter = ConnectionLimiter(maxTotal: 3, maxPerAddress: 2)
+        try limiter.reserve(address: "a")
+        try limiter.reserve(address: "a")
+        #expect(throws: ConnectionLimiter.Refusal.perAddress) { try limiter.reserve(address: "a") }
+        try limiter.reserve(address: "b")
+        #expect(throws: ConnectionLimiter.Refusal.total) { try limiter.reserve(address: "c") }
+        limiter.release(address: "a")
+        try limiter.check(address: "c")
+        limiter.startDraining()
+        #expect(throws: ConnectionLimiter.Refusal.shuttingDown) { try limiter.check(address: "c") }
+        #expect(ChatHub.refusal(.shuttingDown).status == .serviceUnavailable)
+        #expect(ChatHub.refusal(.perAddress).status == .tooManyRequests)
+    }
+}
+
 @Suite struct OutboxTests {
     func frame(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 

@@ -57,6 +57,4 @@ final class ConnectionLimiter: Sendable {
     func startDraining() {
         state.withLock { $0.draining = true }
     }
-
-    var total: Int { state.withLock { $0.total } }
 }

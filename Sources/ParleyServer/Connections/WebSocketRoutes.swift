@@ -48,13 +48,14 @@ extension ChatHub {
         outbound: WebSocketOutboundWriter,
         context: WebSocketRouterContext<ParleyRequestContext>
     ) async throws {
-        let connect = try await admit(context.request, context: context.requestContext)
+        // `shouldUpgrade` already admitted this request; only the room is needed now (and created, in open mode).
+        let connect = try ConnectRequest(query: context.request.uri.queryParameters)
         guard let record = try await admitRoom(code: connect.roomCode) else { return }
         let channel = context.requestContext.channel
         let id = makeConnectionID()
         var logger = context.logger
         logger[metadataKey: "connection"] = "\(id.value)"
-        let closeTimeout = TimeAmount.nanoseconds(Int64(configuration.closeTimeout.components.seconds) * 1_000_000_000)
+        let closeTimeout = TimeAmount(configuration.closeTimeout)
         // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
         let metrics = self.metrics
         let outbox = Outbox(limit: configuration.maxOutboundBytes) {

@@ -10,7 +10,7 @@ struct WebUIRoutes {
 
     init() throws {
         guard let resources = Bundle.module.resourcePath else {
-            throw StorageError.unsupported("the web UI resources are missing from the build")
+            throw MissingResources()
         }
         publicFolder = resources + "/Public"
         indexPage = ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: publicFolder + "/index.html")))
@@ -39,4 +39,9 @@ struct WebUIRoutes {
     var fileMiddleware: FileMiddleware<ParleyRequestContext, LocalFileSystem> {
         FileMiddleware(publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.maxAge(300)])]), searchForIndexHtml: false)
     }
+}
+
+/// The build has no `Public/` resource bundle next to the executable.
+struct MissingResources: Error, CustomStringConvertible {
+    var description: String { "the web UI resources are missing from the build" }
 }

@@ -51,6 +51,4 @@ final class RoomRegistry: Sendable {
     func room(code: String) -> Room? {
         rooms.withLock { $0[code]?.room }
     }
-
-    var count: Int { rooms.withLock { $0.count } }
 }

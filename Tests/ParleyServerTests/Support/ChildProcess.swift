@@ -9,10 +9,12 @@ final class ChildProcess: Sendable {
     private let stderrLines: LineBuffer
     private let exits: AsyncStream<Int32>
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts `executable`; `environment` is added to this process's own.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()
@@ -85,6 +87,11 @@ private final class LineBuffer: Sendable {
             guard let self else { return }
             let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
                 if data.isEmpty {
+                    // A last line without a newline still counts.
+                    if !state.pending.isEmpty {
+                        state.lines.append(String(decoding: state.pending, as: UTF8.self))
+                        state.pending.removeAll()
+                    }
                     state.ended = true
                     handle.readabilityHandler = nil
                 } else {
@@ -134,12 +141,13 @@ struct ChildServer: Sendable {
     let child: ChildProcess
     let port: Int
 
-    static func start(database: String, _ extra: [String] = []) async throws -> ChildServer {
+    static func start(database: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ChildServer {
         let child = try ChildProcess(
             ChildProcess.parleyPath,
-            ["serve", "--port", "0", "--database", "sqlite:\(database)", "--rate-per-second", "0"] + extra
+            ["serve", "--port", "0", "--database", "sqlite:\(database)", "--rate-per-second", "0"] + extra,
+            environment: environment
         )
-        let line = try await child.stderrLine(containing: "listening on http://")
+        let line = try await child.stderrLine(containing: "listening on ")
         guard let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
             throw RawSocket.Failure.unexpected("no port in \(line)")
         }

@@ -110,6 +110,12 @@ final class RawSocket: Sendable {
         try await send(command.json)
     }
 
+    /// Sends `count` messages `m1`, `m2`, … and waits for their echoes, so all are stored.
+    func sendConfirmed(_ count: Int) async throws {
+        for n in 1...count { try await send("m\(n)") }
+        for _ in 1...count { _ = try await nextMessage() }
+    }
+
     func sendClose(code: UInt16 = 1000) async throws {
         try await send(opcode: 0x8, [UInt8(code >> 8), UInt8(code & 0xff)])
     }
