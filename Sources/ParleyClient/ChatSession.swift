@@ -92,7 +92,9 @@ public struct ChatSession: Sendable {
                 throw error
             } catch let error as WebSocketClientError where error == .webSocketUpgradeFailed {
                 let refusal = await api.refusal(forWebSocketQuery: query)
-                guard everConnected, refusal.isTransient else { throw refusal }
+                // Once connected before, a probe that passes every check (400 "expected a WebSocket upgrade")
+                // means the refusal has already cleared: reconnect.
+                guard everConnected, refusal.isTransient || refusal.code == ErrorCode.badRequest.rawValue else { throw refusal }
                 reason = refusal.description
             } catch is CancellationError {
                 throw CancellationError()

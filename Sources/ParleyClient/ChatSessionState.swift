@@ -24,6 +24,8 @@ struct ChatSessionState: Sendable {
     private(set) var lastID: Int64?
     /// The oldest message id seen; `before` for `/history`.
     private(set) var oldestID: Int64?
+    /// Messages missed by a truncated resume lie between these ids; `/history` fills the gap first.
+    private(set) var gap: (after: Int64, before: Int64)?
     private(set) var members: [String] = []
     /// Lines not yet acknowledged, by `client_id`, oldest first.
     private(set) var pending: OrderedDictionary<String, String> = [:]
@@ -96,7 +98,7 @@ struct ChatSessionState: Sendable {
                 deferred.append(input)
                 return Action()
             }
-            let before = oldestID ?? (lastID.map { $0 + 1 })
+            let before = gap?.before ?? oldestID ?? (lastID.map { $0 + 1 })
             awaitingReplies += 1
             return Action(frames: [ClientCommand.history(before: before, limit: min(max(limit, 1), 200)).json])
         }
@@ -113,6 +115,9 @@ struct ChatSessionState: Sendable {
     /// The first frame of a connection: resume, show what was missed, resend what is unacknowledged.
     mutating func welcome(_ welcome: ServerEvent.Welcome) -> Action {
         let resuming = hasConnected
+        if resuming, welcome.truncated, let first = welcome.history.first {
+            gap = (after: lastID ?? 0, before: first.id)
+        }
         nick = welcome.nick
         session = welcome.session
         members = welcome.members
@@ -168,10 +173,14 @@ struct ChatSessionState: Sendable {
             return Action(outputs: [.nickChange(from: from, to: to, ts: ts, own: own)], close: isSettled)
         case .history(let messages, let hasMore):
             if let first = messages.first { oldestID = min(oldestID ?? first.id, first.id) }
+            if let open = gap {
+                // Narrow the gap from above; it is closed once a page reaches what was seen before it.
+                if let first = messages.first, first.id > open.after + 1 { gap = (open.after, first.id) } else { gap = nil }
+            }
             awaitingReplies = max(awaitingReplies - 1, 0)
             return Action(outputs: [.olderMessages(messages, hasMore: hasMore)], close: isSettled)
-        case .error(let code, let message):
-            return refused(code: code, message: message)
+        case .error(let code, let message, let clientID):
+            return refused(code: code, message: message, clientID: clientID)
         case .typing, .pong:
             return Action()
         }
@@ -197,21 +206,24 @@ struct ChatSessionState: Sendable {
         return .message(message, own: own)
     }
 
-    /// An `error` event. Message refusals are matched to the oldest unacknowledged line: commands from one
-    /// connection are answered in order.
-    private mutating func refused(code: ErrorCode, message: String) -> Action {
+    /// An `error` event. Parley names the refused line by its `client_id`; from a server that does not,
+    /// the oldest unacknowledged line is assumed.
+    private mutating func refused(code: ErrorCode, message: String, clientID: String?) -> Action {
         var action = Action(outputs: [.serverError(code: code, message: message)])
+        let line: (key: String, value: String)? =
+            if let clientID { pending[clientID].map { (clientID, $0) } } else { pending.elements.first.map { ($0.key, $0.value) } }
         switch code {
         case .tooLarge, .badRequest:
-            if let first = pending.elements.first {
-                pending.removeFirst()
-                action.outputs.append(.status(.dropped(text: first.value, reason: code.rawValue)))
+            if let line {
+                pending.removeValue(forKey: line.key)
+                action.outputs.append(.status(.dropped(text: line.value, reason: code.rawValue)))
             }
             action.close = isSettled
-        case .rateLimited:
-            if let first = pending.elements.first {
+        case .rateLimited, .unavailable:
+            // Not stored: send it again after a pause (a resend is never stored twice).
+            if let line {
                 action.outputs = [.status(.slowedDown)]
-                action.resendLater = ClientCommand.message(text: first.value, clientID: first.key).json
+                action.resendLater = ClientCommand.message(text: line.value, clientID: line.key).json
             }
         case .nickTaken, .invalidNick:
             awaitingReplies = max(awaitingReplies - 1, 0)

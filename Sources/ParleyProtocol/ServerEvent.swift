@@ -8,7 +8,9 @@ public enum ServerEvent: Hashable, Sendable {
     case typing(nick: String)
     case history(messages: [ChatMessage], hasMore: Bool)
     case pong
-    case error(code: ErrorCode, message: String)
+    /// `clientID` names the refused message when it carried a `client_id` (an addition to the contract,
+    /// so clients know which line was refused even while earlier lines still await their echo).
+    case error(code: ErrorCode, message: String, clientID: String? = nil)
 
     /// The first frame after the upgrade.
     public struct Welcome: Codable, Hashable, Sendable {
@@ -64,6 +66,7 @@ extension ServerEvent: Codable {
     enum CodingKeys: String, CodingKey {
         case type, nick, ts, from, to, messages, code, message
         case hasMore = "has_more"
+        case clientID = "client_id"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -88,9 +91,10 @@ extension ServerEvent: Codable {
             try container.encode(hasMore, forKey: .hasMore)
         case .pong:
             break
-        case .error(let code, let message):
+        case .error(let code, let message, let clientID):
             try container.encode(code, forKey: .code)
             try container.encode(message, forKey: .message)
+            try container.encodeIfPresent(clientID, forKey: .clientID)
         }
     }
 
@@ -121,7 +125,11 @@ extension ServerEvent: Codable {
         case "pong":
             self = .pong
         case "error":
-            self = .error(code: try container.decode(ErrorCode.self, forKey: .code), message: try container.decode(String.self, forKey: .message))
+            self = .error(
+                code: try container.decode(ErrorCode.self, forKey: .code),
+                message: try container.decode(String.self, forKey: .message),
+                clientID: try container.decodeIfPresent(String.self, forKey: .clientID)
+            )
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown event type \(other)")
         }

@@ -1,10 +1,11 @@
+import ParleyClient
+import ParleyProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import ParleyClient
-import ParleyProtocol
 
 /// Renders a chat session: messages and room events on standard output, status on standard error.
 ///

@@ -12,8 +12,13 @@ import Testing
 
     static func welcome(_ history: [ChatMessage], lastID: Int64? = nil, nick: String = "alice") -> ServerEvent.Welcome {
         ServerEvent.Welcome(
-            room: room, nick: nick, session: "secret", members: [nick], history: history,
-            lastID: lastID ?? history.last?.id ?? 0, truncated: false
+            room: room,
+            nick: nick,
+            session: "secret",
+            members: [nick],
+            history: history,
+            lastID: lastID ?? history.last?.id ?? 0,
+            truncated: false
         )
     }
 
@@ -81,6 +86,40 @@ import Testing
         #expect(Array(state.pending.values) == ["fine"])
         let limited = state.receive(.error(code: .rateLimited, message: "slow down"))
         #expect(Self.commands(limited.resendLater.map { [$0] } ?? []) == [.message(text: "fine", clientID: "t-2")])
+    }
+
+    @Test func refusalsNamingAClientIDHitThatLineOnly() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.welcome(Self.welcome([]))
+        _ = state.say("waiting for its echo")
+        _ = state.say("refused")
+        _ = state.say("limited")
+        _ = state.receive(.error(code: .tooLarge, message: "too large", clientID: "t-2"))
+        #expect(Array(state.pending.values) == ["waiting for its echo", "limited"])
+        let limited = state.receive(.error(code: .rateLimited, message: "slow down", clientID: "t-3"))
+        #expect(Self.commands(limited.resendLater.map { [$0] } ?? []) == [.message(text: "limited", clientID: "t-3")])
+        let failed = state.receive(.error(code: .unavailable, message: "not stored", clientID: "t-1"))
+        #expect(Self.commands(failed.resendLater.map { [$0] } ?? []) == [.message(text: "waiting for its echo", clientID: "t-1")])
+    }
+
+    @Test func historyAfterATruncatedResumeFillsTheGap() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        _ = state.welcome(Self.welcome([Self.message(1, "one"), Self.message(2, "two")]))
+        state.disconnected()
+        var resumed = Self.welcome((1001...2000).map { Self.message($0, "m\($0)") })
+        resumed.truncated = true
+        _ = state.welcome(resumed)
+        let first = state.command(.history(limit: 200))
+        #expect(Self.commands(first.frames) == [.history(before: 1001, limit: 200)])
+        _ = state.receive(.history(messages: (801...1000).map { Self.message($0, "m\($0)") }, hasMore: true))
+        let second = state.command(.history(limit: 200))
+        #expect(Self.commands(second.frames) == [.history(before: 801, limit: 200)])
+        _ = state.receive(.history(messages: (2...800).suffix(200).map { Self.message($0, "m\($0)") }, hasMore: true))
+        _ = state.receive(.history(messages: (1...600).suffix(200).map { Self.message($0, "m\($0)") }, hasMore: true))
+        // Once a page reaches what was seen before the gap, /history pages below the oldest message again.
+        _ = state.receive(.history(messages: [Self.message(2, "two"), Self.message(3, "m3")], hasMore: true))
+        #expect(state.gap == nil)
+        #expect(Self.commands(state.command(.history(limit: 5)).frames) == [.history(before: 1, limit: 5)])
     }
 
     @Test func commandsBeforeTheFirstConnectionRunAfterWelcome() {

@@ -11,6 +11,9 @@ import Testing
             let (socket, _) = try await server.join("room=l&nick=x")
             try await socket.send(String(repeating: "a", count: 4097))
             #expect(try await socket.nextError() == .tooLarge)
+            // A refused message that carried a client_id is named in the error.
+            try await socket.send(.message(text: String(repeating: "a", count: 4097), clientID: "big-1"))
+            #expect(try await socket.next() == .error(code: .tooLarge, message: "text is 4097 bytes; the limit is 4096", clientID: "big-1"))
             try await socket.send(String(repeating: "é", count: 2048))
             #expect(try await socket.nextMessage().text.utf8.count == 4096)
         }
@@ -26,7 +29,7 @@ import Testing
             while stored + refused < 25 {
                 switch try await socket.next() {
                 case .message: stored += 1
-                case .error(.rateLimited, _): refused += 1
+                case .error(.rateLimited, _, _): refused += 1
                 default: break
                 }
             }

@@ -93,11 +93,14 @@ final class ChatConnection: Sendable {
                 outbox.closeNow(code: 1003, reason: "binary frames are not accepted")
                 return
             case .text(let text):
+                var clientID: String?
                 do {
-                    try await handle(try ClientCommand.parse(frame: text))
+                    let command = try ClientCommand.parse(frame: text)
+                    if case .message(_, let id) = command { clientID = id }
+                    try await handle(command)
                 } catch let error as ProtocolError {
                     hub.metrics.refused(error.code)
-                    send(.error(code: error.code, message: error.message))
+                    send(.error(code: error.code, message: error.message, clientID: clientID))
                 }
             }
         }
@@ -153,7 +156,9 @@ final class ChatConnection: Sendable {
                 self.rate.withLock { $0.refund() }
                 self.outbox.enqueue(EventEncoder.encode(.message(original)))
             case .failed:
-                self.outbox.enqueue(EventEncoder.encode(.error(code: .unavailable, message: "the message could not be stored; resend it")))
+                self.outbox.enqueue(
+                    EventEncoder.encode(.error(code: .unavailable, message: "the message could not be stored; resend it", clientID: clientID))
+                )
             }
         }
         logger.trace("message queued", metadata: ["room": "\(room.code)"])

@@ -188,7 +188,7 @@ final class RawSocket: Sendable {
     /// The next `error` event's code.
     func nextError() async throws -> ErrorCode {
         try await next { event in
-            if case .error(let code, _) = event { return code }
+            if case .error(let code, _, _) = event { return code }
             return nil
         }
     }
