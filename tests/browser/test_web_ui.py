@@ -282,3 +282,19 @@ def test_screenshots_of_a_live_conversation(server, browser):
     for name in ("lobby-desktop", "invite-360", "chat-desktop", "chat-360", "chat-360-members",
                  "chat-desktop-dark", "chat-360-dark"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_a_message_the_server_refuses_is_dropped_not_resent(server_factory, browser):
+    # The server's limit is below the page's own 4,096-byte check, so only the server can refuse it.
+    srv = server_factory(extra_args=["--max-message-bytes", "20"])
+    a = browser()
+    a.create_room(srv.base_url, "alice")
+    refused = "this line is far longer than twenty bytes"
+    a.send(refused)
+    a.wait(lambda: a.count_text(refused) == 0, message="the refused message stayed pending")
+    assert a.d.execute_script(
+        "return Object.keys(localStorage).filter(k => k.includes('outbox')).map(k => localStorage.getItem(k))"
+    ) == []
+    a.send("short one")
+    a.wait_message("short one")
+    assert a.count_text(refused) == 0

@@ -48,6 +48,7 @@
     lastKeystroke: 0,
     typingTimer: null,
     historyInFlight: false,
+    retryTimer: null,
     unread: 0,
     lastItem: null,        // what the last rendered line was, for grouping
   };
@@ -202,6 +203,8 @@
     clearTimeout(state.welcomeTimer);
     state.ws = null;
     state.welcomed = false;
+    // A history request lost with the socket must not block paging and gap filling for good.
+    state.historyInFlight = false;
     clearTypers();
     if (event.code === 4001) {
       // Another tab or device took over our session; reconnecting would just kick it out again.
@@ -287,8 +290,10 @@
 
     history(ev) {
       state.historyInFlight = false;
+      const held = state.messages.size;
       addMessages(Array.isArray(ev.messages) ? ev.messages : []);
-      fillGaps();
+      // Keep filling holes only while pages bring something new, so an unfillable hole cannot loop.
+      if (state.messages.size > held) fillGaps();
       updateLoadOlder();
     },
 
@@ -328,12 +333,18 @@
         invalid_nick: 'That name cannot be used. Names are 1–32 characters.',
         too_large: 'That message is too long.',
       }[ev.code] || ev.message || 'The server refused that.';
-      if (ev.code === 'rate_limited') {
-        // The refused message is still in the outbox; resending it later is safe thanks to client_id.
-        addNotice('Sending too fast. Your message will be retried in a moment.', 'error');
-        setTimeout(flushOutbox, 1500);
+      // An error answering a history request (e.g. a bad limit) also ends that request.
+      if (ev.code === 'bad_request' && !ev.client_id) state.historyInFlight = false;
+      if (ev.code === 'rate_limited' || ev.code === 'unavailable') {
+        // Not stored; still in the outbox. One retry at a time, and resending is safe thanks to client_id.
+        addNotice('Your message was not stored yet. It will be retried in a moment.', 'error');
+        if (!state.retryTimer) {
+          state.retryTimer = setTimeout(() => { state.retryTimer = null; flushOutbox(); }, 1500);
+        }
         return;
       }
+      // The server names the refused message: it will never be accepted, so stop resending it.
+      if (ev.client_id && (ev.code === 'too_large' || ev.code === 'bad_request')) acknowledge(ev.client_id);
       addNotice(text, 'error');
     },
   };
