@@ -4,11 +4,7 @@ Kept out of conftest.py under a unique name so that `import` works however many 
 the other suites under tests/ add."""
 
 import os
-import re
-import signal
-import socket
-import subprocess
-import threading
+import sys
 from pathlib import Path
 
 from selenium import webdriver
@@ -17,71 +13,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-REPO = Path(__file__).resolve().parents[2]
-PARLEY_BIN = os.environ.get("PARLEY_BIN", str(REPO / ".build" / "debug" / "parley"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from parley_server import PARLEY_BIN, ParleyServer, free_port  # noqa: E402  (shared by the suites)
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TEST_TIMEOUT_S = 60
 WAIT_S = 15
-LISTENING = re.compile(r"listening on http://[^\s:]+:(\d+)")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ParleyServer:
-    """One `parley serve` process. Can be stopped and started again on the same port and database."""
-
-    def __init__(self, database, port=0, extra_args=()):
-        self.database = database
-        self.port = port
-        self.extra_args = list(extra_args)
-        self.proc = None
-        self.log = []
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout=30):
-        cmd = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--database", f"sqlite:{self.database}", *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, errors="replace")
-        ready = threading.Event()
-        found = {}
-
-        # Drain stderr for the whole life of the process so the pipe never fills up and blocks it.
-        def pump(stream):
-            for line in stream:
-                self.log.append(line.rstrip("\n"))
-                m = LISTENING.search(line)
-                if m and not ready.is_set():
-                    found["port"] = int(m.group(1))
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
-        if not ready.wait(timeout) or "port" not in found:
-            self.stop()
-            raise RuntimeError("parley did not report listening:\n" + "\n".join(self.log[-30:]))
-        self.port = found["port"]
-        return self
-
-    def stop(self, timeout=15):
-        """SIGTERM (a graceful shutdown), then SIGKILL if it overstays."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 class ChatPage:

@@ -1,9 +1,8 @@
 """Fixtures for driving the real `parley` binary: servers on free ports, chat clients over pipes."""
 
 import os
+import sys
 import re
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -12,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-PARLEY_BIN = os.environ.get("PARLEY_BIN", str(Path(__file__).resolve().parents[2] / ".build" / "debug" / "parley"))
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from parley_server import PARLEY_BIN, ParleyServer as Server, free_port  # noqa: E402  (shared by the suites)
 
 
 class Lines:
@@ -63,46 +57,6 @@ class Lines:
             return "\n".join(self.lines)
 
 
-class Server:
-    """`parley serve` on 127.0.0.1:port with an SQLite file; restartable on the same port and database."""
-
-    def __init__(self, tmp_path, extra_args=()):
-        self.port = free_port()
-        self.database = f"sqlite:{tmp_path}/parley.sqlite"
-        self.extra_args = list(extra_args)
-        self.process = None
-        self.log = None
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def http_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout=30):
-        args = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database]
-        self.process = subprocess.Popen(args + self.extra_args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        self.log = Lines(self.process.stderr)
-        self.log.wait_for(re.escape(f"listening on http://127.0.0.1:{self.port}"), timeout=timeout)
-        return self
-
-    def kill9(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
 class Client:
     """`parley chat` with stdin, stdout and stderr on pipes."""
 
@@ -142,7 +96,7 @@ def make_server(tmp_path):
     def make(*extra_args):
         directory = tmp_path / f"server{len(servers)}"
         directory.mkdir()
-        server = Server(directory, list(extra_args))
+        server = Server(directory / "parley.sqlite", extra_args=extra_args)
         servers.append(server)
         return server.start()
 
