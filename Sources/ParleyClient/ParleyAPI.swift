@@ -46,7 +46,7 @@ public struct ParleyAPI: Sendable {
 
     /// The error for an HTTP answer with status `status`, using its `{"error": {"code", "message"}}` body when present.
     static func refusal(status: Int, body: Data) -> ChatClientError {
-        if let answer = try? JSONDecoder().decode(ErrorBody.self, from: body) {
+        if let answer = try? JSONDecoder().decode(HTTPErrorBody.self, from: body) {
             return ChatClientError(kind: .refused(status: status), code: answer.error.code, message: answer.error.message)
         }
         return ChatClientError(kind: .refused(status: status), message: "the server answered HTTP \(status)")
@@ -69,29 +69,5 @@ public struct ParleyAPI: Sendable {
         } catch {
             throw ChatClientError(kind: .unreachable, message: "cannot reach \(endpoint.httpBase): \(error.localizedDescription)")
         }
-    }
-
-    private struct ErrorBody: Decodable {
-        struct Detail: Decodable {
-            var code: String
-            var message: String
-        }
-        var error: Detail
-    }
-}
-
-/// The answer to `POST /api/rooms`.
-public struct CreatedRoom: Codable, Hashable, Sendable {
-    public var code: String
-    public var name: String?
-    public var createdAt: Timestamp
-    /// The invite link, `http(s)://HOST:PORT/r/CODE`.
-    public var url: String
-    public var wsURL: String
-
-    enum CodingKeys: String, CodingKey {
-        case code, name, url
-        case createdAt = "created_at"
-        case wsURL = "ws_url"
     }
 }

@@ -25,19 +25,11 @@ struct APIError: HTTPResponseError {
 
     /// The JSON error body.
     var body: ByteBuffer {
-        let data = (try? JSONEncoder().encode(ErrorBody(error: .init(code: code, message: message)))) ?? Data()
+        let data = (try? JSONEncoder().encode(HTTPErrorBody(code: code, message: message))) ?? Data()
         return ByteBuffer(bytes: data)
     }
 
     static func notFound(_ message: String = "no such resource") -> APIError {
         APIError(.notFound, .notFound, message)
     }
-}
-
-private struct ErrorBody: Encodable {
-    struct Detail: Encodable {
-        var code: ErrorCode
-        var message: String
-    }
-    var error: Detail
 }

@@ -21,29 +21,6 @@ struct APIRoutes {
         router.refuseOtherMethods("/metrics", allowed: [.get])
     }
 
-    struct RoomCreated: ResponseEncodable {
-        var code: String
-        var name: String?
-        var createdAt: Timestamp
-        var url: String
-        var wsURL: String
-
-        enum CodingKeys: String, CodingKey {
-            case code, name, url
-            case createdAt = "created_at"
-            case wsURL = "ws_url"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(code, forKey: .code)
-            try container.encode(name, forKey: .name)
-            try container.encode(createdAt, forKey: .createdAt)
-            try container.encode(url, forKey: .url)
-            try container.encode(wsURL, forKey: .wsURL)
-        }
-    }
-
     struct RoomDetails: ResponseEncodable {
         var code: String
         var name: String?
@@ -77,7 +54,7 @@ struct APIRoutes {
         }
     }
 
-    @Sendable func createRoom(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<RoomCreated> {
+    @Sendable func createRoom(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<CreatedRoom> {
         struct Body: Decodable {
             var name: String?
         }
@@ -94,7 +71,7 @@ struct APIRoutes {
         let secure = hub.configuration.tlsCertificatePath != nil
         return EditedResponse(
             status: .created,
-            response: RoomCreated(
+            response: CreatedRoom(
                 code: record.code,
                 name: record.name,
                 createdAt: record.createdAt,
@@ -207,3 +184,4 @@ extension Router {
 }
 
 extension ChatMessage: ResponseEncodable {}
+extension CreatedRoom: ResponseEncodable {}
