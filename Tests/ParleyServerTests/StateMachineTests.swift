@@ -156,3 +156,41 @@ final class ManagedAtomicFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
     var isSet: Bool { flag.load(ordering: .relaxed) }
 }
+
+@Suite struct CommitQueueTests {
+    @Test func producersWaitWhileFullAndFinishRefusesNewItems() async throws {
+        let queue = CommitQueue<Int>(capacity: 2)
+        try await queue.push(1)
+        try await queue.push(2)
+        let third = ManagedAtomicFlag()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await queue.push(3)
+                third.set()
+            }
+            // The writer takes what is queued; only then does the waiting producer get its place.
+            #expect(await queue.popBatch(max: 10) == [1, 2])
+            try await group.waitForAll()
+        }
+        #expect(third.isSet)
+        #expect(await queue.popBatch(max: 10) == [3])
+        queue.finish()
+        await #expect(throws: CommitQueue<Int>.Finished.self) { try await queue.push(4) }
+        #expect(await queue.popBatch(max: 10) == nil)
+    }
+}
+
+@Suite struct SessionTableTests {
+    @Test func secretsAreRoomBoundFollowRebindsAndTheOldestIsForgotten() {
+        let table = SessionTable(capacity: 2)
+        table.bind("s1", roomCode: "a", nick: "ann")
+        table.bind("s2", roomCode: "a", nick: "bob")
+        #expect(table.lookup("s1", roomCode: "b") == nil)
+        table.bind("s1", roomCode: "a", nick: "anna")
+        #expect(table.lookup("s1", roomCode: "a")?.nick == "anna")
+        table.bind("s3", roomCode: "a", nick: "cy")
+        #expect(table.lookup("s1", roomCode: "a") == nil)
+        #expect(table.lookup("s3", roomCode: "a")?.nick == "cy")
+        #expect(SessionTable.makeSecret().count == 40)
+    }
+}
