@@ -12,17 +12,20 @@ final class ChatConnection: Sendable {
     let room: Room
     let id: ConnectionID
     let outbox: Outbox
+    /// The WebSocket's channel, for batched writes.
+    let channel: any Channel
     let request: ConnectRequest
     let logger: Logger
     private let rate: Mutex<RateLimiter>
     private let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
     static let typingInterval = Duration.seconds(2)
 
-    init(hub: ChatHub, room: Room, id: ConnectionID, outbox: Outbox, request: ConnectRequest, logger: Logger) {
+    init(hub: ChatHub, room: Room, id: ConnectionID, outbox: Outbox, channel: any Channel, request: ConnectRequest, logger: Logger) {
         self.hub = hub
         self.room = room
         self.id = id
         self.outbox = outbox
+        self.channel = channel
         self.request = request
         self.logger = logger
         self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
@@ -74,14 +77,27 @@ final class ChatConnection: Sendable {
         while let next = await outbox.next() {
             switch next {
             case .frames(let frames):
-                for frame in frames {
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
-                }
+                try await write(frames)
             case .close(let code, let reason):
                 try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
                 return
             }
         }
+    }
+
+    /// Writes a batch straight into the channel with one flush (one `writev`), then waits until the socket
+    /// took it: a client that stops reading stops this loop, and its outbox fills up instead.
+    private func write(_ frames: [ByteBuffer]) async throws {
+        let channel = self.channel
+        try await channel.eventLoop.flatSubmit {
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            for (index, frame) in frames.enumerated() {
+                let last = index == frames.count - 1
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: last ? written : nil)
+            }
+            channel.flush()
+            return written.futureResult
+        }.get()
     }
 
     private func readLoop(_ inbound: WebSocketInboundStream) async throws {

@@ -70,7 +70,7 @@ extension ChatHub {
         }
         let room = rooms.acquire(record)
         defer { rooms.release(room) }
-        let connection = ChatConnection(hub: self, room: room, id: id, outbox: outbox, request: connect, logger: logger)
+        let connection = ChatConnection(hub: self, room: room, id: id, outbox: outbox, channel: channel, request: connect, logger: logger)
         try await connection.run(inbound: inbound, outbound: outbound)
     }
 }
