@@ -18,8 +18,26 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> ParleyApplication {
     let metrics = ParleyMetrics()
-    let store = try SQLiteMessageStore(location: configuration.database, metrics: metrics, logger: logger)
-    let hub = ChatHub(configuration: configuration, store: store, metrics: metrics, logger: logger)
+    let store: any MessageStore & Service
+    var presence: ClusterPresence?
+    var services: [any Service] = []
+    if case .postgres(let url) = configuration.database {
+        // A name for this process in the cluster; a restarted node is a new one (its old members get swept).
+        let node = String(SessionTable.makeSecret().prefix(12))
+        let postgres = try await PostgresMessageStore.open(url: url, node: node, metrics: metrics, logger: logger)
+        store = postgres
+        presence = ClusterPresence(client: postgres.client, node: node, logger: logger)
+    } else {
+        store = try SQLiteMessageStore(location: configuration.database, metrics: metrics, logger: logger)
+    }
+    let feed = RoomFeed(store: store, logger: logger)
+    let hub = ChatHub(configuration: configuration, store: store, cluster: presence, feed: feed, metrics: metrics, logger: logger)
+    services += [store, feed]
+    if let presence {
+        services.append(
+            ClusterLink(client: presence.client, node: presence.node, rooms: hub.rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
+        )
+    }
     let webUI = try WebUIRoutes()
 
     let router = Router(context: ParleyRequestContext.self)
@@ -58,7 +76,7 @@ public func buildApplication(
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [store],
+        services: services,
         onServerRunning: { [scheme] channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("listening on \(scheme)://\(configuration.host):\(port)")

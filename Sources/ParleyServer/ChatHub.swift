@@ -7,6 +7,8 @@ import Synchronization
 final class ChatHub: Sendable {
     let configuration: ServerConfiguration
     let store: any MessageStore
+    /// Members and nicks shared with other nodes; nil on a single node (SQLite).
+    let cluster: ClusterPresence?
     let rooms: RoomRegistry
     let limiter: ConnectionLimiter
     let connections = ConnectionDirectory()
@@ -15,10 +17,18 @@ final class ChatHub: Sendable {
     let logger: Logger
     private let lastConnectionID = Atomic<UInt64>(0)
 
-    init(configuration: ServerConfiguration, store: any MessageStore, metrics: ParleyMetrics, logger: Logger) {
+    init(
+        configuration: ServerConfiguration,
+        store: any MessageStore,
+        cluster: ClusterPresence?,
+        feed: RoomFeed,
+        metrics: ParleyMetrics,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
-        self.rooms = RoomRegistry(metrics: metrics)
+        self.cluster = cluster
+        self.rooms = RoomRegistry(feed: feed, metrics: metrics)
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         self.metrics = metrics
         self.logger = logger
@@ -38,6 +48,7 @@ final class ChatHub: Sendable {
 
     /// Queues a message for storage. Once it is durable, a new message goes to every member of the live
     /// room (looked up at commit time, so a room re-created meanwhile still gets it) and `completion` runs.
+    /// After a failed commit the room checks storage, in case the commit landed but its answer was lost.
     func submit(
         room: RoomRecord,
         nick: String,
@@ -49,8 +60,10 @@ final class ChatHub: Sendable {
         let code = room.code
         try await store.append(
             PendingMessage(roomID: room.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
-                if case .stored(let message) = result {
-                    rooms.room(code: code)?.deliver(message)
+                switch result {
+                case .stored(let message): rooms.room(code: code)?.receive([message])
+                case .failed: rooms.room(code: code)?.catchUp()
+                case .duplicate: break
                 }
                 completion(result)
             }

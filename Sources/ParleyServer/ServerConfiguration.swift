@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything `parley serve` can be told; defaults are the contract's (§6, §9).
 public struct ServerConfiguration: Sendable {
     /// How rooms come into existence.
@@ -30,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var tlsKeyPath: String?
     /// How long a closing WebSocket waits for the peer's close frame.
     public var closeTimeout: Duration = .seconds(3)
+    /// With PostgreSQL: a node silent for this long is dead and its members leave every list.
+    public var nodeTimeout: Duration = .seconds(15)
 
     public init() {}
 }
@@ -47,6 +51,7 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         } else if text.hasPrefix("sqlite:"), text.count > "sqlite:".count {
             self = .sqliteFile(String(text.dropFirst("sqlite:".count)))
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            guard let host = URLComponents(string: text)?.host, !host.isEmpty else { return nil }
             self = .postgres(text)
         } else {
             return nil

@@ -32,13 +32,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest HTTP request body, in bytes.") var maxBodyBytes = 65536
     @Option(help: "PEM certificate chain, to serve https:// and wss://.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
+    @Option(help: "With postgres://: seconds after which a silent node's members leave every list.") var nodeTimeout = 15
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
         "host", "port", "database", "room-creation", "allowed-origin", "history-size", "max-message-bytes", "max-frame-bytes",
         "rate-burst", "rate-per-second", "max-outbound-bytes", "max-connections-per-address", "max-connections",
-        "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "log-level",
+        "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "node-timeout", "log-level",
     ]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
@@ -58,11 +59,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
-        guard let location = DatabaseLocation(database) else {
+        guard DatabaseLocation(database) != nil else {
             throw ValidationError("--database must be sqlite:PATH, sqlite::memory: or postgres://…")
-        }
-        if case .postgres = location {
-            throw ValidationError("--database postgres:// is not yet supported; use sqlite:PATH")
         }
         guard ServerConfiguration.RoomCreation(rawValue: roomCreation) != nil else {
             throw ValidationError("--room-creation must be open or api")
@@ -72,6 +70,7 @@ struct Serve: AsyncParsableCommand {
             ("--rate-burst", rateBurst), ("--max-outbound-bytes", maxOutboundBytes),
             ("--max-connections-per-address", maxConnectionsPerAddress), ("--max-connections", maxConnections),
             ("--heartbeat-interval", heartbeatInterval), ("--idle-timeout", idleTimeout), ("--max-body-bytes", maxBodyBytes),
+            ("--node-timeout", nodeTimeout),
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
@@ -102,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxBodyBytes = maxBodyBytes
         configuration.tlsCertificatePath = tlsCert
         configuration.tlsKeyPath = tlsKey
+        configuration.nodeTimeout = .seconds(nodeTimeout)
         return configuration
     }
 

@@ -36,7 +36,7 @@ import Testing
 
     @Test(arguments: [
         (["--port", "70000"], [String: String](), "--port must be 0-65535"),
-        (["--database", "postgres://u:p@127.0.0.1:5432/db"], [:], "not yet supported"),
+        (["--database", "postgres:///db"], [:], "--database must be"),
         (["--database", "mysql://x"], [:], "--database must be"),
         (["--room-creation", "closed"], [:], "--room-creation must be open or api"),
         (["--tls-cert", "cert.pem"], [:], "--tls-cert and --tls-key go together"),

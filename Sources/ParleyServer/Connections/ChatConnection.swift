@@ -33,10 +33,48 @@ final class ChatConnection: Sendable {
 
     /// Joins the room, sends `welcome` and serves the socket until it closes.
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let admission = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
-        defer { room.leave(id) }
-        logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(admission.nick)"])
+        let admission: Room.Admission
+        do {
+            admission = try await join()
+        } catch {
+            // Storage is down (cluster mode): say so and close, rather than leave the client waiting.
+            logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
+            try? await outbound.write(.text(String(buffer: EventEncoder.encode(refusal))))
+            try await outbound.close(.unexpectedServerError, reason: "storage unavailable")
+            return
+        }
+        do {
+            try await serve(admission, inbound: inbound, outbound: outbound)
+        } catch {
+            await leave()
+            throw error
+        }
+        await leave()
+    }
 
+    /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
+    private func join() async throws -> Room.Admission {
+        guard let cluster = hub.cluster else {
+            return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
+        }
+        let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
+        let admission = room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
+        if !claim.tookOver {
+            var notice = ClusterNotice(.join, room: room.code, node: cluster.node)
+            notice.nick = admission.nick
+            await cluster.publish(notice)
+        }
+        return admission
+    }
+
+    private func leave() async {
+        guard room.leave(id) != nil, let cluster = hub.cluster else { return }
+        await cluster.release(room: room.record, connection: id)
+    }
+
+    private func serve(_ admission: Room.Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(admission.nick)"])
         let configuration = hub.configuration
         let page =
             if let since = request.since {
@@ -44,11 +82,13 @@ final class ChatConnection: Sendable {
             } else {
                 try await hub.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
+        room.anchor(after: page.lastID)
+        let members = try await hub.cluster?.members(roomID: room.record.id) ?? admission.members
         let welcome = ServerEvent.Welcome(
             room: room.record.info,
             nick: admission.nick,
             session: admission.session,
-            members: admission.members,
+            members: members,
             history: page.messages,
             lastID: page.lastID,
             truncated: page.hasMore
@@ -133,9 +173,25 @@ final class ChatConnection: Sendable {
                 last = now
                 return true
             }
-            if relay { room.typing(id) }
+            guard relay else { return }
+            room.typing(id)
+            if let cluster = hub.cluster, let nick = room.nick(of: id) {
+                var notice = ClusterNotice(.typing, room: room.code, node: cluster.node)
+                notice.nick = nick
+                await cluster.publish(notice)
+            }
         case .nick(let raw):
-            try room.rename(id, to: try Nick.normalize(raw))
+            let nick = try Nick.normalize(raw)
+            guard let cluster = hub.cluster else {
+                try room.rename(id, to: nick)
+                return
+            }
+            guard let (from, session) = room.member(id), from != nick else { return }
+            try await cluster.rename(room: room.record, connection: id, session: session, to: nick)
+            try room.rename(id, to: nick)
+            var notice = ClusterNotice(.nick, room: room.code, node: cluster.node)
+            (notice.from, notice.to) = (from, nick)
+            await cluster.publish(notice)
         case .history(let before, let limit):
             let limit = limit ?? 50
             guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }

@@ -3,27 +3,44 @@ import NIOCore
 import ParleyProtocol
 import Synchronization
 
-/// One live room: its members and their outboxes.
+/// One live room on this node: its members, their outboxes and the order messages go out in.
 ///
 /// Every change to membership and every fan-out happens under the room's own lock, which is never held
 /// across an `await`: fan-out only appends an already-encoded frame to each member's ``Outbox``.
-/// Messages reach ``deliver(_:)`` from the storage writer in commit order, so all members see one order.
+/// Committed messages reach ``receive(_:)`` from this node's storage writer and from ``RoomFeed`` fetches
+/// (messages other nodes committed); a ``RoomSequencer`` releases them in id order, so all members on
+/// every node see one order with no gap and no repeat.
 final class Room: Sendable {
-    let record: RoomRecord
-    private let state = Mutex(RoomState<Outbox>())
-    private let sessions: SessionTable
-    private let metrics: ParleyMetrics
+    /// A committed message, encoded once for every member.
+    struct Delivery {
+        var id: Int64
+        var frame: ByteBuffer
+    }
 
-    init(record: RoomRecord, sessions: SessionTable, metrics: ParleyMetrics) {
+    private struct Locked {
+        var members = RoomState<Outbox>()
+        var sequencer = RoomSequencer<Delivery>()
+    }
+
+    let record: RoomRecord
+    private let state = Mutex(Locked())
+    private let sessions: SessionTable
+    private let feed: RoomFeed
+    private let metrics: ParleyMetrics
+    /// Set when the registry frees the room: nothing more is fetched for it.
+    let released = Atomic<Bool>(false)
+
+    init(record: RoomRecord, sessions: SessionTable, feed: RoomFeed, metrics: ParleyMetrics) {
         self.record = record
         self.sessions = sessions
+        self.feed = feed
         self.metrics = metrics
     }
 
     var code: String { record.code }
 
     /// Current nicks, in join order.
-    var nicks: [String] { state.withLock { $0.nicks } }
+    var nicks: [String] { state.withLock { $0.members.nicks } }
 
     /// What a joining connection learns.
     struct Admission {
@@ -40,61 +57,122 @@ final class Room: Sendable {
         let session = claim?.0 ?? SessionTable.makeSecret()
         let desired = claim?.1 ?? requestedNick ?? Nick.makeGuest()
         let ts = Timestamp.now()
-        let (admission, replaced): (Admission, Outbox?) = state.withLock { state in
-            let joined = state.join(id, desired: desired, session: session, handle: outbox)
-            if joined.replaced == nil {
-                broadcastLocked(state, .join(nick: joined.nick, ts: ts), except: id)
-            }
-            return (Admission(nick: joined.nick, session: session, members: state.nicks), joined.replaced?.handle)
-        }
+        let admission = admit(id, nick: desired, session: session, outbox: outbox, announce: true)
         sessions.bind(session, roomCode: code, nick: admission.nick)
+        return admission
+    }
+
+    /// Adds a member whose nick the cluster already reserved (see ``ClusterPresence``). `announce` is false
+    /// when the member took over its session from a connection on any node.
+    func join(_ id: ConnectionID, claimed nick: String, session: String, announce: Bool, outbox: Outbox) -> Admission {
+        admit(id, nick: nick, session: session, outbox: outbox, announce: announce)
+    }
+
+    private func admit(_ id: ConnectionID, nick: String, session: String, outbox: Outbox, announce: Bool) -> Admission {
+        let ts = Timestamp.now()
+        let (admission, replaced): (Admission, Outbox?) = state.withLock { state in
+            let joined = state.members.join(id, desired: nick, session: session, handle: outbox)
+            if joined.replaced == nil && announce {
+                broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
+            }
+            return (Admission(nick: joined.nick, session: session, members: state.members.nicks), joined.replaced?.handle)
+        }
         replaced?.closeNow(code: 4001, reason: "replaced")
         return admission
     }
 
+    /// Removes a member that a connection on another node took over: closed 4001, no leave event.
+    func evict(_ id: ConnectionID) {
+        let member = state.withLock { $0.members.leave(id) }
+        member?.handle.closeNow(code: 4001, reason: "replaced")
+    }
+
     /// Removes a member and tells the others; a member that was replaced leaves silently.
-    func leave(_ id: ConnectionID) {
+    /// Returns the nick it left with, or nil when it had been replaced.
+    @discardableResult
+    func leave(_ id: ConnectionID) -> String? {
         state.withLock { state in
-            guard let member = state.leave(id) else { return }
-            broadcastLocked(state, .leave(nick: member.nick, ts: .now()), except: nil)
+            guard let member = state.members.leave(id) else { return nil }
+            broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil)
+            return member.nick
         }
     }
 
     /// Renames a member and tells everyone, the member included.
     func rename(_ id: ConnectionID, to nick: String) throws(ProtocolError) {
         let renamed: (from: String, session: String)? = try state.withLock { (state) throws(ProtocolError) in
-            guard let renamed = try state.rename(id, to: nick) else { return nil }
+            guard let renamed = try state.members.rename(id, to: nick) else { return nil }
             if renamed.from != nick {
-                broadcastLocked(state, .nick(from: renamed.from, to: nick, ts: .now()), except: nil)
+                broadcastLocked(state.members, .nick(from: renamed.from, to: nick, ts: .now()), except: nil)
             }
             return renamed
         }
         if let renamed { sessions.bind(renamed.session, roomCode: code, nick: nick) }
     }
 
+    /// The member's current nick and session.
+    func member(_ id: ConnectionID) -> (nick: String, session: String)? {
+        state.withLock { state in state.members.members[id].map { ($0.nick, $0.session) } }
+    }
+
     /// The member's current nick.
     func nick(of id: ConnectionID) -> String? {
-        state.withLock { $0.members[id]?.nick }
+        state.withLock { $0.members.members[id]?.nick }
     }
 
     /// Tells the other members that `id` is typing.
     func typing(_ id: ConnectionID) {
         state.withLock { state in
-            guard let nick = state.members[id]?.nick else { return }
-            broadcastLocked(state, .typing(nick: nick), except: id)
+            guard let nick = state.members.members[id]?.nick else { return }
+            broadcastLocked(state.members, .typing(nick: nick), except: id)
         }
     }
 
-    /// Sends a committed message to every member, the sender included. Called in id order.
-    func deliver(_ message: ChatMessage) {
-        let frame = EventEncoder.encode(.message(message))
-        let count = state.withLock { state in
-            for member in state.members.values {
-                member.handle.enqueue(frame, messageID: message.id)
+    /// Tells every member here about a presence change on another node.
+    func relay(_ event: ServerEvent) {
+        state.withLock { state in broadcastLocked(state.members, event, except: nil) }
+    }
+
+    /// Committed messages, in any order and possibly already seen: each is sent to every member, the
+    /// sender included, once and in id order.
+    func receive(_ messages: [ChatMessage]) {
+        let deliveries = messages.map { (id: $0.id, payload: Delivery(id: $0.id, frame: EventEncoder.encode(.message($0)))) }
+        sequence { $0.receive(deliveries) }
+    }
+
+    /// The first member's history ends at `lastID`: live delivery starts after it.
+    func anchor(after lastID: Int64) {
+        sequence { $0.anchor(after: lastID) }
+    }
+
+    /// Another node committed messages up to `lastID` in this room.
+    func announce(last lastID: Int64) {
+        sequence { $0.announce(last: lastID) }
+    }
+
+    /// Checks storage for messages nobody announced (after a listener reconnect or an unanswered commit).
+    func catchUp() {
+        sequence { $0.catchUp() }
+    }
+
+    /// A fetch ``RoomFeed`` ran for this room has ended.
+    func fetched(_ messages: [ChatMessage], exhausted: Bool) {
+        receive(messages)
+        sequence { $0.fetchEnded(exhausted: exhausted) }
+    }
+
+    private func sequence(_ step: (inout RoomSequencer<Delivery>) -> RoomSequencer<Delivery>.Output) {
+        let (fetchAfter, count) = state.withLock { state in
+            let output = step(&state.sequencer)
+            for delivery in output.release {
+                for member in state.members.members.values {
+                    member.handle.enqueue(delivery.frame, messageID: delivery.id)
+                }
             }
-            return state.members.count
+            return (output.fetchAfter, output.release.count * state.members.members.count)
         }
-        metrics.deliveries.increment(by: count)
+        if count > 0 { metrics.deliveries.increment(by: count) }
+        if let fetchAfter { feed.request(self, after: fetchAfter) }
     }
 
     /// Encodes once and queues the same bytes for every member but `except`.

@@ -10,9 +10,11 @@ final class RoomRegistry: Sendable {
 
     private let rooms = Mutex([String: Entry]())
     let sessions = SessionTable()
+    let feed: RoomFeed
     private let metrics: ParleyMetrics
 
-    init(metrics: ParleyMetrics) {
+    init(feed: RoomFeed, metrics: ParleyMetrics) {
+        self.feed = feed
         self.metrics = metrics
     }
 
@@ -24,7 +26,7 @@ final class RoomRegistry: Sendable {
                 rooms[record.code] = entry
                 return (entry.room, rooms.count)
             }
-            let room = Room(record: record, sessions: sessions, metrics: metrics)
+            let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics)
             rooms[record.code] = Entry(room: room, references: 1)
             return (room, rooms.count)
         }
@@ -39,6 +41,7 @@ final class RoomRegistry: Sendable {
             entry.references -= 1
             if entry.references == 0 {
                 rooms.removeValue(forKey: room.code)
+                room.released.store(true, ordering: .relaxed)
             } else {
                 rooms[room.code] = entry
             }
@@ -50,5 +53,10 @@ final class RoomRegistry: Sendable {
     /// The live room with this code, if it has members.
     func room(code: String) -> Room? {
         rooms.withLock { $0[code]?.room }
+    }
+
+    /// Every live room.
+    var all: [Room] {
+        rooms.withLock { $0.values.map(\.room) }
     }
 }

@@ -27,7 +27,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         case .sqliteMemory:
             self.database = try DatabaseQueue(configuration: configuration)
         case .postgres:
-            throw StorageError.unsupported("postgres:// storage is not yet supported")
+            throw StorageError.unsupported("postgres:// is served by PostgresMessageStore")
         }
         self.metrics = metrics
         self.logger = logger

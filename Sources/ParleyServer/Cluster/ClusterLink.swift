@@ -1,0 +1,147 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// This node's tie to the others through PostgreSQL: it listens on the `parley` channel and hands each
+/// ``ClusterNotice`` to the live room it concerns, and it keeps this node's heartbeat so that members
+/// of a node that died are swept from every list.
+///
+/// A lost listener reconnects by itself and then has every live room check storage, so a notice missed
+/// meanwhile costs a fetch, never a message.
+final class ClusterLink: Service {
+    let client: PostgresClient
+    let node: String
+    let rooms: RoomRegistry
+    let heartbeat: Duration
+    let nodeTimeout: Duration
+    let logger: Logger
+
+    init(client: PostgresClient, node: String, rooms: RoomRegistry, nodeTimeout: Duration, logger: Logger) {
+        self.client = client
+        self.node = node
+        self.rooms = rooms
+        self.nodeTimeout = nodeTimeout
+        self.heartbeat = nodeTimeout / 3
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.beat() }
+            }
+        }
+        await leaveCluster()
+    }
+
+    // MARK: notices
+
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: "parley") { notifications in
+                        self.logger.debug("listening for cluster notices")
+                        for room in self.rooms.all { room.catchUp() }
+                        for try await notification in notifications {
+                            self.handle(notification.payload)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("cluster listener lost; reconnecting", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    func handle(_ payload: String) {
+        guard let notice = ClusterNotice(payload: payload), notice.node != node else { return }
+        guard let room = rooms.room(code: notice.room) else { return }
+        switch notice.k {
+        case .message:
+            if let last = notice.last { room.announce(last: last) }
+        case .replace:
+            if notice.target == node, let connection = notice.connection {
+                room.evict(ConnectionID(value: connection))
+            }
+        case .join, .leave, .nick, .typing:
+            if let event = notice.event { room.relay(event) }
+        }
+    }
+
+    // MARK: heartbeat
+
+    /// Marks this node alive every third of the timeout, and sweeps nodes not seen for a whole timeout.
+    /// A node sweeps only after its own heartbeats have succeeded for a timeout, so that after a database
+    /// outage nobody is swept before it had the chance to beat again.
+    private func beat() async {
+        var aliveSince: ContinuousClock.Instant?
+        while !Task.isCancelled {
+            do {
+                try await withDeadline(PostgresMessageStore.callTimeout) {
+                    try await self.client.query(
+                        "INSERT INTO nodes (id, seen_at) VALUES (\(self.node), now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()",
+                        logger: self.logger
+                    )
+                }
+                let now = ContinuousClock.now
+                if aliveSince == nil { aliveSince = now }
+                if let since = aliveSince, now - since >= nodeTimeout {
+                    try await sweep()
+                }
+            } catch {
+                aliveSince = nil
+                logger.warning("cluster heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: heartbeat)
+        }
+    }
+
+    /// Removes members of nodes whose heartbeat is older than the timeout, announcing each as a leave.
+    private func sweep() async throws {
+        let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
+        try await withDeadline(PostgresMessageStore.callTimeout) {
+            let rows = try await self.client.query(
+                """
+                WITH dead AS (
+                    DELETE FROM members m
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM nodes n WHERE n.id = m.node AND n.seen_at > now() - make_interval(secs => \(seconds))
+                    )
+                    RETURNING m.room_id, m.nick
+                )
+                SELECT count(pg_notify('parley', json_build_object('k', 'leave', 'room', r.code, 'nick', dead.nick, 'node', '')::TEXT))
+                FROM dead JOIN rooms r ON r.id = dead.room_id
+                """,
+                logger: self.logger
+            )
+            for try await swept in rows.decode(Int64.self) where swept > 0 {
+                self.logger.info("swept members of dead nodes", metadata: ["members": "\(swept)"])
+            }
+            try await self.client.query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'", logger: self.logger)
+            try await self.client.query("DELETE FROM sessions WHERE used_at < now() - interval '30 days'", logger: self.logger)
+        }
+    }
+
+    /// On a graceful stop: members still listed for this node leave, and the node row goes.
+    private func leaveCluster() async {
+        do {
+            try await withDeadline(PostgresMessageStore.callTimeout) {
+                try await self.client.query(
+                    """
+                    WITH gone AS (DELETE FROM members WHERE node = \(self.node) RETURNING room_id, nick)
+                    SELECT count(pg_notify('parley', json_build_object('k', 'leave', 'room', r.code, 'nick', gone.nick, 'node', '')::TEXT))
+                    FROM gone JOIN rooms r ON r.id = gone.room_id
+                    """,
+                    logger: self.logger
+                )
+                try await self.client.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
+            }
+        } catch {
+            logger.warning("could not leave the cluster cleanly; other nodes will sweep this one", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import ParleyProtocol
+
+/// What nodes tell each other over PostgreSQL's `NOTIFY parley`: a small JSON object, never message text,
+/// so no payload comes near NOTIFY's 8000-byte limit (a nick is at most 32 characters).
+struct ClusterNotice: Codable, Equatable, Sendable {
+    enum Kind: String, Codable, Sendable {
+        /// `room` has messages up to `last` (sent by `parley_append` inside the commit).
+        case message
+        case join, leave, nick, typing
+        /// The member `connection` on node `target` was taken over by its session elsewhere.
+        case replace
+    }
+
+    var k: Kind
+    var room: String
+    /// The sending node; a node ignores its own notices. Empty when no node sent it (a sweep of a dead node).
+    var node: String
+    var last: Int64?
+    var nick: String?
+    var from: String?
+    var to: String?
+    var target: String?
+    var connection: UInt64?
+
+    /// The event members on other nodes see, if any.
+    var event: ServerEvent? {
+        switch k {
+        case .join: nick.map { .join(nick: $0, ts: .now()) }
+        case .leave: nick.map { .leave(nick: $0, ts: .now()) }
+        case .typing: nick.map { .typing(nick: $0) }
+        case .nick:
+            if let from, let to { .nick(from: from, to: to, ts: .now()) } else { nil }
+        case .message, .replace: nil
+        }
+    }
+
+    var payload: String {
+        String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    init(_ kind: Kind, room: String, node: String) {
+        self.k = kind
+        self.room = room
+        self.node = node
+    }
+
+    init?(payload: String) {
+        guard let decoded = try? JSONDecoder().decode(ClusterNotice.self, from: Data(payload.utf8)) else { return nil }
+        self = decoded
+    }
+}

@@ -1,0 +1,196 @@
+import Logging
+import ParleyProtocol
+import PostgresNIO
+
+/// Members, nicks and sessions shared by every node, kept in PostgreSQL.
+///
+/// The `members` table is the one list of who is in a room: its primary key on the normalised nick makes
+/// nicks unique across nodes, and each row names the node and connection holding it, so a session can be
+/// reclaimed wherever its old connection lives and a dead node's members can be swept (``ClusterLink``).
+/// Every change is also announced with a ``ClusterNotice`` for the other nodes' members.
+final class ClusterPresence: Sendable {
+    let client: PostgresClient
+    let node: String
+    let logger: Logger
+    static let callTimeout = PostgresMessageStore.callTimeout
+
+    init(client: PostgresClient, node: String, logger: Logger) {
+        self.client = client
+        self.node = node
+        self.logger = logger
+    }
+
+    /// A reserved nick.
+    struct Claim: Sendable {
+        var nick: String
+        var session: String
+        /// The session's nick was held by a live connection, here or on another node, now replaced:
+        /// nobody is told of a join.
+        var tookOver: Bool
+    }
+
+    /// Reserves a nick for a joining connection: the session's own nick when `session` is known in this
+    /// room and its nick is free or held by the same session; else `requested` (or a guest nick), suffixed
+    /// `-2`, `-3`, … while taken anywhere in the cluster.
+    func claim(room: RoomRecord, requested: String?, session: String?, connection: ConnectionID) async throws -> Claim {
+        try await withDeadline(Self.callTimeout) {
+            if let session, let nick = try await self.sessionNick(session, roomID: room.id) {
+                if let claim = try await self.reclaim(room: room, nick: nick, session: session, connection: connection) {
+                    return claim
+                }
+                return try await self.reserve(room: room, desired: nick, session: session, connection: connection)
+            }
+            let session = SessionTable.makeSecret()
+            return try await self.reserve(room: room, desired: requested ?? Nick.makeGuest(), session: session, connection: connection)
+        }
+    }
+
+    private func sessionNick(_ secret: String, roomID: Int64) async throws -> String? {
+        let rows = try await client.query(
+            "UPDATE sessions SET used_at = now() WHERE secret = \(secret) AND room_id = \(roomID) RETURNING nick",
+            logger: logger
+        )
+        for try await nick in rows.decode(String.self) { return nick }
+        return nil
+    }
+
+    /// Takes the session's nick back: nil when another session holds it now.
+    private func reclaim(room: RoomRecord, nick: String, session: String, connection: ConnectionID) async throws -> Claim? {
+        let key = Nick.key(nick)
+        let node = self.node
+        let now = Timestamp.now().milliseconds
+        return try await client.withTransaction(logger: logger) { db in
+            var holder: (session: String, node: String, connection: Int64)?
+            let rows = try await db.query(
+                "SELECT session, node, connection FROM members WHERE room_id = \(room.id) AND nick_key = \(key) FOR UPDATE",
+                logger: self.logger
+            )
+            for try await row in rows.decode((String, String, Int64).self) { holder = row }
+            guard let holder else {
+                // Nobody holds it: a reconnect after a drop, announced as a join.
+                let inserted = try await db.query(
+                    """
+                    INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
+                    VALUES (\(room.id), \(key), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
+                    ON CONFLICT DO NOTHING RETURNING nick
+                    """,
+                    logger: self.logger
+                )
+                for try await _ in inserted.decode(String.self) { return Claim(nick: nick, session: session, tookOver: false) }
+                return nil
+            }
+            guard holder.session == session else { return nil }
+            try await db.query(
+                "UPDATE members SET node = \(node), connection = \(Int64(connection.value)) WHERE room_id = \(room.id) AND nick_key = \(key)",
+                logger: self.logger
+            )
+            if holder.node != node {
+                var notice = ClusterNotice(.replace, room: room.code, node: node)
+                notice.target = holder.node
+                notice.connection = UInt64(holder.connection)
+                try await db.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
+            }
+            return Claim(nick: nick, session: session, tookOver: true)
+        }
+    }
+
+    /// Reserves `desired` or the first free suffixed form, and binds the session to it.
+    private func reserve(room: RoomRecord, desired: String, session: String, connection: ConnectionID) async throws -> Claim {
+        let now = Timestamp.now().milliseconds
+        for n in 1...1000 {
+            let nick = n == 1 ? desired : Nick.suffixed(desired, n)
+            let rows = try await client.query(
+                """
+                INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
+                VALUES (\(room.id), \(Nick.key(nick)), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
+                ON CONFLICT DO NOTHING RETURNING nick
+                """,
+                logger: logger
+            )
+            var reserved = false
+            for try await _ in rows.decode(String.self) { reserved = true }
+            if reserved {
+                try await bindSession(session, roomID: room.id, nick: nick)
+                return Claim(nick: nick, session: session, tookOver: false)
+            }
+        }
+        throw ProtocolError(.nickTaken, "no free form of this nick in the room")
+    }
+
+    private func bindSession(_ secret: String, roomID: Int64, nick: String) async throws {
+        try await client.query(
+            """
+            INSERT INTO sessions (secret, room_id, nick) VALUES (\(secret), \(roomID), \(nick))
+            ON CONFLICT (secret) DO UPDATE SET nick = EXCLUDED.nick, used_at = now()
+            """,
+            logger: logger
+        )
+    }
+
+    /// Every member of the room on every node, in join order.
+    func members(roomID: Int64) async throws -> [String] {
+        try await withDeadline(Self.callTimeout) {
+            var nicks: [String] = []
+            let rows = try await self.client.query(
+                "SELECT nick FROM members WHERE room_id = \(roomID) ORDER BY joined_at, nick_key",
+                logger: self.logger
+            )
+            for try await nick in rows.decode(String.self) { nicks.append(nick) }
+            return nicks
+        }
+    }
+
+    /// Renames a member cluster-wide; `nick_taken` when another member anywhere holds the nick.
+    func rename(room: RoomRecord, connection: ConnectionID, session: String, to nick: String) async throws {
+        let node = self.node
+        do {
+            try await withDeadline(Self.callTimeout) {
+                try await self.client.query(
+                    """
+                    UPDATE members SET nick = \(nick), nick_key = \(Nick.key(nick))
+                    WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))
+                    """,
+                    logger: self.logger
+                )
+                try await self.bindSession(session, roomID: room.id, nick: nick)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw ProtocolError(.nickTaken, "nick is taken in this room")
+        }
+    }
+
+    /// Frees the member's nick; tells the other nodes when it was still held by this connection.
+    func release(room: RoomRecord, connection: ConnectionID) async {
+        let node = self.node
+        do {
+            try await withDeadline(Self.callTimeout) {
+                let rows = try await self.client.query(
+                    """
+                    DELETE FROM members WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))
+                    RETURNING nick
+                    """,
+                    logger: self.logger
+                )
+                var notice = ClusterNotice(.leave, room: room.code, node: node)
+                for try await nick in rows.decode(String.self) { notice.nick = nick }
+                if notice.nick != nil {
+                    try await self.client.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
+                }
+            }
+        } catch {
+            // The row stays until this node is swept as dead or stops; its nick is only held a little longer.
+            logger.warning("could not release a member", metadata: ["room": "\(room.code)", "error": "\(error)"])
+        }
+    }
+
+    /// Tells the other nodes about a join, nick change or typing.
+    func publish(_ notice: ClusterNotice) async {
+        do {
+            try await withDeadline(Self.callTimeout) {
+                try await self.client.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
+            }
+        } catch {
+            logger.debug("could not publish a notice", metadata: ["kind": "\(notice.k)", "error": "\(error)"])
+        }
+    }
+}

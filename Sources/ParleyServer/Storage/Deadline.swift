@@ -1,0 +1,22 @@
+/// The deadline passed before the operation finished.
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    var description: String { "the database did not answer in time" }
+}
+
+/// Runs `operation`, cancelling it when `timeout` passes first, so a caller sees an error rather than a
+/// hang while a database is unreachable.
+func withDeadline<Result: Sendable>(
+    _ timeout: Duration,
+    _ operation: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else { throw DeadlineExceeded() }
+        return result
+    }
+}

@@ -1,0 +1,205 @@
+import Logging
+import ParleyProtocol
+import PostgresNIO
+import ServiceLifecycle
+
+/// PostgreSQL history shared by every node of a cluster.
+///
+/// Like the SQLite store, one writer group-commits everything queued: a batch is one call of the
+/// `parley_append` function, so one round trip and one transaction. The database assigns ids under a
+/// per-room row lock, which keeps them gap-free and in commit order across nodes; completions run only
+/// after the commit, so nothing is delivered before it is durable.
+public final class PostgresMessageStore: MessageStore, Service {
+    let client: PostgresClient
+    /// This process's name in the cluster (see ``ClusterLink``).
+    let node: String
+    let queue = CommitQueue<PendingMessage>(capacity: 16_384)
+    let metrics: ParleyMetrics
+    let logger: Logger
+    static let maxBatch = 4096
+    /// How long any one database call may take before the caller gets an error instead of a hang.
+    static let callTimeout = Duration.seconds(5)
+
+    /// Connects once to apply migrations (so a node never listens on an old schema), then builds the pool.
+    public static func open(url: String, node: String, metrics: ParleyMetrics, logger: Logger) async throws -> PostgresMessageStore {
+        let settings = try PostgresSettings(url: url)
+        let connection = try await PostgresConnection.connect(configuration: try settings.connectionConfiguration, id: 0, logger: logger)
+        do {
+            try await PostgresSchema.migrate(connection, logger: logger)
+            // Listed before it serves anyone, so no other node can take its first members for a dead node's.
+            try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+        let client = PostgresClient(configuration: try settings.clientConfiguration, backgroundLogger: logger)
+        return PostgresMessageStore(client: client, node: node, metrics: metrics, logger: logger)
+    }
+
+    init(client: PostgresClient, node: String, metrics: ParleyMetrics, logger: Logger) {
+        self.client = client
+        self.node = node
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            await withGracefulShutdownHandler {
+                while let batch = await queue.popBatch(max: Self.maxBatch) {
+                    await commit(batch)
+                }
+            } onGracefulShutdown: {
+                self.queue.finish()
+            }
+            group.cancelAll()
+        }
+    }
+
+    public func append(_ message: PendingMessage) async throws {
+        do {
+            try await queue.push(message)
+        } catch {
+            throw StorageError.unavailable
+        }
+    }
+
+    /// Stores one batch with one `parley_append` call, then runs completions in queue order.
+    func commit(_ batch: [PendingMessage]) async {
+        let start = ContinuousClock.now
+        // Grouped by room (stable, so each room keeps queue order); rooms are locked in id order.
+        let order = batch.indices.sorted { (batch[$0].roomID, $0) < (batch[$1].roomID, $1) }
+        let results: [AppendResult]
+        do {
+            let rooms = order.map { batch[$0].roomID }
+            let nicks = order.map { batch[$0].nick }
+            let texts = order.map { batch[$0].text }
+            let stamps = order.map { batch[$0].ts.milliseconds }
+            let clientIDs = order.map { batch[$0].clientID ?? "" }
+            let node = self.node
+            results = try await withDeadline(Self.callTimeout) {
+                var results = [AppendResult](repeating: .failed, count: batch.count)
+                let rows = try await self.client.query(
+                    """
+                    SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts
+                    FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node))
+                    """,
+                    logger: self.logger
+                )
+                for try await (ordinal, id, duplicate, nick, text, ts) in rows.decode((Int32, Int64, Bool, String, String, Int64).self) {
+                    let index = order[Int(ordinal) - 1]
+                    let message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
+                    results[index] = duplicate ? .duplicate(message) : .stored(message)
+                }
+                return results
+            }
+        } catch {
+            logger.error("storage commit failed", metadata: ["error": "\(String(reflecting: error))", "batch": "\(batch.count)"])
+            metrics.storageFailures.increment()
+            for pending in batch { pending.completion(.failed) }
+            return
+        }
+        metrics.commitLatency.record(duration: ContinuousClock.now - start)
+        var stored = 0
+        for (pending, result) in zip(batch, results) {
+            if case .stored = result { stored += 1 }
+            pending.completion(result)
+        }
+        metrics.messagesStored.increment(by: stored)
+    }
+
+    public func room(code: String) async throws -> RoomRecord? {
+        try await withDeadline(Self.callTimeout) {
+            let rows = try await self.client.query("SELECT id, code, name, created_at FROM rooms WHERE code = \(code)", logger: self.logger)
+            for try await (id, code, name, createdAt) in rows.decode((Int64, String, String?, Int64).self) {
+                return RoomRecord(id: id, code: code, name: name, createdAt: Timestamp(milliseconds: createdAt))
+            }
+            return nil
+        }
+    }
+
+    public func openRoom(code: String) async throws -> RoomRecord {
+        if let existing = try await room(code: code) { return existing }
+        try await withDeadline(Self.callTimeout) {
+            try await self.client.query(
+                "INSERT INTO rooms (code, name, created_at) VALUES (\(code), NULL, \(Timestamp.now().milliseconds)) ON CONFLICT (code) DO NOTHING",
+                logger: self.logger
+            )
+        }
+        guard let record = try await room(code: code) else { throw StorageError.unavailable }
+        return record
+    }
+
+    public func createRoom(code: String, name: String?) async throws -> RoomRecord {
+        try await withDeadline(Self.callTimeout) {
+            try await self.client.query(
+                "INSERT INTO rooms (code, name, created_at) VALUES (\(code), \(name), \(Timestamp.now().milliseconds))",
+                logger: self.logger
+            )
+        }
+        guard let record = try await room(code: code) else { throw StorageError.unavailable }
+        return record
+    }
+
+    public func lastID(roomID: Int64) async throws -> Int64 {
+        try await withDeadline(Self.callTimeout) {
+            let rows = try await self.client.query("SELECT last_id FROM rooms WHERE id = \(roomID)", logger: self.logger)
+            for try await lastID in rows.decode(Int64.self) { return lastID }
+            return 0
+        }
+    }
+
+    public func messages(roomID: Int64, after: Int64?, before: Int64?, limit: Int, newest: Bool) async throws -> MessagePage {
+        try await withDeadline(Self.callTimeout) {
+            // One statement, so the page and `lastID` come from the same snapshot (the room row is there even
+            // when the page is empty).
+            let direction = newest ? "DESC" : "ASC"
+            let query: PostgresQuery = """
+                SELECT r.last_id, m.id, m.nick, m.text, m.ts, m.client_id FROM rooms r
+                LEFT JOIN LATERAL (
+                    SELECT id, nick, text, ts, client_id FROM messages
+                    WHERE room_id = r.id AND id > \(after ?? 0) AND id < \(before ?? Int64.max)
+                    ORDER BY id \(unescaped: direction) LIMIT \(limit + 1)
+                ) m ON TRUE
+                WHERE r.id = \(roomID)
+                """
+            var messages: [ChatMessage] = []
+            var lastID: Int64 = 0
+            let rows = try await self.client.query(query, logger: self.logger)
+            for try await (last, id, nick, text, ts, clientID) in rows.decode((Int64, Int64?, String?, String?, Int64?, String?).self) {
+                lastID = last
+                if let id, let nick, let text, let ts {
+                    messages.append(ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: clientID))
+                }
+            }
+            let hasMore = messages.count > limit
+            if hasMore { messages.removeLast() }
+            if newest { messages.reverse() }
+            return MessagePage(messages: messages, hasMore: hasMore, lastID: lastID)
+        }
+    }
+
+    public func message(roomID: Int64, clientID: String) async throws -> ChatMessage? {
+        try await withDeadline(Self.callTimeout) {
+            let rows = try await self.client.query(
+                "SELECT id, nick, text, ts, client_id FROM messages WHERE room_id = \(roomID) AND client_id = \(clientID)",
+                logger: self.logger
+            )
+            for try await (id, nick, text, ts, clientID) in rows.decode((Int64, String, String, Int64, String?).self) {
+                return ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: clientID)
+            }
+            return nil
+        }
+    }
+
+    public func isHealthy() async -> Bool {
+        let answer = try? await withDeadline(.seconds(2)) {
+            let rows = try await self.client.query("SELECT 1", logger: self.logger)
+            for try await one in rows.decode(Int.self) { return one }
+            return 0
+        }
+        return answer == 1
+    }
+}
