@@ -39,9 +39,7 @@ final class ChatConnection: Sendable {
         } catch {
             // Storage is down (cluster mode): say so and close, rather than leave the client waiting.
             logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
-            let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
-            try? await outbound.write(.text(String(buffer: EventEncoder.encode(refusal))))
-            try await outbound.close(.unexpectedServerError, reason: "storage unavailable")
+            try await Self.refuse(outbound)
             return
         }
         do {
@@ -51,6 +49,13 @@ final class ChatConnection: Sendable {
             throw error
         }
         await leave()
+    }
+
+    /// Tells a client that storage is down, then closes 1011: an error it can act on, never a silent hang.
+    static func refuse(_ outbound: WebSocketOutboundWriter) async throws {
+        let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
+        try? await outbound.write(.text(String(buffer: EventEncoder.encode(refusal))))
+        try await outbound.close(.unexpectedServerError, reason: "storage unavailable")
     }
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.

@@ -50,7 +50,16 @@ extension ChatHub {
     ) async throws {
         // `shouldUpgrade` already admitted this request; only the room is needed now (and created, in open mode).
         let connect = try ConnectRequest(query: context.request.uri.queryParameters)
-        guard let record = try await admitRoom(code: connect.roomCode) else { return }
+        let found: RoomRecord?
+        do {
+            found = try await admitRoom(code: connect.roomCode)
+        } catch {
+            // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
+            context.logger.warning("room lookup failed", metadata: ["error": "\(error)"])
+            try await ChatConnection.refuse(outbound)
+            return
+        }
+        guard let record = found else { return }
         let channel = context.requestContext.channel
         let id = makeConnectionID()
         var logger = context.logger

@@ -53,7 +53,13 @@ final class RoomFeed: Service {
     private func fetch(_ request: Request) async {
         guard !request.room.released.load(ordering: .relaxed) else { return }
         do {
-            let page = try await store.messages(roomID: request.room.record.id, after: request.after, before: nil, limit: Self.pageSize, newest: false)
+            let page = try await store.messages(
+                roomID: request.room.record.id,
+                after: request.after,
+                before: nil,
+                limit: Self.pageSize,
+                newest: false
+            )
             request.room.fetched(page.messages, exhausted: !page.hasMore)
         } catch {
             logger.warning("fetch failed; retrying", metadata: ["room": "\(request.room.code)", "error": "\(error)"])

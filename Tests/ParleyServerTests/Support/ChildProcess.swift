@@ -141,10 +141,12 @@ struct ChildServer: Sendable {
     let child: ChildProcess
     let port: Int
 
+    /// Starts `parley serve` on port 0; `database` is a SQLite path or a `postgres://` URL.
     static func start(database: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ChildServer {
+        let location = database.hasPrefix("postgres://") ? database : "sqlite:\(database)"
         let child = try ChildProcess(
             ChildProcess.parleyPath,
-            ["serve", "--port", "0", "--database", "sqlite:\(database)", "--rate-per-second", "0"] + extra,
+            ["serve", "--port", "0", "--database", location, "--rate-per-second", "0"] + extra,
             environment: environment
         )
         let line = try await child.stderrLine(containing: "listening on ")

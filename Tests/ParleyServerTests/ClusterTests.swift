@@ -1,0 +1,240 @@
+import Foundation
+import ParleyProtocol
+import Testing
+
+/// The throwaway PostgreSQL scripts/test starts.
+private let clusterDatabaseURL = ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"]
+
+/// Several `parley serve` processes on one real PostgreSQL (started by scripts/test): one order of ids,
+/// one member list, node loss and a database outage.
+@Suite(.serialized, .enabled(if: clusterDatabaseURL != nil, "needs PARLEY_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"))
+struct ClusterTests {
+    /// Starts `count` nodes on the test database.
+    func nodes(_ count: Int, _ extra: [String] = []) async throws -> [ChildServer] {
+        var nodes: [ChildServer] = []
+        for _ in 0..<count {
+            nodes.append(try await ChildServer.start(database: try #require(clusterDatabaseURL), extra))
+        }
+        return nodes
+    }
+
+    func room() -> String { "c\(UUID().uuidString.prefix(8).lowercased())" }
+
+    @Test(arguments: [2, 3])
+    func everyReceiverOnEveryNodeSeesOneContiguousOrder(nodeCount: Int) async throws {
+        try await withTimeout(.seconds(90)) {
+            let nodes = try await nodes(nodeCount)
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            let room = room()
+            var receivers: [(RawSocket, Int64)] = []
+            var senders: [RawSocket] = []
+            for (index, node) in nodes.enumerated() {
+                let (receiver, welcome) = try await node.server.join("room=\(room)&nick=r\(index)")
+                receivers.append((receiver, welcome.lastID))
+                senders.append(try await node.server.join("room=\(room)&nick=s\(index)").0)
+            }
+            let perSender = 150
+            let total = perSender * nodeCount
+            let orders = try await withThrowingTaskGroup(of: [ChatMessage].self) { group in
+                for (index, sender) in senders.enumerated() {
+                    group.addTask {
+                        for n in 0..<perSender { try await sender.send("node \(index) message \(n)") }
+                        return []
+                    }
+                }
+                for (receiver, lastID) in receivers {
+                    group.addTask {
+                        var seen: [ChatMessage] = []
+                        while seen.count < total {
+                            let message = try await receiver.nextMessage()
+                            #expect(message.id > lastID)
+                            seen.append(message)
+                        }
+                        return seen
+                    }
+                }
+                var orders: [[ChatMessage]] = []
+                for try await order in group where !order.isEmpty { orders.append(order) }
+                return orders
+            }
+            let first = try #require(orders.first)
+            let start = try #require(first.first?.id)
+            #expect(first.map(\.id) == Array(start..<start + Int64(total)))
+            for order in orders.dropFirst() {
+                #expect(order.map(\.id) == first.map(\.id))
+                #expect(order.map(\.text) == first.map(\.text))
+            }
+            #expect(Set(first.map(\.text)).count == total)
+        }
+    }
+
+    @Test func membersNicksTypingAndSessionsSpanNodes() async throws {
+        try await withTimeout(.seconds(60)) {
+            let nodes = try await nodes(2)
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            let (a, b) = (nodes[0].server, nodes[1].server)
+            let room = room()
+            let (alice, aliceWelcome) = try await a.join("room=\(room)&nick=alice")
+            #expect(aliceWelcome.members == ["alice"])
+
+            // The same nick on the other node is suffixed, and both lists hold both.
+            let (other, otherWelcome) = try await b.join("room=\(room)&nick=Alice")
+            #expect(otherWelcome.nick == "Alice-2")
+            #expect(otherWelcome.members == ["alice", "Alice-2"])
+            #expect(try await alice.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "Alice-2")
+
+            // A rename onto a nick held on another node is refused; a free one reaches the other node.
+            try await other.send(.nick("ALICE"))
+            #expect(try await other.nextError() == .nickTaken)
+            try await other.send(.nick("bob"))
+            let renamed = try await alice.next { if case .nick(let from, let to, _) = $0 { (from, to) } else { nil } }
+            #expect(renamed.0 == "Alice-2" && renamed.1 == "bob")
+            try await other.send(.typing)
+            #expect(try await alice.next { if case .typing(let nick) = $0 { nick } else { nil } } == "bob")
+
+            // alice's session, presented on node b, takes her nick over: the old socket is closed 4001 and
+            // bob sees neither a leave nor a join, only her next message.
+            let (moved, movedWelcome) = try await b.join("room=\(room)&nick=zed&session=\(aliceWelcome.session)")
+            #expect(movedWelcome.nick == "alice")
+            #expect(try await alice.closeCode() == 4001)
+            try await moved.send("I moved")
+            let next = try await other.next { event -> ServerEvent? in
+                switch event {
+                case .message, .join, .leave: event
+                default: nil
+                }
+            }
+            guard case .message(let message) = next else {
+                Issue.record("bob saw \(next) before alice's message")
+                return
+            }
+            #expect(message.nick == "alice" && message.text == "I moved")
+
+            // A leave on one node reaches the other.
+            try await other.sendClose()
+            #expect(try await moved.next { if case .leave(let nick, _) = $0 { nick } else { nil } } == "bob")
+        }
+    }
+
+    @Test func killedNodesMembersLeaveAndItsClientsResumeElsewhere() async throws {
+        try await withTimeout(.seconds(90)) {
+            let nodes = try await nodes(2, ["--node-timeout", "3"])
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            let (doomed, survivor) = (nodes[0], nodes[1])
+            let room = room()
+            let (reader, welcome) = try await doomed.server.join("room=\(room)&nick=reader")
+            let (watcher, _) = try await survivor.server.join("room=\(room)&nick=watcher")
+            let (writer, _) = try await survivor.server.join("room=\(room)&nick=writer")
+            let total = 600
+            var received: [Int64] = []
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for n in 0..<total { try await writer.send("flood \(n)") }
+                }
+                // Kill the reader's node mid-flood.
+                while received.count < 200 {
+                    received.append(try await reader.nextMessage().id)
+                }
+                doomed.child.signal(SIGKILL)
+                try await group.waitForAll()
+            }
+            // The dead node's member leaves every list (node timeout 3 s; the contract allows 30).
+            let swept = ContinuousClock.now
+            #expect(try await watcher.next { if case .leave(let nick, _) = $0 { nick } else { nil } } == "reader")
+            #expect(ContinuousClock.now - swept < .seconds(30))
+
+            // The reader resumes on the other node with since + session and misses nothing.
+            let last = try #require(received.last)
+            let (resumed, again) = try await survivor.server.join("room=\(room)&since=\(last)&session=\(welcome.session)")
+            #expect(again.nick == "reader")
+            received += again.history.map(\.id)
+            while received.count < total {
+                received.append(try await resumed.nextMessage().id)
+            }
+            let start = welcome.lastID + 1
+            #expect(received == Array(start..<start + Int64(total)))
+        }
+    }
+
+    @Test func nothingAcknowledgedIsLostWhenPostgreSQLRestarts() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let bin = try #require(environment["PARLEY_TEST_PGBIN"])
+        let data = try #require(environment["PARLEY_TEST_PGDATA"])
+        try await withTimeout(.seconds(120)) {
+            let nodes = try await nodes(2)
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            let room = room()
+            let (watcher, welcome) = try await nodes[1].server.join("room=\(room)&nick=watcher")
+            let (writer, _) = try await nodes[0].server.join("room=\(room)&nick=writer")
+
+            /// Sends until the message is stored, resending with the same client_id after an error.
+            @Sendable func deliver(_ n: Int) async throws -> Int64 {
+                while true {
+                    try await writer.send(.message(text: "acked \(n)", clientID: "m\(n)"))
+                    let answer = try await writer.next { event -> ServerEvent? in
+                        switch event {
+                        case .message(let message) where message.clientID == "m\(n)": event
+                        case .error(_, _, "m\(n)"): event
+                        default: nil
+                        }
+                    }
+                    if case .message(let message) = answer { return message.id }
+                    try await Task.sleep(for: .milliseconds(200))  // pacing the resend, not waiting for an event
+                }
+            }
+
+            var acknowledged: [Int64] = []
+            for n in 0..<50 { acknowledged.append(try await deliver(n)) }
+            try await pgctl(bin, data, "stop", "-m", "fast")
+            // While the database is down: a send is answered with an error (not silence) and a new
+            // client is told the storage is unavailable.
+            try await writer.send(.message(text: "while down", clientID: "down"))
+            #expect(try await writer.nextError() == .unavailable)
+            let refused = try await nodes[1].server.connect("room=\(room)&nick=late")
+            #expect(try await refused.nextError() == .unavailable)
+            try await pgctl(bin, data, "start", "-l", "\(data)/../server.log")
+            // The nodes reconnect by themselves.
+            for n in 50..<100 { acknowledged.append(try await deliver(n)) }
+            #expect(acknowledged == Array(acknowledged[0]..<acknowledged[0] + 100))
+
+            // Every acknowledged message reached the other node's member, once and in order.
+            var seen: [Int64] = []
+            while seen.last != acknowledged.last {
+                let message = try await watcher.nextMessage()
+                if message.clientID?.hasPrefix("m") == true { seen.append(message.id) }
+            }
+            #expect(seen == acknowledged)
+            #expect(seen.first == welcome.lastID + 1)
+            let (late, lateWelcome) = try await nodes[1].server.join("room=\(room)&nick=late&since=\(welcome.lastID)")
+            #expect(lateWelcome.history.filter { $0.clientID?.hasPrefix("m") == true }.map(\.id) == acknowledged)
+            late.close()
+        }
+    }
+
+    /// Runs pg_ctl on the test cluster (as the postgres user when the tests run as root), with its output
+    /// in /dev/null because the server it starts would hold any pipe open. Spawned and reaped by hand:
+    /// Foundation's `Process` missed this child's exit once the daemon it forks had detached.
+    func pgctl(_ bin: String, _ data: String, _ arguments: String...) async throws {
+        var command = ["\(bin)/pg_ctl", "-D", data, "-w", "-t", "30"] + arguments
+        if getuid() == 0 { command = ["/usr/sbin/runuser", "-u", "postgres", "--"] + command }
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        let argv = command.map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
+        try #require(spawned == 0, "could not start pg_ctl")
+        let child = pid
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            DispatchQueue.global().async {
+                var status: Int32 = 0
+                waitpid(child, &status, 0)
+                continuation.resume(returning: status)
+            }
+        }
+        #expect(status == 0, "pg_ctl \(arguments.joined(separator: " "))")
+    }
+}
