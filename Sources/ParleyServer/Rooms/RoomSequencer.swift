@@ -38,14 +38,25 @@ struct RoomSequencer<Payload> {
 
     /// Messages that are committed, in any order; ids already released are ignored.
     mutating func receive(_ messages: [(id: Int64, payload: Payload)]) -> Output {
+        var released: [Payload] = []
         for (id, payload) in messages {
             known = max(known, id)
-            if let next, id < next { continue }
-            if waiting.count < capacity || waiting[id] != nil {
+            guard let cursor = next else {
+                if waiting.count < capacity { waiting[id] = payload }
+                continue
+            }
+            if id == cursor {
+                // The one everybody waits for goes out at once (and never counts against the capacity).
+                released.append(payload)
+                next = cursor + 1
+                released += releaseWaiting()
+            } else if id > cursor, waiting.count < capacity {
                 waiting[id] = payload
             }
         }
-        return drain()
+        var output = drain()
+        output.release = released + output.release
+        return output
     }
 
     /// Another node committed up to `lastID`.
@@ -74,14 +85,21 @@ struct RoomSequencer<Payload> {
         return drain()
     }
 
-    private mutating func drain() -> Output {
-        var output = Output()
-        guard var cursor = next else { return output }
+    /// Releases waiting payloads from `next` on while they are contiguous.
+    private mutating func releaseWaiting() -> [Payload] {
+        guard var cursor = next else { return [] }
+        var released: [Payload] = []
         while let payload = waiting.removeValue(forKey: cursor) {
-            output.release.append(payload)
+            released.append(payload)
             cursor += 1
         }
         next = cursor
+        return released
+    }
+
+    private mutating func drain() -> Output {
+        var output = Output(release: releaseWaiting())
+        guard let cursor = next else { return output }
         if known >= cursor && !fetching {
             fetching = true
             knownAtFetch = known
