@@ -82,6 +82,8 @@ struct ClusterTests {
             #expect(otherWelcome.nick == "Alice-2")
             #expect(otherWelcome.members == ["alice", "Alice-2"])
             #expect(try await alice.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "Alice-2")
+            let details = try await a.http("GET", "/api/rooms/\(room)")
+            #expect(details.json["members"] as? [String] == ["alice", "Alice-2"])
 
             // A rename onto a nick held on another node is refused; a free one reaches the other node.
             try await other.send(.nick("ALICE"))

@@ -84,11 +84,13 @@ struct APIRoutes {
     @Sendable func showRoom(_ request: Request, context: ParleyRequestContext) async throws -> RoomDetails {
         let record = try await room(context)
         let lastID = try await hub.store.lastID(roomID: record.id)
+        // On a cluster the list is every node's; on one node, the live room's.
+        let members = try await hub.cluster?.members(roomID: record.id) ?? hub.rooms.room(code: record.code)?.nicks ?? []
         return RoomDetails(
             code: record.code,
             name: record.name,
             createdAt: record.createdAt,
-            members: hub.rooms.room(code: record.code)?.nicks ?? [],
+            members: members,
             lastID: lastID
         )
     }
