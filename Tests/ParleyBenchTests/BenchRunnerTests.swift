@@ -1,3 +1,4 @@
+import Foundation
 import ParleyBench
 import Testing
 
@@ -59,6 +60,11 @@ import Testing
                 #expect(report.anomalies.allSatisfy { ($0.expected, $0.got) == (faulty + 2, faulty) })
             }
             #expect(Set(report.anomalies.map(\.member)) == [0, 1, 2])
+            let first = try #require(report.anomalies.first)
+            #expect(report.text.contains("room \(first.room) member m\(first.member): expected id \(first.expected), got \(first.got)"))
+            let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any]
+            #expect((json?["anomalies"] as? [Any])?.count == report.anomalies.count)
+            #expect(json?["deliveries_per_s"] != nil && json?["latency"] != nil)
         }
     }
 
