@@ -105,6 +105,7 @@ let package = Package(
             name: "ParleyBenchTests",
             dependencies: [
                 "ParleyBench",
+                "ParleyServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],

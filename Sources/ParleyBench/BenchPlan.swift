@@ -1,10 +1,60 @@
-/// What `parley bench` runs: the shape of the load and how long.
+/// What `parley bench` runs: where, the shape of the load, and for how long.
 public struct BenchPlan: Sendable {
+    /// How messages are paced.
+    public enum Load: Sendable, Equatable {
+        /// Open loop: this many messages per second in total, spread evenly over the publishers on a fixed schedule.
+        case rate(Double)
+        /// Closed loop: each publisher keeps this many messages in flight; one completes when every member has it.
+        case window(Int)
+    }
+
+    public var endpoint: BenchEndpoint
     public var rooms: Int
     public var membersPerRoom: Int
+    /// Members of each room that send (the first ones to join); at most ``membersPerRoom``.
+    public var publishersPerRoom = 1
+    public var load = Load.window(8)
+    public var warmup: Duration = .seconds(2)
+    public var duration: Duration = .seconds(8)
+    /// Bytes of each message's text (at least the marker's length).
+    public var size = 64
+    /// After the measured window, how long to wait for the deliveries still on their way.
+    public var drain: Duration = .seconds(5)
+    /// Closed loop: messages not complete after this long are given up, so a lossy server cannot stall a publisher.
+    public var ackTimeout: Duration = .seconds(2)
+    /// How long every member has to connect and receive its `welcome`.
+    public var joinTimeout: Duration = .seconds(30)
+    /// Connections being opened at once.
+    public var connectConcurrency = 100
+    /// Room codes are `<prefix>-<index>`; by default a random prefix, new for every run.
+    public var roomPrefix = BenchPlan.randomPrefix()
 
-    public init(rooms: Int, membersPerRoom: Int) {
+    public init(endpoint: BenchEndpoint, rooms: Int, membersPerRoom: Int) {
+        self.endpoint = endpoint
         self.rooms = rooms
         self.membersPerRoom = membersPerRoom
+    }
+
+    /// The code of room `index`.
+    public func roomCode(_ index: Int) -> String { "\(roomPrefix)-\(index)" }
+
+    /// The nick of member `member` (unique within its room).
+    public func nick(_ member: Int) -> String { "m\(member)" }
+
+    /// Publishers across all rooms.
+    public var totalPublishers: Int { rooms * min(publishersPerRoom, membersPerRoom) }
+
+    /// The latest the run may end, counted from its start: every phase's allowance plus a margin for closing.
+    public var hardDeadline: Duration { joinTimeout + warmup + duration + drain + .seconds(10) }
+
+    /// `pb` and 8 random lower-case hex digits.
+    public static func randomPrefix() -> String {
+        "pb" + String(UInt32.random(in: .min ... .max), radix: 16).leftPadded(to: 8)
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -4,8 +4,8 @@ import ArgumentParser
 struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
-        abstract: "A real-time chat-room server and its terminal client.",
-        subcommands: [Serve.self, Chat.self, CreateRoom.self]
+        abstract: "A real-time chat-room server, its terminal client and a load generator.",
+        subcommands: [Serve.self, Chat.self, CreateRoom.self, Bench.self]
     )
 
     /// Runs the command line, with `parley serve`'s `PARLEY_*` environment twins filled in.

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyBench
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `parley bench URL`: a load generator that also checks every delivery's message id.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a server with chat traffic; report throughput, latency and every gap, duplicate or reordering.",
+        discussion: """
+            URL is the server, ws://HOST:PORT or http://HOST:PORT. Rooms get fresh codes (pbXXXXXXXX-N) every run. \
+            The server must not rate-limit the publishers: run Parley with --rate-per-second 0, and with \
+            --max-connections-per-address above rooms x members. The report goes to standard output (one JSON \
+            object with --json), progress to standard error once a second.
+
+            Exit codes: 0 every delivery arrived in order; 65 a gap, duplicate or reordering was seen, or \
+            deliveries were still missing after the drain; 64 bad usage; 69 a member could not connect or join; \
+            75 the hard deadline stopped the run (ids were in order as far as it went).
+            """
+    )
+
+    @Argument(help: "The server: ws://HOST:PORT or http://HOST:PORT.") var url: String
+    @Option(help: "Rooms.") var rooms = 10
+    @Option(help: "Members per room.") var members = 10
+    @Option(help: "Members per room that send.") var publishers = 1
+    @Option(help: "Open loop: messages per second in total, spread over the publishers.") var rate: Double?
+    @Option(help: "Closed loop: messages in flight per publisher (default 8; not with --rate).") var window: Int?
+    @Option(help: "Seconds of warm-up before measuring.") var warmup = 2.0
+    @Option(help: "Seconds measured.") var duration = 8.0
+    @Option(help: "Bytes of message text (at least the marker, about 30).") var size = 64
+    @Option(help: "Seconds to wait after the window for deliveries still on their way.") var drain = 5.0
+    @Option(help: "Closed loop: seconds after which a message not yet delivered to every member is given up.") var ackTimeout = 2.0
+    @Option(help: "Seconds for every member to connect and receive its welcome.") var joinTimeout = 30.0
+    @Option(help: "Connections opened at once.") var concurrency = 100
+    @Flag(help: "Print the report as one JSON object.") var json = false
+    @Flag(help: "No progress line.") var quiet = false
+    @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
+
+    func validate() throws {
+        guard rooms >= 1, members >= 1 else { throw ValidationError("--rooms and --members must be at least 1") }
+        guard (1...members).contains(publishers) else { throw ValidationError("--publishers must be between 1 and --members") }
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0") }
+        if let window, window < 1 { throw ValidationError("--window must be at least 1") }
+        guard rate == nil || window == nil else { throw ValidationError("--rate (open loop) and --window (closed loop) exclude each other") }
+        guard warmup >= 0, duration > 0, drain >= 0, ackTimeout > 0, joinTimeout > 0 else {
+            throw ValidationError("--duration, --ack-timeout and --join-timeout must be above 0; --warmup and --drain at least 0")
+        }
+        guard (1...65536).contains(size) else { throw ValidationError("--size must be between 1 and 65536") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+    }
+
+    func run() async throws {
+        let endpoint: BenchEndpoint
+        do {
+            endpoint = try BenchEndpoint(parsing: url)
+        } catch {
+            throw fail(error.message, code: ClientExitCode.usage)
+        }
+        var plan = BenchPlan(endpoint: endpoint, rooms: rooms, membersPerRoom: members)
+        plan.publishersPerRoom = publishers
+        plan.load = rate.map { .rate($0) } ?? .window(window ?? 8)
+        plan.warmup = .seconds(warmup)
+        plan.duration = .seconds(duration)
+        plan.size = size
+        plan.drain = .seconds(drain)
+        plan.ackTimeout = .seconds(ackTimeout)
+        plan.joinTimeout = .seconds(joinTimeout)
+        plan.connectConcurrency = concurrency
+        if let problem = Self.raiseFileLimit(toFit: rooms * members) { throw fail(problem, code: ClientExitCode.usage) }
+
+        var logger = Logger(label: "parley.bench") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .critical
+        let onTerminal = isatty(STDERR_FILENO) == 1
+        let showProgress = !quiet
+        let report: BenchReport
+        do {
+            report = try await BenchRunner(plan: plan, logger: logger).run { progress in
+                guard showProgress else { return }
+                Terminal.standardError.write(onTerminal ? "\r\(progress.line)\u{1B}[K" : "\(progress.line)\n")
+            }
+        } catch {
+            if showProgress, onTerminal { Terminal.standardError.write("\n") }
+            throw fail(error.message, code: error.kind == .usage ? ClientExitCode.usage : ClientExitCode.unavailable)
+        }
+        if showProgress, onTerminal { Terminal.standardError.write("\r\u{1B}[K") }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+        } else {
+            Terminal.standardOutput.write(report.text)
+        }
+        if !report.isClean { throw ExitCode(ClientExitCode.dataError) }
+        if !report.completed { throw ExitCode(ClientExitCode.temporaryFailure) }
+    }
+
+    private func fail(_ message: String, code: Int32) -> ExitCode {
+        Terminal.standardError.write("parley: error: \(message)\n")
+        return ExitCode(code)
+    }
+
+    /// Each member is a socket: raises the soft limit on open files up to the hard one when needed.
+    /// Returns a problem when even the hard limit is too low.
+    static func raiseFileLimit(toFit sockets: Int) -> String? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        let needed = rlim_t(sockets + 64)
+        guard limit.rlim_cur < needed else { return nil }
+        guard limit.rlim_max >= needed else {
+            return "\(sockets) connections need \(needed) open files, but this process may have at most \(limit.rlim_max)"
+        }
+        limit.rlim_cur = needed
+        return setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? nil : "cannot raise the open-file limit to \(needed)"
+    }
+}
