@@ -148,7 +148,7 @@ final class BenchContext: Sendable {
             case .window(let window): ("closed", nil, window)
             }
         return BenchReport(
-            url: plan.endpoint.webSocketBase,
+            url: plan.endpoints.map(\.webSocketBase).joined(separator: " "),
             roomPrefix: plan.roomPrefix,
             rooms: plan.rooms,
             members: plan.membersPerRoom,

@@ -8,7 +8,8 @@ public struct BenchPlan: Sendable {
         case window(Int)
     }
 
-    public var endpoint: BenchEndpoint
+    /// The servers; with several (the nodes of a cluster), each room's members are spread over all of them.
+    public var endpoints: [BenchEndpoint]
     public var rooms: Int
     public var membersPerRoom: Int
     /// Members of each room that send (the first ones to join); at most ``membersPerRoom``.
@@ -30,9 +31,19 @@ public struct BenchPlan: Sendable {
     public var roomPrefix = BenchPlan.randomPrefix()
 
     public init(endpoint: BenchEndpoint, rooms: Int, membersPerRoom: Int) {
-        self.endpoint = endpoint
+        self.init(endpoints: [endpoint], rooms: rooms, membersPerRoom: membersPerRoom)
+    }
+
+    public init(endpoints: [BenchEndpoint], rooms: Int, membersPerRoom: Int) {
+        precondition(!endpoints.isEmpty, "a plan needs a server")
+        self.endpoints = endpoints
         self.rooms = rooms
         self.membersPerRoom = membersPerRoom
+    }
+
+    /// The server member `member` of room `room` connects to: round robin, so every room spans every server.
+    public func endpoint(room: Int, member: Int) -> BenchEndpoint {
+        endpoints[(room * membersPerRoom + member) % endpoints.count]
     }
 
     /// The code of room `index`.

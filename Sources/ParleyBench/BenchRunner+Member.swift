@@ -17,7 +17,7 @@ extension BenchRunner {
         var problem: String?
         do {
             let closeFrame = try await WebSocketClient.connect(
-                url: plan.endpoint.webSocketURL(room: code, nick: plan.nick(member)),
+                url: plan.endpoint(room: room, member: member).webSocketURL(room: code, nick: plan.nick(member)),
                 configuration: configuration,
                 logger: logger
             ) { inbound, outbound, _ in

@@ -25,7 +25,8 @@ struct Bench: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The server: ws://HOST:PORT or http://HOST:PORT.") var url: String
+    @Argument(help: "The server: ws://HOST:PORT or http://HOST:PORT; several (a cluster's nodes) spread each room's members over all.")
+    var urls: [String]
     @Option(help: "Rooms.") var rooms = 10
     @Option(help: "Members per room.") var members = 10
     @Option(help: "Members per room that send.") var publishers = 1
@@ -38,11 +39,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Closed loop: seconds after which a message not yet delivered to every member is given up.") var ackTimeout = 2.0
     @Option(help: "Seconds for every member to connect and receive its welcome.") var joinTimeout = 30.0
     @Option(help: "Connections opened at once.") var concurrency = 100
+    @Flag(help: "Idle mode: connect every member, print 'ready N', then wait for one message per member sent by someone else.")
+    var idle = false
+    @Option(help: "Idle mode: seconds to wait for the broadcast after everyone joined.") var hold = 60.0
+    @Option(help: "Room codes are PREFIX-N (default: random per run); processes with one prefix share rooms.") var roomPrefix: String?
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
 
     func validate() throws {
+        guard !urls.isEmpty else { throw ValidationError("give at least one server URL") }
         guard rooms >= 1, members >= 1 else { throw ValidationError("--rooms and --members must be at least 1") }
         guard (1...members).contains(publishers) else { throw ValidationError("--publishers must be between 1 and --members") }
         if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0") }
@@ -57,13 +63,13 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let endpoint: BenchEndpoint
+        let endpoints: [BenchEndpoint]
         do {
-            endpoint = try BenchEndpoint(parsing: url)
+            endpoints = try urls.map { (url) throws(BenchError) in try BenchEndpoint(parsing: url) }
         } catch {
             throw fail(error.message, code: ClientExitCode.usage)
         }
-        var plan = BenchPlan(endpoint: endpoint, rooms: rooms, membersPerRoom: members)
+        var plan = BenchPlan(endpoints: endpoints, rooms: rooms, membersPerRoom: members)
         plan.publishersPerRoom = publishers
         plan.load = rate.map { .rate($0) } ?? .window(window ?? 8)
         plan.warmup = .seconds(warmup)
@@ -73,10 +79,15 @@ struct Bench: AsyncParsableCommand {
         plan.ackTimeout = .seconds(ackTimeout)
         plan.joinTimeout = .seconds(joinTimeout)
         plan.connectConcurrency = concurrency
+        if let roomPrefix { plan.roomPrefix = roomPrefix }
         if let problem = Self.raiseFileLimit(toFit: rooms * members) { throw fail(problem, code: ClientExitCode.usage) }
 
         var logger = Logger(label: "parley.bench") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .critical
+        if idle {
+            try await runIdle(plan: plan, logger: logger)
+            return
+        }
         let onTerminal = isatty(STDERR_FILENO) == 1
         let showProgress = !quiet
         let report: BenchReport
@@ -99,6 +110,27 @@ struct Bench: AsyncParsableCommand {
         }
         if !report.isClean { throw ExitCode(ClientExitCode.dataError) }
         if !report.completed { throw ExitCode(ClientExitCode.temporaryFailure) }
+    }
+
+    /// Idle mode: holds every connection until each has received a message, or `--hold` runs out.
+    private func runIdle(plan: BenchPlan, logger: Logger) async throws {
+        let runner = IdleRunner(plan: plan, hold: .seconds(hold), logger: logger)
+        let report = await runner.run { joined in
+            Terminal.standardOutput.write("ready \(joined)\n")
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+        } else {
+            let spread = report.spreadSeconds.map { String(format: "%.2f s", $0) } ?? "-"
+            Terminal.standardOutput.write(
+                "idle: \(report.connections) connections, \(report.joined) joined in \(String(format: "%.1f", report.joinSeconds)) s, "
+                    + "\(report.received) received the broadcast (spread \(spread)), \(report.failed) failed"
+                    + (report.firstError.map { "; first failure: \($0)" } ?? "") + "\n"
+            )
+        }
+        if !report.isComplete { throw ExitCode(ClientExitCode.dataError) }
     }
 
     private func fail(_ message: String, code: Int32) -> ExitCode {
