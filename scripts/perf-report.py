@@ -276,6 +276,13 @@ def markdown(path, meta, runs, discarded, chart_files, source):
     if meta.get("quick"):
         w("")
         w("**This was a `--quick` run (3 s measured per fan-out run): a check of the script, not figures to quote.**")
+    disturbed = [d for d in runs if (d.get("other_cpu_pct") or 0) > 10]
+    if disturbed:
+        worst = max(d["other_cpu_pct"] for d in disturbed)
+        w("")
+        w(f"**{len(disturbed)} of {len(runs)} runs were disturbed by other processes on this shared machine** (up to")
+        w(f"{worst:.0f} % of a CPU used by others during a run; see the notes column). Their figures understate what")
+        w("the servers can do and are not comparable with a quiet run: run the script again on an idle machine.")
     w("")
     w("## Machine")
     w("")
@@ -298,8 +305,9 @@ def markdown(path, meta, runs, discarded, chart_files, source):
     w("The load generator and the three peers are the shared ones (`../shared/bench`, described in its README);")
     w("`scripts/bench-compare` copies and builds them offline in `.build-bench/`. Every run starts a fresh server")
     w("pinned to CPU 0 (`nice -n -15 taskset -c 0`) and the load generator pinned to CPU 1; all traffic is on")
-    w("127.0.0.1. Before each run the script waits (up to 30 s) for the machine to be idle; a run during which")
-    w("other processes used more than 10 % of a CPU is kept in the JSONL as discarded and run once more.")
+    w(f"127.0.0.1. Before each run the script waits (up to {meta.get('quiet_max_s', 30)} s) for the machine to be idle; a run")
+    w(f"during which other processes used more than 10 % of a CPU is kept in the JSONL as discarded and run again")
+    w(f"(up to {meta.get('retries', 1)} times); the last attempt is reported, with a note when it was still disturbed.")
     w(f"Runs kept: {len(runs)}; discarded and retried: {discarded}.")
     w("")
     w("* **Closed loop**: one publisher per room keeps 128 messages in flight; a message completes when every")
@@ -316,7 +324,12 @@ def markdown(path, meta, runs, discarded, chart_files, source):
     w("### Command lines")
     w("")
     w("```")
-    w("scripts/bench-compare" + (" --quick" if meta.get("quick") else ""))
+    env = ""
+    if meta.get("quiet_max_s", 30) != 30:
+        env += f"PARLEY_BENCH_QUIET_MAX={meta['quiet_max_s']} "
+    if meta.get("retries", 1) != 1:
+        env += f"PARLEY_BENCH_RETRIES={meta['retries']} "
+    w(env + "scripts/bench-compare" + (" --quick" if meta.get("quick") else ""))
     w("```")
     w("")
     w("Servers (each started as `nice -n -15 taskset -c 0 COMMAND`):")
