@@ -1,0 +1,58 @@
+import Benchmark
+import Foundation
+import ParleyProtocol
+@_spi(Benchmarks) import ParleyServer
+
+/// The path of a stored message: the storage writer's group commit, then fan-out to every member's outbox.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .parley
+
+    let text = String(repeating: "x", count: 64)
+    let message = ChatMessage(id: 1, nick: "m0", text: text, ts: Timestamp(milliseconds: 1_764_000_000_000), clientID: "c-0123456789abcdef")
+
+    // Only `deliver` is measured; the outboxes are drained after each sample so they stay small.
+    for members in [10, 100, 1000] {
+        Benchmark("Room.deliver to \(members) members") { benchmark, room in
+            benchmark.startMeasurement()
+            room.deliver(message)
+            benchmark.stopMeasurement()
+            await room.drain()
+        } setup: {
+            await BenchmarkRoom(members: members)
+        }
+    }
+
+    // `deliver` plus what every member's writer loop does to take the frame out of its outbox.
+    for members in [100, 1000] {
+        Benchmark("Room.deliver + outbox drain, \(members) members") { benchmark, room in
+            room.deliver(message)
+            blackHole(await room.drain())
+        } setup: {
+            await BenchmarkRoom(members: members)
+        }
+    }
+
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-benchmark-\(UUID().uuidString)")
+    for (batch, clientIDs) in [(1, false), (100, false), (100, true), (1000, false)] {
+        let label = clientIDs ? "batch of \(batch) with client_id" : "batch of \(batch)"
+        Benchmark("SQLiteMessageStore.commit \(label), file") { (benchmark: Benchmark, store: BenchmarkStore) in
+            for _ in benchmark.scaledIterations {
+                blackHole(await store.appendBatch(count: batch, text: text, clientIDs: clientIDs))
+            }
+        } setup: {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let path = directory.appendingPathComponent("\(batch)-\(clientIDs).sqlite").path
+            return try await BenchmarkStore(location: .sqliteFile(path), rooms: 10)
+        } teardown: {
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    Benchmark("SQLiteMessageStore.commit batch of 1000, memory") { benchmark, store in
+        for _ in benchmark.scaledIterations {
+            blackHole(await store.appendBatch(count: 1000, text: text))
+        }
+    } setup: {
+        try await BenchmarkStore(location: .sqliteMemory, rooms: 10)
+    }
+}
