@@ -18,7 +18,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             await room.drain()
         } setup: {
-            await BenchmarkRoom(members: members)
+            try await BenchmarkRoom(members: members)
         }
     }
 
@@ -28,7 +28,7 @@ let benchmarks: @Sendable () -> Void = {
             room.deliver(message)
             blackHole(await room.drain())
         } setup: {
-            await BenchmarkRoom(members: members)
+            try await BenchmarkRoom(members: members)
         }
     }
 

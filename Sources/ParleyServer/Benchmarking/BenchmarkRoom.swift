@@ -1,7 +1,9 @@
+import Logging
 import NIOCore
 import ParleyProtocol
+import Synchronization
 
-/// A live ``Room`` whose members are open ``Outbox``es with no sockets behind them, for timing `Room.deliver`.
+/// A live ``Room`` whose members are open ``Outbox``es with no sockets behind them, for timing `Room.receive`.
 ///
 /// Micro benchmarks only (see ``BenchmarkHooks``). Outboxes have no byte limit, so nothing is cut off as
 /// slow; ``drain()`` empties them the way each connection's writer loop does.
@@ -9,11 +11,17 @@ import ParleyProtocol
 public final class BenchmarkRoom: Sendable {
     private let room: Room
     private let outboxes: [Outbox]
+    /// The room releases ids in order and drops repeats, so each delivery gets the next id.
+    private let lastID = Atomic<Int64>(0)
 
     /// Joins `members` connections (nicks `m0`, `m1`, …) and opens their outboxes, all empty on return.
-    public init(members: Int) async {
+    public init(members: Int) async throws {
         let record = RoomRecord(id: 1, code: "bench", name: nil, createdAt: .now())
-        room = Room(record: record, sessions: SessionTable(), metrics: ParleyMetrics())
+        let metrics = ParleyMetrics()
+        // Never asked to fetch: ids arrive in order.
+        let store = try SQLiteMessageStore(location: .sqliteMemory, metrics: metrics, logger: Logger(label: "bench"))
+        room = Room(record: record, sessions: SessionTable(), feed: RoomFeed(store: store, logger: Logger(label: "bench")), metrics: metrics)
+        room.anchor(after: 0)
         outboxes = (0..<members).map { _ in Outbox(limit: 1 << 40) }
         let welcome = ByteBuffer(string: #"{"type":"welcome"}"#)
         for (index, outbox) in outboxes.enumerated() {
@@ -25,9 +33,12 @@ public final class BenchmarkRoom: Sendable {
 
     public var memberCount: Int { outboxes.count }
 
-    /// `Room.deliver`: encodes the `message` event once and queues it in every member's outbox.
+    /// `Room.receive`: encodes the `message` event once, passes it through the room's sequencer and queues
+    /// it in every member's outbox. `message` is delivered under the room's next id.
     public func deliver(_ message: ChatMessage) {
-        room.deliver(message)
+        var next = message
+        next.id = lastID.wrappingAdd(1, ordering: .relaxed).newValue
+        room.receive([next])
     }
 
     /// Takes everything queued from every outbox, as the writer loops would, and returns the number of
