@@ -22,10 +22,9 @@ enum EventEncoder {
     /// The readable bytes are the JSON; just before them sits the WebSocket text-frame header for it (see
     /// ``WebSocketTextHeader``), so every member's writer sends the same bytes without framing them again.
     static func encode(_ message: ChatMessage) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(
-            WebSocketTextHeader.maxSize + 96 + message.nick.utf8.count + message.text.utf8.count + (message.clientID?.utf8.count ?? 0)
-        )
+        // One allocation when nothing needs escaping; the buffer stays queued, so no room is reserved for escapes.
+        let strings = message.nick.utf8.count + message.text.utf8.count + (message.clientID?.utf8.count ?? 0)
+        var buffer = ByteBufferAllocator().buffer(capacity: WebSocketTextHeader.maxSize + 112 + strings)
         buffer.moveWriterIndex(forwardBy: WebSocketTextHeader.maxSize)
         buffer.moveReaderIndex(forwardBy: WebSocketTextHeader.maxSize)
         buffer.writeStaticString(#"{"type":"message","id":"#)
