@@ -17,10 +17,15 @@ public enum ClientCommand: Hashable, Sendable {
             return .message(text: MessageText.droppingTrailingNewline(frame), clientID: nil)
         }
         let object: RawObject
-        do {
-            object = try JSONDecoder().decode(RawObject.self, from: Data(frame.utf8))
-        } catch {
-            throw ProtocolError(.badRequest, "frame starts with { but is not a valid JSON object")
+        if let fields = FlatJSON.object(frame) {
+            // The usual command, read without JSONDecoder's containers and Data copy.
+            object = RawObject(fields: fields)
+        } else {
+            do {
+                object = try JSONDecoder().decode(RawObject.self, from: Data(frame.utf8))
+            } catch {
+                throw ProtocolError(.badRequest, "frame starts with { but is not a valid JSON object")
+            }
         }
         return try object.command(frame: frame)
     }
@@ -97,6 +102,10 @@ enum JSONValue: Codable, Hashable {
 /// A decoded JSON object; nested objects and arrays are kept only as ``JSONValue/other``.
 private struct RawObject: Decodable {
     var fields: [String: JSONValue]
+
+    init(fields: [String: JSONValue]) {
+        self.fields = fields
+    }
 
     init(from decoder: any Decoder) throws {
         fields = try decoder.singleValueContainer().decode([String: JSONValue].self)

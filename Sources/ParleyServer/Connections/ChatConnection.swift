@@ -100,49 +100,22 @@ final class ChatConnection: Sendable {
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
 
-        // The writer ending (close sent) stops the reader; the reader ending lets the writer finish first,
-        // so a close the reader asked for (1003, 1008) is still sent.
-        try await withThrowingTaskGroup(of: Bool.self) { group in
+        // Frames are written from the event loop (``OutboxWriter``); this task only sends the final close, through
+        // the library. The close (or the outbox ending) stops the reader; the reader ending lets a close it
+        // asked for (1003, 1008) still be sent first.
+        let writer = OutboxWriter(outbox: outbox, channel: channel)
+        writer.start()
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await self.writeLoop(outbound)
-                return true
-            }
-            group.addTask {
+                defer { self.outbox.inputEnded() }
                 try await self.readLoop(inbound)
-                self.outbox.inputEnded()
-                return false
             }
-            while let writerEnded = try await group.next() {
-                if writerEnded { group.cancelAll() }
+            if let close = await writer.close() {
+                try await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
             }
+            group.cancelAll()
+            try await group.waitForAll()
         }
-    }
-
-    private func writeLoop(_ outbound: WebSocketOutboundWriter) async throws {
-        while let next = await outbox.next() {
-            switch next {
-            case .frames(let frames):
-                try await write(frames)
-            case .close(let code, let reason):
-                try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-                return
-            }
-        }
-    }
-
-    /// Writes a batch straight into the channel with one flush (one `writev`), then waits until the socket
-    /// took it: a client that stops reading stops this loop, and its outbox fills up instead.
-    private func write(_ frames: [ByteBuffer]) async throws {
-        let channel = self.channel
-        try await channel.eventLoop.flatSubmit {
-            let written = channel.eventLoop.makePromise(of: Void.self)
-            for (index, frame) in frames.enumerated() {
-                let last = index == frames.count - 1
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: last ? written : nil)
-            }
-            channel.flush()
-            return written.futureResult
-        }.get()
     }
 
     private func readLoop(_ inbound: WebSocketInboundStream) async throws {

@@ -38,12 +38,57 @@ final class Outbox: Sendable {
         /// The newest message id `welcome` covered. A commit is visible to readers just before the writer
         /// delivers it, so a message already in the history can still arrive live: it is dropped here.
         var coveredID: Int64 = 0
-        var writer: CheckedContinuation<Void, Never>?
+        var writer: Waiter?
 
-        mutating func takeWriter() -> CheckedContinuation<Void, Never>? {
+        mutating func takeWriter() -> Waiter? {
             defer { writer = nil }
             return writer
         }
+
+        /// What the writer should do now, or nil when it has to wait.
+        mutating func take() -> Poll? {
+            switch phase {
+            case .closed:
+                return .ended
+            case .closing(let code, let reason):
+                phase = .closed
+                return .next(.close(code: code, reason: reason))
+            case .holding:
+                return nil
+            case .open, .draining:
+                if !queue.isEmpty {
+                    let frames = queue.map(\.frame)
+                    queue.removeAll(keepingCapacity: true)
+                    countedBytes = 0
+                    return .next(.frames(frames))
+                }
+                if case .draining(let code, let reason) = phase {
+                    phase = .closed
+                    return .next(.close(code: code, reason: reason))
+                }
+                return nil
+            }
+        }
+    }
+
+    /// A writer waiting for work: a task, or a callback that schedules the writing elsewhere.
+    private enum Waiter {
+        case task(CheckedContinuation<Void, Never>)
+        case callback(@Sendable () -> Void)
+
+        func wake() {
+            switch self {
+            case .task(let continuation): continuation.resume()
+            case .callback(let callback): callback()
+            }
+        }
+    }
+
+    /// The result of ``poll(orWake:)``.
+    enum Poll {
+        case next(Next)
+        /// Nothing more will come.
+        case ended
     }
 
     private let state = Mutex(State())
@@ -62,7 +107,7 @@ final class Outbox: Sendable {
     @discardableResult
     func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil, counted: Bool = true) -> Bool {
         var overflowed = false
-        let (accepted, writer): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { state in
+        let (accepted, writer): (Bool, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
                 if let messageID, messageID <= state.coveredID { return (true, nil) }
@@ -83,7 +128,7 @@ final class Outbox: Sendable {
                 return (false, nil)
             }
         }
-        writer?.resume()
+        writer?.wake()
         if overflowed { onOverflow() }
         return accepted
     }
@@ -91,7 +136,7 @@ final class Outbox: Sendable {
     /// Puts `welcome` first and opens the queue. Message frames the history already covered
     /// (`id <= coveredID`), queued before or arriving after, are dropped, so nothing arrives twice.
     func open(with welcome: ByteBuffer, coveredID: Int64) {
-        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let writer: Waiter? = state.withLock { state in
             guard case .holding = state.phase else { return nil }
             var queue: Deque<Queued> = [Queued(frame: welcome, messageID: nil, counted: false)]
             for item in state.queue {
@@ -106,12 +151,12 @@ final class Outbox: Sendable {
             state.phase = .open
             return state.takeWriter()
         }
-        writer?.resume()
+        writer?.wake()
     }
 
     /// Sends what is already queued, then closes with `code`.
     func drainAndClose(code: UInt16, reason: String) {
-        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let writer: Waiter? = state.withLock { state in
             switch state.phase {
             case .holding, .open:
                 state.phase = .draining(code: code, reason: reason)
@@ -120,12 +165,12 @@ final class Outbox: Sendable {
                 return nil
             }
         }
-        writer?.resume()
+        writer?.wake()
     }
 
     /// Drops what is queued and closes with `code` as soon as the writer can.
     func closeNow(code: UInt16, reason: String) {
-        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let writer: Waiter? = state.withLock { state in
             switch state.phase {
             case .closing, .closed:
                 return nil
@@ -136,7 +181,7 @@ final class Outbox: Sendable {
                 return state.takeWriter()
             }
         }
-        writer?.resume()
+        writer?.wake()
     }
 
     /// The client sent nothing more: end the writer, unless a close of ours is still to be sent.
@@ -152,12 +197,12 @@ final class Outbox: Sendable {
 
     /// Ends the outbox without a close frame (the socket is already gone).
     func finish() {
-        let writer: CheckedContinuation<Void, Never>? = state.withLock { state in
+        let writer: Waiter? = state.withLock { state in
             state.phase = .closed
             state.queue.removeAll()
             return state.takeWriter()
         }
-        writer?.resume()
+        writer?.wake()
     }
 
     /// Waits for frames or a close instruction; after a close, or when cancelled, it returns nil.
@@ -169,32 +214,23 @@ final class Outbox: Sendable {
         }
     }
 
+    /// Takes what the writer should do now without waiting. When there is nothing yet, returns nil and
+    /// calls `wake` (once, from whichever thread adds work) when there is.
+    func poll(orWake wake: @escaping @Sendable () -> Void) -> Poll? {
+        state.withLock { state in
+            if let poll = state.take() { return poll }
+            state.writer = .callback(wake)
+            return nil
+        }
+    }
+
     private func nextUncancellable() async -> Next? {
         while true {
-            let next: Next?? = state.withLock { state in
-                switch state.phase {
-                case .closed:
-                    return .some(nil)
-                case .closing(let code, let reason):
-                    state.phase = .closed
-                    return .close(code: code, reason: reason)
-                case .holding:
-                    return nil
-                case .open, .draining:
-                    if !state.queue.isEmpty {
-                        let frames = state.queue.map(\.frame)
-                        state.queue.removeAll(keepingCapacity: true)
-                        state.countedBytes = 0
-                        return .frames(frames)
-                    }
-                    if case .draining(let code, let reason) = state.phase {
-                        state.phase = .closed
-                        return .close(code: code, reason: reason)
-                    }
-                    return nil
-                }
+            switch state.withLock({ $0.take() }) {
+            case .next(let next): return next
+            case .ended: return nil
+            case nil: break
             }
-            if let next { return next }
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
                     switch state.phase {
@@ -202,7 +238,7 @@ final class Outbox: Sendable {
                     case .holding: break
                     default: return true
                     }
-                    state.writer = continuation
+                    state.writer = .task(continuation)
                     return false
                 }
                 if resumeNow { continuation.resume() }

@@ -1,0 +1,87 @@
+import Foundation
+import NIOCore
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+@Suite struct EventEncoderTests {
+    static let tricky: [String] = [
+        "plain",
+        #"quotes " and \ backslash \" \\"#,
+        "slash / and </script>",
+        "new\nline\r\ttab\u{08}\u{0C}",
+        String((0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }) + "\u{7F}",
+        "emoji 😀👍🏽 family 👨‍👩‍👧",
+        "non-BMP 𝄞 𐍈 \u{10FFFF}",
+        "separators \u{2028} \u{2029} bom \u{FEFF} nul \u{0} end",
+        "é vs e\u{301}",
+        "",
+    ]
+
+    /// The hand-written `message` event says exactly what `JSONEncoder` says: the same object, and every string
+    /// escaped the same way.
+    @Test(arguments: tricky)
+    func messageMatchesCodable(text: String) throws {
+        for message in [
+            ChatMessage(id: 1, nick: "alice", text: text, ts: Timestamp(milliseconds: 1_795_000_000_123), clientID: nil),
+            ChatMessage(id: Int64.max, nick: text, text: "x", ts: Timestamp(milliseconds: 0), clientID: text),
+        ] {
+            let fast = EventEncoder.encode(message)
+            let codable = try Self.codable(.message(message))
+            #expect(try Self.object(fast) == Self.object(codable))
+            #expect(try JSONDecoder().decode(ServerEvent.self, from: Data(fast.readableBytesView)) == .message(message))
+            // The same escapes, byte for byte, for every string in it.
+            let escaped = try JSONEncoder.plain.encode(text)
+            #expect(String(buffer: fast).contains(String(decoding: escaped, as: UTF8.self)))
+        }
+    }
+
+    @Test func keysInContractOrder() {
+        let message = ChatMessage(id: 43, nick: "alice", text: "hi bob", ts: Timestamp("2026-11-22T10:00:03.412Z")!, clientID: "a-1")
+        #expect(
+            String(buffer: EventEncoder.encode(message))
+                == #"{"type":"message","id":43,"nick":"alice","text":"hi bob","ts":"2026-11-22T10:00:03.412Z","client_id":"a-1"}"#
+        )
+    }
+
+    @Test(arguments: [
+        Int64(0), 1, 999, 1000, 59_999, 86_399_999, 86_400_000, 951_782_400_000, 1_795_000_000_123, 4_102_444_800_000,
+        253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001,
+    ])
+    func timestampsMatchDescription(milliseconds: Int64) {
+        var buffer = ByteBuffer()
+        buffer.writeTimestamp(Timestamp(milliseconds: milliseconds))
+        #expect(String(buffer: buffer) == Timestamp(milliseconds: milliseconds).description)
+    }
+
+    @Test func everyDayOfFourCenturies() {
+        // Leap years, century rules and month ends, one day apart.
+        var buffer = ByteBuffer()
+        for day in stride(from: Int64(-1000), to: 146_097 + 11_000, by: 1) {
+            let ts = Timestamp(milliseconds: day * 86_400_000 + 45_296_789)
+            buffer.clear()
+            buffer.writeTimestamp(ts)
+            if String(buffer: buffer) != ts.description {
+                Issue.record("\(String(buffer: buffer)) != \(ts.description)")
+                return
+            }
+        }
+    }
+
+    static func codable(_ event: ServerEvent) throws -> ByteBuffer {
+        ByteBuffer(bytes: try JSONEncoder.plain.encode(event))
+    }
+
+    static func object(_ buffer: ByteBuffer) throws -> NSDictionary {
+        try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? NSDictionary)
+    }
+}
+
+extension JSONEncoder {
+    fileprivate static var plain: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return encoder
+    }
+}
