@@ -26,6 +26,8 @@ public struct IdleRunner: Sendable {
         public var joined: Int
         public var received: Int
         public var failed: Int
+        /// Joins refused and tried again (every member gets ``IdleRunner/attempts`` tries).
+        public var retries = 0
         /// Seconds from the first connection to the last welcome.
         public var joinSeconds: Double
         /// Seconds from the first broadcast arriving anywhere to the last.
@@ -39,6 +41,8 @@ public struct IdleRunner: Sendable {
         case joined(at: ContinuousClock.Instant)
         case received(at: ContinuousClock.Instant)
         case failed(String)
+        /// A member's join was refused and is being tried again.
+        case retried
         /// Time passed: check the deadlines.
         case tick
     }
@@ -86,6 +90,8 @@ public struct IdleRunner: Sendable {
                 case .failed(let problem):
                     report.failed += 1
                     report.firstError = report.firstError ?? problem
+                case .retried:
+                    report.retries += 1
                 case .tick:
                     break
                 }
@@ -105,6 +111,8 @@ public struct IdleRunner: Sendable {
         return report
     }
 
+    /// One idle member. A refused join (a busy cluster answers `unavailable`) is retried a few times after a
+    /// pause, as real clients reconnect; the member fails only when every attempt does.
     private func member(_ index: Int, events: AsyncStream<Event>.Continuation, freed: AsyncStream<Void>.Continuation) async {
         let room = index / plan.membersPerRoom
         let member = index % plan.membersPerRoom
@@ -112,42 +120,50 @@ public struct IdleRunner: Sendable {
         configuration.maxFrameSize = BenchRunner.maxMessageBytes
         configuration.closeTimeout = .seconds(2)
         let welcomed = Latch<Void>()
-        do {
-            _ = try await WebSocketClient.connect(
-                url: plan.endpoint(room: room, member: member).webSocketURL(room: plan.roomCode(room), nick: plan.nick(member)),
-                configuration: configuration,
-                logger: logger
-            ) { inbound, _, _ in
-                var partial: ByteBuffer?
-                var received = false
-                for try await frame in inbound {
-                    guard let message = BenchRunner.assemble(frame, into: &partial) else { continue }
-                    let scanned = message.withUnsafeReadableBytes { FrameScanner.scan($0) }
-                    switch scanned {
-                    case .welcome where welcomed.value == nil:
-                        welcomed.open()
-                        freed.yield()
-                        events.yield(.joined(at: .now))
-                    case .message where welcomed.value != nil && !received:
-                        received = true
-                        events.yield(.received(at: .now))
-                    default:
-                        break
+        var problem = "closed by the server"
+        for attempt in 1...Self.attempts {
+            if attempt > 1 {
+                events.yield(.retried)
+                try? await Task.sleep(for: .milliseconds(500 * attempt))
+            }
+            do {
+                _ = try await WebSocketClient.connect(
+                    url: plan.endpoint(room: room, member: member).webSocketURL(room: plan.roomCode(room), nick: plan.nick(member)),
+                    configuration: configuration,
+                    logger: logger
+                ) { inbound, _, _ in
+                    var partial: ByteBuffer?
+                    var received = false
+                    for try await frame in inbound {
+                        guard let message = BenchRunner.assemble(frame, into: &partial) else { continue }
+                        let scanned = message.withUnsafeReadableBytes { FrameScanner.scan($0) }
+                        switch scanned {
+                        case .welcome where welcomed.value == nil:
+                            welcomed.open()
+                            freed.yield()
+                            events.yield(.joined(at: .now))
+                        case .message where welcomed.value != nil && !received:
+                            received = true
+                            events.yield(.received(at: .now))
+                        default:
+                            break
+                        }
                     }
                 }
+                problem = "closed by the server"
+            } catch {
+                problem = "\(error)"
             }
-        } catch {
-            if !Task.isCancelled {
-                if welcomed.value == nil { freed.yield() }
-                events.yield(.failed("\(plan.roomCode(room)) member \(member): \(error)"))
-            }
-            return
+            if Task.isCancelled { return }
+            // Once joined, a close is a failure of the run, not something to retry.
+            if welcomed.value != nil { break }
         }
-        if !Task.isCancelled {
-            if welcomed.value == nil { freed.yield() }
-            events.yield(.failed("\(plan.roomCode(room)) member \(member): closed by the server"))
-        }
+        if welcomed.value == nil { freed.yield() }
+        events.yield(.failed("\(plan.roomCode(room)) member \(member): \(problem)"))
     }
+
+    /// Tries per member before it counts as failed.
+    static let attempts = 4
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18

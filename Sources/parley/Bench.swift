@@ -126,7 +126,7 @@ struct Bench: AsyncParsableCommand {
             let spread = report.spreadSeconds.map { String(format: "%.2f s", $0) } ?? "-"
             Terminal.standardOutput.write(
                 "idle: \(report.connections) connections, \(report.joined) joined in \(String(format: "%.1f", report.joinSeconds)) s, "
-                    + "\(report.received) received the broadcast (spread \(spread)), \(report.failed) failed"
+                    + "\(report.received) received the broadcast (spread \(spread)), \(report.retries) joins retried, \(report.failed) failed"
                     + (report.firstError.map { "; first failure: \($0)" } ?? "") + "\n"
             )
         }

@@ -20,7 +20,7 @@ final class ClusterPresence: Sendable {
         self.logger = logger
     }
 
-    /// A reserved nick.
+    /// A reserved nick; a new join has already been announced to the other nodes.
     struct Claim: Sendable {
         var nick: String
         var session: String
@@ -68,16 +68,22 @@ final class ClusterPresence: Sendable {
             for try await row in rows.decode((String, String, Int64).self) { holder = row }
             guard let holder else {
                 // Nobody holds it: a reconnect after a drop, announced as a join.
+                var notice = ClusterNotice(.join, room: room.code, node: node)
+                notice.nick = nick
                 let inserted = try await db.query(
                     """
-                    INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
-                    VALUES (\(room.id), \(key), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
-                    ON CONFLICT DO NOTHING RETURNING nick
+                    WITH member AS (
+                        INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
+                        VALUES (\(room.id), \(key), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
+                        ON CONFLICT DO NOTHING RETURNING nick
+                    )
+                    SELECT pg_notify('parley', \(notice.payload)) FROM member
                     """,
                     logger: self.logger
                 )
-                for try await _ in inserted.decode(String.self) { return Claim(nick: nick, session: session, tookOver: false) }
-                return nil
+                var reserved = false
+                for try await _ in inserted { reserved = true }
+                return reserved ? Claim(nick: nick, session: session, tookOver: false) : nil
             }
             guard holder.session == session else { return nil }
             try await db.query(
@@ -94,25 +100,31 @@ final class ClusterPresence: Sendable {
         }
     }
 
-    /// Reserves `desired` or the first free suffixed form, and binds the session to it.
+    /// Reserves `desired` or the first free suffixed form, binds the session to it and announces the join:
+    /// one statement per candidate nick.
     private func reserve(room: RoomRecord, desired: String, session: String, connection: ConnectionID) async throws -> Claim {
         let now = Timestamp.now().milliseconds
         for n in 1...1000 {
             let nick = n == 1 ? desired : Nick.suffixed(desired, n)
+            var notice = ClusterNotice(.join, room: room.code, node: node)
+            notice.nick = nick
             let rows = try await client.query(
                 """
-                INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
-                VALUES (\(room.id), \(Nick.key(nick)), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
-                ON CONFLICT DO NOTHING RETURNING nick
+                WITH member AS (
+                    INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
+                    VALUES (\(room.id), \(Nick.key(nick)), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
+                    ON CONFLICT DO NOTHING RETURNING nick
+                ), bound AS (
+                    INSERT INTO sessions (secret, room_id, nick) SELECT \(session), \(room.id), nick FROM member
+                    ON CONFLICT (secret) DO UPDATE SET nick = EXCLUDED.nick, used_at = now()
+                )
+                SELECT pg_notify('parley', \(notice.payload)) FROM member
                 """,
                 logger: logger
             )
             var reserved = false
-            for try await _ in rows.decode(String.self) { reserved = true }
-            if reserved {
-                try await bindSession(session, roomID: room.id, nick: nick)
-                return Claim(nick: nick, session: session, tookOver: false)
-            }
+            for try await _ in rows { reserved = true }
+            if reserved { return Claim(nick: nick, session: session, tookOver: false) }
         }
         throw ProtocolError(.nickTaken, "no free form of this nick in the room")
     }

@@ -63,14 +63,9 @@ final class ChatConnection: Sendable {
         guard let cluster = hub.cluster else {
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
+        // The claim also announces a new join to the other nodes.
         let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
-        let admission = room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
-        if !claim.tookOver {
-            var notice = ClusterNotice(.join, room: room.code, node: cluster.node)
-            notice.nick = admission.nick
-            await cluster.publish(notice)
-        }
-        return admission
+        return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
     }
 
     private func leave() async {
