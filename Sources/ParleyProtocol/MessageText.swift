@@ -20,14 +20,18 @@ public enum MessageText {
         if count == 0 || text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
             throw ProtocolError(.badRequest, "text must not be empty or only white space")
         }
+        // SQLite would read the text back cut at a NUL, and PostgreSQL cannot store one at all.
+        if text.utf8.contains(0) {
+            throw ProtocolError(.badRequest, "text must not contain U+0000")
+        }
         return text
     }
 
     /// Client ids are 1–64 characters.
     public static func validateClientID(_ clientID: String?) throws(ProtocolError) -> String? {
         guard let clientID else { return nil }
-        guard (1...64).contains(clientID.count) else {
-            throw ProtocolError(.badRequest, "client_id must be 1-64 characters")
+        guard (1...64).contains(clientID.count), !clientID.utf8.contains(0) else {
+            throw ProtocolError(.badRequest, "client_id must be 1-64 characters, without U+0000")
         }
         return clientID
     }

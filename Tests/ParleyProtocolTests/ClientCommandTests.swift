@@ -87,6 +87,9 @@ import Testing
         #expect(try MessageText.validate("hi", maxBytes: 10) == "hi")
         #expect(throws: ProtocolError(.badRequest, "text must not be empty or only white space")) { try MessageText.validate(" \n", maxBytes: 10) }
         #expect(throws: ProtocolError.self) { try MessageText.validate("", maxBytes: 10) }
+        // A NUL would be cut off by SQLite on the way back and refused by PostgreSQL: refused up front.
+        #expect(throws: ProtocolError(.badRequest, "text must not contain U+0000")) { try MessageText.validate("a\u{0}b", maxBytes: 10) }
+        #expect(throws: ProtocolError.self) { try MessageText.validateClientID("c\u{0}") }
         do {
             _ = try MessageText.validate("ééé", maxBytes: 5)
             Issue.record("expected too_large")

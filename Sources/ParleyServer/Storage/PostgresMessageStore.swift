@@ -96,18 +96,10 @@ public final class PostgresMessageStore: MessageStore, Service {
                 return results
             }
         } catch {
-            logger.error("storage commit failed", metadata: ["error": "\(String(reflecting: error))", "batch": "\(batch.count)"])
-            metrics.storageFailures.increment()
-            for pending in batch { pending.completion(.failed) }
+            CommitOutcome.failed(batch, error: error, metrics: metrics, logger: logger)
             return
         }
-        metrics.commitLatency.record(duration: ContinuousClock.now - start)
-        var stored = 0
-        for (pending, result) in zip(batch, results) {
-            if case .stored = result { stored += 1 }
-            pending.completion(result)
-        }
-        metrics.messagesStored.increment(by: stored)
+        CommitOutcome.committed(batch, results, since: start, metrics: metrics)
     }
 
     public func room(code: String) async throws -> RoomRecord? {
