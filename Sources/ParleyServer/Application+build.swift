@@ -35,7 +35,7 @@ public func buildApplication(
     services += [store, feed]
     if let presence {
         services.append(
-            ClusterLink(client: presence.client, node: presence.node, rooms: hub.rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
+            ClusterLink(presence: presence, connections: hub.connections, rooms: hub.rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
         )
     }
     let webUI = try WebUIRoutes()

@@ -168,6 +168,9 @@ struct ClusterTests {
             let room = room()
             let (watcher, welcome) = try await nodes[1].server.join("room=\(room)&nick=watcher")
             let (writer, _) = try await nodes[0].server.join("room=\(room)&nick=writer")
+            let (leaver, _) = try await nodes[0].server.join("room=\(room)&nick=leaver")
+            #expect(try await watcher.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "writer")
+            #expect(try await watcher.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "leaver")
 
             /// Sends until the message is stored, resending with the same client_id after an error.
             @Sendable func deliver(_ n: Int) async throws -> Int64 {
@@ -188,6 +191,9 @@ struct ClusterTests {
             var acknowledged: [Int64] = []
             for n in 0..<50 { acknowledged.append(try await deliver(n)) }
             try await pgctl(bin, data, "stop", "-m", "fast")
+            // A member that leaves while the database is down cannot be released then; it must still
+            // leave every list once the database is back.
+            leaver.close()
             // While the database is down: a send is answered with an error (not silence) and a new
             // client is told the storage is unavailable.
             try await writer.send(.message(text: "while down", clientID: "down"))
@@ -199,11 +205,16 @@ struct ClusterTests {
             for n in 50..<100 { acknowledged.append(try await deliver(n)) }
             #expect(acknowledged == Array(acknowledged[0]..<acknowledged[0] + 100))
 
-            // Every acknowledged message reached the other node's member, once and in order.
+            // Every acknowledged message reached the other node's member, once and in order, and the
+            // member that left during the outage left its list.
             var seen: [Int64] = []
-            while seen.last != acknowledged.last {
-                let message = try await watcher.nextMessage()
-                if message.clientID?.hasPrefix("m") == true { seen.append(message.id) }
+            var leaverLeft = false
+            while seen.last != acknowledged.last || !leaverLeft {
+                switch try await watcher.next() {
+                case .message(let message) where message.clientID?.hasPrefix("m") == true: seen.append(message.id)
+                case .leave(let nick, _) where nick == "leaver": leaverLeft = true
+                default: break
+                }
             }
             #expect(seen == acknowledged)
             #expect(seen.first == welcome.lastID + 1)

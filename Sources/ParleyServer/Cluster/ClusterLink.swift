@@ -4,21 +4,26 @@ import ServiceLifecycle
 
 /// This node's tie to the others through PostgreSQL: it listens on the `parley` channel and hands each
 /// ``ClusterNotice`` to the live room it concerns, and it keeps this node's heartbeat so that members
-/// of a node that died are swept from every list.
+/// of a node that died are swept from every list (and this node's own rows whose release failed while
+/// the database was away are removed).
 ///
 /// A lost listener reconnects by itself and then has every live room check storage, so a notice missed
 /// meanwhile costs a fetch, never a message.
 final class ClusterLink: Service {
     let client: PostgresClient
     let node: String
+    let presence: ClusterPresence
+    let connections: ConnectionDirectory
     let rooms: RoomRegistry
     let heartbeat: Duration
     let nodeTimeout: Duration
     let logger: Logger
 
-    init(client: PostgresClient, node: String, rooms: RoomRegistry, nodeTimeout: Duration, logger: Logger) {
-        self.client = client
-        self.node = node
+    init(presence: ClusterPresence, connections: ConnectionDirectory, rooms: RoomRegistry, nodeTimeout: Duration, logger: Logger) {
+        self.client = presence.client
+        self.node = presence.node
+        self.presence = presence
+        self.connections = connections
         self.rooms = rooms
         self.nodeTimeout = nodeTimeout
         self.heartbeat = nodeTimeout / 3
@@ -87,6 +92,7 @@ final class ClusterLink: Service {
                         logger: self.logger
                     )
                 }
+                try await presence.reconcile(isOpen: connections.contains)
                 let now = ContinuousClock.now
                 if aliveSince == nil { aliveSince = now }
                 if let since = aliveSince, now - since >= nodeTimeout {

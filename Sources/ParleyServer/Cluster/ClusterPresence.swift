@@ -1,6 +1,7 @@
 import Logging
 import ParleyProtocol
 import PostgresNIO
+import Synchronization
 
 /// Members, nicks and sessions shared by every node, kept in PostgreSQL.
 ///
@@ -12,6 +13,9 @@ final class ClusterPresence: Sendable {
     let client: PostgresClient
     let node: String
     let logger: Logger
+    /// A release failed (the database was unreachable): rows of closed connections may remain until
+    /// ``ClusterLink`` reconciles them.
+    let releaseFailed = Atomic<Bool>(false)
     static let callTimeout = PostgresMessageStore.callTimeout
 
     init(client: PostgresClient, node: String, logger: Logger) {
@@ -190,8 +194,38 @@ final class ClusterPresence: Sendable {
                 }
             }
         } catch {
-            // The row stays until this node is swept as dead or stops; its nick is only held a little longer.
+            // The row stays until the next heartbeat reconciles this node's rows with its open connections.
+            releaseFailed.store(true, ordering: .relaxed)
             logger.warning("could not release a member", metadata: ["room": "\(room.code)", "error": "\(error)"])
+        }
+    }
+
+    /// Removes this node's rows whose connection is closed, announcing each as a leave.
+    func reconcile(isOpen: (ConnectionID) -> Bool) async throws {
+        guard releaseFailed.exchange(false, ordering: .relaxed) else { return }
+        do {
+            let node = self.node
+            let closed: [Int64] = try await withDeadline(Self.callTimeout) {
+                var closed: [Int64] = []
+                let rows = try await self.client.query("SELECT connection FROM members WHERE node = \(node)", logger: self.logger)
+                for try await connection in rows.decode(Int64.self) { closed.append(connection) }
+                return closed
+            }.filter { !isOpen(ConnectionID(value: UInt64($0))) }
+            guard !closed.isEmpty else { return }
+            try await withDeadline(Self.callTimeout) {
+                try await self.client.query(
+                    """
+                    WITH gone AS (DELETE FROM members WHERE node = \(node) AND connection = ANY(\(closed)) RETURNING room_id, nick)
+                    SELECT count(pg_notify('parley', json_build_object('k', 'leave', 'room', r.code, 'nick', gone.nick, 'node', '')::TEXT))
+                    FROM gone JOIN rooms r ON r.id = gone.room_id
+                    """,
+                    logger: self.logger
+                )
+            }
+            logger.info("released members whose connections closed while the database was away", metadata: ["members": "\(closed.count)"])
+        } catch {
+            releaseFailed.store(true, ordering: .relaxed)
+            throw error
         }
     }
 

@@ -32,6 +32,9 @@ final class ConnectionDirectory: Sendable {
 
     var count: Int { state.withLock { $0.outboxes.count } }
 
+    /// Whether the connection is still open.
+    func contains(_ id: ConnectionID) -> Bool { state.withLock { $0.outboxes[id] != nil } }
+
     /// Asks every connection to send what it has queued and close with `code`.
     func drainAll(code: UInt16, reason: String) {
         let outboxes = state.withLock { state in
