@@ -110,23 +110,20 @@ final class ClusterLink: Service {
     private func sweep() async throws {
         let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
         try await withDeadline(PostgresMessageStore.callTimeout) {
+            // Each deleted row is announced as a leave by the members trigger.
             let rows = try await self.client.query(
                 """
-                WITH dead AS (
-                    DELETE FROM members m
-                    WHERE NOT EXISTS (
-                        SELECT 1 FROM nodes n WHERE n.id = m.node AND n.seen_at > now() - make_interval(secs => \(seconds))
-                    )
-                    RETURNING m.room_id, m.nick
+                DELETE FROM members m
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM nodes n WHERE n.id = m.node AND n.seen_at > now() - make_interval(secs => \(seconds))
                 )
-                SELECT count(pg_notify('parley', json_build_object('k', 'leave', 'room', r.code, 'nick', dead.nick, 'node', '')::TEXT))
-                FROM dead JOIN rooms r ON r.id = dead.room_id
+                RETURNING m.nick
                 """,
                 logger: self.logger
             )
-            for try await swept in rows.decode(Int64.self) where swept > 0 {
-                self.logger.info("swept members of dead nodes", metadata: ["members": "\(swept)"])
-            }
+            var swept = 0
+            for try await _ in rows { swept += 1 }
+            if swept > 0 { self.logger.info("swept members of dead nodes", metadata: ["members": "\(swept)"]) }
             try await self.client.query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'", logger: self.logger)
             try await self.client.query("DELETE FROM sessions WHERE used_at < now() - interval '30 days'", logger: self.logger)
         }
@@ -136,14 +133,7 @@ final class ClusterLink: Service {
     private func leaveCluster() async {
         do {
             try await withDeadline(PostgresMessageStore.callTimeout) {
-                try await self.client.query(
-                    """
-                    WITH gone AS (DELETE FROM members WHERE node = \(self.node) RETURNING room_id, nick)
-                    SELECT count(pg_notify('parley', json_build_object('k', 'leave', 'room', r.code, 'nick', gone.nick, 'node', '')::TEXT))
-                    FROM gone JOIN rooms r ON r.id = gone.room_id
-                    """,
-                    logger: self.logger
-                )
+                try await self.client.query("DELETE FROM members WHERE node = \(self.node)", logger: self.logger)
                 try await self.client.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
             }
         } catch {

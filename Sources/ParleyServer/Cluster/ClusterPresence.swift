@@ -8,7 +8,8 @@ import Synchronization
 /// The `members` table is the one list of who is in a room: its primary key on the normalised nick makes
 /// nicks unique across nodes, and each row names the node and connection holding it, so a session can be
 /// reclaimed wherever its old connection lives and a dead node's members can be swept (``ClusterLink``).
-/// Every change is also announced with a ``ClusterNotice`` for the other nodes' members.
+/// The table announces every change itself (a trigger sends a ``ClusterNotice`` in the same transaction,
+/// see ``PostgresSchema``), so nothing here has to remember to tell the other nodes.
 final class ClusterPresence: Sendable {
     let client: PostgresClient
     let node: String
@@ -62,56 +63,30 @@ final class ClusterPresence: Sendable {
     private func reclaim(room: RoomRecord, nick: String, session: String, connection: ConnectionID) async throws -> Claim? {
         let key = Nick.key(nick)
         let node = self.node
-        let now = Timestamp.now().milliseconds
         return try await client.withTransaction(logger: logger) { db in
-            var holder: (session: String, node: String, connection: Int64)?
+            var holder: String?
             let rows = try await db.query(
-                "SELECT session, node, connection FROM members WHERE room_id = \(room.id) AND nick_key = \(key) FOR UPDATE",
+                "SELECT session FROM members WHERE room_id = \(room.id) AND nick_key = \(key) FOR UPDATE",
                 logger: self.logger
             )
-            for try await row in rows.decode((String, String, Int64).self) { holder = row }
-            guard let holder else {
-                // Nobody holds it: a reconnect after a drop, announced as a join.
-                var notice = ClusterNotice(.join, room: room.code, node: node)
-                notice.nick = nick
-                let inserted = try await db.query(
-                    """
-                    WITH member AS (
-                        INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
-                        VALUES (\(room.id), \(key), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
-                        ON CONFLICT DO NOTHING RETURNING nick
-                    )
-                    SELECT pg_notify('parley', \(notice.payload)) FROM member
-                    """,
-                    logger: self.logger
-                )
-                var reserved = false
-                for try await _ in inserted { reserved = true }
-                return reserved ? Claim(nick: nick, session: session, tookOver: false) : nil
-            }
-            guard holder.session == session else { return nil }
+            for try await session in rows.decode(String.self) { holder = session }
+            // Nobody holds it (a reconnect after a drop) or another session does: `reserve` takes it as a join.
+            guard holder == session else { return nil }
+            // On another node the trigger's `replace` notice has that node close the old connection with 4001.
             try await db.query(
                 "UPDATE members SET node = \(node), connection = \(Int64(connection.value)) WHERE room_id = \(room.id) AND nick_key = \(key)",
                 logger: self.logger
             )
-            if holder.node != node {
-                var notice = ClusterNotice(.replace, room: room.code, node: node)
-                notice.target = holder.node
-                notice.connection = UInt64(holder.connection)
-                try await db.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
-            }
             return Claim(nick: nick, session: session, tookOver: true)
         }
     }
 
-    /// Reserves `desired` or the first free suffixed form, binds the session to it and announces the join:
-    /// one statement per candidate nick.
+    /// Reserves `desired` or the first free suffixed form and binds the session to it: one statement per
+    /// candidate nick.
     private func reserve(room: RoomRecord, desired: String, session: String, connection: ConnectionID) async throws -> Claim {
         let now = Timestamp.now().milliseconds
         for n in 1...1000 {
             let nick = n == 1 ? desired : Nick.suffixed(desired, n)
-            var notice = ClusterNotice(.join, room: room.code, node: node)
-            notice.nick = nick
             let rows = try await client.query(
                 """
                 WITH member AS (
@@ -122,7 +97,7 @@ final class ClusterPresence: Sendable {
                     INSERT INTO sessions (secret, room_id, nick) SELECT \(session), \(room.id), nick FROM member
                     ON CONFLICT (secret) DO UPDATE SET nick = EXCLUDED.nick, used_at = now()
                 )
-                SELECT pg_notify('parley', \(notice.payload)) FROM member
+                SELECT nick FROM member
                 """,
                 logger: logger
             )
@@ -131,16 +106,6 @@ final class ClusterPresence: Sendable {
             if reserved { return Claim(nick: nick, session: session, tookOver: false) }
         }
         throw ProtocolError(.nickTaken, "no free form of this nick in the room")
-    }
-
-    private func bindSession(_ secret: String, roomID: Int64, nick: String) async throws {
-        try await client.query(
-            """
-            INSERT INTO sessions (secret, room_id, nick) VALUES (\(secret), \(roomID), \(nick))
-            ON CONFLICT (secret) DO UPDATE SET nick = EXCLUDED.nick, used_at = now()
-            """,
-            logger: logger
-        )
     }
 
     /// Every member of the room on every node, in join order.
@@ -156,42 +121,37 @@ final class ClusterPresence: Sendable {
         }
     }
 
-    /// Renames a member cluster-wide; `nick_taken` when another member anywhere holds the nick.
-    func rename(room: RoomRecord, connection: ConnectionID, session: String, to nick: String) async throws {
+    /// Renames a member cluster-wide, session included; `nick_taken` when another member anywhere holds the nick.
+    func rename(room: RoomRecord, connection: ConnectionID, to nick: String) async throws {
         let node = self.node
         do {
             try await withDeadline(Self.callTimeout) {
                 try await self.client.query(
                     """
-                    UPDATE members SET nick = \(nick), nick_key = \(Nick.key(nick))
-                    WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))
+                    WITH renamed AS (
+                        UPDATE members SET nick = \(nick), nick_key = \(Nick.key(nick))
+                        WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))
+                        RETURNING session
+                    )
+                    UPDATE sessions SET nick = \(nick), used_at = now() WHERE secret IN (SELECT session FROM renamed)
                     """,
                     logger: self.logger
                 )
-                try await self.bindSession(session, roomID: room.id, nick: nick)
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw ProtocolError(.nickTaken, "nick is taken in this room")
         }
     }
 
-    /// Frees the member's nick; tells the other nodes when it was still held by this connection.
+    /// Frees the member's nick if this connection still holds it (the trigger announces the leave).
     func release(room: RoomRecord, connection: ConnectionID) async {
         let node = self.node
         do {
             try await withDeadline(Self.callTimeout) {
-                let rows = try await self.client.query(
-                    """
-                    DELETE FROM members WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))
-                    RETURNING nick
-                    """,
+                try await self.client.query(
+                    "DELETE FROM members WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))",
                     logger: self.logger
                 )
-                var notice = ClusterNotice(.leave, room: room.code, node: node)
-                for try await nick in rows.decode(String.self) { notice.nick = nick }
-                if notice.nick != nil {
-                    try await self.client.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
-                }
             }
         } catch {
             // The row stays until the next heartbeat reconciles this node's rows with its open connections.
@@ -200,7 +160,7 @@ final class ClusterPresence: Sendable {
         }
     }
 
-    /// Removes this node's rows whose connection is closed, announcing each as a leave.
+    /// Removes this node's rows whose connection is closed (each announced as a leave by the trigger).
     func reconcile(isOpen: (ConnectionID) -> Bool) async throws {
         guard releaseFailed.exchange(false, ordering: .relaxed) else { return }
         do {
@@ -214,11 +174,7 @@ final class ClusterPresence: Sendable {
             guard !closed.isEmpty else { return }
             try await withDeadline(Self.callTimeout) {
                 try await self.client.query(
-                    """
-                    WITH gone AS (DELETE FROM members WHERE node = \(node) AND connection = ANY(\(closed)) RETURNING room_id, nick)
-                    SELECT count(pg_notify('parley', json_build_object('k', 'leave', 'room', r.code, 'nick', gone.nick, 'node', '')::TEXT))
-                    FROM gone JOIN rooms r ON r.id = gone.room_id
-                    """,
+                    "DELETE FROM members WHERE node = \(node) AND connection = ANY(\(closed))",
                     logger: self.logger
                 )
             }
@@ -229,7 +185,7 @@ final class ClusterPresence: Sendable {
         }
     }
 
-    /// Tells the other nodes about a join, nick change or typing.
+    /// Tells the other nodes that a member is typing (the one notice that changes no row).
     func publish(_ notice: ClusterNotice) async {
         do {
             try await withDeadline(Self.callTimeout) {

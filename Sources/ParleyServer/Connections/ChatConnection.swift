@@ -63,7 +63,7 @@ final class ChatConnection: Sendable {
         guard let cluster = hub.cluster else {
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
-        // The claim also announces a new join to the other nodes.
+        // The reserved row announces the join to the other nodes (the members trigger).
         let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
         return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
     }
@@ -159,12 +159,9 @@ final class ChatConnection: Sendable {
                 try room.rename(id, to: nick)
                 return
             }
-            guard let (from, session) = room.member(id), from != nick else { return }
-            try await cluster.rename(room: room.record, connection: id, session: session, to: nick)
+            guard room.nick(of: id) != nick else { return }
+            try await cluster.rename(room: room.record, connection: id, to: nick)
             try room.rename(id, to: nick)
-            var notice = ClusterNotice(.nick, room: room.code, node: cluster.node)
-            (notice.from, notice.to) = (from, nick)
-            await cluster.publish(notice)
         case .history(let before, let limit):
             let limit = limit ?? 50
             guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }

@@ -56,7 +56,6 @@ final class Room: Sendable {
         let claim = requestedSession.flatMap { secret in sessions.lookup(secret, roomCode: code).map { (secret, $0.nick) } }
         let session = claim?.0 ?? SessionTable.makeSecret()
         let desired = claim?.1 ?? requestedNick ?? Nick.makeGuest()
-        let ts = Timestamp.now()
         let admission = admit(id, nick: desired, session: session, outbox: outbox, announce: true)
         sessions.bind(session, roomCode: code, nick: admission.nick)
         return admission
@@ -108,11 +107,6 @@ final class Room: Sendable {
             return renamed
         }
         if let renamed { sessions.bind(renamed.session, roomCode: code, nick: nick) }
-    }
-
-    /// The member's current nick and session.
-    func member(_ id: ConnectionID) -> (nick: String, session: String)? {
-        state.withLock { state in state.members.members[id].map { ($0.nick, $0.session) } }
     }
 
     /// The member's current nick.
