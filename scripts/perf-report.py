@@ -338,7 +338,8 @@ def markdown(path, meta, runs, discarded, chart_files, source):
     starts = {}
     for d in runs:
         starts.setdefault(d["server"], d.get("server_cmd", ""))
-    roots = [meta.get("root", ""), os.getcwd()]
+    # Commands are shown relative to the checkout, wherever the report is generated from.
+    roots = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.getcwd()]
     for s in servers:
         w(f"{s}: {sanitize(starts.get(s, ''), roots)}")
     w("```")

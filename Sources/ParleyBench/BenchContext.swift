@@ -35,7 +35,7 @@ final class BenchContext: Sendable {
         self.clock = clock
         switch plan.load {
         case .window(let window):
-            let publishers = min(plan.publishersPerRoom, plan.membersPerRoom)
+            let publishers = plan.publishersInRoom
             windows = (0..<plan.rooms).map { _ in
                 InFlightWindow(publishers: publishers, window: window, recipients: plan.membersPerRoom)
             }
@@ -152,7 +152,7 @@ final class BenchContext: Sendable {
             roomPrefix: plan.roomPrefix,
             rooms: plan.rooms,
             members: plan.membersPerRoom,
-            publishers: min(plan.publishersPerRoom, plan.membersPerRoom),
+            publishers: plan.publishersInRoom,
             loop: loop,
             rate: rate,
             window: window,

@@ -52,8 +52,11 @@ public struct BenchPlan: Sendable {
     /// The nick of member `member` (unique within its room).
     public func nick(_ member: Int) -> String { "m\(member)" }
 
+    /// Publishers in each room: ``publishersPerRoom``, at most every member.
+    public var publishersInRoom: Int { min(publishersPerRoom, membersPerRoom) }
+
     /// Publishers across all rooms.
-    public var totalPublishers: Int { rooms * min(publishersPerRoom, membersPerRoom) }
+    public var totalPublishers: Int { rooms * publishersInRoom }
 
     /// The latest the run may end, counted from its start: every phase's allowance plus a margin for closing.
     public var hardDeadline: Duration { joinTimeout + warmup + duration + drain + .seconds(10) }

@@ -1,4 +1,5 @@
 import HummingbirdWSClient
+import Logging
 import NIOCore
 
 extension BenchRunner {
@@ -11,16 +12,9 @@ extension BenchRunner {
         let welcomed = Latch<Void>()
         let code = plan.roomCode(room)
         let who = "member \(plan.nick(member)) of room \(code)"
-        var configuration = WebSocketClientConfiguration()
-        configuration.maxFrameSize = Self.maxMessageBytes
-        configuration.closeTimeout = .seconds(2)
         var problem: String?
         do {
-            let closeFrame = try await WebSocketClient.connect(
-                url: plan.endpoint(room: room, member: member).webSocketURL(room: code, nick: plan.nick(member)),
-                configuration: configuration,
-                logger: logger
-            ) { inbound, outbound, _ in
+            let closeFrame = try await Self.connect(plan: plan, room: room, member: member, logger: logger) { inbound, outbound in
                 try await serve(
                     inbound: inbound,
                     outbound: outbound,
@@ -63,7 +57,7 @@ extension BenchRunner {
             reader.finish()
             context.collect(reader)
         }
-        let perRoom = min(plan.publishersPerRoom, plan.membersPerRoom)
+        let perRoom = plan.publishersInRoom
         let publisher =
             reader.member < perRoom
             ? Publisher(context: context, room: reader.room, index: reader.member, globalIndex: reader.room * perRoom + reader.member)
@@ -87,6 +81,25 @@ extension BenchRunner {
             }
             group.cancelAll()
         }
+    }
+
+    /// Opens member `member` of room `room` on its server (idle and measuring members alike) and runs
+    /// `handler` until the connection closes; returns the server's close frame.
+    static func connect(
+        plan: BenchPlan,
+        room: Int,
+        member: Int,
+        logger: Logger,
+        handler: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void
+    ) async throws -> WebSocketCloseFrame? {
+        var configuration = WebSocketClientConfiguration()
+        configuration.maxFrameSize = maxMessageBytes
+        configuration.closeTimeout = .seconds(2)
+        return try await WebSocketClient.connect(
+            url: plan.endpoint(room: room, member: member).webSocketURL(room: plan.roomCode(room), nick: plan.nick(member)),
+            configuration: configuration,
+            logger: logger
+        ) { inbound, outbound, _ in try await handler(inbound, outbound) }
     }
 
     /// A whole message from one frame or several fragments; `nil` while fragments are still coming.

@@ -4,8 +4,6 @@ import Histogram
 struct BenchTally: Sendable {
     var latency = MemberReader.makeHistogram()
     var sendLag = MemberReader.makeHistogram()
-    var readers = 0
-    var stamped = 0
     var measured = 0
     var inWindow = 0
     var otherFrames = 0
@@ -16,16 +14,12 @@ struct BenchTally: Sendable {
     var duplicates = 0
     var reorders = 0
     var anomalies: [DeliveryAnomaly] = []
-    var publishers = 0
-    var sent = 0
     var sentMeasured = 0
     var connectionErrors = 0
     var connectionErrorSample: String?
 
     mutating func add(_ reader: MemberReader) {
-        readers += 1
         latency.add(reader.latency)
-        stamped += reader.stamped
         measured += reader.measured
         inWindow += reader.inWindow
         otherFrames += reader.otherFrames
@@ -39,8 +33,6 @@ struct BenchTally: Sendable {
     }
 
     mutating func add(_ publisher: PublisherResult) {
-        publishers += 1
-        sent += publisher.sent
         sentMeasured += publisher.sentMeasured
         sendLag.add(publisher.lag)
         if let error = publisher.error { connectionError(error) }

@@ -82,7 +82,7 @@ public struct IdleRunner: Sendable {
                 switch event {
                 case .joined(let at):
                     report.joined += 1
-                    report.joinSeconds = Self.seconds(at - start)
+                    report.joinSeconds = Double(BenchClock.nanoseconds(at - start)) / 1e9
                 case .received(let at):
                     report.received += 1
                     firstReceipt = firstReceipt ?? at
@@ -101,11 +101,11 @@ public struct IdleRunner: Sendable {
                     holdDeadline = now + hold
                     onReady(report.joined)
                 }
-                if report.received + report.failed >= total || (holdDeadline.map { now > $0 } ?? false) || (!ready && now > joinDeadline) {
+                if report.received + report.failed >= total || (holdDeadline.map { now > $0 } ?? false) {
                     break
                 }
             }
-            if let firstReceipt, let lastReceipt { report.spreadSeconds = Self.seconds(lastReceipt - firstReceipt) }
+            if let firstReceipt, let lastReceipt { report.spreadSeconds = Double(BenchClock.nanoseconds(lastReceipt - firstReceipt)) / 1e9 }
             group.cancelAll()
         }
         return report
@@ -116,9 +116,6 @@ public struct IdleRunner: Sendable {
     private func member(_ index: Int, events: AsyncStream<Event>.Continuation, freed: AsyncStream<Void>.Continuation) async {
         let room = index / plan.membersPerRoom
         let member = index % plan.membersPerRoom
-        var configuration = WebSocketClientConfiguration()
-        configuration.maxFrameSize = BenchRunner.maxMessageBytes
-        configuration.closeTimeout = .seconds(2)
         let welcomed = Latch<Void>()
         var problem = "closed by the server"
         for attempt in 1...Self.attempts {
@@ -127,11 +124,7 @@ public struct IdleRunner: Sendable {
                 try? await Task.sleep(for: .milliseconds(500 * attempt))
             }
             do {
-                _ = try await WebSocketClient.connect(
-                    url: plan.endpoint(room: room, member: member).webSocketURL(room: plan.roomCode(room), nick: plan.nick(member)),
-                    configuration: configuration,
-                    logger: logger
-                ) { inbound, _, _ in
+                _ = try await BenchRunner.connect(plan: plan, room: room, member: member, logger: logger) { inbound, _ in
                     var partial: ByteBuffer?
                     var received = false
                     for try await frame in inbound {
@@ -164,8 +157,4 @@ public struct IdleRunner: Sendable {
 
     /// Tries per member before it counts as failed.
     static let attempts = 4
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }

@@ -21,8 +21,6 @@ struct MemberReader: Sendable {
     let member: Int
     private(set) var checker: SequenceChecker?
     var latency = MemberReader.makeHistogram()
-    /// Deliveries of the bench's messages (any time).
-    private(set) var stamped = 0
     /// Deliveries of messages sent inside the measured window.
     private(set) var measured = 0
     /// Deliveries received inside the measured window.
@@ -31,7 +29,6 @@ struct MemberReader: Sendable {
     private(set) var serverErrors = 0
     private(set) var serverErrorSample: String?
     private(set) var anomalies: [DeliveryAnomaly] = []
-    private(set) var welcomed = false
 
     init(room: Int, roomCode: String, member: Int) {
         self.room = room
@@ -50,7 +47,6 @@ struct MemberReader: Sendable {
         case .message(let id, let stamp):
             var delivery = Delivery(anomaly: check(id, at: now))
             guard let stamp else { return delivery }
-            stamped += 1
             delivery.seq = stamp.seq
             if window.contains(now) { inWindow += 1 }
             if window.contains(stamp.sentAt) {
@@ -61,8 +57,8 @@ struct MemberReader: Sendable {
             }
             return delivery
         case .welcome(let lastID):
-            if !welcomed, checker == nil { checker = SequenceChecker(after: lastID) }
-            welcomed = true
+            // The first welcome anchors the id check.
+            if checker == nil { checker = SequenceChecker(after: lastID) }
             otherFrames += 1
         case .error(let code):
             serverErrors += 1

@@ -18,7 +18,7 @@ struct Publisher: Sendable {
         let plan = context.plan
         let clock = context.clock
         let window = context.window
-        let perRoom = min(plan.publishersPerRoom, plan.membersPerRoom)
+        let perRoom = plan.publishersInRoom
         var next = 0
         do {
             try await Task.sleep(until: clock.instant(startTime), clock: .continuous)
@@ -64,7 +64,6 @@ struct Publisher: Sendable {
         result: inout PublisherResult
     ) async throws {
         try await outbound.write(.text(BenchStamp(sentAt: now, seq: seq).command(size: context.plan.size)))
-        result.sent += 1
         if window.contains(now) { result.sentMeasured += 1 }
         context.sent()
     }

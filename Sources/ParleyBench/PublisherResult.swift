@@ -2,8 +2,6 @@ import Histogram
 
 /// What one publisher did, merged into the run's tally when it stops.
 struct PublisherResult: Sendable {
-    /// Messages written, warm-up included.
-    var sent = 0
     /// Messages written inside the measured window.
     var sentMeasured = 0
     /// Open loop: how late each measured send was against its schedule, in microseconds.

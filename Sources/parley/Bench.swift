@@ -108,8 +108,11 @@ struct Bench: AsyncParsableCommand {
         } else {
             Terminal.standardOutput.write(report.text)
         }
-        if !report.isClean { throw ExitCode(ClientExitCode.dataError) }
+        // A run cut short by the deadline is always missing deliveries: report it as cut short (75) unless
+        // the ids themselves were wrong.
+        if report.hasIDFaults { throw ExitCode(ClientExitCode.dataError) }
         if !report.completed { throw ExitCode(ClientExitCode.temporaryFailure) }
+        if !report.isClean { throw ExitCode(ClientExitCode.dataError) }
     }
 
     /// Idle mode: holds every connection until each has received a message, or `--hold` runs out.
@@ -130,6 +133,9 @@ struct Bench: AsyncParsableCommand {
                     + (report.firstError.map { "; first failure: \($0)" } ?? "") + "\n"
             )
         }
+        // Members that never joined are a connection problem (69); joined members that missed the
+        // broadcast are a delivery problem (65).
+        if report.joined < report.connections { throw ExitCode(ClientExitCode.unavailable) }
         if !report.isComplete { throw ExitCode(ClientExitCode.dataError) }
     }
 
