@@ -6,6 +6,29 @@ import Testing
 @testable import ParleyServer
 
 @Suite struct SlowConsumerTests {
+    @Test func historyRequestsThatAreNeverReadAreCutOff() async throws {
+        try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024)) { server in
+            let (writer, _) = try await server.join("room=greedy&nick=writer")
+            try await writer.sendConfirmed(200)
+            // Each reply is one ~10 KB page; the client reads none of them, so once the socket's buffers are
+            // full the replies pile up in its outbox until the limit closes it.
+            let greedy = try await server.connect("room=greedy&nick=greedy", readAutomatically: false)
+            for _ in 0..<2000 {
+                do {
+                    try await greedy.send(.history(before: nil, limit: 200))
+                } catch {
+                    break  // closed by the server
+                }
+            }
+            try await greedy.channel.setOption(ChannelOptions.autoRead, value: true)
+            greedy.channel.read()
+            let code = try await greedy.closeCode()
+            #expect(code == 1008 || code == nil)  // nil: the close timeout dropped the socket first
+            let metrics = try await server.http("GET", "/metrics")
+            #expect(metrics.body.contains("parley_slow_consumers_closed_total 1"))
+        }
+    }
+
     @Test func aReaderThatStopsIsCutOffAndResumesLosslessly() async throws {
         let total = 2500
         let text = String(repeating: "z", count: 4000)

@@ -130,6 +130,14 @@ final class ChatConnection: Sendable {
                 } catch let error as ProtocolError {
                     hub.metrics.refused(error.code)
                     send(.error(code: error.code, message: error.message, clientID: clientID))
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // Storage did not answer (a history read, a resend lookup, a rename on a cluster): the
+                    // command fails, the connection stays.
+                    logger.warning("command failed", metadata: ["error": "\(error)"])
+                    hub.metrics.refused(.unavailable)
+                    send(.error(code: .unavailable, message: "storage is unavailable; try again", clientID: clientID))
                 }
             }
         }
@@ -166,7 +174,7 @@ final class ChatConnection: Sendable {
             let limit = limit ?? 50
             guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }
             let page = try await hub.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
-            send(.history(messages: page.messages, hasMore: page.hasMore), counted: false)
+            send(.history(messages: page.messages, hasMore: page.hasMore))
         case .ping:
             send(.pong)
         }
@@ -206,7 +214,7 @@ final class ChatConnection: Sendable {
         logger.trace("message queued", metadata: ["room": "\(room.code)"])
     }
 
-    private func send(_ event: ServerEvent, counted: Bool = true) {
-        outbox.enqueue(EventEncoder.encode(event), counted: counted)
+    private func send(_ event: ServerEvent) {
+        outbox.enqueue(EventEncoder.encode(event))
     }
 }

@@ -105,23 +105,23 @@ final class Outbox: Sendable {
 
     /// Queues a frame; never waits. Returns false when the frame was not queued.
     @discardableResult
-    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil, counted: Bool = true) -> Bool {
+    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Bool {
         var overflowed = false
         let (accepted, writer): (Bool, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
                 if let messageID, messageID <= state.coveredID { return (true, nil) }
-                if counted {
-                    if state.countedBytes + frame.readableBytes > limit {
-                        state.phase = .closing(code: 1008, reason: "slow consumer")
-                        state.queue.removeAll()
-                        state.countedBytes = 0
-                        overflowed = true
-                        return (false, state.takeWriter())
-                    }
-                    state.countedBytes += frame.readableBytes
+                // One frame bigger than the limit (a large `history` page) may still go out alone; behind
+                // anything already waiting, it is one frame too many.
+                if state.countedBytes > 0, state.countedBytes + frame.readableBytes > limit {
+                    state.phase = .closing(code: 1008, reason: "slow consumer")
+                    state.queue.removeAll()
+                    state.countedBytes = 0
+                    overflowed = true
+                    return (false, state.takeWriter())
                 }
-                state.queue.append(Queued(frame: frame, messageID: messageID, counted: counted))
+                state.countedBytes += frame.readableBytes
+                state.queue.append(Queued(frame: frame, messageID: messageID, counted: true))
                 if case .holding = state.phase { return (true, nil) }
                 return (true, state.takeWriter())
             case .draining, .closing, .closed:
