@@ -198,6 +198,9 @@ struct ClusterTests {
             // client is told the storage is unavailable.
             try await writer.send(.message(text: "while down", clientID: "down"))
             #expect(try await writer.nextError() == .unavailable)
+            // A command that needs storage gets an error too, and the connection stays.
+            try await writer.send(.history(before: nil, limit: 10))
+            #expect(try await writer.nextError() == .unavailable)
             let refused = try await nodes[1].server.connect("room=\(room)&nick=late")
             #expect(try await refused.nextError() == .unavailable)
             try await pgctl(bin, data, "start", "-l", "\(data)/../server.log")
@@ -224,11 +227,76 @@ struct ClusterTests {
         }
     }
 
-    /// Runs pg_ctl on the test cluster (as the postgres user when the tests run as root), with its output
-    /// in /dev/null because the server it starts would hold any pipe open. Spawned and reaped by hand:
-    /// Foundation's `Process` missed this child's exit once the daemon it forks had detached.
+    /// PostgreSQL drops notices for a listener that is away; a node that listens again makes up the
+    /// presence changes it missed from the members table, once each.
+    @Test func presenceMissedWhileTheListenerWasAwayIsMadeUp() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let nodes = try await nodes(2)
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            let room = room()
+            let (watcher, _) = try await nodes[1].server.join("room=\(room)&nick=watcher")
+            let (leaver, _) = try await nodes[0].server.join("room=\(room)&nick=leaver")
+            #expect(try await watcher.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "leaver")
+
+            // Every listener is cut off (the call returns once their backends are gone); a node listens
+            // again half a second later, so this leave and join are announced to nobody.
+            try await postgresTool(
+                bin,
+                "psql",
+                "-X",
+                "-q",
+                "-d",
+                try #require(clusterDatabaseURL),
+                "-c",
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+            )
+            try await leaver.sendClose()
+            let (newcomer, _) = try await nodes[0].server.join("room=\(room)&nick=newcomer")
+            try await newcomer.send(.message(text: "hello", clientID: "hello"))
+
+            var presence: [String] = []
+            var sawHello = false
+            while presence.count < 2 || !sawHello {
+                switch try await watcher.next() {
+                case .join(let nick, _): presence.append("join \(nick)")
+                case .leave(let nick, _): presence.append("leave \(nick)")
+                case .message(let message) where message.clientID == "hello": sawHello = true
+                default: break
+                }
+            }
+            #expect(presence.sorted() == ["join newcomer", "leave leaver"])
+
+            // Nothing is announced twice: the next message comes with no presence event before it.
+            try await newcomer.send(.message(text: "again", clientID: "again"))
+            let next = try await watcher.next { event -> ServerEvent? in
+                switch event {
+                case .join, .leave: event
+                case .message(let message) where message.clientID == "again": event
+                default: nil
+                }
+            }
+            guard case .message = next else {
+                Issue.record("a presence event came twice: \(next)")
+                return
+            }
+        }
+    }
+
+    /// Runs pg_ctl on the test cluster.
     func pgctl(_ bin: String, _ data: String, _ arguments: String...) async throws {
-        var command = ["\(bin)/pg_ctl", "-D", data, "-w", "-t", "30"] + arguments
+        try await postgresTool(bin, "pg_ctl", ["-D", data, "-w", "-t", "30"] + arguments)
+    }
+
+    func postgresTool(_ bin: String, _ program: String, _ arguments: String...) async throws {
+        try await postgresTool(bin, program, arguments)
+    }
+
+    /// Runs one of PostgreSQL's programs (as the postgres user when the tests run as root), with its output
+    /// in /dev/null because a server that pg_ctl starts would hold any pipe open. Spawned and reaped by hand:
+    /// Foundation's `Process` missed this child's exit once the daemon it forks had detached.
+    func postgresTool(_ bin: String, _ program: String, _ arguments: [String]) async throws {
+        var command = ["\(bin)/\(program)"] + arguments
         if getuid() == 0 { command = ["/usr/sbin/runuser", "-u", "postgres", "--"] + command }
         var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -239,7 +307,7 @@ struct ClusterTests {
         let argv = command.map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
         let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
-        try #require(spawned == 0, "could not start pg_ctl")
+        try #require(spawned == 0, "could not start \(program)")
         let child = pid
         let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             DispatchQueue.global().async {
@@ -248,6 +316,6 @@ struct ClusterTests {
                 continuation.resume(returning: status)
             }
         }
-        #expect(status == 0, "pg_ctl \(arguments.joined(separator: " "))")
+        #expect(status == 0, "\(program) \(arguments.joined(separator: " "))")
     }
 }

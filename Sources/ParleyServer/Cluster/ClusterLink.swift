@@ -49,6 +49,7 @@ final class ClusterLink: Service {
                     try await connection.listen(on: "parley") { notifications in
                         self.logger.debug("listening for cluster notices")
                         for room in self.rooms.all { room.catchUp() }
+                        try await self.resyncPresence()
                         for try await notification in notifications {
                             self.handle(notification.payload)
                         }
@@ -60,6 +61,25 @@ final class ClusterLink: Service {
             }
             try? await Task.sleep(for: .milliseconds(500))
         }
+    }
+
+    /// Presence notices sent while this node was not listening are lost for good: every live room compares
+    /// the members table with what its members were last told, and tells them the difference.
+    private func resyncPresence() async throws {
+        let live = rooms.all
+        guard !live.isEmpty else { return }
+        let ids = live.map(\.record.id)
+        let node = self.node
+        let current = try await withDeadline(PostgresMessageStore.callTimeout) {
+            var current: [Int64: Set<String>] = [:]
+            let rows = try await self.client.query(
+                "SELECT room_id, nick FROM members WHERE node <> \(node) AND room_id = ANY(\(ids))",
+                logger: self.logger
+            )
+            for try await (room, nick) in rows.decode((Int64, String).self) { current[room, default: []].insert(nick) }
+            return current
+        }
+        for room in live { room.resyncRemote(current[room.record.id] ?? []) }
     }
 
     func handle(_ payload: String) {
@@ -86,7 +106,7 @@ final class ClusterLink: Service {
         var aliveSince: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
-                try await withDeadline(PostgresMessageStore.callTimeout) {
+                _ = try await withDeadline(PostgresMessageStore.callTimeout) {
                     try await self.client.query(
                         "INSERT INTO nodes (id, seen_at) VALUES (\(self.node), now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()",
                         logger: self.logger

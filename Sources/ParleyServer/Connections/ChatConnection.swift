@@ -83,7 +83,11 @@ final class ChatConnection: Sendable {
                 try await hub.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
         room.anchor(after: page.lastID)
-        let members = try await hub.cluster?.members(roomID: room.record.id) ?? admission.members
+        var members = admission.members
+        if let cluster = hub.cluster {
+            members = try await cluster.members(roomID: room.record.id)
+            room.seedRemote(members: members)
+        }
         let welcome = ServerEvent.Welcome(
             room: room.record.info,
             nick: admission.nick,

@@ -20,6 +20,8 @@ final class Room: Sendable {
     private struct Locked {
         var members = RoomState<Outbox>()
         var sequencer = RoomSequencer<Delivery>()
+        /// Members on other nodes, as last announced here (cluster mode).
+        var remote = RemoteRoster()
     }
 
     let record: RoomRecord
@@ -71,6 +73,7 @@ final class Room: Sendable {
         let ts = Timestamp.now()
         let (admission, replaced): (Admission, Outbox?) = state.withLock { state in
             let joined = state.members.join(id, desired: nick, session: session, handle: outbox)
+            state.remote.heldHere(joined.nick)
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
@@ -82,7 +85,11 @@ final class Room: Sendable {
 
     /// Removes a member that a connection on another node took over: closed 4001, no leave event.
     func evict(_ id: ConnectionID) {
-        let member = state.withLock { $0.members.leave(id) }
+        let member = state.withLock { state in
+            let member = state.members.leave(id)
+            if let member { state.remote.movedAway(member.nick) }
+            return member
+        }
         member?.handle.closeNow(code: 4001, reason: "replaced")
     }
 
@@ -101,6 +108,7 @@ final class Room: Sendable {
     func rename(_ id: ConnectionID, to nick: String) throws(ProtocolError) {
         let renamed: (from: String, session: String)? = try state.withLock { (state) throws(ProtocolError) in
             guard let renamed = try state.members.rename(id, to: nick) else { return nil }
+            state.remote.heldHere(nick)
             if renamed.from != nick {
                 broadcastLocked(state.members, .nick(from: renamed.from, to: nick, ts: .now()), except: nil)
             }
@@ -124,7 +132,25 @@ final class Room: Sendable {
 
     /// Tells every member here about a presence change on another node.
     func relay(_ event: ServerEvent) {
-        state.withLock { state in broadcastLocked(state.members, event, except: nil) }
+        state.withLock { state in
+            state.remote.apply(event)
+            broadcastLocked(state.members, event, except: nil)
+        }
+    }
+
+    /// Takes in the cluster-wide member list a joining member was shown (the first one only counts).
+    func seedRemote(members: [String]) {
+        state.withLock { state in state.remote.seed(members: members, local: Set(state.members.nicks)) }
+    }
+
+    /// The node listens again after missing notices: `current` (the members table's nicks on other nodes)
+    /// replaces what was last announced here, and members hear the difference.
+    func resyncRemote(_ current: Set<String>) {
+        state.withLock { state in
+            for event in state.remote.resync(to: current) {
+                broadcastLocked(state.members, event, except: nil)
+            }
+        }
     }
 
     /// Committed messages, in any order and possibly already seen: each is sent to every member, the
