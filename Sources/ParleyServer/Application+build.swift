@@ -1,7 +1,6 @@
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -32,7 +31,7 @@ public func buildApplication(
     }
     let feed = RoomFeed(store: store, logger: logger)
     let hub = ChatHub(configuration: configuration, store: store, cluster: presence, feed: feed, metrics: metrics, logger: logger)
-    services += [store, feed]
+    services += [store, feed, hub.work]
     if let presence {
         services.append(
             ClusterLink(presence: presence, connections: hub.connections, rooms: hub.rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
@@ -47,21 +46,7 @@ public func buildApplication(
     APIRoutes(hub: hub).add(to: router)
     hub.addWebSocketRefusalRoute(to: router)
 
-    let webSocketRouter = Router(context: ParleyRequestContext.self)
-    hub.addWebSocketRoute(to: webSocketRouter)
-
-    var server = HTTPServerBuilder.http1WebSocketUpgrade(
-        webSocketRouter: webSocketRouter,
-        configuration: .init(
-            http1: .init(additionalChannelHandlers: [RefusalResponseHandler(refusals: hub.refusals)]),
-            ws: WebSocketServerConfiguration(
-                maxFrameSize: configuration.maxFrameBytes,
-                autoPing: .enabled(timePeriod: min(configuration.heartbeatInterval, configuration.idleTimeout / 2)),
-                closeTimeout: configuration.closeTimeout,
-                validateUTF8: true
-            )
-        )
-    )
+    var server = HTTPServerBuilder { responder in ChatChannel(hub: hub, responder: responder) }
     var scheme = "http"
     if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
         let tls = TLSConfiguration.makeServerConfiguration(

@@ -12,7 +12,8 @@ final class ChatHub: Sendable {
     let rooms: RoomRegistry
     let limiter: ConnectionLimiter
     let connections = ConnectionDirectory()
-    let refusals = UpgradeRefusals()
+    /// What connections wait for (storage reads, cluster calls), run by a few workers.
+    let work = ConnectionWork()
     let metrics: ParleyMetrics
     let logger: Logger
     private let lastConnectionID = Atomic<UInt64>(0)
@@ -46,9 +47,22 @@ final class ChatHub: Sendable {
         }
     }
 
-    /// Queues a message for storage. Once it is durable, a new message goes to every member of the live
-    /// room (looked up at commit time, so a room re-created meanwhile still gets it) and `completion` runs.
-    /// After a failed commit the room checks storage, in case the commit landed but its answer was lost.
+    /// Queues a message for storage without waiting; false when the commit queue is full (then use
+    /// ``submit(room:nick:text:clientID:completion:)``, which waits). Once the message is durable, a new
+    /// message goes to every member of the live room (looked up at commit time, so a room re-created
+    /// meanwhile still gets it) and `completion` runs. After a failed commit the room checks storage, in case
+    /// the commit landed but its answer was lost.
+    func offer(
+        room: RoomRecord,
+        nick: String,
+        text: String,
+        clientID: String?,
+        completion: @escaping @Sendable (AppendResult) -> Void
+    ) -> Bool {
+        store.offer(pending(room: room, nick: nick, text: text, clientID: clientID, completion: completion))
+    }
+
+    /// Queues a message for storage, waiting while the commit queue is full.
     func submit(
         room: RoomRecord,
         nick: String,
@@ -56,17 +70,25 @@ final class ChatHub: Sendable {
         clientID: String?,
         completion: @escaping @Sendable (AppendResult) -> Void
     ) async throws {
+        try await store.append(pending(room: room, nick: nick, text: text, clientID: clientID, completion: completion))
+    }
+
+    private func pending(
+        room: RoomRecord,
+        nick: String,
+        text: String,
+        clientID: String?,
+        completion: @escaping @Sendable (AppendResult) -> Void
+    ) -> PendingMessage {
         let rooms = self.rooms
         let code = room.code
-        try await store.append(
-            PendingMessage(roomID: room.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
-                switch result {
-                case .stored(let message): rooms.room(code: code)?.receive([message])
-                case .failed: rooms.room(code: code)?.catchUp()
-                case .duplicate: break
-                }
-                completion(result)
+        return PendingMessage(roomID: room.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
+            switch result {
+            case .stored(let message): rooms.room(code: code)?.receive([message])
+            case .failed: rooms.room(code: code)?.catchUp()
+            case .duplicate: break
             }
-        )
+            completion(result)
+        }
     }
 }

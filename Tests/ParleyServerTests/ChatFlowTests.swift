@@ -32,6 +32,41 @@ import Testing
         }
     }
 
+    /// A command that waits for storage (here `history`) holds back the ones sent after it, so answers come in
+    /// the order the commands were sent.
+    @Test func commandsAreAnsweredInTheOrderTheyWereSent() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=order&nick=alice")
+            try await alice.sendConfirmed(3)
+            for round in 0..<10 {
+                try await alice.send(.history(before: nil, limit: 2))
+                try await alice.send(.ping)
+                try await alice.send(.message(text: "after \(round)", clientID: "r\(round)"))
+                var order: [String] = []
+                while order.count < 3 {
+                    switch try await alice.next() {
+                    case .history: order.append("history")
+                    case .pong: order.append("pong")
+                    case .message(let message) where message.clientID == "r\(round)": order.append("message")
+                    default: break
+                    }
+                }
+                #expect(order == ["history", "pong", "message"])
+            }
+        }
+    }
+
+    /// A client's close frame is answered with its own code, and the member leaves.
+    @Test func aClientsCloseIsAnsweredAndTheMemberLeaves() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=bye&nick=alice")
+            let (bob, _) = try await server.join("room=bye&nick=bob")
+            try await bob.sendClose(code: 1000)
+            #expect(try await bob.closeCode() == 1000)
+            #expect(try await alice.next { if case .leave(let nick, _) = $0 { nick } else { nil } } == "bob")
+        }
+    }
+
     @Test func guestNickAndClashSuffix() async throws {
         try await withServer { server in
             let (_, guest) = try await server.join("room=r&nick=")

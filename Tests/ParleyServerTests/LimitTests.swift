@@ -73,6 +73,15 @@ import Testing
         }
     }
 
+    @Test func tooManyFragmentsClose1002() async throws {
+        try await withServer { server in
+            let (socket, _) = try await server.join("room=f&nick=a")
+            try await socket.send(opcode: 0x1, [UInt8(ascii: "x")], fin: false)
+            for _ in 0..<1100 { try await socket.send(opcode: 0x0, [UInt8(ascii: "x")], fin: false) }
+            #expect(try await socket.closeCode() == 1002)
+        }
+    }
+
     @Test func binaryFramesClose1003AndInvalidUTF8Closes1007() async throws {
         try await withServer { server in
             let (binary, _) = try await server.join("room=b&nick=a")

@@ -1,80 +1,104 @@
 import Logging
 import NIOCore
-import NIOWebSocket
 import ParleyProtocol
 import Synchronization
-import WSCore
 
-/// One client's session in a room: admits it, sends `welcome`, then runs a reader (commands in) and a
-/// writer (its ``Outbox`` out) side by side until either ends.
+/// One client's session in a room.
+///
+/// ``start()`` admits it and sends `welcome`, in the task that accepted the socket. After that the
+/// connection has no task: ``ChatSocketHandler`` hands it each command on the event loop, and what has
+/// to wait for storage runs on ``ConnectionWork`` while the socket reads nothing more.
 final class ChatConnection: Sendable {
     let hub: ChatHub
-    let room: Room
     let id: ConnectionID
     let outbox: Outbox
-    /// The WebSocket's channel, for batched writes.
+    let writer: OutboxWriter
     let channel: any Channel
     let request: ConnectRequest
     let logger: Logger
+    private let state = Mutex(State())
     private let rate: Mutex<RateLimiter>
     private let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
     static let typingInterval = Duration.seconds(2)
 
-    init(hub: ChatHub, room: Room, id: ConnectionID, outbox: Outbox, channel: any Channel, request: ConnectRequest, logger: Logger) {
+    private struct State {
+        /// Set once the member is in the room.
+        var room: Room?
+        /// The socket closed.
+        var ended = false
+    }
+
+    /// Sent down the pipeline to ``ChatSocketHandler`` when the connection may take commands again.
+    enum Event: Sendable {
+        /// `welcome` is queued: commands may run.
+        case ready
+        /// A command that waited for storage has finished.
+        case finished
+    }
+
+    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, request: ConnectRequest, logger: Logger) {
         self.hub = hub
-        self.room = room
         self.id = id
         self.outbox = outbox
         self.channel = channel
         self.request = request
         self.logger = logger
+        self.writer = OutboxWriter(outbox: outbox, channel: channel, closeTimeout: TimeAmount(hub.configuration.closeTimeout))
         self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
+        writer.start()
     }
 
-    /// Joins the room, sends `welcome` and serves the socket until it closes.
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        let admission: Room.Admission
+    /// The room, once joined.
+    var room: Room? { state.withLock { $0.room } }
+
+    // MARK: joining and leaving
+
+    /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
+    /// closes 1011.
+    func start() async {
+        let record: RoomRecord?
         do {
-            admission = try await join()
+            record = try await hub.admitRoom(code: request.roomCode)
         } catch {
-            // Storage is down (cluster mode): say so and close, rather than leave the client waiting.
-            logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
-            try await Self.refuse(outbound)
+            // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
+            logger.warning("room lookup failed", metadata: ["error": "\(error)"])
+            refuse()
             return
         }
+        guard let record else {
+            outbox.open(with: EventEncoder.encode(.error(code: .notFound, message: "no such room", clientID: nil)), coveredID: 0)
+            outbox.drainAndClose(code: 1008, reason: "no such room")
+            return
+        }
+        let room = hub.rooms.acquire(record)
+        let admission: Room.Admission
         do {
-            try await serve(admission, inbound: inbound, outbound: outbound)
+            admission = try await join(room)
         } catch {
-            await leave()
-            throw error
+            logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            hub.rooms.release(room)
+            refuse()
+            return
         }
-        await leave()
-    }
-
-    /// Tells a client that storage is down, then closes 1011: an error it can act on, never a silent hang.
-    static func refuse(_ outbound: WebSocketOutboundWriter) async throws {
-        let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
-        try? await outbound.write(.text(String(buffer: EventEncoder.encode(refusal))))
-        try await outbound.close(.unexpectedServerError, reason: "storage unavailable")
-    }
-
-    /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
-    private func join() async throws -> Room.Admission {
-        guard let cluster = hub.cluster else {
-            return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
+        let stillOpen = state.withLock { state in
+            if !state.ended { state.room = room }
+            return !state.ended
         }
-        // The reserved row announces the join to the other nodes (the members trigger).
-        let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
-        return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
-    }
-
-    private func leave() async {
-        guard room.leave(id) != nil, let cluster = hub.cluster else { return }
-        await cluster.release(room: room.record, connection: id)
-    }
-
-    private func serve(_ admission: Room.Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        guard stillOpen else {
+            // The socket closed while joining: undo it here, as `ended()` found no room to leave.
+            await leave(room)
+            return
+        }
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(admission.nick)"])
+        do {
+            try await welcome(room, admission)
+        } catch {
+            logger.warning("could not read history", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            refuse()
+        }
+    }
+
+    private func welcome(_ room: Room, _ admission: Room.Admission) async throws {
         let configuration = hub.configuration
         let page =
             if let since = request.since {
@@ -98,59 +122,78 @@ final class ChatConnection: Sendable {
             truncated: page.hasMore
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
+        channel.pipeline.fireUserInboundEventTriggered(Event.ready)
+    }
 
-        // Frames are written from the event loop (``OutboxWriter``); this task only sends the final close, through
-        // the library. The close (or the outbox ending) stops the reader; the reader ending lets a close it
-        // asked for (1003, 1008) still be sent first.
-        let writer = OutboxWriter(outbox: outbox, channel: channel)
-        writer.start()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                defer { self.outbox.inputEnded() }
-                try await self.readLoop(inbound)
-            }
-            if let close = await writer.close() {
-                try await outbound.close(WebSocketErrorCode(codeNumber: Int(close.code)), reason: close.reason)
-            }
-            group.cancelAll()
-            try await group.waitForAll()
+    /// Tells a client that storage is down, then closes 1011: an error it can act on, never a silent hang.
+    private func refuse() {
+        let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
+        outbox.open(with: EventEncoder.encode(refusal), coveredID: 0)
+        outbox.drainAndClose(code: 1011, reason: "storage unavailable")
+    }
+
+    /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
+    private func join(_ room: Room) async throws -> Room.Admission {
+        guard let cluster = hub.cluster else {
+            return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
+        }
+        // The reserved row announces the join to the other nodes (the members trigger).
+        let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
+        return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
+    }
+
+    /// The socket closed: the member leaves (and is released cluster-wide by a worker).
+    func ended() {
+        outbox.finish()
+        let room: Room? = state.withLock { state in
+            state.ended = true
+            defer { state.room = nil }
+            return state.room
+        }
+        guard let room else { return }
+        if hub.cluster == nil {
+            room.leave(id)
+            hub.rooms.release(room)
+            return
+        }
+        let queued = hub.work.submit { await self.leave(room) }
+        if !queued {
+            // The next heartbeat reconciles the member's row.
+            room.leave(id)
+            hub.rooms.release(room)
+            hub.cluster?.releaseFailed.store(true, ordering: .relaxed)
         }
     }
 
-    private func readLoop(_ inbound: WebSocketInboundStream) async throws {
-        var messages = inbound.messages(maxSize: hub.configuration.maxFrameBytes).makeAsyncIterator()
-        while let message = try await messages.next() {
-            switch message {
-            case .binary:
-                hub.metrics.closedBinary.increment()
-                outbox.closeNow(code: 1003, reason: "binary frames are not accepted")
-                return
-            case .text(let text):
-                var clientID: String?
-                do {
-                    let command = try ClientCommand.parse(frame: text)
-                    if case .message(_, let id) = command { clientID = id }
-                    try await handle(command)
-                } catch let error as ProtocolError {
-                    hub.metrics.refused(error.code)
-                    send(.error(code: error.code, message: error.message, clientID: clientID))
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    // Storage did not answer (a history read, a resend lookup, a rename on a cluster): the
-                    // command fails, the connection stays.
-                    logger.warning("command failed", metadata: ["error": "\(error)"])
-                    hub.metrics.refused(.unavailable)
-                    send(.error(code: .unavailable, message: "storage is unavailable; try again", clientID: clientID))
-                }
-            }
+    private func leave(_ room: Room) async {
+        if room.leave(id) != nil, let cluster = hub.cluster {
+            await cluster.release(room: room.record, connection: id)
+        }
+        hub.rooms.release(room)
+    }
+
+    // MARK: commands
+
+    /// Handles one text frame on the event loop. Returns false when the command went to ``ConnectionWork``:
+    /// then the handler takes no other command until ``Event/finished`` comes down the pipeline.
+    func receive(_ text: String) -> Bool {
+        guard let room else { return true }
+        var clientID: String?
+        do {
+            let command = try ClientCommand.parse(frame: text)
+            if case .message(_, let id) = command { clientID = id }
+            return try handle(command, in: room)
+        } catch {
+            hub.metrics.refused(error.code)
+            send(.error(code: error.code, message: error.message, clientID: clientID))
+            return true
         }
     }
 
-    private func handle(_ command: ClientCommand) async throws {
+    private func handle(_ command: ClientCommand, in room: Room) throws(ProtocolError) -> Bool {
         switch command {
         case .message(let text, let clientID):
-            try await post(text: text, clientID: clientID)
+            return try post(text: text, clientID: clientID, in: room)
         case .typing:
             let now = ContinuousClock.now
             let relay = lastTyping.withLock { last in
@@ -158,51 +201,79 @@ final class ChatConnection: Sendable {
                 last = now
                 return true
             }
-            guard relay else { return }
+            guard relay else { return true }
             room.typing(id)
             if let cluster = hub.cluster, let nick = room.nick(of: id) {
                 var notice = ClusterNotice(.typing, room: room.code, node: cluster.node)
                 notice.nick = nick
-                await cluster.publish(notice)
+                // Nothing waits for it: a lost typing notice costs nothing.
+                _ = hub.work.submit { [notice] in await cluster.publish(notice) }
             }
+            return true
         case .nick(let raw):
             let nick = try Nick.normalize(raw)
             guard let cluster = hub.cluster else {
                 try room.rename(id, to: nick)
-                return
+                return true
             }
-            guard room.nick(of: id) != nick else { return }
-            try await cluster.rename(room: room.record, connection: id, to: nick)
-            try room.rename(id, to: nick)
+            guard room.nick(of: id) != nick else { return true }
+            return wait(clientID: nil) {
+                try await cluster.rename(room: room.record, connection: self.id, to: nick)
+                try room.rename(self.id, to: nick)
+            }
         case .history(let before, let limit):
             let limit = limit ?? 50
             guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }
-            let page = try await hub.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
-            send(.history(messages: page.messages, hasMore: page.hasMore))
+            return wait(clientID: nil) {
+                let page = try await self.hub.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
+                self.send(.history(messages: page.messages, hasMore: page.hasMore))
+            }
         case .ping:
             send(.pong)
+            return true
         }
     }
 
     /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
     /// connection alone with the original and costs no rate-limit token.
-    private func post(text: String, clientID: String?) async throws {
+    private func post(text: String, clientID: String?, in room: Room) throws(ProtocolError) -> Bool {
         let text = try MessageText.validate(text, maxBytes: hub.configuration.maxMessageBytes)
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
-            if let clientID, let original = try await hub.store.message(roomID: room.record.id, clientID: clientID) {
-                send(.message(original))
-                return
+            guard let clientID else {
+                try refuseRate()
+                return true
             }
-            let decision = rate.withLock { $0.refuse() }
-            if decision == .close {
-                outbox.closeNow(code: 1008, reason: "rate limit exceeded")
-                return
+            return wait(clientID: clientID) {
+                if let original = try await self.hub.store.message(roomID: room.record.id, clientID: clientID) {
+                    self.send(.message(original))
+                } else {
+                    try self.refuseRate()
+                }
             }
-            throw ProtocolError(.rateLimited, "too many messages; slow down")
         }
-        guard let nick = room.nick(of: id) else { return }
-        try await hub.submit(room: room.record, nick: nick, text: text, clientID: clientID) { result in
+        guard let nick = room.nick(of: id) else { return true }
+        let completion = committed(clientID: clientID)
+        if hub.offer(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion) {
+            logger.trace("message queued", metadata: ["room": "\(room.code)"])
+            return true
+        }
+        // The commit queue is full: wait for room in it, reading nothing more meanwhile.
+        return wait(clientID: clientID) {
+            try await self.hub.submit(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion)
+        }
+    }
+
+    private func refuseRate() throws(ProtocolError) {
+        if rate.withLock({ $0.refuse() }) == .close {
+            outbox.closeNow(code: 1008, reason: "rate limit exceeded")
+            return
+        }
+        throw ProtocolError(.rateLimited, "too many messages; slow down")
+    }
+
+    private func committed(clientID: String?) -> @Sendable (AppendResult) -> Void {
+        { result in
             switch result {
             case .stored:
                 break
@@ -215,7 +286,29 @@ final class ChatConnection: Sendable {
                 )
             }
         }
-        logger.trace("message queued", metadata: ["room": "\(room.code)"])
+    }
+
+    /// Runs `command` on a worker and tells the handler when it is done. A protocol error is answered as
+    /// usual; any other failure means storage did not answer: the command fails, the connection stays.
+    private func wait(clientID: String?, _ command: @escaping @Sendable () async throws -> Void) -> Bool {
+        let queued = hub.work.submit {
+            do {
+                try await command()
+            } catch let error as ProtocolError {
+                self.hub.metrics.refused(error.code)
+                self.send(.error(code: error.code, message: error.message, clientID: clientID))
+            } catch {
+                self.logger.warning("command failed", metadata: ["error": "\(error)"])
+                self.hub.metrics.refused(.unavailable)
+                self.send(.error(code: .unavailable, message: "storage is unavailable; try again", clientID: clientID))
+            }
+            self.channel.pipeline.fireUserInboundEventTriggered(Event.finished)
+        }
+        if !queued {
+            hub.metrics.refused(.unavailable)
+            send(.error(code: .unavailable, message: "the server is busy; try again", clientID: clientID))
+        }
+        return !queued
     }
 
     private func send(_ event: ServerEvent) {

@@ -184,17 +184,6 @@ final class Outbox: Sendable {
         writer?.wake()
     }
 
-    /// The client sent nothing more: end the writer, unless a close of ours is still to be sent.
-    func inputEnded() {
-        let closing = state.withLock { state in
-            switch state.phase {
-            case .closing, .draining: true
-            default: false
-            }
-        }
-        if !closing { finish() }
-    }
-
     /// Ends the outbox without a close frame (the socket is already gone).
     func finish() {
         let writer: Waiter? = state.withLock { state in

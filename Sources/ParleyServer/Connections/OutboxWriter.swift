@@ -6,39 +6,31 @@ import Synchronization
 ///
 /// Waking a writer task for every delivery, then hopping to the event loop to write, cost more than
 /// everything else in fan-out. Instead a room's enqueue asks the loop's ``WriteScheduler`` to drain this
-/// outbox; the loop writes every queued frame with one flush, and only the final close goes back to a task
-/// (it uses the WebSocket library's close handshake).
+/// outbox; the loop writes every queued frame with one flush, and the close frame last of all.
 final class OutboxWriter: Sendable {
     let outbox: Outbox
     let channel: any Channel
+    /// How long a client has to answer our close frame before the socket is dropped.
+    let closeTimeout: TimeAmount
     private let scheduler: WriteScheduler
     /// Touched only on the event loop.
     private let loopState: NIOLoopBoundBox<LoopState>
-    private let closing = Mutex(Closing.waiting(nil))
 
     private struct LoopState {
-        /// Where pre-framed bytes enter the pipeline: just past the library's frame encoder.
+        /// Where pre-framed bytes enter the pipeline: just past the frame encoder.
         var afterEncoder: ChannelHandlerContext?
         var lookedUp = false
         /// A batch was handed to the channel and has not been written to the socket yet.
         var writing = false
         var draining = false
         var ended = false
+        var closeSent = false
     }
 
-    private enum Closing {
-        case waiting(CheckedContinuation<Close?, Never>?)
-        case decided(Close?)
-    }
-
-    struct Close: Sendable {
-        var code: UInt16
-        var reason: String
-    }
-
-    init(outbox: Outbox, channel: any Channel) {
+    init(outbox: Outbox, channel: any Channel, closeTimeout: TimeAmount) {
         self.outbox = outbox
         self.channel = channel
+        self.closeTimeout = closeTimeout
         self.scheduler = WriteScheduler.shared(for: channel.eventLoop)
         self.loopState = .makeBoxSendingValue(LoopState(), eventLoop: channel.eventLoop)
     }
@@ -48,34 +40,9 @@ final class OutboxWriter: Sendable {
         scheduler.schedule(self)
     }
 
-    /// Waits until the outbox asks for a close frame, which is due after every frame before it was handed
-    /// to the channel. Returns nil when the outbox ended without one, or when the task is cancelled.
-    func close() async -> Close? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let decided: Close?? = closing.withLock { closing in
-                    switch closing {
-                    case .decided(let close): return .some(close)
-                    case .waiting:
-                        closing = .waiting(continuation)
-                        return nil
-                    }
-                }
-                if let decided { continuation.resume(returning: decided) }
-            }
-        } onCancel: {
-            outbox.finish()
-            decide(nil)
-        }
-    }
-
-    private func decide(_ close: Close?) {
-        let waiter: CheckedContinuation<Close?, Never>? = closing.withLock { closing in
-            guard case .waiting(let waiter) = closing else { return nil }
-            closing = .decided(close)
-            return waiter
-        }
-        waiter?.resume(returning: close)
+    /// Whether our close frame has been written (the handshake is then the client's to finish).
+    var closeSent: Bool {
+        loopState.value.closeSent
     }
 
     private func frameEncoderContext() -> ChannelHandlerContext? {
@@ -95,11 +62,10 @@ final class OutboxWriter: Sendable {
             switch poll {
             case .ended:
                 loopState.value.ended = true
-                decide(nil)
                 return
             case .next(.close(let code, let reason)):
                 loopState.value.ended = true
-                decide(Close(code: code, reason: reason))
+                sendClose(code: code, reason: reason)
                 return
             case .next(.frames(let frames)):
                 let written = channel.eventLoop.makePromise(of: Void.self)
@@ -128,6 +94,18 @@ final class OutboxWriter: Sendable {
                 if loopState.value.writing { return }
             }
         }
+    }
+
+    /// Writes our close frame after everything before it, then gives the client `closeTimeout` to answer
+    /// with its own before the socket is dropped.
+    private func sendClose(code: UInt16, reason: String) {
+        loopState.value.closeSent = true
+        var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(code)))
+        data.writeString(reason)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), promise: nil)
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
     }
 }
 

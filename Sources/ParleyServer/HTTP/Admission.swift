@@ -1,20 +1,14 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import ParleyProtocol
 
 extension ChatHub {
-    /// Everything checked before a WebSocket upgrade (contract §2), as the HTTP refusal it would cause.
-    /// Nothing is stored here: an open room is created only once its first connection is upgraded.
-    func admit(_ request: Request, context: ParleyRequestContext) async throws(APIError) -> ConnectRequest {
-        let connect: ConnectRequest
-        do {
-            connect = try ConnectRequest(query: request.uri.queryParameters)
-        } catch {
-            throw APIError(.badRequest, error)
-        }
-        guard isAllowed(origin: request.headers[.origin], host: request.head.authority) else {
-            throw APIError(.forbidden, .forbidden, "origin not allowed")
-        }
+    /// Everything checked before a WebSocket upgrade (contract §2), from the request's target and headers,
+    /// as the HTTP refusal it would cause. Nothing is stored here: an open room is created only once its
+    /// first connection is upgraded.
+    func admit(target: String, origin: String?, host: String?) async throws(APIError) -> ConnectRequest {
+        let connect = try check(target: target, origin: origin, host: host)
         if configuration.roomCreation == .api {
             let record: RoomRecord?
             do {
@@ -23,6 +17,20 @@ extension ChatHub {
                 throw APIError(.serviceUnavailable, .unavailable, "storage is unavailable")
             }
             guard record != nil else { throw APIError(.notFound, .notFound, "no such room") }
+        }
+        return connect
+    }
+
+    /// The checks of ``admit(target:origin:host:)`` that need no storage.
+    func check(target: String, origin: String?, host: String?) throws(APIError) -> ConnectRequest {
+        let connect: ConnectRequest
+        do throws(ProtocolError) {
+            connect = try ConnectRequest(query: URI(target).queryParameters)
+        } catch {
+            throw APIError(.badRequest, error)
+        }
+        guard isAllowed(origin: origin, host: host) else {
+            throw APIError(.forbidden, .forbidden, "origin not allowed")
         }
         return connect
     }

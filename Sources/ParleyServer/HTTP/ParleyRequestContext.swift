@@ -1,17 +1,13 @@
 import Hummingbird
-import HummingbirdWebSocket
 import NIOCore
 
-/// Request context for every route: knows its channel, so WebSocket routes can see the client's address
-/// and tie per-connection bookkeeping to the channel's life.
-public struct ParleyRequestContext: RequestContext, WebSocketRequestContext, RemoteAddressRequestContext {
+/// Request context for every route: knows its channel, so routes can see the client's address.
+public struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let webSocket: WebSocketHandlerReference<Self>
     let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.webSocket = .init()
         self.channel = source.channel
     }
 

@@ -1,16 +1,19 @@
 import DequeModule
 import Synchronization
 
-/// The bounded hand-off between connections and the storage writer.
+/// A bounded hand-off from many producers to one consumer loop (or a few): connections to the storage
+/// writer, and connections to ``ConnectionWork``.
 ///
-/// Producers wait only while the queue holds `capacity` items; the writer takes everything queued
-/// at once, so a busy server commits large batches and an idle one commits each message alone.
+/// Producers wait only while the queue holds `capacity` items (or are told it is full, with `offer`); the
+/// writer takes everything queued at once, so a busy server commits large batches and an idle one commits
+/// each message alone.
 final class CommitQueue<Element: Sendable>: Sendable {
     struct Finished: Error {}
 
     private struct State {
         var items: Deque<Element> = []
-        var consumer: CheckedContinuation<Void, Never>?
+        /// Consumers waiting for items (one for a storage writer, several for ``ConnectionWork``).
+        var consumers: Deque<CheckedContinuation<Void, Never>> = []
         var producers: Deque<CheckedContinuation<Void, Never>> = []
         var finished = false
     }
@@ -29,8 +32,7 @@ final class CommitQueue<Element: Sendable>: Sendable {
                 if state.finished { return .finished }
                 guard state.items.count < capacity else { return .wait }
                 state.items.append(item)
-                defer { state.consumer = nil }
-                return .done(state.consumer)
+                return .done(state.consumers.popFirst())
             }
             switch step {
             case .done(let consumer):
@@ -49,6 +51,17 @@ final class CommitQueue<Element: Sendable>: Sendable {
                 }
             }
         }
+    }
+
+    /// Adds an item without waiting: false when the queue is full or finished.
+    func offer(_ item: Element) -> Bool {
+        let (accepted, consumer): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { state in
+            guard !state.finished, state.items.count < capacity else { return (false, nil) }
+            state.items.append(item)
+            return (true, state.consumers.popFirst())
+        }
+        consumer?.resume()
+        return accepted
     }
 
     /// Takes up to `max` items, waiting for at least one. Returns nil once finished and empty;
@@ -77,7 +90,7 @@ final class CommitQueue<Element: Sendable>: Sendable {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
                     if !state.items.isEmpty || state.finished { return true }
-                    state.consumer = continuation
+                    state.consumers.append(continuation)
                     return false
                 }
                 if resumeNow { continuation.resume() }
@@ -87,15 +100,15 @@ final class CommitQueue<Element: Sendable>: Sendable {
 
     /// Refuses further pushes; queued items are still handed out.
     func finish() {
-        let (consumer, producers) = state.withLock { state in
+        let (consumers, producers) = state.withLock { state in
             state.finished = true
             defer {
-                state.consumer = nil
+                state.consumers.removeAll()
                 state.producers.removeAll()
             }
-            return (state.consumer, Array(state.producers))
+            return (Array(state.consumers), Array(state.producers))
         }
-        consumer?.resume()
+        for consumer in consumers { consumer.resume() }
         for producer in producers { producer.resume() }
     }
 }

@@ -57,6 +57,8 @@ public protocol MessageStore: Sendable {
     func message(roomID: Int64, clientID: String) async throws -> ChatMessage?
     /// Queues a message for the next group commit. Waits only while the queue is full.
     func append(_ message: PendingMessage) async throws
+    /// Queues a message without waiting: false when the queue is full or closed (then use ``append(_:)``).
+    func offer(_ message: PendingMessage) -> Bool
     /// True while the database answers.
     func isHealthy() async -> Bool
 }

@@ -58,6 +58,10 @@ public final class PostgresMessageStore: MessageStore, Service {
         }
     }
 
+    public func offer(_ message: PendingMessage) -> Bool {
+        queue.offer(message)
+    }
+
     public func append(_ message: PendingMessage) async throws {
         do {
             try await queue.push(message)

@@ -44,6 +44,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
     }
 
+    public func offer(_ message: PendingMessage) -> Bool {
+        queue.offer(message)
+    }
+
     public func append(_ message: PendingMessage) async throws {
         do {
             try await queue.push(message)

@@ -1,0 +1,101 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+extension ChatHub {
+    /// `GET /ws` on the HTTP router, for requests without upgrade headers: the same checks, then 400.
+    func addWebSocketRefusalRoute(to router: Router<ParleyRequestContext>) {
+        router.get("/ws") { request, context -> Response in
+            _ = try await self.admit(target: request.uri.description, origin: request.headers[.origin], host: request.head.authority)
+            do throws(ConnectionLimiter.Refusal) {
+                try self.limiter.check(address: context.clientAddress)
+            } catch {
+                throw Self.refusal(error)
+            }
+            throw APIError(.badRequest, .badRequest, "expected a WebSocket upgrade request")
+        }
+    }
+
+    /// Decides a WebSocket upgrade request on `/ws`: nil to upgrade (a connection slot is then held until
+    /// the socket closes), or the refusal to answer with.
+    func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<APIError?> {
+        let origin = head.headers.first(name: "origin")
+        let host = head.headers.first(name: "host")
+        guard URI(head.uri).path == "/ws" else {
+            return channel.eventLoop.makeSucceededFuture(APIError(.notFound, .notFound, "no WebSocket here"))
+        }
+        if configuration.roomCreation == .open {
+            let checked = Result { () throws(APIError) in try check(target: head.uri, origin: origin, host: host) }
+            return channel.eventLoop.makeSucceededFuture(reserve(checked, channel: channel))
+        }
+        // A room must exist: that takes a storage read.
+        let promise = channel.eventLoop.makePromise(of: APIError?.self)
+        let queued = work.submit {
+            let admitted: Result<ConnectRequest, APIError>
+            do throws(APIError) {
+                admitted = .success(try await self.admit(target: head.uri, origin: origin, host: host))
+            } catch {
+                admitted = .failure(error)
+            }
+            promise.succeed(self.reserve(admitted, channel: channel))
+        }
+        if !queued { promise.succeed(APIError(.serviceUnavailable, .unavailable, "the server is busy; try again")) }
+        return promise.futureResult
+    }
+
+    private func reserve(_ admitted: Result<ConnectRequest, APIError>, channel: any Channel) -> APIError? {
+        var refusal: APIError?
+        switch admitted {
+        case .failure(let error):
+            refusal = error
+        case .success:
+            let address = channel.remoteAddress?.ipAddress ?? "unknown"
+            do throws(ConnectionLimiter.Refusal) {
+                try limiter.reserve(address: address)
+                // Released when the socket closes, whether or not the upgrade completes.
+                channel.closeFuture.whenComplete { _ in self.limiter.release(address: address) }
+            } catch {
+                refusal = Self.refusal(error)
+            }
+        }
+        if refusal != nil { metrics.connectionsRefused.increment() }
+        return refusal
+    }
+
+    /// Sets up an upgraded socket (on its event loop): its outbox and writer, and the handler that serves
+    /// its frames. The member joins in ``ChatConnection/start()``.
+    func upgraded(_ channel: any Channel, head: HTTPRequestHead, logger: Logger) throws -> ChatConnection {
+        // Checked in `shouldUpgrade` already.
+        let request = try ConnectRequest(query: URI(head.uri).queryParameters)
+        let id = makeConnectionID()
+        var logger = logger
+        logger[metadataKey: "connection"] = "\(id.value)"
+        let closeTimeout = TimeAmount(configuration.closeTimeout)
+        // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
+        let metrics = self.metrics
+        let outbox = Outbox(limit: configuration.maxOutboundBytes) {
+            metrics.slowConsumersClosed.increment()
+            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+        }
+        let connection = ChatConnection(hub: self, id: id, outbox: outbox, channel: channel, request: request, logger: logger)
+        try channel.pipeline.syncOperations.addHandlers([
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 0,
+                maxAccumulatedFrameCount: 1024,
+                maxAccumulatedFrameSize: configuration.maxFrameBytes
+            ),
+            ChatSocketHandler(connection: connection, configuration: configuration),
+        ])
+        connections.insert(id, outbox)
+        metrics.connections.increment()
+        channel.closeFuture.whenComplete { _ in
+            connection.ended()
+            self.connections.remove(id)
+            metrics.connections.decrement()
+        }
+        return connection
+    }
+}
