@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 import Logging
 import ParleyProtocol
 import ServiceLifecycle
@@ -75,7 +76,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
                     }
                     let previous = try lastIDs[pending.roomID] ?? Self.lastID(db, roomID: pending.roomID)
                     let id = previous + 1
-                    try insert.execute(arguments: [pending.roomID, id, pending.nick, pending.text, pending.ts.milliseconds, pending.clientID])
+                    try Self.insert(pending, id: id, with: insert, in: db)
                     lastIDs[pending.roomID] = id
                     results.append(.stored(ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID)))
                 }
@@ -145,6 +146,41 @@ public final class SQLiteMessageStore: MessageStore, Service {
     public func isHealthy() async -> Bool {
         (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
     }
+
+    /// Runs the cached `INSERT INTO messages` for one message, binding its values straight to SQLite.
+    /// GRDB's `execute(arguments:)` boxes every value into a `StatementArguments`; in a profile of durable
+    /// stores that took three times as long as SQLite's own work on the row.
+    private static func insert(_ message: PendingMessage, id: Int64, with statement: Statement, in db: Database) throws {
+        let handle = statement.sqliteStatement
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+        }
+        sqlite3_bind_int64(handle, 1, message.roomID)
+        sqlite3_bind_int64(handle, 2, id)
+        bindText(message.nick, at: 3, handle)
+        bindText(message.text, at: 4, handle)
+        sqlite3_bind_int64(handle, 5, message.ts.milliseconds)
+        if let clientID = message.clientID {
+            bindText(clientID, at: 6, handle)
+        } else {
+            sqlite3_bind_null(handle, 6)
+        }
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+        }
+    }
+
+    /// Binds a copy of the string's UTF-8 (text and nicks never hold NUL; they are validated first).
+    private static func bindText(_ text: String, at index: Int32, _ handle: SQLiteStatement) {
+        var text = text
+        text.withUTF8 { utf8 in
+            _ = sqlite3_bind_text(handle, index, utf8.baseAddress, Int32(utf8.count), sqliteTransient)
+        }
+    }
+
+    private static let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     // MARK: statements shared by reads and the writer
 
