@@ -56,6 +56,28 @@ import Testing
         }
     }
 
+    /// Commands sent just before a close frame still run before the answer, even behind one that waits
+    /// for storage.
+    @Test func commandsSentBeforeACloseStillRun() async throws {
+        try await withServer { server in
+            let (watcher, _) = try await server.join("room=last&nick=watcher")
+            let (leaver, _) = try await server.join("room=last&nick=leaver")
+            try await leaver.send(.history(before: nil, limit: 10))
+            try await leaver.send(.message(text: "last words", clientID: "last"))
+            try await leaver.sendClose(code: 1000)
+            #expect(try await leaver.closeCode() == 1000)
+            // The message may be committed after the leave went out: either order is fine.
+            var seen: Set<String> = []
+            while seen.count < 2 {
+                switch try await watcher.next() {
+                case .message(let message) where message.text == "last words": seen.insert("message")
+                case .leave(let nick, _) where nick == "leaver": seen.insert("leave")
+                default: break
+                }
+            }
+        }
+    }
+
     /// A client's close frame is answered with its own code, and the member leaves.
     @Test func aClientsCloseIsAnsweredAndTheMemberLeaves() async throws {
         try await withServer { server in

@@ -87,6 +87,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             }
         } catch {
             logger.debug("connection ended before a request", metadata: ["error": "\(error)"])
+            try? await value.channel.close()
         }
     }
 

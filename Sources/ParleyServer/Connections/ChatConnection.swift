@@ -34,6 +34,8 @@ final class ChatConnection: Sendable {
         case ready
         /// A command that waited for storage has finished.
         case finished
+        /// The join failed and a close is on its way: only the client's answer to it is still read.
+        case refused
     }
 
     init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, request: ConnectRequest, logger: Logger) {
@@ -68,6 +70,7 @@ final class ChatConnection: Sendable {
         guard let record else {
             outbox.open(with: EventEncoder.encode(.error(code: .notFound, message: "no such room", clientID: nil)), coveredID: 0)
             outbox.drainAndClose(code: 1008, reason: "no such room")
+            channel.pipeline.fireUserInboundEventTriggered(Event.refused)
             return
         }
         let room = hub.rooms.acquire(record)
@@ -110,7 +113,8 @@ final class ChatConnection: Sendable {
         var members = admission.members
         if let cluster = hub.cluster {
             members = try await cluster.members(roomID: room.record.id)
-            room.seedRemote(members: members)
+            // Its own nick is never remote, even if the member has already left again.
+            room.seedRemote(members: members.filter { $0 != admission.nick })
         }
         let welcome = ServerEvent.Welcome(
             room: room.record.info,
@@ -130,6 +134,7 @@ final class ChatConnection: Sendable {
         let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
         outbox.open(with: EventEncoder.encode(refusal), coveredID: 0)
         outbox.drainAndClose(code: 1011, reason: "storage unavailable")
+        channel.pipeline.fireUserInboundEventTriggered(Event.refused)
     }
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.

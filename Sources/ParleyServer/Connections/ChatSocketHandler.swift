@@ -16,15 +16,24 @@ final class ChatSocketHandler: ChannelInboundHandler {
     /// How often a ping goes out (and silence is checked).
     private let tick: TimeAmount
     private let idleTimeout: TimeAmount
-    /// `welcome` is queued.
-    private var ready = false
+    private var phase = Phase.joining
     /// A command is waiting for storage.
     private var busy = false
-    /// The client sent its close frame.
-    private var closing = false
     private var held: Deque<String> = []
+    private var reading = false
     private var lastHeard = NIODeadline.now()
     private var heartbeat: RepeatedTask?
+
+    private enum Phase {
+        /// `welcome` is not queued yet: commands wait.
+        case joining
+        case serving
+        /// The client is done sending (a close frame with this code, or a shut TCP side): commands
+        /// already received still run, then the server answers and closes.
+        case ending(code: UInt16)
+        /// Nothing more is read or run: the join was refused, or the close is under way.
+        case done
+    }
 
     init(connection: ChatConnection, configuration: ServerConfiguration) {
         self.connection = connection
@@ -52,7 +61,8 @@ final class ChatSocketHandler: ChannelInboundHandler {
         lastHeard = .now()
         switch frame.opcode {
         case .text:
-            guard !closing, !connection.writer.closeSent else { return }
+            // After a close of ours was decided, a command could be stored but never acknowledged.
+            guard acceptsCommands else { return }
             let payload = frame.unmaskedData
             guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
                 connection.outbox.closeNow(code: 1007, reason: "text frames must be valid UTF-8")
@@ -64,9 +74,16 @@ final class ChatSocketHandler: ChannelInboundHandler {
             connection.hub.metrics.closedBinary.increment()
             connection.outbox.closeNow(code: 1003, reason: "binary frames are not accepted")
         case .ping:
+            guard !connection.writer.closeSent else { return }
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
-            receivedClose(frame, context: context)
+            if connection.writer.closeSent {
+                // The answer to our close: the handshake is complete.
+                context.close(promise: nil)
+                return
+            }
+            var payload = frame.unmaskedData
+            clientEnded(code: Self.answerCode(payload.readWebSocketErrorCode()), context: context)
         default:
             break
         }
@@ -74,9 +91,8 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            // The client shut its side without a close frame (the server allows half-closed sockets):
-            // it is gone.
-            context.close(promise: nil)
+            // The client shut its side of the TCP connection without a close frame.
+            clientEnded(code: 1000, context: context)
             return
         }
         guard let event = event as? ChatConnection.Event else {
@@ -84,8 +100,15 @@ final class ChatSocketHandler: ChannelInboundHandler {
             return
         }
         switch event {
-        case .ready: ready = true
-        case .finished: busy = false
+        case .ready:
+            if case .joining = phase { phase = .serving }
+        case .refused:
+            // Only the client's answer to our close is still of interest.
+            phase = .done
+            setReading(true, context: context)
+            return
+        case .finished:
+            busy = false
         }
         runHeld(context: context)
     }
@@ -104,40 +127,77 @@ final class ChatSocketHandler: ChannelInboundHandler {
         }
     }
 
-    /// Runs held commands in order until one has to wait; reads again once none is held.
-    private func runHeld(context: ChannelHandlerContext) {
-        while ready, !busy, !closing, let text = held.popFirst() {
-            busy = !connection.receive(text)
+    private var acceptsCommands: Bool {
+        switch phase {
+        case .joining, .serving: connection.outbox.isOpen
+        case .ending, .done: false
         }
-        setReading(ready && !busy && !closing, context: context)
     }
 
-    private func setReading(_ reading: Bool, context: ChannelHandlerContext) {
-        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: reading)
-    }
-
-    /// The client's close: after ours, the handshake is done; otherwise nothing more is sent but the
-    /// answer, which carries the client's code back.
-    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        closing = true
-        if connection.writer.closeSent {
-            context.close(promise: nil)
+    /// Runs held commands in order until one has to wait. Reads again once none is held; a client that
+    /// is done sending is answered once the last of its commands has run.
+    private func runHeld(context: ChannelHandlerContext) {
+        switch phase {
+        case .joining, .done:
+            return
+        case .serving, .ending:
+            while !busy, let text = held.popFirst() {
+                busy = !connection.receive(text)
+            }
+        }
+        guard !busy else {
+            setReading(false, context: context)
             return
         }
-        connection.outbox.finish()
-        var payload = frame.unmaskedData
-        var answer = context.channel.allocator.buffer(capacity: 2)
-        if let code = payload.readWebSocketErrorCode() { answer.write(webSocketErrorCode: code) }
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: answer))).whenComplete { _ in
-            bound.value.close(promise: nil)
+        switch phase {
+        case .serving:
+            setReading(true, context: context)
+        case .ending(let code):
+            phase = .done
+            // Sends what is queued, then our close; the socket closes once it is written.
+            connection.writer.peerClosed()
+            connection.outbox.drainAndClose(code: code, reason: "")
+        case .joining, .done:
+            break
+        }
+    }
+
+    /// The client sent its close frame, or shut its side of the socket: nothing more is read.
+    private func clientEnded(code: UInt16, context: ChannelHandlerContext) {
+        switch phase {
+        case .joining, .serving:
+            phase = .ending(code: code)
+            setReading(false, context: context)
+            runHeld(context: context)
+        case .ending, .done:
+            // Already closing; a refused join has nothing left to run.
+            context.close(promise: nil)
+        }
+    }
+
+    private func setReading(_ on: Bool, context: ChannelHandlerContext) {
+        guard on != reading else { return }
+        reading = on
+        // Silence while the server was not reading is not the client's.
+        if on { lastHeard = .now() }
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
+    }
+
+    /// The code that answers a client's close: its own, when it is one a close frame may carry.
+    static func answerCode(_ code: WebSocketErrorCode?) -> UInt16 {
+        guard let code else { return 1000 }
+        let number = UInt16(webSocketErrorCode: code)
+        switch number {
+        case 1000...1003, 1007...1014, 3000...4999: return number
+        default: return 1002
         }
     }
 
     /// Pings the client, or closes it with 1001 once it has been silent (pongs included) for the idle timeout.
     private func beat(context: ChannelHandlerContext) {
-        guard !closing, !connection.writer.closeSent else { return }
-        if NIODeadline.now() - lastHeard >= idleTimeout {
+        guard !connection.writer.closeSent else { return }
+        guard case .serving = phase else { return }
+        if reading, NIODeadline.now() - lastHeard >= idleTimeout {
             connection.outbox.closeNow(code: 1001, reason: "idle timeout")
             // A client that reads nothing may never let the close frame out: drop it after the close timeout.
             let channel = context.channel

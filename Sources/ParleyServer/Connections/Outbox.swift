@@ -133,6 +133,16 @@ final class Outbox: Sendable {
         return accepted
     }
 
+    /// Whether frames are still taken (no close has been decided).
+    var isOpen: Bool {
+        state.withLock { state in
+            switch state.phase {
+            case .holding, .open: true
+            default: false
+            }
+        }
+    }
+
     /// Puts `welcome` first and opens the queue. Message frames the history already covered
     /// (`id <= coveredID`), queued before or arriving after, are dropped, so nothing arrives twice.
     func open(with welcome: ByteBuffer, coveredID: Int64) {

@@ -25,6 +25,8 @@ final class OutboxWriter: Sendable {
         var draining = false
         var ended = false
         var closeSent = false
+        /// The client's close came first: ours is the answer, and the socket closes once it is written.
+        var peerClosed = false
     }
 
     init(outbox: Outbox, channel: any Channel, closeTimeout: TimeAmount) {
@@ -38,6 +40,12 @@ final class OutboxWriter: Sendable {
     /// Starts writing whatever the outbox holds, now and whenever it gets more.
     func start() {
         scheduler.schedule(self)
+    }
+
+    /// The client has sent its close frame (or shut its side): our close, when it is written, ends the
+    /// connection. Called on the event loop.
+    func peerClosed() {
+        loopState.value.peerClosed = true
     }
 
     /// Whether our close frame has been written (the handshake is then the client's to finish).
@@ -103,8 +111,11 @@ final class OutboxWriter: Sendable {
         var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(code)))
         data.writeString(reason)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data), promise: nil)
         let channel = self.channel
+        let written = channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        if loopState.value.peerClosed {
+            written.whenComplete { _ in channel.close(promise: nil) }
+        }
         channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
     }
 }

@@ -56,7 +56,8 @@ final class CommitQueue<Element: Sendable>: Sendable {
     /// Adds an item without waiting: false when the queue is full or finished.
     func offer(_ item: Element) -> Bool {
         let (accepted, consumer): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { state in
-            guard !state.finished, state.items.count < capacity else { return (false, nil) }
+            // Behind producers already waiting for room, so that they are not starved.
+            guard !state.finished, state.items.count < capacity, state.producers.isEmpty else { return (false, nil) }
             state.items.append(item)
             return (true, state.consumers.popFirst())
         }
