@@ -47,12 +47,8 @@ public final class PostgresMessageStore: MessageStore, Service {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
-            await withGracefulShutdownHandler {
-                while let batch = await queue.popBatch(max: Self.maxBatch) {
-                    await commit(batch)
-                }
-            } onGracefulShutdown: {
-                self.queue.finish()
+            await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
+                await self.write(batch)
             }
             group.cancelAll()
         }
@@ -70,8 +66,8 @@ public final class PostgresMessageStore: MessageStore, Service {
         }
     }
 
-    /// Stores one batch with one `parley_append` call, then runs completions in queue order.
-    func commit(_ batch: [PendingMessage]) async {
+    /// Stores one batch with one `parley_append` call.
+    func write(_ batch: [PendingMessage]) async -> CommitOutcome {
         let start = ContinuousClock.now
         // Grouped by room (stable, so each room keeps queue order); rooms are locked in id order.
         let order = batch.indices.sorted { (batch[$0].roomID, $0) < (batch[$1].roomID, $1) }
@@ -100,10 +96,9 @@ public final class PostgresMessageStore: MessageStore, Service {
                 return results
             }
         } catch {
-            CommitOutcome.failed(batch, error: error, metrics: metrics, logger: logger)
-            return
+            return .failed(error)
         }
-        CommitOutcome.committed(batch, results, since: start, metrics: metrics)
+        return .committed(results, since: start)
     }
 
     public func room(code: String) async throws -> RoomRecord? {

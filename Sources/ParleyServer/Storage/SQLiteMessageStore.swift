@@ -36,12 +36,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while let batch = await queue.popBatch(max: Self.maxBatch) {
-                await commit(batch)
-            }
-        } onGracefulShutdown: {
-            self.queue.finish()
+        await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
+            await self.write(batch)
         }
     }
 
@@ -59,10 +55,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
 
     /// Stores one batch in one transaction, then runs completions in queue order.
     func commit(_ batch: [PendingMessage]) async {
+        await write(batch).complete(batch, metrics: metrics, logger: logger)
+    }
+
+    /// Stores one batch in one transaction.
+    func write(_ batch: [PendingMessage]) async -> CommitOutcome {
         let start = ContinuousClock.now
-        let results: [AppendResult]
         do {
-            results = try await database.write { db in
+            let results = try await database.write { db in
                 var lastIDs: [Int64: Int64] = [:]
                 var results: [AppendResult] = []
                 results.reserveCapacity(batch.count)
@@ -86,11 +86,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
                 }
                 return results
             }
+            return .committed(results, since: start)
         } catch {
-            CommitOutcome.failed(batch, error: error, metrics: metrics, logger: logger)
-            return
+            return .failed(error)
         }
-        CommitOutcome.committed(batch, results, since: start, metrics: metrics)
     }
 
     public func room(code: String) async throws -> RoomRecord? {
