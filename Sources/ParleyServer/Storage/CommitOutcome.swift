@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// What became of one group commit, and how both stores finish it: completions run in queue order, only
 /// after the transaction.
@@ -27,10 +28,12 @@ enum CommitOutcome: Sendable {
         }
     }
 
-    /// The writer loop both stores run: takes everything queued (up to `maxBatch`), writes it with `write`,
-    /// and hands the outcome to a second task that runs the completions (fan-out to the rooms), so the next
-    /// transaction starts while the previous batch is being delivered. At most four written batches wait
-    /// for their completions; they run in commit order. On graceful shutdown what is queued is still written.
+    /// The writer loop both stores run: takes everything queued (up to `maxBatch`) and writes it with `write`.
+    /// A large batch's outcome goes to a second task that runs the completions (fan-out to the rooms), so
+    /// the next transaction starts while it is delivered; at most four written batches wait. A small batch
+    /// with nothing waiting before it is completed by the writer itself: the hand-off would cost more than
+    /// it saves (measured at a fixed 50,000 deliveries/s: 5 to 7 points of CPU). Either way completions run in
+    /// commit order. On graceful shutdown what is queued is still written.
     static func runWriter(
         queue: CommitQueue<PendingMessage>,
         maxBatch: Int,
@@ -39,15 +42,24 @@ enum CommitOutcome: Sendable {
         write: @escaping @Sendable ([PendingMessage]) async -> CommitOutcome
     ) async {
         let written = CommitQueue<Written>(capacity: 4)
+        let handedOff = HandedOff()
         await withDiscardingTaskGroup { group in
             group.addTask {
                 while let done = await written.popBatch(max: 4) {
-                    for item in done { item.outcome.complete(item.batch, metrics: metrics, logger: logger) }
+                    for item in done {
+                        item.outcome.complete(item.batch, metrics: metrics, logger: logger)
+                        handedOff.count.subtract(1, ordering: .releasing)
+                    }
                 }
             }
             await withGracefulShutdownHandler {
                 while let batch = await queue.popBatch(max: maxBatch) {
                     let outcome = await write(batch)
+                    if batch.count <= inlineBatch, handedOff.count.load(ordering: .acquiring) == 0 {
+                        outcome.complete(batch, metrics: metrics, logger: logger)
+                        continue
+                    }
+                    handedOff.count.add(1, ordering: .relaxed)
                     do {
                         try await written.push(Written(batch: batch, outcome: outcome))
                     } catch {
@@ -60,6 +72,14 @@ enum CommitOutcome: Sendable {
             }
             written.finish()
         }
+    }
+
+    /// The largest batch the writer completes itself when no other batch is waiting.
+    static let inlineBatch = 64
+
+    /// Batches handed to the completions task and not completed yet.
+    private final class HandedOff: Sendable {
+        let count = Atomic<Int>(0)
     }
 
     private struct Written: Sendable {
