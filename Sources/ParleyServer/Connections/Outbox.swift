@@ -58,8 +58,7 @@ final class Outbox: Sendable {
             case .open, .draining:
                 if !queue.isEmpty {
                     let frames = queue.map(\.frame)
-                    // A burst's storage is let go, so an idle member does not keep it.
-                    queue.removeAll(keepingCapacity: queue.count <= 16)
+                    queue.removeAll(keepingCapacity: true)
                     countedBytes = 0
                     return .next(.frames(frames))
                 }
