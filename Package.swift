@@ -60,6 +60,7 @@ let package = Package(
             name: "ParleyBench",
             dependencies: [
                 "ParleyProtocol",
+                "ParleyClient",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import ParleyClient
 
 extension BenchRunner {
     /// The largest message accepted from the server, fragments joined.
@@ -25,7 +26,7 @@ extension BenchRunner {
                 )
             }
             if context.stop.value == nil {
-                problem = "closed by the server" + (closeFrame.map { " (\(Self.describe($0)))" } ?? "")
+                problem = "closed by the server" + (closeFrame.map { " (\($0.summary))" } ?? "")
             }
         } catch is CancellationError {
             problem = nil
@@ -119,15 +120,5 @@ extension BenchRunner {
             partial = buffer
             return nil
         }
-    }
-
-    static func describe(_ closeFrame: WebSocketCloseFrame) -> String {
-        let code: String =
-            switch closeFrame.closeCode {
-            case .unknown(let raw): String(raw)
-            default: String(describing: closeFrame.closeCode)
-            }
-        guard let reason = closeFrame.reason, !reason.isEmpty else { return code }
-        return "\(code) \(reason)"
     }
 }

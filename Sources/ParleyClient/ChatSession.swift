@@ -86,7 +86,7 @@ public struct ChatSession: Sendable {
                         _ = box.disconnected()
                         throw ChatClientError(kind: .replaced, message: "another client took over this session (close 4001)")
                     }
-                    reason = "closed by the server (\(Self.describe(closeFrame)))"
+                    reason = "closed by the server (\(closeFrame.summary))"
                 }
             } catch let error as ChatClientError {
                 throw error
@@ -154,16 +154,6 @@ public struct ChatSession: Sendable {
             writer.finish()
             group.cancelAll()
         }
-    }
-
-    static func describe(_ closeFrame: WebSocketCloseFrame) -> String {
-        let code: String =
-            switch closeFrame.closeCode {
-            case .unknown(let raw): String(raw)
-            default: String(describing: closeFrame.closeCode)
-            }
-        guard let reason = closeFrame.reason, !reason.isEmpty else { return code }
-        return "\(code) \(reason)"
     }
 
     static func describe(_ error: any Error) -> String {

@@ -114,6 +114,17 @@ final class CommitQueue<Element: Sendable>: Sendable {
     }
 }
 
+extension CommitQueue where Element == PendingMessage {
+    /// A store's `append`: waits while the queue is full; once the store has stopped, storage is unavailable.
+    func append(_ message: PendingMessage) async throws {
+        do {
+            try await push(message)
+        } catch {
+            throw StorageError.unavailable
+        }
+    }
+}
+
 private enum PushStep {
     case done(CheckedContinuation<Void, Never>?)
     case wait

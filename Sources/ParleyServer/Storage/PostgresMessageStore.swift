@@ -59,11 +59,7 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     public func append(_ message: PendingMessage) async throws {
-        do {
-            try await queue.push(message)
-        } catch {
-            throw StorageError.unavailable
-        }
+        try await queue.append(message)
     }
 
     /// Stores one batch with one `parley_append` call.

@@ -46,11 +46,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
     }
 
     public func append(_ message: PendingMessage) async throws {
-        do {
-            try await queue.push(message)
-        } catch {
-            throw StorageError.unavailable
-        }
+        try await queue.append(message)
     }
 
     /// Stores one batch in one transaction, then runs completions in queue order.
