@@ -4,11 +4,11 @@ import Testing
 
 /// The real `parley` executable: durability across `kill -9`, graceful shutdown, and websocat.
 @Suite(.serialized) struct ProcessTests {
-    let directory: URL
+    let temporary: TemporaryDirectory
+    var directory: URL { temporary.url }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-proc-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "parley-proc")
     }
 
     @Test func everyReceivedMessageSurvivesKill9() async throws {

@@ -4,11 +4,11 @@ import Testing
 
 /// `parley serve` as users start it: environment twins, start-up validation, TLS.
 @Suite struct ServeCommandTests {
-    let directory: URL
+    let temporary: TemporaryDirectory
+    var directory: URL { temporary.url }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-serve-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "parley-serve")
     }
 
     @Test func environmentTwinsApplyAndFlagsWin() async throws {
