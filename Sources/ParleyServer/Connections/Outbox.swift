@@ -58,7 +58,8 @@ final class Outbox: Sendable {
             case .open, .draining:
                 if !queue.isEmpty {
                     let frames = queue.map(\.frame)
-                    queue.removeAll(keepingCapacity: true)
+                    // A burst's storage is let go, so an idle member does not keep it.
+                    queue.removeAll(keepingCapacity: queue.count <= 16)
                     countedBytes = 0
                     return .next(.frames(frames))
                 }

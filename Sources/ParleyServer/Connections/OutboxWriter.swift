@@ -78,14 +78,20 @@ final class OutboxWriter: Sendable {
             case .next(.frames(let frames)):
                 let written = channel.eventLoop.makePromise(of: Void.self)
                 let encoder = frameEncoderContext()
-                for (index, frame) in frames.enumerated() {
-                    let promise = index == frames.count - 1 ? written : nil
-                    // A `message` frame arrives already framed (``EventEncoder``): its bytes go straight past the
-                    // encoder, shared with every other member, with no header buffer of its own.
-                    if let encoder, let framed = WebSocketTextHeader.framed(frame) {
-                        encoder.write(NIOAny(framed), promise: promise)
-                    } else {
-                        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: promise)
+                if frames.count > 1, let encoder {
+                    // Several frames go out as one buffer: one entry in NIO's pending writes instead of one
+                    // per frame. A burst (a join storm, a backlog) would otherwise grow that queue for good.
+                    encoder.write(NIOAny(Self.concatenated(frames, allocator: channel.allocator)), promise: written)
+                } else {
+                    for (index, frame) in frames.enumerated() {
+                        let promise = index == frames.count - 1 ? written : nil
+                        // A `message` frame arrives already framed (``EventEncoder``): its bytes go straight past the
+                        // encoder, shared with every other member, with no header buffer of its own.
+                        if let encoder, let framed = WebSocketTextHeader.framed(frame) {
+                            encoder.write(NIOAny(framed), promise: promise)
+                        } else {
+                            channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: promise)
+                        }
                     }
                 }
                 loopState.value.writing = true
@@ -102,6 +108,22 @@ final class OutboxWriter: Sendable {
                 if loopState.value.writing { return }
             }
         }
+    }
+
+    /// The frames, each with its text-frame header, back to back in one buffer.
+    static func concatenated(_ frames: [ByteBuffer], allocator: ByteBufferAllocator) -> ByteBuffer {
+        var size = 0
+        for frame in frames { size += WebSocketTextHeader.maxSize + frame.readableBytes }
+        var batch = allocator.buffer(capacity: size)
+        for var frame in frames {
+            if let framed = WebSocketTextHeader.framed(frame) {
+                batch.writeImmutableBuffer(framed)
+            } else {
+                WebSocketTextHeader.append(headerFor: frame.readableBytes, to: &batch)
+                batch.writeBuffer(&frame)
+            }
+        }
+        return batch
     }
 
     /// Writes our close frame after everything before it, then gives the client `closeTimeout` to answer

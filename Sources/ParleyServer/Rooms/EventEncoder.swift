@@ -67,6 +67,20 @@ enum WebSocketTextHeader {
         }
     }
 
+    /// Appends the header of a frame whose payload is `length` bytes long.
+    static func append(headerFor length: Int, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(0x81))
+        switch length {
+        case ..<126: buffer.writeInteger(UInt8(length))
+        case ..<65536:
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        default:
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+    }
+
     /// The whole frame, header and payload, when the header for the readable bytes sits just before them;
     /// otherwise nil. Moves only indices: the storage stays shared.
     static func framed(_ payload: ByteBuffer) -> ByteBuffer? {

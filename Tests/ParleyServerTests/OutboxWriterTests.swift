@@ -1,0 +1,32 @@
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+@Suite struct OutboxWriterTests {
+    /// Several queued frames go out as one buffer; a WebSocket client must read back the same frames, in
+    /// order, whatever their length class and whether or not their header was written ahead of them.
+    @Test func framesWrittenAsOneBufferDecodeAsTheSameFrames() throws {
+        let ts = Timestamp(milliseconds: 1_795_000_000_000)
+        let payloads = [
+            EventEncoder.encode(ChatMessage(id: 1, nick: "a", text: "short", ts: ts, clientID: nil)),
+            EventEncoder.encode(.typing(nick: "b")),
+            EventEncoder.encode(ChatMessage(id: 2, nick: "a", text: String(repeating: "x", count: 300), ts: ts, clientID: "c1")),
+            ByteBuffer(string: String(repeating: "y", count: 70_000)),
+            EventEncoder.encode(ChatMessage(id: 3, nick: "a", text: String(repeating: "z", count: 66_000), ts: ts, clientID: nil)),
+        ]
+        let batch = OutboxWriter.concatenated(payloads, allocator: ByteBufferAllocator())
+        let client = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)))
+        defer { _ = try? client.finish() }
+        try client.writeInbound(batch)
+        for payload in payloads {
+            let frame = try #require(try client.readInbound(as: WebSocketFrame.self))
+            #expect(frame.fin && frame.opcode == .text && frame.maskKey == nil)
+            #expect(frame.unmaskedData == payload)
+        }
+        #expect(try client.readInbound(as: WebSocketFrame.self) == nil)
+    }
+}
