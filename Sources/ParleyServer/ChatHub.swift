@@ -14,6 +14,8 @@ final class ChatHub: Sendable {
     let connections = ConnectionDirectory()
     /// What connections wait for (storage reads, cluster calls), run by a few workers.
     let work = ConnectionWork()
+    /// One ping timer per event loop (``Heartbeat``).
+    let heartbeats = Mutex<[ObjectIdentifier: Heartbeat]>([:])
     let metrics: ParleyMetrics
     let logger: Logger
     private let lastConnectionID = Atomic<UInt64>(0)

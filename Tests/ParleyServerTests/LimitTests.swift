@@ -181,6 +181,31 @@ import Testing
             #expect(try await answering.next { $0 == .pong ? true : nil })
         }
     }
+
+    /// One timer per event loop beats every socket on it: sockets that leave (first, middle, last) take
+    /// only themselves off its list, and every silent one left is still closed.
+    @Test func silentClientsAreClosedAfterOthersLeave() async throws {
+        try await withServer(timeout: .seconds(20), .set(\.heartbeatInterval, .seconds(1)), .set(\.idleTimeout, .seconds(2))) { server in
+            var sockets: [RawSocket] = []
+            for index in 0..<8 {
+                let socket = try await server.connect("room=idle&nick=s\(index)", answerPings: false)
+                _ = try await socket.welcome()
+                sockets.append(socket)
+            }
+            for index in [0, 3, 7] { sockets[index].close() }
+            let staying = [1, 2, 4, 5, 6].map { sockets[$0] }
+            let started = ContinuousClock.now
+            try await withThrowingTaskGroup(of: UInt16?.self) { group in
+                for socket in staying {
+                    group.addTask { try await socket.closeCode() }
+                }
+                for try await code in group {
+                    #expect(code == 1001)
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(6))
+        }
+    }
 }
 
 /// The refusal `connect` ended with.

@@ -15,7 +15,8 @@ final class ChatConnection: Sendable {
     let writer: OutboxWriter
     let channel: any Channel
     let request: ConnectRequest
-    let logger: Logger
+    /// The server's logger, as is: an idle member keeps no metadata of its own (see ``logger``).
+    private let serverLogger: Logger
     private let state = Mutex(State())
     private let rate: Mutex<RateLimiter>
     private let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
@@ -44,10 +45,17 @@ final class ChatConnection: Sendable {
         self.outbox = outbox
         self.channel = channel
         self.request = request
-        self.logger = logger
+        self.serverLogger = logger
         self.writer = OutboxWriter(outbox: outbox, channel: channel, closeTimeout: TimeAmount(hub.configuration.closeTimeout))
         self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
         writer.start()
+    }
+
+    /// The server's logger with this connection's id, built when something is logged.
+    var logger: Logger {
+        var logger = serverLogger
+        logger[metadataKey: "connection"] = "\(id.value)"
+        return logger
     }
 
     /// The room, once joined.
@@ -260,7 +268,7 @@ final class ChatConnection: Sendable {
         guard let nick = room.nick(of: id) else { return true }
         let completion = committed(clientID: clientID)
         if hub.offer(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion) {
-            logger.trace("message queued", metadata: ["room": "\(room.code)"])
+            serverLogger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
             return true
         }
         // The commit queue is full: wait for room in it, reading nothing more meanwhile.

@@ -13,8 +13,6 @@ final class ChatSocketHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     let connection: ChatConnection
-    /// How often a ping goes out (and silence is checked).
-    private let tick: TimeAmount
     private let idleTimeout: TimeAmount
     private var phase = Phase.joining
     /// A command is waiting for storage.
@@ -22,7 +20,11 @@ final class ChatSocketHandler: ChannelInboundHandler {
     private var held: Deque<String> = []
     private var reading = false
     private var lastHeard = NIODeadline.now()
-    private var heartbeat: RepeatedTask?
+    private var context: ChannelHandlerContext?
+    private var heartbeat: Heartbeat?
+    private var nextBeat = NIODeadline.now()
+    /// Where ``Heartbeat`` keeps this socket, while it does.
+    var heartbeatSlot: Int?
 
     private enum Phase {
         /// `welcome` is not queued yet: commands wait.
@@ -37,23 +39,31 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     init(connection: ChatConnection, configuration: ServerConfiguration) {
         self.connection = connection
-        self.tick = TimeAmount(min(configuration.heartbeatInterval, configuration.idleTimeout / 2))
         self.idleTimeout = TimeAmount(configuration.idleTimeout)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         setReading(false, context: context)
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in
-            let (handler, context) = bound.value
-            handler.beat(context: context)
-        }
+        self.context = context
+        let heartbeat = connection.hub.heartbeat(on: context.eventLoop)
+        nextBeat = .now() + heartbeat.tick
+        heartbeat.add(self)
+        self.heartbeat = heartbeat
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopBeating()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        heartbeat?.cancel()
-        heartbeat = nil
+        stopBeating()
         context.fireChannelInactive()
+    }
+
+    private func stopBeating() {
+        heartbeat?.remove(self)
+        heartbeat = nil
+        context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -191,6 +201,13 @@ final class ChatSocketHandler: ChannelInboundHandler {
         case 1000...1003, 1007...1014, 3000...4999: return number
         default: return 1002
         }
+    }
+
+    /// Beats the socket when its time has come (``Heartbeat`` asks every socket on the loop, each second).
+    func beatIfDue(now: NIODeadline, tick: TimeAmount) {
+        guard let context, now >= nextBeat else { return }
+        nextBeat = now + tick
+        beat(context: context)
     }
 
     /// Pings the client, or closes it with 1001 once it has been silent (pongs included) for the idle timeout.

@@ -71,8 +71,6 @@ extension ChatHub {
         // Checked in `shouldUpgrade` already.
         let request = try ConnectRequest(query: URI(head.uri).queryParameters)
         let id = makeConnectionID()
-        var logger = logger
-        logger[metadataKey: "connection"] = "\(id.value)"
         let closeTimeout = TimeAmount(configuration.closeTimeout)
         // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
         let metrics = self.metrics
