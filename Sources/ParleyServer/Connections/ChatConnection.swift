@@ -157,6 +157,8 @@ final class ChatConnection: Sendable {
 
     /// The socket closed: the member leaves (and is released cluster-wide by a worker).
     func ended() {
+        hub.connections.remove(id)
+        hub.metrics.connections.decrement()
         outbox.finish()
         let room: Room? = state.withLock { state in
             state.ended = true

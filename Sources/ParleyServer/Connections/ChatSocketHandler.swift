@@ -57,6 +57,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         stopBeating()
+        connection.ended()
         context.fireChannelInactive()
     }
 

@@ -73,8 +73,8 @@ extension ChatHub {
         let id = makeConnectionID()
         let closeTimeout = TimeAmount(configuration.closeTimeout)
         // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
-        let metrics = self.metrics
-        let outbox = Outbox(limit: configuration.maxOutboundBytes) {
+        // (The closure captures the hub rather than a copy of its metrics: it is kept for every socket.)
+        let outbox = Outbox(limit: configuration.maxOutboundBytes) { [self] in
             metrics.slowConsumersClosed.increment()
             channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
         }
@@ -89,11 +89,6 @@ extension ChatHub {
         ])
         connections.insert(id, outbox)
         metrics.connections.increment()
-        channel.closeFuture.whenComplete { _ in
-            connection.ended()
-            self.connections.remove(id)
-            metrics.connections.decrement()
-        }
         return connection
     }
 }
