@@ -17,7 +17,7 @@ import NIOWebSocket
 /// once `welcome` is sent; frames are handled where NIO reads them.
 struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
-        case websocket(ChatConnection)
+        case websocket(ChatConnection, ConnectRequest)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// `/ws` without an acceptable request: answered with the contract's status and JSON error.
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError)
@@ -49,7 +49,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        .websocket(try hub.upgraded(channel, head: head, logger: logger))
+                        let (connection, request) = try hub.upgraded(channel, head: head, logger: logger)
+                        return .websocket(connection, request)
                     }
                 }
             )
@@ -82,9 +83,9 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     func handle(value: Value, logger: Logger) async {
         do {
             switch try await value.upgradeResult.get() {
-            case .websocket(let connection):
+            case .websocket(let connection, let request):
                 // Joins and sends `welcome`; from then on the socket lives on the event loop alone.
-                await connection.start()
+                await connection.start(request)
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let refusal):

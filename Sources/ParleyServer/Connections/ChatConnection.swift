@@ -14,7 +14,6 @@ final class ChatConnection: Sendable {
     let outbox: Outbox
     let writer: OutboxWriter
     let channel: any Channel
-    let request: ConnectRequest
     /// The server's logger, as is: an idle member keeps no metadata of its own (see ``logger``).
     private let serverLogger: Logger
     private let state = Mutex(State())
@@ -39,12 +38,11 @@ final class ChatConnection: Sendable {
         case refused
     }
 
-    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, request: ConnectRequest, logger: Logger) {
+    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, logger: Logger) {
         self.hub = hub
         self.id = id
         self.outbox = outbox
         self.channel = channel
-        self.request = request
         self.serverLogger = logger
         self.writer = OutboxWriter(outbox: outbox, channel: channel, closeTimeout: TimeAmount(hub.configuration.closeTimeout))
         self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
@@ -64,11 +62,15 @@ final class ChatConnection: Sendable {
     // MARK: joining and leaving
 
     /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
-    /// closes 1011.
-    func start() async {
+    /// closes 1011. A room that is live here needs no storage read to be found.
+    func start(_ request: ConnectRequest) async {
         let record: RoomRecord?
         do {
-            record = try await hub.admitRoom(code: request.roomCode)
+            if let live = hub.rooms.room(code: request.roomCode) {
+                record = live.record
+            } else {
+                record = try await hub.admitRoom(code: request.roomCode)
+            }
         } catch {
             // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
             logger.warning("room lookup failed", metadata: ["error": "\(error)"])
@@ -84,7 +86,7 @@ final class ChatConnection: Sendable {
         let room = hub.rooms.acquire(record)
         let admission: Room.Admission
         do {
-            admission = try await join(room)
+            admission = try await join(room, request)
         } catch {
             logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
             hub.rooms.release(room)
@@ -102,17 +104,17 @@ final class ChatConnection: Sendable {
         }
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(admission.nick)"])
         do {
-            try await welcome(room, admission)
+            try await welcome(room, admission, since: request.since)
         } catch {
             logger.warning("could not read history", metadata: ["room": "\(room.code)", "error": "\(error)"])
             refuse()
         }
     }
 
-    private func welcome(_ room: Room, _ admission: Room.Admission) async throws {
+    private func welcome(_ room: Room, _ admission: Room.Admission, since: Int64?) async throws {
         let configuration = hub.configuration
         let page =
-            if let since = request.since {
+            if let since {
                 try await hub.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
             } else {
                 try await hub.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
@@ -146,7 +148,7 @@ final class ChatConnection: Sendable {
     }
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
-    private func join(_ room: Room) async throws -> Room.Admission {
+    private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Admission {
         guard let cluster = hub.cluster else {
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
