@@ -20,6 +20,9 @@ final class ChatSocketHandler: ChannelInboundHandler {
     private var held: Deque<String> = []
     private var reading = false
     private var lastHeard = NIODeadline.now()
+    /// A frame arrived since the last beat; the beat turns it into `lastHeard` (one clock read per beat,
+    /// not one per frame).
+    private var heard = false
     private var context: ChannelHandlerContext?
     private var heartbeat: Heartbeat?
     private var nextBeat = NIODeadline.now()
@@ -69,7 +72,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastHeard = .now()
+        heard = true
         switch frame.opcode {
         case .text:
             // After a close of ours was decided, a command could be stored but never acknowledged.
@@ -190,7 +193,10 @@ final class ChatSocketHandler: ChannelInboundHandler {
         guard on != reading else { return }
         reading = on
         // Silence while the server was not reading is not the client's.
-        if on { lastHeard = .now() }
+        if on {
+            lastHeard = .now()
+            heard = false
+        }
         try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
     }
 
@@ -208,14 +214,18 @@ final class ChatSocketHandler: ChannelInboundHandler {
     func beatIfDue(now: NIODeadline, tick: TimeAmount) {
         guard let context, now >= nextBeat else { return }
         nextBeat = now + tick
-        beat(context: context)
+        if heard {
+            lastHeard = now
+            heard = false
+        }
+        beat(context: context, now: now)
     }
 
     /// Pings the client, or closes it with 1001 once it has been silent (pongs included) for the idle timeout.
-    private func beat(context: ChannelHandlerContext) {
+    private func beat(context: ChannelHandlerContext, now: NIODeadline) {
         guard !connection.writer.closeSent else { return }
         guard case .serving = phase else { return }
-        if reading, NIODeadline.now() - lastHeard >= idleTimeout {
+        if reading, now - lastHeard >= idleTimeout {
             connection.outbox.closeNow(code: 1001, reason: "idle timeout")
             // A client that reads nothing may never let the close frame out: drop it after the close timeout.
             let channel = context.channel
