@@ -67,6 +67,7 @@ public func buildApplication(
             logger.info("listening on \(scheme)://\(configuration.host):\(port)")
             await onServerRunning(port)
         },
+        eventLoopGroupProvider: .shared(EventLoopThreads.group(threads: configuration.eventLoops)),
         logger: logger
     )
     return ParleyApplication(application: app, drainer: ConnectionDrainer(hub: hub), logger: logger)

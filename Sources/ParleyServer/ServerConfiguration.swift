@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var maxOutboundBytes = 1024 * 1024
     public var maxConnectionsPerAddress = 256
     public var maxConnections = 100_000
+    /// Event-loop threads; nil: one per CPU this process may run on (its affinity mask and cgroup limits).
+    public var eventLoops: Int?
     public var heartbeatInterval: Duration = .seconds(30)
     public var idleTimeout: Duration = .seconds(60)
     public var maxBodyBytes = 64 * 1024

@@ -34,12 +34,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "With postgres://: seconds after which a silent node's members leave every list.") var nodeTimeout = 15
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(help: "Event-loop threads (default: one per CPU this process may run on).") var eventLoops: Int?
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
         "host", "port", "database", "room-creation", "allowed-origin", "history-size", "max-message-bytes", "max-frame-bytes",
         "rate-burst", "rate-per-second", "max-outbound-bytes", "max-connections-per-address", "max-connections",
         "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "node-timeout", "log-level",
+        "event-loops",
     ]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
@@ -74,6 +76,7 @@ struct Serve: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
+        if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1-256") }
         guard ratePerSecond >= 0 else { throw ValidationError("--rate-per-second must be 0 or more") }
         guard historySize <= 1000 else { throw ValidationError("--history-size must be at most 1000") }
         guard maxMessageBytes <= maxFrameBytes else { throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes") }
@@ -102,6 +105,7 @@ struct Serve: AsyncParsableCommand {
         configuration.tlsCertificatePath = tlsCert
         configuration.tlsKeyPath = tlsKey
         configuration.nodeTimeout = .seconds(nodeTimeout)
+        configuration.eventLoops = eventLoops
         return configuration
     }
 

@@ -19,6 +19,7 @@ import Testing
                     "PARLEY_ROOM_CREATION": "api",
                     "PARLEY_MAX_FRAME_BYTES": "1024",
                     "PARLEY_MAX_MESSAGE_BYTES": "512",
+                    "PARLEY_EVENT_LOOPS": "1",
                     // The --database flag ChildServer passes must win over this.
                     "PARLEY_DATABASE": "not-a-database",
                 ]
@@ -42,6 +43,7 @@ import Testing
         (["--tls-cert", "cert.pem"], [:], "--tls-cert and --tls-key go together"),
         ([], ["PARLEY_MAX_FRAME_BYTES": "lots"], "max-frame-bytes"),
         ([], ["PARLEY_RATE_BURST": "0"], "--rate-burst must be at least 1"),
+        ([], ["PARLEY_EVENT_LOOPS": "0"], "--event-loops must be 1-256"),
     ])
     func badValuesAreRefusedAtStartUp(arguments: [String], environment: [String: String], message: String) async throws {
         try await withTimeout(.seconds(30)) {
