@@ -31,12 +31,13 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     let hub: ChatHub
     let responder: Responder
 
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536)
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             // NIO keeps each socket's receive buffer for its next read, so an idle member holds it for
-            // good: start it at 512 bytes (NIO's default is 2 KB); a socket that fills it gets a bigger one.
+            // good: start it at 256 bytes (NIO's default is 2 KB; a command is usually smaller); a socket
+            // that fills it gets a bigger one.
             try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             let refusal = NIOLoopBoundBox<APIError?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(

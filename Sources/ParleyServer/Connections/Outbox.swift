@@ -58,8 +58,9 @@ final class Outbox: Sendable {
             case .open, .draining:
                 if !queue.isEmpty {
                     let frames = queue.map(\.frame)
-                    // A burst's storage is let go, so an idle member does not keep it.
-                    queue.removeAll(keepingCapacity: queue.count <= 16)
+                    // The queue's storage goes with the frames: an idle member keeps none (a member that is
+                    // sent to gets a new one on its next frame, which costs less than one write).
+                    queue = []
                     countedBytes = 0
                     return .next(.frames(frames))
                 }
