@@ -20,7 +20,7 @@ import Testing
                     break  // closed by the server
                 }
             }
-            try await greedy.channel.setOption(ChannelOptions.autoRead, value: true)
+            try await greedy.channel.setOption(ChannelOptions.autoRead, value: true).get()
             greedy.channel.read()
             let code = try await greedy.closeCode()
             #expect(code == 1008 || code == nil)  // nil: the close timeout dropped the socket first
@@ -46,7 +46,7 @@ import Testing
                 }
             }
             // Now the slow member reads: what it got is contiguous, then close 1008.
-            try await slow.channel.setOption(ChannelOptions.autoRead, value: true)
+            try await slow.channel.setOption(ChannelOptions.autoRead, value: true).get()
             slow.channel.read()
             var last: Int64 = 0
             var closeCode: UInt16?

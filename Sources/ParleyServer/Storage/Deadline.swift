@@ -5,6 +5,7 @@ struct DeadlineExceeded: Error, CustomStringConvertible {
 
 /// Runs `operation`, cancelling it when `timeout` passes first, so a caller sees an error rather than a
 /// hang while a database is unreachable.
+@discardableResult
 func withDeadline<Result: Sendable>(
     _ timeout: Duration,
     _ operation: @escaping @Sendable () async throws -> Result

@@ -68,7 +68,7 @@ final class RawSocket: Sendable {
             try? await channel.close()
             throw Refused(status: status, body: body)
         }
-        if !readAutomatically { try await channel.setOption(ChannelOptions.autoRead, value: false) }
+        if !readAutomatically { try await channel.setOption(ChannelOptions.autoRead, value: false).get() }
         return RawSocket(channel: channel, inbox: inbox, answerPings: answerPings)
     }
 
