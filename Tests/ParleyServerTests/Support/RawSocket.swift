@@ -53,7 +53,13 @@ final class RawSocket: Sendable {
         readAutomatically: Bool = true
     ) async throws -> RawSocket {
         let inbox = Inbox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if !readAutomatically {
+            // A client that stops reading must fill its buffers soon: with the kernel's receive-buffer
+            // autotuning (up to 32 MB here) megabytes could vanish into them first.
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: 64 * 1024)
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: inbox)) }
             }
