@@ -59,7 +59,8 @@ final class RawSocket: Sendable {
             // autotuning (up to 32 MB here) megabytes could vanish into them first.
             bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: 64 * 1024)
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: inbox)) }
             }
