@@ -124,13 +124,23 @@ private final class LineBuffer: Sendable {
             }
             if let found { return found }
             if ended { throw Ended() }
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state in
-                    if state.consumed < state.lines.count || state.ended { return true }
-                    state.waiters.append(continuation)
-                    return false
+            // Cancellation (a test's timeout) wakes every waiter, so a line that never comes fails the test
+            // instead of hanging the run.
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state in
+                        if state.consumed < state.lines.count || state.ended || Task.isCancelled { return true }
+                        state.waiters.append(continuation)
+                        return false
+                    }
+                    if ready { continuation.resume() }
                 }
-                if ready { continuation.resume() }
+            } onCancel: {
+                let waiters = state.withLock { state in
+                    defer { state.waiters.removeAll() }
+                    return state.waiters
+                }
+                for waiter in waiters { waiter.resume() }
             }
         }
     }
