@@ -25,7 +25,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
     private var heard = false
     private var context: ChannelHandlerContext?
     private var heartbeat: Heartbeat?
-    private var nextBeat = NIODeadline.now()
+    private var nextBeat = NIODeadline.distantFuture
     /// Where ``Heartbeat`` keeps this socket, while it does.
     var heartbeatSlot: Int?
 
@@ -211,9 +211,9 @@ final class ChatSocketHandler: ChannelInboundHandler {
     }
 
     /// Beats the socket when its time has come (``Heartbeat`` asks every socket on the loop, each second).
-    func beatIfDue(now: NIODeadline, tick: TimeAmount) {
-        guard let context, now >= nextBeat else { return }
-        nextBeat = now + tick
+    func beatIfDue(now: NIODeadline) {
+        guard let context, let heartbeat, now >= nextBeat else { return }
+        nextBeat = now + heartbeat.tick
         if heard {
             lastHeard = now
             heard = false

@@ -58,7 +58,7 @@ final class Heartbeat: Sendable {
         let now = NIODeadline.now()
         // A copy: a beat can close its socket, which removes it from the list.
         for socket in state.value.sockets {
-            socket.beatIfDue(now: now, tick: tick)
+            socket.beatIfDue(now: now)
         }
     }
 }
