@@ -3,6 +3,7 @@ import GRDBSQLite
 import Logging
 import ParleyProtocol
 import ServiceLifecycle
+import Synchronization
 
 /// SQLite history (WAL mode) with one writer that group-commits every queued message in one transaction.
 ///
@@ -14,6 +15,9 @@ public final class SQLiteMessageStore: MessageStore, Service {
     let metrics: ParleyMetrics
     let logger: Logger
     static let maxBatch = 4096
+    /// Set once the writer has stopped (graceful shutdown): event loops stop committing too.
+    private let stopped = Atomic(false)
+    private let committers: LoopCommitters
 
     /// Opens (creating if needed) and migrates the database.
     public init(location: DatabaseLocation, metrics: ParleyMetrics, logger: Logger) throws {
@@ -32,6 +36,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
         self.metrics = metrics
         self.logger = logger
+        let database = self.database
+        self.committers = LoopCommitters(maxBatch: Self.maxBatch) { batch, _ in
+            Self.commitHere(batch, database: database, metrics: metrics, logger: logger)
+        }
         try SQLiteSchema.migrator.migrate(database)
     }
 
@@ -39,10 +47,17 @@ public final class SQLiteMessageStore: MessageStore, Service {
         await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
             await self.write(batch)
         }
+        stopped.store(true, ordering: .relaxed)
     }
 
+    /// On an event loop, the message joins that loop's next commit (``LoopCommitter``); elsewhere it goes to
+    /// the writer's queue. Once the store has stopped, both refuse.
     public func offer(_ message: PendingMessage) -> Bool {
-        queue.offer(message)
+        guard !stopped.load(ordering: .relaxed), let committer = committers.current() else {
+            return queue.offer(message)
+        }
+        committer.add(message)
+        return true
     }
 
     public func append(_ message: PendingMessage) async throws {
@@ -58,34 +73,51 @@ public final class SQLiteMessageStore: MessageStore, Service {
     func write(_ batch: [PendingMessage]) async -> CommitOutcome {
         let start = ContinuousClock.now
         do {
-            let results = try await database.write { db in
-                var lastIDs: [Int64: Int64] = [:]
-                var results: [AppendResult] = []
-                results.reserveCapacity(batch.count)
-                let insert = try db.cachedStatement(
-                    sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id) VALUES (?, ?, ?, ?, ?, ?)"
-                )
-                for pending in batch {
-                    if let clientID = pending.clientID, let original = try Self.message(db, roomID: pending.roomID, clientID: clientID) {
-                        results.append(.duplicate(original))
-                        continue
-                    }
-                    let previous = try lastIDs[pending.roomID] ?? Self.lastID(db, roomID: pending.roomID)
-                    let id = previous + 1
-                    try Self.insert(pending, id: id, with: insert, in: db)
-                    lastIDs[pending.roomID] = id
-                    results.append(.stored(ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID)))
-                }
-                let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ? WHERE id = ?")
-                for (roomID, lastID) in lastIDs {
-                    try update.execute(arguments: [lastID, roomID])
-                }
-                return results
-            }
+            let results = try await database.write { db in try Self.insert(batch, in: db) }
             return .committed(results, since: start)
         } catch {
             return .failed(error)
         }
+    }
+
+    /// Stores one batch in one transaction on the calling thread (an event loop's; see ``LoopCommitter``),
+    /// then runs its completions.
+    private static func commitHere(_ batch: [PendingMessage], database: any DatabaseWriter, metrics: ParleyMetrics, logger: Logger) {
+        let start = ContinuousClock.now
+        let outcome: CommitOutcome
+        do {
+            outcome = .committed(try database.write { db in try Self.insert(batch, in: db) }, since: start)
+        } catch {
+            outcome = .failed(error)
+        }
+        outcome.complete(batch, metrics: metrics, logger: logger)
+    }
+
+    /// The body of every group commit: ids from `rooms.last_id`, a resend of a stored `client_id` answered
+    /// with the original.
+    private static func insert(_ batch: [PendingMessage], in db: Database) throws -> [AppendResult] {
+        var lastIDs: [Int64: Int64] = [:]
+        var results: [AppendResult] = []
+        results.reserveCapacity(batch.count)
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        for pending in batch {
+            if let clientID = pending.clientID, let original = try Self.message(db, roomID: pending.roomID, clientID: clientID) {
+                results.append(.duplicate(original))
+                continue
+            }
+            let previous = try lastIDs[pending.roomID] ?? Self.lastID(db, roomID: pending.roomID)
+            let id = previous + 1
+            try Self.insert(pending, id: id, with: insert, in: db)
+            lastIDs[pending.roomID] = id
+            results.append(.stored(ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID)))
+        }
+        let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ? WHERE id = ?")
+        for (roomID, lastID) in lastIDs {
+            try update.execute(arguments: [lastID, roomID])
+        }
+        return results
     }
 
     public func room(code: String) async throws -> RoomRecord? {

@@ -1,0 +1,70 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Group-commits, on an event loop's own thread, the messages its connections sent in one pass of the loop.
+///
+/// At a steady rate a group commit holds only a few messages. Handing each batch to a writer task, from there
+/// to the database's queue and the results back to the loop cost more than the messages themselves: at 5,000
+/// messages/s into 100 rooms of 10, the server made about 8,000 futex calls a second, and every hand-off was
+/// a chance to wait behind another thread on a busy CPU. Here the first message of a pass schedules one task
+/// on the loop; it runs after the loop has read everything that woke it, stores all of it in one transaction
+/// and delivers it, without leaving the thread.
+final class LoopCommitter: Sendable {
+    let eventLoop: any EventLoop
+    /// Stores a batch and runs its completions, on the loop's thread.
+    private let commit: @Sendable ([PendingMessage], any EventLoop) -> Void
+    private let maxBatch: Int
+    private let pending: NIOLoopBoundBox<[PendingMessage]>
+
+    init(eventLoop: any EventLoop, maxBatch: Int, commit: @escaping @Sendable ([PendingMessage], any EventLoop) -> Void) {
+        self.eventLoop = eventLoop
+        self.maxBatch = maxBatch
+        self.commit = commit
+        self.pending = .makeBoxSendingValue([], eventLoop: eventLoop)
+    }
+
+    /// Queues a message for this pass's commit. Called on the event loop.
+    func add(_ message: PendingMessage) {
+        pending.value.append(message)
+        if pending.value.count == 1 {
+            eventLoop.execute { self.flush() }
+        }
+    }
+
+    /// Commits what this pass queued, `maxBatch` messages to a transaction.
+    private func flush() {
+        var queued: [PendingMessage] = []
+        swap(&queued, &pending.value)
+        var start = 0
+        while start < queued.count {
+            let end = min(start + maxBatch, queued.count)
+            commit(Array(queued[start..<end]), eventLoop)
+            start = end
+        }
+    }
+}
+
+/// The committers of one store, one per event loop that has offered it a message.
+final class LoopCommitters: Sendable {
+    private let committers = Mutex<[ObjectIdentifier: LoopCommitter]>([:])
+    private let maxBatch: Int
+    private let commit: @Sendable ([PendingMessage], any EventLoop) -> Void
+
+    init(maxBatch: Int, commit: @escaping @Sendable ([PendingMessage], any EventLoop) -> Void) {
+        self.maxBatch = maxBatch
+        self.commit = commit
+    }
+
+    /// The committer of the event loop this thread runs, or nil when it runs none.
+    func current() -> LoopCommitter? {
+        guard let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop else { return nil }
+        return committers.withLock { committers in
+            let key = ObjectIdentifier(eventLoop)
+            if let committer = committers[key] { return committer }
+            let committer = LoopCommitter(eventLoop: eventLoop, maxBatch: maxBatch, commit: commit)
+            committers[key] = committer
+            return committer
+        }
+    }
+}
