@@ -15,6 +15,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
     let metrics: ParleyMetrics
     let logger: Logger
     static let maxBatch = 4096
+    /// Nil for an in-memory database, which has no log.
+    private let checkpointer: WALCheckpointer?
     /// Set once the writer has stopped (graceful shutdown): event loops stop committing too.
     private let stopped = Atomic(false)
     private let committers: LoopCommitters
@@ -24,30 +26,46 @@ public final class SQLiteMessageStore: MessageStore, Service {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Only a backstop: ``WALCheckpointer`` keeps the log well below this.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(4 * WALCheckpointer.defaultRestartPages)")
         }
         configuration.busyMode = .timeout(10)
         switch location {
         case .sqliteFile(let path):
             self.database = try DatabasePool(path: path, configuration: configuration)
+            self.checkpointer = WALCheckpointer(
+                connection: try DatabaseQueue(path: path, configuration: configuration),
+                interval: .milliseconds(100),
+                logger: logger
+            )
         case .sqliteMemory:
             self.database = try DatabaseQueue(configuration: configuration)
+            self.checkpointer = nil
         case .postgres:
             throw StorageError.unsupported("postgres:// is served by PostgresMessageStore")
         }
         self.metrics = metrics
         self.logger = logger
         let database = self.database
-        self.committers = LoopCommitters(maxBatch: Self.maxBatch) { batch, _ in
+        let checkpointer = self.checkpointer
+        self.committers = LoopCommitters(maxBatch: Self.maxBatch) { batch, eventLoop in
             Self.commitHere(batch, database: database, metrics: metrics, logger: logger)
+            checkpointer?.restartIfDue(database, on: eventLoop)
         }
         try SQLiteSchema.migrator.migrate(database)
     }
 
     public func run() async throws {
-        await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
-            await self.write(batch)
+        await withDiscardingTaskGroup { group in
+            if let checkpointer {
+                group.addTask { await checkpointer.run() }
+            }
+            await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
+                await self.write(batch)
+            }
+            stopped.store(true, ordering: .relaxed)
+            group.cancelAll()
         }
-        stopped.store(true, ordering: .relaxed)
     }
 
     /// On an event loop, the message joins that loop's next commit (``LoopCommitter``); elsewhere it goes to
@@ -74,6 +92,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         let start = ContinuousClock.now
         do {
             let results = try await database.write { db in try Self.insert(batch, in: db) }
+            await checkpointer?.restartIfDue(database)
             return .committed(results, since: start)
         } catch {
             return .failed(error)
