@@ -22,7 +22,7 @@ public func buildApplication(
     var services: [any Service] = []
     if case .postgres(let url) = configuration.database {
         // A name for this process in the cluster; a restarted node is a new one (its old members get swept).
-        let node = String(SessionTable.makeSecret().prefix(12))
+        let node = String(SessionSecret.random().description.prefix(12))
         let postgres = try await PostgresMessageStore.open(url: url, node: node, metrics: metrics, logger: logger)
         store = postgres
         presence = ClusterPresence(client: postgres.client, node: node, logger: logger)

@@ -12,18 +12,18 @@ import Testing
 
     @Test func clashingNicksAreSuffixedCaseInsensitively() {
         var state = RoomState<Int>()
-        #expect(state.join(a, desired: "Bob", session: "s1", handle: 1).nick == "Bob")
-        #expect(state.join(b, desired: "bob", session: "s2", handle: 2).nick == "bob-2")
-        #expect(state.join(c, desired: "BOB", session: "s3", handle: 3).nick == "BOB-3")
+        #expect(state.join(a, desired: "Bob", session: secret(1), handle: 1).nick == "Bob")
+        #expect(state.join(b, desired: "bob", session: secret(2), handle: 2).nick == "bob-2")
+        #expect(state.join(c, desired: "BOB", session: secret(3), handle: 3).nick == "BOB-3")
         #expect(state.nicks == ["Bob", "bob-2", "BOB-3"])
         _ = state.leave(a)
-        #expect(state.join(a, desired: "bob", session: "s4", handle: 4).nick == "bob")
+        #expect(state.join(a, desired: "bob", session: secret(4), handle: 4).nick == "bob")
     }
 
     @Test func sessionReplacesTheLiveHolderUnderItsNick() {
         var state = RoomState<Int>()
-        _ = state.join(a, desired: "alice", session: "secret", handle: 1)
-        let joined = state.join(b, desired: "ignored", session: "secret", handle: 2)
+        _ = state.join(a, desired: "alice", session: secret(9), handle: 1)
+        let joined = state.join(b, desired: "ignored", session: secret(9), handle: 2)
         #expect(joined.nick == "alice")
         #expect(joined.replaced?.id == a)
         #expect(state.members.count == 1)
@@ -32,8 +32,8 @@ import Testing
 
     @Test func renameRefusesANickHeldByAnother() throws {
         var state = RoomState<Int>()
-        _ = state.join(a, desired: "alice", session: "s1", handle: 1)
-        _ = state.join(b, desired: "bob", session: "s2", handle: 2)
+        _ = state.join(a, desired: "alice", session: secret(1), handle: 1)
+        _ = state.join(b, desired: "bob", session: secret(2), handle: 2)
         #expect(throws: ProtocolError.self) { try state.rename(b, to: "ALICE") }
         #expect(try state.rename(a, to: "ALICE")?.from == "alice")
         #expect(state.nicks == ["ALICE", "bob"])
@@ -183,14 +183,35 @@ final class ManagedAtomicFlag: Sendable {
 @Suite struct SessionTableTests {
     @Test func secretsAreRoomBoundFollowRebindsAndTheOldestIsForgotten() {
         let table = SessionTable(capacity: 2)
-        table.bind("s1", roomCode: "a", nick: "ann")
-        table.bind("s2", roomCode: "a", nick: "bob")
-        #expect(table.lookup("s1", roomCode: "b") == nil)
-        table.bind("s1", roomCode: "a", nick: "anna")
-        #expect(table.lookup("s1", roomCode: "a")?.nick == "anna")
-        table.bind("s3", roomCode: "a", nick: "cy")
-        #expect(table.lookup("s1", roomCode: "a") == nil)
-        #expect(table.lookup("s3", roomCode: "a")?.nick == "cy")
-        #expect(SessionTable.makeSecret().count == 40)
+        table.bind(secret(1), roomCode: "a", nick: "ann")
+        table.bind(secret(2), roomCode: "a", nick: "bob")
+        #expect(table.lookup(secret(1), roomCode: "b") == nil)
+        table.bind(secret(1), roomCode: "a", nick: "anna")
+        #expect(table.lookup(secret(1), roomCode: "a")?.nick == "anna")
+        table.bind(secret(3), roomCode: "a", nick: "cy")
+        #expect(table.lookup(secret(1), roomCode: "a") == nil)
+        #expect(table.lookup(secret(3), roomCode: "a")?.nick == "cy")
     }
+}
+
+@Suite struct SessionSecretTests {
+    @Test func aSecretReadsBackFromItsWrittenForm() throws {
+        let secret = SessionSecret.random()
+        #expect(secret.description.count == 40)
+        #expect(SessionSecret(secret.description) == secret)
+        #expect(SessionSecret.random() != secret)
+        let padded = "00000000000000000000000000000000000000a1"
+        #expect(try #require(SessionSecret(padded)).description == padded)
+    }
+
+    @Test(arguments: ["", "abc", String(repeating: "A", count: 40), String(repeating: "g", count: 40), String(repeating: "0", count: 41)])
+    func onlyFortyLowercaseHexDigitsAreASecret(text: String) {
+        #expect(SessionSecret(text) == nil)
+    }
+}
+
+/// A fixed secret for tests: `n` in the last hex digits.
+func secret(_ n: Int) -> SessionSecret {
+    let hex = String(n, radix: 16)
+    return SessionSecret(String(repeating: "0", count: 40 - hex.count) + hex)!
 }

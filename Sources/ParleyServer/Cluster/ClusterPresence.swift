@@ -28,7 +28,7 @@ final class ClusterPresence: Sendable {
     /// A reserved nick; a new join has already been announced to the other nodes.
     struct Claim: Sendable {
         var nick: String
-        var session: String
+        var session: SessionSecret
         /// The session's nick was held by a live connection, here or on another node, now replaced:
         /// nobody is told of a join.
         var tookOver: Bool
@@ -37,7 +37,7 @@ final class ClusterPresence: Sendable {
     /// Reserves a nick for a joining connection: the session's own nick when `session` is known in this
     /// room and its nick is free or held by the same session; else `requested` (or a guest nick), suffixed
     /// `-2`, `-3`, … while taken anywhere in the cluster.
-    func claim(room: RoomRecord, requested: String?, session: String?, connection: ConnectionID) async throws -> Claim {
+    func claim(room: RoomRecord, requested: String?, session: SessionSecret?, connection: ConnectionID) async throws -> Claim {
         try await withDeadline(Self.callTimeout) {
             if let session, let nick = try await self.sessionNick(session, roomID: room.id) {
                 if let claim = try await self.reclaim(room: room, nick: nick, session: session, connection: connection) {
@@ -45,14 +45,14 @@ final class ClusterPresence: Sendable {
                 }
                 return try await self.reserve(room: room, desired: nick, session: session, connection: connection)
             }
-            let session = SessionTable.makeSecret()
+            let session = SessionSecret.random()
             return try await self.reserve(room: room, desired: requested ?? Nick.makeGuest(), session: session, connection: connection)
         }
     }
 
-    private func sessionNick(_ secret: String, roomID: Int64) async throws -> String? {
+    private func sessionNick(_ secret: SessionSecret, roomID: Int64) async throws -> String? {
         let rows = try await client.query(
-            "UPDATE sessions SET used_at = now() WHERE secret = \(secret) AND room_id = \(roomID) RETURNING nick",
+            "UPDATE sessions SET used_at = now() WHERE secret = \(secret.description) AND room_id = \(roomID) RETURNING nick",
             logger: logger
         )
         for try await nick in rows.decode(String.self) { return nick }
@@ -60,7 +60,7 @@ final class ClusterPresence: Sendable {
     }
 
     /// Takes the session's nick back: nil when another session holds it now.
-    private func reclaim(room: RoomRecord, nick: String, session: String, connection: ConnectionID) async throws -> Claim? {
+    private func reclaim(room: RoomRecord, nick: String, session: SessionSecret, connection: ConnectionID) async throws -> Claim? {
         let key = Nick.key(nick)
         let node = self.node
         return try await client.withTransaction(logger: logger) { db in
@@ -71,7 +71,7 @@ final class ClusterPresence: Sendable {
             )
             for try await session in rows.decode(String.self) { holder = session }
             // Nobody holds it (a reconnect after a drop) or another session does: `reserve` takes it as a join.
-            guard holder == session else { return nil }
+            guard holder == session.description else { return nil }
             // On another node the trigger's `replace` notice has that node close the old connection with 4001.
             try await db.query(
                 "UPDATE members SET node = \(node), connection = \(Int64(connection.value)) WHERE room_id = \(room.id) AND nick_key = \(key)",
@@ -83,7 +83,7 @@ final class ClusterPresence: Sendable {
 
     /// Reserves `desired` or the first free suffixed form and binds the session to it: one statement per
     /// candidate nick.
-    private func reserve(room: RoomRecord, desired: String, session: String, connection: ConnectionID) async throws -> Claim {
+    private func reserve(room: RoomRecord, desired: String, session: SessionSecret, connection: ConnectionID) async throws -> Claim {
         let now = Timestamp.now().milliseconds
         for n in 1...1000 {
             let nick = n == 1 ? desired : Nick.suffixed(desired, n)
@@ -91,10 +91,10 @@ final class ClusterPresence: Sendable {
                 """
                 WITH member AS (
                     INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
-                    VALUES (\(room.id), \(Nick.key(nick)), \(nick), \(session), \(node), \(Int64(connection.value)), \(now))
+                    VALUES (\(room.id), \(Nick.key(nick)), \(nick), \(session.description), \(node), \(Int64(connection.value)), \(now))
                     ON CONFLICT DO NOTHING RETURNING nick
                 ), bound AS (
-                    INSERT INTO sessions (secret, room_id, nick) SELECT \(session), \(room.id), nick FROM member
+                    INSERT INTO sessions (secret, room_id, nick) SELECT \(session.description), \(room.id), nick FROM member
                     ON CONFLICT (secret) DO UPDATE SET nick = EXCLUDED.nick, used_at = now()
                 )
                 SELECT nick FROM member

@@ -50,7 +50,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let (connection, request) = try hub.upgraded(channel, head: head, logger: logger)
+                        let (connection, request) = try hub.upgraded(channel, head: head)
                         return .websocket(connection, request)
                     }
                 }

@@ -14,8 +14,6 @@ final class ChatConnection: Sendable {
     let outbox: Outbox
     let writer: OutboxWriter
     let channel: any Channel
-    /// The server's logger, as is: an idle member keeps no metadata of its own (see ``logger``).
-    private let serverLogger: Logger
     private let state = Mutex(State())
     private let rate: Mutex<RateLimiter>
     private let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
@@ -38,20 +36,20 @@ final class ChatConnection: Sendable {
         case refused
     }
 
-    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, logger: Logger) {
+    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel) {
         self.hub = hub
         self.id = id
         self.outbox = outbox
         self.channel = channel
-        self.serverLogger = logger
         self.writer = OutboxWriter(outbox: outbox, channel: channel, closeTimeout: TimeAmount(hub.configuration.closeTimeout))
         self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
         writer.start()
     }
 
-    /// The server's logger with this connection's id, built when something is logged.
+    /// The hub's logger with this connection's id, built when something is logged: an idle member keeps no
+    /// logger of its own (a `Logger` is 56 bytes).
     var logger: Logger {
-        var logger = serverLogger
+        var logger = hub.logger
         logger[metadataKey: "connection"] = "\(id.value)"
         return logger
     }
@@ -129,7 +127,7 @@ final class ChatConnection: Sendable {
         let welcome = ServerEvent.Welcome(
             room: room.record.info,
             nick: admission.nick,
-            session: admission.session,
+            session: admission.session.description,
             members: members,
             history: page.messages,
             lastID: page.lastID,
@@ -272,7 +270,7 @@ final class ChatConnection: Sendable {
         guard let nick = room.nick(of: id) else { return true }
         let completion = committed(clientID: clientID)
         if hub.offer(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion) {
-            serverLogger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
+            hub.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
             return true
         }
         // The commit queue is full: wait for room in it, reading nothing more meanwhile.

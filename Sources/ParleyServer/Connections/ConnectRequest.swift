@@ -7,7 +7,8 @@ struct ConnectRequest: Sendable {
     /// Normalised nick, or nil when the server should assign one.
     var nick: String?
     var since: Int64?
-    var session: String?
+    /// Nil also when it is not a secret this server could have handed out: the member joins as new.
+    var session: SessionSecret?
 
     init(query: Parameters) throws(ProtocolError) {
         // `roomCode` and `token` are the seeds' names for the same parameter.
@@ -26,7 +27,7 @@ struct ConnectRequest: Sendable {
             since = value
         }
         if let raw = query["session"], !raw.isEmpty {
-            session = String(raw)
+            session = SessionSecret(raw)
         }
     }
 }

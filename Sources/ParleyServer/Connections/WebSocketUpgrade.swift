@@ -67,7 +67,7 @@ extension ChatHub {
 
     /// Sets up an upgraded socket (on its event loop): its outbox and writer, and the handler that serves
     /// its frames. The member joins in ``ChatConnection/start()``.
-    func upgraded(_ channel: any Channel, head: HTTPRequestHead, logger: Logger) throws -> (ChatConnection, ConnectRequest) {
+    func upgraded(_ channel: any Channel, head: HTTPRequestHead) throws -> (ChatConnection, ConnectRequest) {
         // Checked in `shouldUpgrade` already.
         let request = try ConnectRequest(query: URI(head.uri).queryParameters)
         let id = makeConnectionID()
@@ -78,7 +78,7 @@ extension ChatHub {
             metrics.slowConsumersClosed.increment()
             channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
         }
-        let connection = ChatConnection(hub: self, id: id, outbox: outbox, channel: channel, logger: logger)
+        let connection = ChatConnection(hub: self, id: id, outbox: outbox, channel: channel)
         try channel.pipeline.syncOperations.addHandlers([
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 0,

@@ -47,16 +47,16 @@ final class Room: Sendable {
     /// What a joining connection learns.
     struct Admission {
         var nick: String
-        var session: String
+        var session: SessionSecret
         var members: [String]
     }
 
     /// Adds a member whose outbox is still holding. A valid `session` reclaims its nick, replacing a live
     /// holder (closed 4001, with no leave/join pair); otherwise `requestedNick` (or a guest nick) is used,
     /// suffixed on a clash.
-    func join(_ id: ConnectionID, requestedNick: String?, session requestedSession: String?, outbox: Outbox) -> Admission {
+    func join(_ id: ConnectionID, requestedNick: String?, session requestedSession: SessionSecret?, outbox: Outbox) -> Admission {
         let claim = requestedSession.flatMap { secret in sessions.lookup(secret, roomCode: code).map { (secret, $0.nick) } }
-        let session = claim?.0 ?? SessionTable.makeSecret()
+        let session = claim?.0 ?? SessionSecret.random()
         let desired = claim?.1 ?? requestedNick ?? Nick.makeGuest()
         let admission = admit(id, nick: desired, session: session, outbox: outbox, announce: true)
         sessions.bind(session, roomCode: code, nick: admission.nick)
@@ -65,11 +65,11 @@ final class Room: Sendable {
 
     /// Adds a member whose nick the cluster already reserved (see ``ClusterPresence``). `announce` is false
     /// when the member took over its session from a connection on any node.
-    func join(_ id: ConnectionID, claimed nick: String, session: String, announce: Bool, outbox: Outbox) -> Admission {
+    func join(_ id: ConnectionID, claimed nick: String, session: SessionSecret, announce: Bool, outbox: Outbox) -> Admission {
         admit(id, nick: nick, session: session, outbox: outbox, announce: announce)
     }
 
-    private func admit(_ id: ConnectionID, nick: String, session: String, outbox: Outbox, announce: Bool) -> Admission {
+    private func admit(_ id: ConnectionID, nick: String, session: SessionSecret, outbox: Outbox, announce: Bool) -> Admission {
         let ts = Timestamp.now()
         let (admission, replaced): (Admission, Outbox?) = state.withLock { state in
             let joined = state.members.join(id, desired: nick, session: session, handle: outbox)
@@ -106,7 +106,7 @@ final class Room: Sendable {
 
     /// Renames a member and tells everyone, the member included.
     func rename(_ id: ConnectionID, to nick: String) throws(ProtocolError) {
-        let renamed: (from: String, session: String)? = try state.withLock { (state) throws(ProtocolError) in
+        let renamed: (from: String, session: SessionSecret)? = try state.withLock { (state) throws(ProtocolError) in
             guard let renamed = try state.members.rename(id, to: nick) else { return nil }
             state.remote.heldHere(nick)
             if renamed.from != nick {

@@ -5,7 +5,7 @@ import ParleyProtocol
 struct RoomState<Handle> {
     struct Member {
         var nick: String
-        var session: String
+        var session: SessionSecret
         var handle: Handle
     }
 
@@ -39,7 +39,7 @@ struct RoomState<Handle> {
     }
 
     /// Adds a member. With `reclaiming` a live holder of the same session is replaced under its nick.
-    mutating func join(_ id: ConnectionID, desired: String, session: String, handle: Handle) -> Joined {
+    mutating func join(_ id: ConnectionID, desired: String, session: SessionSecret, handle: Handle) -> Joined {
         if let holder = members.first(where: { $0.value.session == session }) {
             members.removeValue(forKey: holder.key)
             members[id] = Member(nick: holder.value.nick, session: session, handle: handle)
@@ -56,7 +56,7 @@ struct RoomState<Handle> {
     }
 
     /// Renames a member. Throws `nick_taken` when another member holds the nick.
-    mutating func rename(_ id: ConnectionID, to nick: String) throws(ProtocolError) -> (from: String, session: String)? {
+    mutating func rename(_ id: ConnectionID, to nick: String) throws(ProtocolError) -> (from: String, session: SessionSecret)? {
         guard let member = members[id] else { return nil }
         if isTaken(nick, except: id) {
             throw ProtocolError(.nickTaken, "nick is taken in this room")

@@ -12,8 +12,8 @@ final class SessionTable: Sendable {
     }
 
     private struct State {
-        var bindings: [String: Binding] = [:]
-        var order: Deque<String> = []
+        var bindings: [SessionSecret: Binding] = [:]
+        var order: Deque<SessionSecret> = []
     }
 
     private let state = Mutex(State())
@@ -23,18 +23,8 @@ final class SessionTable: Sendable {
         self.capacity = capacity
     }
 
-    /// A new unguessable secret (160 bits from the system CSPRNG).
-    static func makeSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<5).map { _ in
-            let word = generator.next() as UInt32
-            let hex = String(word, radix: 16)
-            return String(repeating: "0", count: 8 - hex.count) + hex
-        }.joined()
-    }
-
     /// The binding of `secret` if it belongs to `roomCode`; foreign and unknown secrets give nil.
-    func lookup(_ secret: String, roomCode: String) -> Binding? {
+    func lookup(_ secret: SessionSecret, roomCode: String) -> Binding? {
         state.withLock { state in
             guard let binding = state.bindings[secret], binding.roomCode == roomCode else { return nil }
             return binding
@@ -42,7 +32,7 @@ final class SessionTable: Sendable {
     }
 
     /// Binds (or rebinds) `secret` to a room and nick.
-    func bind(_ secret: String, roomCode: String, nick: String) {
+    func bind(_ secret: SessionSecret, roomCode: String, nick: String) {
         state.withLock { state in
             if state.bindings.updateValue(Binding(roomCode: roomCode, nick: nick), forKey: secret) == nil {
                 state.order.append(secret)

@@ -1,0 +1,48 @@
+/// A session secret: 160 random bits, written as 40 lowercase hexadecimal digits.
+///
+/// A value of three words rather than a `String`: every member keeps its secret, and as a string it was a
+/// heap block of about 96 bytes per connection.
+struct SessionSecret: Hashable, Sendable, CustomStringConvertible {
+    private var high: UInt64
+    private var middle: UInt64
+    private var low: UInt32
+
+    /// A new unguessable secret from the system's random number generator.
+    static func random() -> SessionSecret {
+        var generator = SystemRandomNumberGenerator()
+        return SessionSecret(high: generator.next(), middle: generator.next(), low: generator.next())
+    }
+
+    private init(high: UInt64, middle: UInt64, low: UInt32) {
+        self.high = high
+        self.middle = middle
+        self.low = low
+    }
+
+    /// Reads the written form; nil unless it is exactly 40 lowercase hexadecimal digits, which no secret the
+    /// server handed out can fail.
+    init?(_ text: some StringProtocol) {
+        let digits = Array(text.utf8)
+        guard digits.count == 40 else { return nil }
+        var words: [UInt64] = [0, 0, 0]
+        for (index, digit) in digits.enumerated() {
+            let value: UInt8
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = digit - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            words[index / 16] = words[index / 16] << 4 | UInt64(value)
+        }
+        self.init(high: words[0], middle: words[1], low: UInt32(words[2]))
+    }
+
+    public var description: String {
+        Self.hex(high, digits: 16) + Self.hex(middle, digits: 16) + Self.hex(UInt64(low), digits: 8)
+    }
+
+    private static func hex(_ value: UInt64, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: digits - text.count) + text
+    }
+}
