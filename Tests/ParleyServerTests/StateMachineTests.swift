@@ -68,17 +68,32 @@ import Testing
 @Suite struct ConnectionLimiterTests {
     @Test func limitsPerAddressInTotalAndWhileDraining() throws {
         let limiter = ConnectionLimiter(maxTotal: 3, maxPerAddress: 2)
-        try limiter.reserve(address: "a")
-        try limiter.reserve(address: "a")
+        let first = try limiter.reserve(address: "a")
+        var held = [try limiter.reserve(address: "a")]
         #expect(throws: ConnectionLimiter.Refusal.perAddress) { try limiter.reserve(address: "a") }
-        try limiter.reserve(address: "b")
-        #expect(throws: ConnectionLimiter.Refusal.total) { try limiter.reserve(address: "c") }
-        limiter.release(address: "a")
-        try limiter.check(address: "c")
-        limiter.startDraining()
-        #expect(throws: ConnectionLimiter.Refusal.shuttingDown) { try limiter.check(address: "c") }
+        held.append(try limiter.reserve(address: "b"))
+        try withExtendedLifetime(held) {
+            #expect(throws: ConnectionLimiter.Refusal.total) { try limiter.reserve(address: "c") }
+            // A slot is given back once, however often it is released: one place is free, not two.
+            first.release()
+            first.release()
+            let next = try limiter.reserve(address: "c")
+            #expect(throws: ConnectionLimiter.Refusal.total) { try limiter.reserve(address: "d") }
+            next.release()
+            limiter.startDraining()
+            #expect(throws: ConnectionLimiter.Refusal.shuttingDown) { try limiter.check(address: "c") }
+        }
         #expect(ChatHub.refusal(.shuttingDown).status == .serviceUnavailable)
         #expect(ChatHub.refusal(.perAddress).status == .tooManyRequests)
+    }
+
+    @Test func aSlotNobodyReleasedIsGivenBackWhenItIsDropped() throws {
+        let limiter = ConnectionLimiter(maxTotal: 1, maxPerAddress: 1)
+        // An upgrade that never completed: its slot is dropped without a release.
+        _ = try limiter.reserve(address: "a")
+        try withExtendedLifetime(try limiter.reserve(address: "a")) {
+            #expect(throws: ConnectionLimiter.Refusal.total) { try limiter.reserve(address: "b") }
+        }
     }
 }
 

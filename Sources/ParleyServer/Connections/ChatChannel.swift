@@ -39,18 +39,23 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             // good: start it at 256 bytes (NIO's default is 2 KB; a command is usually smaller); a socket
             // that fills it gets a bigger one.
             try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
-            let refusal = NIOLoopBoundBox<APIError?>(nil, eventLoop: channel.eventLoop)
+            // What `shouldUpgrade` decided, for the upgrade (its connection slot) or for the HTTP side (the refusal).
+            let decision = NIOLoopBoundBox<Result<ConnectionSlot, APIError>?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: hub.configuration.maxFrameBytes,
                 shouldUpgrade: { channel, head in
-                    hub.shouldUpgrade(head, channel: channel).map { refused in
-                        refusal.value = refused
-                        return refused == nil ? HTTPHeaders() : nil
+                    hub.shouldUpgrade(head, channel: channel).map { decided in
+                        decision.value = decided
+                        if case .success = decided { return HTTPHeaders() }
+                        return nil
                     }
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let (connection, request) = try hub.upgraded(channel, head: head)
+                        // The connection takes the slot over; if the upgrade fails first, dropping it releases it.
+                        let slot = try? decision.value?.get()
+                        decision.value = nil
+                        let (connection, request) = try hub.upgraded(channel, head: head, slot: slot)
                         return .websocket(connection, request)
                     }
                 }
@@ -67,7 +72,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                                 wrappingChannelSynchronously: channel,
                                 configuration: .init(isOutboundHalfClosureEnabled: true)
                             )
-                            if let refused = refusal.value { return .refused(http, refused) }
+                            if case .failure(let refused) = decision.value { return .refused(http, refused) }
                             return .notUpgraded(http)
                         }
                     }

@@ -14,6 +14,8 @@ final class ChatConnection: Sendable {
     let outbox: Outbox
     let writer: OutboxWriter
     let channel: any Channel
+    /// Its place in the ``ConnectionLimiter``, given back in ``ended()``.
+    private let slot: ConnectionSlot?
     private let state = Mutex(State())
     private let rate: Mutex<RateLimiter>
     private let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
@@ -36,8 +38,9 @@ final class ChatConnection: Sendable {
         case refused
     }
 
-    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel) {
+    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?) {
         self.hub = hub
+        self.slot = slot
         self.id = id
         self.outbox = outbox
         self.channel = channel
@@ -157,6 +160,7 @@ final class ChatConnection: Sendable {
 
     /// The socket closed: the member leaves (and is released cluster-wide by a worker).
     func ended() {
+        slot?.release()
         hub.connections.remove(id)
         hub.metrics.connections.decrement()
         outbox.finish()

@@ -29,13 +29,14 @@ final class ConnectionLimiter: Sendable {
         self.maxPerAddress = maxPerAddress
     }
 
-    /// Reserves a slot for `address`; balance with ``release(address:)``.
-    func reserve(address: String) throws(Refusal) {
+    /// Reserves a slot for `address`, held until the slot is released (or dropped).
+    func reserve(address: String) throws(Refusal) -> ConnectionSlot {
         try state.withLock { (state) throws(Refusal) in
             try state.check(address: address, maxTotal: maxTotal, maxPerAddress: maxPerAddress)
             state.total += 1
             state.byAddress[address, default: 0] += 1
         }
+        return ConnectionSlot(limiter: self, address: address)
     }
 
     /// Throws what ``reserve(address:)`` would, without reserving.
@@ -45,6 +46,7 @@ final class ConnectionLimiter: Sendable {
         }
     }
 
+    /// Gives a slot back; called by ``ConnectionSlot`` only.
     func release(address: String) {
         state.withLock { state in
             state.total -= 1

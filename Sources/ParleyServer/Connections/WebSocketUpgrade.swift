@@ -19,20 +19,20 @@ extension ChatHub {
         }
     }
 
-    /// Decides a WebSocket upgrade request on `/ws`: nil to upgrade (a connection slot is then held until
-    /// the socket closes), or the refusal to answer with.
-    func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<APIError?> {
+    /// Decides a WebSocket upgrade request on `/ws`: the connection slot it holds when it may upgrade (to
+    /// hand to ``upgraded(_:head:slot:)``), or the refusal to answer with.
+    func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Result<ConnectionSlot, APIError>> {
         let origin = head.headers.first(name: "origin")
         let host = head.headers.first(name: "host")
         guard URI(head.uri).path == "/ws" else {
-            return channel.eventLoop.makeSucceededFuture(APIError(.notFound, .notFound, "no WebSocket here"))
+            return channel.eventLoop.makeSucceededFuture(.failure(APIError(.notFound, .notFound, "no WebSocket here")))
         }
         if configuration.roomCreation == .open {
             let checked = Result { () throws(APIError) in try check(target: head.uri, origin: origin, host: host) }
             return channel.eventLoop.makeSucceededFuture(reserve(checked, channel: channel))
         }
         // A room must exist: that takes a storage read.
-        let promise = channel.eventLoop.makePromise(of: APIError?.self)
+        let promise = channel.eventLoop.makePromise(of: Result<ConnectionSlot, APIError>.self)
         let queued = work.submit {
             let admitted: Result<ConnectRequest, APIError>
             do throws(APIError) {
@@ -42,32 +42,29 @@ extension ChatHub {
             }
             promise.succeed(self.reserve(admitted, channel: channel))
         }
-        if !queued { promise.succeed(APIError(.serviceUnavailable, .unavailable, "the server is busy; try again")) }
+        if !queued { promise.succeed(.failure(APIError(.serviceUnavailable, .unavailable, "the server is busy; try again"))) }
         return promise.futureResult
     }
 
-    private func reserve(_ admitted: Result<ConnectRequest, APIError>, channel: any Channel) -> APIError? {
-        var refusal: APIError?
+    private func reserve(_ admitted: Result<ConnectRequest, APIError>, channel: any Channel) -> Result<ConnectionSlot, APIError> {
+        let decision: Result<ConnectionSlot, APIError>
         switch admitted {
         case .failure(let error):
-            refusal = error
+            decision = .failure(error)
         case .success:
-            let address = channel.remoteAddress?.ipAddress ?? "unknown"
             do throws(ConnectionLimiter.Refusal) {
-                try limiter.reserve(address: address)
-                // Released when the socket closes, whether or not the upgrade completes.
-                channel.closeFuture.whenComplete { _ in self.limiter.release(address: address) }
+                decision = .success(try limiter.reserve(address: channel.remoteAddress?.ipAddress ?? "unknown"))
             } catch {
-                refusal = Self.refusal(error)
+                decision = .failure(Self.refusal(error))
             }
         }
-        if refusal != nil { metrics.connectionsRefused.increment() }
-        return refusal
+        if case .failure = decision { metrics.connectionsRefused.increment() }
+        return decision
     }
 
     /// Sets up an upgraded socket (on its event loop): its outbox and writer, and the handler that serves
     /// its frames. The member joins in ``ChatConnection/start()``.
-    func upgraded(_ channel: any Channel, head: HTTPRequestHead) throws -> (ChatConnection, ConnectRequest) {
+    func upgraded(_ channel: any Channel, head: HTTPRequestHead, slot: ConnectionSlot?) throws -> (ChatConnection, ConnectRequest) {
         // Checked in `shouldUpgrade` already.
         let request = try ConnectRequest(query: URI(head.uri).queryParameters)
         let id = makeConnectionID()
@@ -78,7 +75,7 @@ extension ChatHub {
             metrics.slowConsumersClosed.increment()
             channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
         }
-        let connection = ChatConnection(hub: self, id: id, outbox: outbox, channel: channel)
+        let connection = ChatConnection(hub: self, id: id, outbox: outbox, channel: channel, slot: slot)
         try channel.pipeline.syncOperations.addHandlers([
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 0,
