@@ -49,8 +49,8 @@ final class ChatHub: Sendable {
         }
     }
 
-    /// Queues a message for storage without waiting; false when the commit queue is full (then use
-    /// ``submit(room:nick:text:clientID:completion:)``, which waits). Once the message is durable, a new
+    /// Queues a message for storage without waiting; false when the store cannot take it now (a full commit
+    /// queue, or a stopped store; then use ``submit(room:nick:text:clientID:completion:)``, which waits). Once the message is durable, a new
     /// message goes to every member of the live room (looked up at commit time, so a room re-created
     /// meanwhile still gets it) and `completion` runs. After a failed commit the room checks storage, in case
     /// the commit landed but its answer was lost.

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import ParleyProtocol
@@ -41,6 +42,38 @@ import Testing
         #expect(committedDuringPass == 0)
         #expect(commits.batches.withLock { $0 } == [["a", "b", "c"], ["d", "e", "f"], ["g"], ["h"]])
         #expect(commits.offLoop.load(ordering: .relaxed) == 0)
+    }
+
+    /// Two loops commit to one store in turn; a room must still hear of its messages in id order (else its
+    /// sequencer reads storage to fill what looks like a gap).
+    @Test(.timeLimit(.minutes(1))) func twoLoopsCompleteARoomsMessagesInIdOrder() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-loops")
+        let path = directory.url.appendingPathComponent("loops.sqlite").path
+        let store = try SQLiteMessageStore(location: .sqliteFile(path), metrics: ParleyMetrics(), logger: Logger(label: "test"))
+        let room = try await store.openRoom(code: "both")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let (completed, completion) = AsyncStream.makeStream(of: Int64.self)
+        let passes = 40
+        let perPass = 25
+        for loop in [group.next(), group.next()] {
+            for _ in 0..<passes {
+                loop.execute {
+                    for _ in 0..<perPass {
+                        let message = PendingMessage(roomID: room.id, nick: "n", text: "t", ts: Timestamp(milliseconds: 0), clientID: nil) {
+                            if case .stored(let message) = $0 { completion.yield(message.id) }
+                        }
+                        #expect(store.offer(message))
+                    }
+                }
+            }
+        }
+        var ids: [Int64] = []
+        for await id in completed {
+            ids.append(id)
+            if ids.count == 2 * passes * perPass { break }
+        }
+        try await group.shutdownGracefully()
+        #expect(ids == Array(1...Int64(2 * passes * perPass)))
     }
 
     @Test func offALoopThereIsNoCommitter() {

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Logging
 import Testing
@@ -11,12 +12,16 @@ import Testing
         directory = try TemporaryDirectory(prefix: "parley-wal")
     }
 
-    /// Under steady writes a passive pass never empties the log; the writer's checkpoint, once asked for, does,
-    /// and the log then starts over. SQLite's own checkpoint is off here, so nothing else could restart it.
+    /// A pass asks for the writer's checkpoint once the log is long; that checkpoint empties the log, and the
+    /// next commit starts it over (the file is cut back to `journal_size_limit`). SQLite's own checkpoint is
+    /// off here, and the passes have stopped, so nothing else could start the log over.
     @Test(.timeLimit(.minutes(1))) func aLongLogStartsOverAfterTheWriterCheckpoints() async throws {
         let path = directory.url.appendingPathComponent("wal.sqlite").path
         var configuration = Configuration()
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA journal_size_limit = 0")
+        }
         let writer = try DatabasePool(path: path, configuration: configuration)
         try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
         let restartPages = 16
@@ -30,6 +35,9 @@ import Testing
             // About three pages of log each.
             try await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(8000))") }
         }
+        func logBytes() throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+        }
 
         await withDiscardingTaskGroup { group in
             group.addTask { await checkpointer.run() }
@@ -38,13 +46,14 @@ import Testing
             }
             group.cancelAll()
         }
-        // Something the passes have not copied, so the log cannot start over without the writer.
-        try await insert()
-        await checkpointer.restartIfDue(writer)
-        #expect(!checkpointer.isRestartDue)
-        try await insert()
+        // A log longer than the limit that no pass has copied (had the last pass copied everything, the first
+        // of these inserts started it over by itself).
+        for _ in 0...restartPages / 3 { try await insert() }
+        let longLog = try logBytes()
+        #expect(longLog >= restartPages * 4096)
 
-        let logged = try await writer.writeWithoutTransaction { db in try db.checkpoint(.passive).walFrameCount }
-        #expect(logged < restartPages)
+        await checkpointer.restartIfDue(writer)
+        try await insert()
+        #expect(try logBytes() < longLog / 2)
     }
 }

@@ -277,7 +277,8 @@ final class ChatConnection: Sendable {
             hub.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
             return true
         }
-        // The commit queue is full: wait for room in it, reading nothing more meanwhile.
+        // The store cannot take it now (PostgreSQL's commit queue is full, or the store has stopped): wait in
+        // its queue, reading nothing more meanwhile.
         return wait(clientID: clientID) {
             try await self.hub.submit(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion)
         }

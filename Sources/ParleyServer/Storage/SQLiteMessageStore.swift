@@ -5,10 +5,11 @@ import ParleyProtocol
 import ServiceLifecycle
 import Synchronization
 
-/// SQLite history (WAL mode) with one writer that group-commits every queued message in one transaction.
+/// SQLite history (WAL mode). Messages are group-committed: those an event loop read in one pass in one
+/// transaction on that loop (``LoopCommitter``), those offered elsewhere by a writer task.
 ///
 /// `synchronous=NORMAL` in WAL mode makes a commit survive `kill -9` of the process without an fsync per
-/// transaction; the writer commits before any completion runs, so nothing is delivered before it is durable.
+/// transaction; completions run only after the commit, so nothing is delivered before it is durable.
 public final class SQLiteMessageStore: MessageStore, Service {
     let database: any DatabaseWriter
     let queue = CommitQueue<PendingMessage>(capacity: 16_384)
@@ -28,6 +29,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Only a backstop: ``WALCheckpointer`` keeps the log well below this.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(4 * WALCheckpointer.defaultRestartPages)")
+            // When the log starts over, a file that grew past this (the backstop) is cut back to it.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(WALCheckpointer.defaultRestartPages * 4096)")
         }
         configuration.busyMode = .timeout(10)
         switch location {
@@ -60,8 +63,15 @@ public final class SQLiteMessageStore: MessageStore, Service {
             if let checkpointer {
                 group.addTask { await checkpointer.run() }
             }
-            await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
-                await self.write(batch)
+            // Messages offered off an event loop (HTTP posts); after graceful shutdown what is queued is still
+            // written.
+            await withGracefulShutdownHandler {
+                while let batch = await queue.popBatch(max: Self.maxBatch) {
+                    await commit(batch)
+                    await checkpointer?.restartIfDue(database)
+                }
+            } onGracefulShutdown: { [queue] in
+                queue.finish()
             }
             stopped.store(true, ordering: .relaxed)
             group.cancelAll()
@@ -82,30 +92,47 @@ public final class SQLiteMessageStore: MessageStore, Service {
         try await queue.append(message)
     }
 
-    /// Stores one batch in one transaction, then runs completions in queue order.
+    /// Stores one batch in one transaction and runs its completions, from the writer task (or a benchmark).
     func commit(_ batch: [PendingMessage]) async {
-        await write(batch).complete(batch, metrics: metrics, logger: logger)
-    }
-
-    /// Stores one batch in one transaction.
-    func write(_ batch: [PendingMessage]) async -> CommitOutcome {
         let start = ContinuousClock.now
+        let (metrics, logger) = (self.metrics, self.logger)
         do {
-            let results = try await database.write { db in try Self.insert(batch, in: db) }
-            await checkpointer?.restartIfDue(database)
-            return .committed(results, since: start)
+            try await database.writeWithoutTransaction { db in
+                Self.commit(batch, in: db, since: start, metrics: metrics, logger: logger)
+            }
         } catch {
-            return .failed(error)
+            // The connection was never reached, so nothing ran.
+            CommitOutcome.failed(error).complete(batch, metrics: metrics, logger: logger)
         }
     }
 
-    /// Stores one batch in one transaction on the calling thread (an event loop's; see ``LoopCommitter``),
-    /// then runs its completions.
+    /// ``commit(_:)`` on the calling thread: an event loop's (see ``LoopCommitter``).
     private static func commitHere(_ batch: [PendingMessage], database: any DatabaseWriter, metrics: ParleyMetrics, logger: Logger) {
         let start = ContinuousClock.now
+        database.writeWithoutTransaction { db in
+            commit(batch, in: db, since: start, metrics: metrics, logger: logger)
+        }
+    }
+
+    /// Stores one batch in one transaction, then runs its completions before the writer connection is let go.
+    /// Whichever thread committed (two event loops, or a loop and the writer task), the next commit waits, so
+    /// every room gets its ids in increasing order; otherwise its ``RoomSequencer`` would take a later id for
+    /// a gap and read storage to fill it.
+    private static func commit(
+        _ batch: [PendingMessage],
+        in db: Database,
+        since start: ContinuousClock.Instant,
+        metrics: ParleyMetrics,
+        logger: Logger
+    ) {
+        var results: [AppendResult] = []
         let outcome: CommitOutcome
         do {
-            outcome = .committed(try database.write { db in try Self.insert(batch, in: db) }, since: start)
+            try db.inTransaction(.immediate) {
+                results = try insert(batch, in: db)
+                return .commit
+            }
+            outcome = .committed(results, since: start)
         } catch {
             outcome = .failed(error)
         }

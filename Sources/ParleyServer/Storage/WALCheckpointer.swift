@@ -13,7 +13,8 @@ import Synchronization
 /// writes it never empties the log, and SQLite starts the log over only once it has all been copied. So when the log has
 /// grown past `restartPages`, the pass asks the writer to checkpoint right after its next commit
 /// (``restartIfDue(_:)``): that copies just what was logged during the pass, and the next commit starts the
-/// log from its beginning. The writer's own automatic checkpoint stays on, at four times that, as a backstop.
+/// log from its beginning, truncating the file back to `restartPages` pages. The writer's own automatic
+/// checkpoint stays on, at four times that, as a backstop.
 final class WALCheckpointer: Sendable {
     /// Log pages (4 KB each) after which the writer empties the log, unless told otherwise.
     static let defaultRestartPages = 16_384
@@ -61,21 +62,29 @@ final class WALCheckpointer: Sendable {
     /// in a later task on the loop, so that the batch just committed is written to its sockets first.
     func restartIfDue(_ writer: any DatabaseWriter, on eventLoop: any EventLoop) {
         guard restartDue.exchange(false, ordering: .relaxed) else { return }
-        eventLoop.execute { [logger] in
-            do {
-                _ = try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            } catch {
-                logger.debug("checkpoint failed", metadata: ["error": "\(String(reflecting: error))"])
-            }
+        eventLoop.execute {
+            self.restarted(Result { try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) } })
         }
     }
 
-    /// ``restartIfDue(_:)`` for the writer task.
+    /// ``restartIfDue(_:on:)`` for the writer task.
     func restartIfDue(_ writer: any DatabaseWriter) async {
         guard restartDue.exchange(false, ordering: .relaxed) else { return }
         do {
-            _ = try await writer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            restarted(.success(try await writer.writeWithoutTransaction { db in try db.checkpoint(.passive) }))
         } catch {
+            restarted(.failure(error))
+        }
+    }
+
+    /// A writer's checkpoint that left part of the log behind (a pass held the checkpoint lock, or a reader
+    /// an older snapshot) is asked for again after the next commit.
+    private func restarted(_ result: Result<(walFrameCount: Int, checkpointedFrameCount: Int), any Error>) {
+        switch result {
+        case .success(let (logged, copied)):
+            if copied < logged { restartDue.store(true, ordering: .relaxed) }
+        case .failure(let error):
+            restartDue.store(true, ordering: .relaxed)
             logger.debug("checkpoint failed", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
