@@ -28,7 +28,9 @@ enum CommitOutcome: Sendable {
         }
     }
 
-    /// The writer loop both stores run: takes everything queued (up to `maxBatch`) and writes it with `write`.
+    /// The PostgreSQL store's writer loop: takes everything queued (up to `maxBatch`) and writes it with
+    /// `write`. (The SQLite store commits on the event loops, and completes inside its writer connection's
+    /// turn; see ``SQLiteMessageStore``.)
     /// A large batch's outcome goes to a second task that runs the completions (fan-out to the rooms), so
     /// the next transaction starts while it is delivered; at most four written batches wait. A small batch
     /// with nothing waiting before it is completed by the writer itself: the hand-off would cost more than
