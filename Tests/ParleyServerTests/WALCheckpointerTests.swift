@@ -56,4 +56,42 @@ import Testing
         try await insert()
         #expect(try logBytes() < longLog / 2)
     }
+
+    /// A writer's checkpoint that cannot copy the whole log (a reader holds an older snapshot) is asked for
+    /// again, and once the reader is gone the next one empties the log.
+    @Test(.timeLimit(.minutes(1))) func aCheckpointAReaderHeldBackIsAskedForAgain() async throws {
+        let path = directory.url.appendingPathComponent("held.sqlite").path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        let writer = try DatabasePool(path: path, configuration: configuration)
+        try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
+        let checkpointer = WALCheckpointer(
+            connection: try DatabaseQueue(path: path, configuration: configuration),
+            interval: .milliseconds(5),
+            restartPages: 4,
+            logger: Logger(label: "test")
+        )
+        // A reader whose snapshot predates the inserts below, kept open across them.
+        var readerConfiguration = configuration
+        readerConfiguration.allowsUnsafeTransactions = true
+        let reader = try DatabaseQueue(path: path, configuration: readerConfiguration)
+        try await reader.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN")
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM t")
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await checkpointer.run() }
+            while !checkpointer.isRestartDue {
+                try? await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(8000))") }
+            }
+            group.cancelAll()
+        }
+
+        await checkpointer.restartIfDue(writer)
+        #expect(checkpointer.isRestartDue)
+
+        try await reader.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+        await checkpointer.restartIfDue(writer)
+        #expect(!checkpointer.isRestartDue)
+    }
 }
