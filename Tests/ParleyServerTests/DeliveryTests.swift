@@ -137,6 +137,11 @@ import Testing
             // A secret from another room is ignored.
             let (_, foreign) = try await server.join("room=elsewhere&nick=zed&session=\(welcome.session)")
             #expect(foreign.nick == "zed" && foreign.session != welcome.session)
+            // So is one not in the form the server hands out (40 lowercase hex digits), even if it differs only
+            // in case: the member joins as new, with a new secret.
+            let (_, malformed) = try await server.join("room=s&nick=yan&session=\(welcome.session.uppercased())")
+            #expect(malformed.nick == "yan" && malformed.session != welcome.session)
+            #expect(malformed.session.count == 40)
         }
     }
 }
