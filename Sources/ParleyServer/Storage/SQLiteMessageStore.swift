@@ -128,12 +128,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
         var results: [AppendResult] = []
         let outcome: CommitOutcome
         do {
-            try db.inTransaction(.immediate) {
-                results = try insert(batch, in: db)
-                return .commit
-            }
+            // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
+            // most of the allocations a small commit made.
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            results = try insert(batch, in: db)
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             outcome = .committed(results, since: start)
         } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             outcome = .failed(error)
         }
         outcome.complete(batch, metrics: metrics, logger: logger)
@@ -161,7 +163,11 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
         let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ? WHERE id = ?")
         for (roomID, lastID) in lastIDs {
-            try update.execute(arguments: [lastID, roomID])
+            let handle = update.sqliteStatement
+            defer { sqlite3_reset(handle) }
+            sqlite3_bind_int64(handle, 1, lastID)
+            sqlite3_bind_int64(handle, 2, roomID)
+            try step(update, in: db)
         }
         return results
     }
@@ -239,10 +245,18 @@ public final class SQLiteMessageStore: MessageStore, Service {
         } else {
             sqlite3_bind_null(handle, 6)
         }
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else {
+        try step(statement, in: db)
+    }
+
+    /// Steps a statement whose arguments were bound directly (GRDB's argument arrays allocate on every
+    /// call): `SQLITE_ROW` or `SQLITE_DONE`, or throws.
+    @discardableResult
+    private static func step(_ statement: Statement, in db: Database) throws -> Int32 {
+        let code = sqlite3_step(statement.sqliteStatement)
+        guard code == SQLITE_ROW || code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
         }
+        return code
     }
 
     /// Binds a copy of the string's UTF-8 (text and nicks never hold NUL; they are validated first).
@@ -267,7 +281,11 @@ public final class SQLiteMessageStore: MessageStore, Service {
     static func lastID(_ db: Database, roomID: Int64) throws -> Int64 {
         // Cached: the writer asks once per room in every batch, and parsing the SQL showed in its profile.
         let statement = try db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE id = ?")
-        return try Int64.fetchOne(statement, arguments: [roomID]) ?? 0
+        let handle = statement.sqliteStatement
+        defer { sqlite3_reset(handle) }
+        sqlite3_bind_int64(handle, 1, roomID)
+        guard try step(statement, in: db) == SQLITE_ROW else { return 0 }
+        return sqlite3_column_int64(handle, 0)
     }
 
     static func message(_ db: Database, roomID: Int64, clientID: String) throws -> ChatMessage? {
