@@ -7,7 +7,8 @@ import Testing
 
 @Suite struct SlowConsumerTests {
     @Test func historyRequestsThatAreNeverReadAreCutOff() async throws {
-        try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024)) { server in
+        try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024), .set(\.closeTimeout, .milliseconds(300))) {
+            server in
             let (writer, _) = try await server.join("room=greedy&nick=writer")
             try await writer.sendConfirmed(200)
             // Each reply is one ~10 KB page; the client reads none of them, so once the socket's buffers are
@@ -26,6 +27,14 @@ import Testing
                 let metrics = try await server.http("GET", "/metrics")
                 guard metrics.body.contains("parley_slow_consumers_closed_total 1") else {
                     throw RawSocket.Failure.unexpected("not cut off yet")
+                }
+            }
+            // Its socket is full and it still reads nothing: the server queues the close anyway and drops
+            // the socket once `closeTimeout` has passed, leaving only the writer connected.
+            try await eventually {
+                let metrics = try await server.http("GET", "/metrics")
+                guard metrics.body.split(separator: "\n").contains("parley_connections 1.0") else {
+                    throw RawSocket.Failure.unexpected("the greedy socket is still open")
                 }
             }
             // The channel may already be closed (a send failed above): what arrived before still counts.

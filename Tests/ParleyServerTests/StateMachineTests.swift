@@ -122,13 +122,13 @@ import Testing
     }
 
     @Test func overflowClosesWithSlowConsumerAndDropsTheRest() async {
-        let overflowed = ManagedAtomicFlag()
-        let outbox = Outbox(limit: 10) { overflowed.set() }
+        let outbox = Outbox(limit: 10)
         outbox.open(with: frame("welcome-is-not-counted"), coveredID: 0)
-        #expect(outbox.enqueue(frame("12345")))
-        #expect(outbox.enqueue(frame("12345")))
-        #expect(!outbox.enqueue(frame("1")))
-        #expect(overflowed.isSet)
+        #expect(outbox.enqueue(frame("12345")) == .queued)
+        #expect(outbox.enqueue(frame("12345")) == .queued)
+        #expect(outbox.enqueue(frame("1")) == .overflowed)
+        // Reported once: later frames are refused.
+        #expect(outbox.enqueue(frame("1")) == .refused)
         guard case .close(let code, let reason) = await outbox.next() else {
             Issue.record("expected close")
             return
@@ -137,12 +137,28 @@ import Testing
         #expect(await outbox.next() == nil)
     }
 
+    @Test func aWriterWaitingForItsSocketIsWokenByACloseButNotByFrames() {
+        let outbox = Outbox(limit: 100)
+        outbox.open(with: frame("w"), coveredID: 0)
+        let woken = ManagedAtomicFlag()
+        // Frames are queued, but a writer whose socket is full does not take them.
+        #expect(outbox.pollClose { woken.set() } == nil)
+        outbox.enqueue(frame("a"))
+        #expect(!woken.isSet)
+        outbox.closeNow(code: 1008, reason: "slow consumer")
+        #expect(woken.isSet)
+        guard case .next(.close(1008, "slow consumer")) = outbox.pollClose(orWake: {}) else {
+            Issue.record("expected the close")
+            return
+        }
+    }
+
     @Test func drainSendsQueuedFramesThenCloses() async {
         let outbox = Outbox(limit: 100)
         outbox.open(with: frame("w"), coveredID: 0)
         outbox.enqueue(frame("a"))
         outbox.drainAndClose(code: 1001, reason: "bye")
-        #expect(!outbox.enqueue(frame("late")))
+        #expect(outbox.enqueue(frame("late")) == .refused)
         guard case .frames(let frames) = await outbox.next() else {
             Issue.record("expected frames")
             return
@@ -158,7 +174,7 @@ import Testing
 extension Outbox.Next: Equatable {
     public static func == (lhs: Outbox.Next, rhs: Outbox.Next) -> Bool {
         switch (lhs, rhs) {
-        case (.frames(let a), .frames(let b)): a == b
+        case (.frames(let a), .frames(let b)): a.elementsEqual(b)
         case (.close(let a, let x), .close(let b, let y)): a == b && x == y
         default: false
         }

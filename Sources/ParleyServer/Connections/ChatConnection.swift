@@ -299,11 +299,9 @@ final class ChatConnection: Sendable {
                 break
             case .duplicate(let original):
                 self.rate.withLock { $0.refund() }
-                self.outbox.enqueue(EventEncoder.encode(.message(original)))
+                self.send(.message(original))
             case .failed:
-                self.outbox.enqueue(
-                    EventEncoder.encode(.error(code: .unavailable, message: "the message could not be stored; resend it", clientID: clientID))
-                )
+                self.send(.error(code: .unavailable, message: "the message could not be stored; resend it", clientID: clientID))
             }
         }
     }
@@ -332,6 +330,8 @@ final class ChatConnection: Sendable {
     }
 
     private func send(_ event: ServerEvent) {
-        outbox.enqueue(EventEncoder.encode(event))
+        if outbox.enqueue(EventEncoder.encode(event)) == .overflowed {
+            hub.metrics.slowConsumersClosed.increment()
+        }
     }
 }

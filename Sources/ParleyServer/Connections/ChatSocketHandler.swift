@@ -64,6 +64,12 @@ final class ChatSocketHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // A slow client caught up: its writer may take from the outbox again.
+        if context.channel.isWritable { connection.writer.writable() }
+        context.fireChannelWritabilityChanged()
+    }
+
     private func stopBeating() {
         heartbeat?.remove(self)
         heartbeat = nil

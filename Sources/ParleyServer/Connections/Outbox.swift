@@ -10,14 +10,75 @@ import Synchronization
 final class Outbox: Sendable {
     /// What the writer should do next.
     enum Next {
-        case frames([ByteBuffer])
+        case frames(Frames)
         case close(code: UInt16, reason: String)
     }
 
-    private struct Queued {
+    /// What ``enqueue(_:messageID:)`` did with a frame.
+    enum Enqueued: Equatable {
+        case queued
+        /// Not queued: a close was already decided.
+        case refused
+        /// Not queued, and the member is now being cut off as a slow consumer (reported once).
+        case overflowed
+    }
+
+    /// Frames taken from the queue, in order. A single frame (the usual case: one message to a member that
+    /// keeps up) is held inline; more keep the queue's own storage. No array is built per take.
+    struct Frames: RandomAccessCollection {
+        fileprivate let pending: Pending
+        var startIndex: Int { 0 }
+        var endIndex: Int { pending.count }
+        subscript(position: Int) -> ByteBuffer {
+            switch pending {
+            case .empty: preconditionFailure("no frames")
+            case .one(let queued): queued.frame
+            case .many(let queue): queue[position].frame
+            }
+        }
+    }
+
+    fileprivate struct Queued {
         var frame: ByteBuffer
         var messageID: Int64?
         var counted: Bool
+    }
+
+    /// The queue. A member is sent one frame at a time far more often than several, and an idle member has
+    /// none: only a backlog allocates storage, and it goes with the frames when the writer takes them.
+    fileprivate enum Pending {
+        case empty
+        case one(Queued)
+        case many(Deque<Queued>)
+
+        var count: Int {
+            switch self {
+            case .empty: 0
+            case .one: 1
+            case .many(let queue): queue.count
+            }
+        }
+
+        var items: Deque<Queued> {
+            switch self {
+            case .empty: []
+            case .one(let queued): [queued]
+            case .many(let queue): queue
+            }
+        }
+
+        mutating func append(_ item: Queued) {
+            switch self {
+            case .empty:
+                self = .one(item)
+            case .one(let first):
+                self = .many([first, item])
+            case .many(var queue):
+                self = .empty
+                queue.append(item)
+                self = .many(queue)
+            }
+        }
     }
 
     private enum Phase {
@@ -33,7 +94,7 @@ final class Outbox: Sendable {
 
     private struct State {
         var phase = Phase.holding
-        var queue: Deque<Queued> = []
+        var queue = Pending.empty
         var countedBytes = 0
         /// The newest message id `welcome` covered. A commit is visible to readers just before the writer
         /// delivers it, so a message already in the history can still arrive live: it is dropped here.
@@ -45,8 +106,15 @@ final class Outbox: Sendable {
             return writer
         }
 
-        /// What the writer should do now, or nil when it has to wait.
-        mutating func take() -> Poll? {
+        /// The writer to wake for a new frame: not one that waits for its socket to drain.
+        mutating func takeWriterForFrames() -> Waiter? {
+            if case .closeOnly = writer { return nil }
+            return takeWriter()
+        }
+
+        /// What the writer should do now, or nil when it has to wait. With `frames` false, only a decision
+        /// to close now is taken.
+        mutating func take(frames: Bool = true) -> Poll? {
             switch phase {
             case .closed:
                 return .ended
@@ -56,13 +124,12 @@ final class Outbox: Sendable {
             case .holding:
                 return nil
             case .open, .draining:
-                if !queue.isEmpty {
-                    let frames = queue.map(\.frame)
-                    // The queue's storage goes with the frames: an idle member keeps none (a member that is
-                    // sent to gets a new one on its next frame, which costs less than one write).
-                    queue = []
+                guard frames else { return nil }
+                if queue.count > 0 {
+                    let taken = Frames(pending: queue)
+                    queue = .empty
                     countedBytes = 0
-                    return .next(.frames(frames))
+                    return .next(.frames(taken))
                 }
                 if case .draining(let code, let reason) = phase {
                     phase = .closed
@@ -77,11 +144,13 @@ final class Outbox: Sendable {
     private enum Waiter {
         case task(CheckedContinuation<Void, Never>)
         case callback(@Sendable () -> Void)
+        /// A writer whose socket is full: only a decision to close wakes it.
+        case closeOnly(@Sendable () -> Void)
 
         func wake() {
             switch self {
             case .task(let continuation): continuation.resume()
-            case .callback(let callback): callback()
+            case .callback(let callback), .closeOnly(let callback): callback()
             }
         }
     }
@@ -95,44 +164,38 @@ final class Outbox: Sendable {
 
     private let state = Mutex(State())
     let limit: Int
-    private let onOverflow: @Sendable () -> Void
 
-    /// - Parameters:
-    ///   - limit: most counted bytes that may wait for the socket.
-    ///   - onOverflow: called once when the limit is passed (the connection arms a hard close).
-    init(limit: Int, onOverflow: @escaping @Sendable () -> Void = {}) {
+    /// - Parameter limit: most counted bytes that may wait for the socket.
+    init(limit: Int) {
         self.limit = limit
-        self.onOverflow = onOverflow
     }
 
-    /// Queues a frame; never waits. Returns false when the frame was not queued.
+    /// Queues a frame; never waits. A frame that would take the counted bytes past the limit closes the
+    /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer arms the hard close.
     @discardableResult
-    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Bool {
-        var overflowed = false
-        let (accepted, writer): (Bool, Waiter?) = state.withLock { state in
+    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
+        let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
-                if let messageID, messageID <= state.coveredID { return (true, nil) }
+                if let messageID, messageID <= state.coveredID { return (.queued, nil) }
                 // One frame bigger than the limit (a large `history` page) may still go out alone; behind
                 // anything already waiting, it is one frame too many.
                 if state.countedBytes > 0, state.countedBytes + frame.readableBytes > limit {
                     state.phase = .closing(code: 1008, reason: "slow consumer")
-                    state.queue.removeAll()
+                    state.queue = .empty
                     state.countedBytes = 0
-                    overflowed = true
-                    return (false, state.takeWriter())
+                    return (.overflowed, state.takeWriter())
                 }
                 state.countedBytes += frame.readableBytes
                 state.queue.append(Queued(frame: frame, messageID: messageID, counted: true))
-                if case .holding = state.phase { return (true, nil) }
-                return (true, state.takeWriter())
+                if case .holding = state.phase { return (.queued, nil) }
+                return (.queued, state.takeWriterForFrames())
             case .draining, .closing, .closed:
-                return (false, nil)
+                return (.refused, nil)
             }
         }
         writer?.wake()
-        if overflowed { onOverflow() }
-        return accepted
+        return enqueued
     }
 
     /// Whether frames are still taken (no close has been decided).
@@ -150,8 +213,8 @@ final class Outbox: Sendable {
     func open(with welcome: ByteBuffer, coveredID: Int64) {
         let writer: Waiter? = state.withLock { state in
             guard case .holding = state.phase else { return nil }
-            var queue: Deque<Queued> = [Queued(frame: welcome, messageID: nil, counted: false)]
-            for item in state.queue {
+            var queue = Pending.one(Queued(frame: welcome, messageID: nil, counted: false))
+            for item in state.queue.items {
                 if let id = item.messageID, id <= coveredID {
                     if item.counted { state.countedBytes -= item.frame.readableBytes }
                     continue
@@ -188,7 +251,7 @@ final class Outbox: Sendable {
                 return nil
             default:
                 state.phase = .closing(code: code, reason: reason)
-                state.queue.removeAll()
+                state.queue = .empty
                 state.countedBytes = 0
                 return state.takeWriter()
             }
@@ -200,7 +263,7 @@ final class Outbox: Sendable {
     func finish() {
         let writer: Waiter? = state.withLock { state in
             state.phase = .closed
-            state.queue.removeAll()
+            state.queue = .empty
             return state.takeWriter()
         }
         writer?.wake()
@@ -225,6 +288,16 @@ final class Outbox: Sendable {
         }
     }
 
+    /// For a writer whose socket is full: takes a decision to close now, if there is one. Otherwise returns
+    /// nil and calls `wake` once such a decision is made (frames alone do not wake it).
+    func pollClose(orWake wake: @escaping @Sendable () -> Void) -> Poll? {
+        state.withLock { state in
+            if let poll = state.take(frames: false) { return poll }
+            state.writer = .closeOnly(wake)
+            return nil
+        }
+    }
+
     private func nextUncancellable() async -> Next? {
         while true {
             switch state.withLock({ $0.take() }) {
@@ -235,7 +308,7 @@ final class Outbox: Sendable {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
                     switch state.phase {
-                    case .open: if state.queue.isEmpty { break } else { return true }
+                    case .open: if state.queue.count == 0 { break } else { return true }
                     case .holding: break
                     default: return true
                     }

@@ -7,6 +7,11 @@ import Synchronization
 /// Waking a writer task for every delivery, then hopping to the event loop to write, cost more than
 /// everything else in fan-out. Instead a room's enqueue asks the loop's ``WriteScheduler`` to drain this
 /// outbox; the loop writes every queued frame with one flush, and the close frame last of all.
+///
+/// A client that reads slower than it is sent to fills NIO's write buffer past its high-water mark; the
+/// writer then takes no more frames from the outbox, which fills instead (up to its limit, then `slow
+/// consumer`), until ``writable()`` says the buffer has drained. A close decided meanwhile is still taken.
+/// No promise is made per write: the channel's writability is the only signal needed.
 final class OutboxWriter: Sendable {
     let outbox: Outbox
     let channel: any Channel
@@ -20,8 +25,6 @@ final class OutboxWriter: Sendable {
         /// Where pre-framed bytes enter the pipeline: just past the frame encoder.
         var afterEncoder: ChannelHandlerContext?
         var lookedUp = false
-        /// A batch was handed to the channel and has not been written to the socket yet.
-        var writing = false
         var draining = false
         var ended = false
         var closeSent = false
@@ -61,12 +64,24 @@ final class OutboxWriter: Sendable {
         return loopState.value.afterEncoder
     }
 
-    /// Writes everything queued, batch by batch, each with one flush. Runs on the event loop.
+    /// NIO's write buffer has drained below its low-water mark. Called on the event loop.
+    func writable() {
+        drain()
+    }
+
+    /// Writes everything queued, batch by batch, each with one flush, while the channel is writable. Runs on
+    /// the event loop.
     func drain() {
-        if loopState.value.writing || loopState.value.draining || loopState.value.ended { return }
+        if loopState.value.draining || loopState.value.ended { return }
         loopState.value.draining = true
         defer { loopState.value.draining = false }
-        while let poll = outbox.poll(orWake: { [self] in scheduler.schedule(self) }) {
+        while true {
+            let wake: @Sendable () -> Void = { [self] in scheduler.schedule(self) }
+            // While the socket is full, frames wait in the outbox; only a close is taken, so that a client
+            // that reads nothing still gets its close frame queued and is dropped after `closeTimeout`.
+            guard let poll = channel.isWritable ? outbox.poll(orWake: wake) : outbox.pollClose(orWake: wake) else {
+                return
+            }
             switch poll {
             case .ended:
                 loopState.value.ended = true
@@ -76,42 +91,35 @@ final class OutboxWriter: Sendable {
                 sendClose(code: code, reason: reason)
                 return
             case .next(.frames(let frames)):
-                let written = channel.eventLoop.makePromise(of: Void.self)
-                let encoder = frameEncoderContext()
-                if frames.count > 1, let encoder {
+                // A failed write closes the channel, and ``ChatConnection/ended()`` then finishes the outbox.
+                guard let encoder = frameEncoderContext() else {
+                    for frame in frames {
+                        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+                    }
+                    channel.flush()
+                    continue
+                }
+                if frames.count > 1 {
                     // Several frames go out as one buffer: one entry in NIO's pending writes instead of one
                     // per frame. A burst (a join storm, a backlog) would otherwise grow that queue for good.
-                    encoder.write(NIOAny(Self.concatenated(frames, allocator: channel.allocator)), promise: written)
-                } else {
-                    for (index, frame) in frames.enumerated() {
-                        let promise = index == frames.count - 1 ? written : nil
-                        // A `message` frame arrives already framed (``EventEncoder``): its bytes go straight past the
-                        // encoder, shared with every other member, with no header buffer of its own.
-                        if let encoder, let framed = WebSocketTextHeader.framed(frame) {
-                            encoder.write(NIOAny(framed), promise: promise)
-                        } else {
-                            channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: promise)
-                        }
+                    encoder.write(NIOAny(Self.concatenated(frames, allocator: channel.allocator)), promise: nil)
+                } else if let frame = frames.first {
+                    // A `message` frame arrives already framed (``EventEncoder``): its bytes go straight past the
+                    // encoder, shared with every other member, with no header buffer of its own.
+                    if let framed = WebSocketTextHeader.framed(frame) {
+                        encoder.write(NIOAny(framed), promise: nil)
+                    } else {
+                        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
                     }
                 }
-                loopState.value.writing = true
-                channel.flush()
-                // Usually the socket took the batch during the flush and this runs at once. Otherwise the
-                // client is slow: nothing more is written until it catches up, and its outbox fills instead.
-                written.futureResult.whenComplete { result in
-                    self.loopState.value.writing = false
-                    if case .failure = result {
-                        self.outbox.finish()
-                    }
-                    if !self.loopState.value.draining { self.drain() }
-                }
-                if loopState.value.writing { return }
+                // From the encoder on: the handlers after it have nothing to flush.
+                encoder.flush()
             }
         }
     }
 
     /// The frames, each with its text-frame header, back to back in one buffer.
-    static func concatenated(_ frames: [ByteBuffer], allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func concatenated(_ frames: some Collection<ByteBuffer>, allocator: ByteBufferAllocator) -> ByteBuffer {
         var size = 0
         for frame in frames { size += WebSocketTextHeader.maxSize + frame.readableBytes }
         var batch = allocator.buffer(capacity: size)
@@ -147,9 +155,12 @@ final class OutboxWriter: Sendable {
 final class WriteScheduler: Sendable {
     let eventLoop: any EventLoop
     private let pending = Mutex<[OutboxWriter]>([])
+    /// The other of two arrays that take turns as `pending`, so that neither is allocated anew per run.
+    private let spare: NIOLoopBoundBox<[OutboxWriter]>
 
     private init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
+        self.spare = .makeBoxSendingValue([], eventLoop: eventLoop)
     }
 
     func schedule(_ writer: OutboxWriter) {
@@ -161,9 +172,12 @@ final class WriteScheduler: Sendable {
     }
 
     private func run() {
-        var writers: [OutboxWriter] = []
+        var writers = spare.value
+        spare.value = []
         pending.withLock { swap(&writers, &$0) }
         for writer in writers { writer.drain() }
+        writers.removeAll(keepingCapacity: true)
+        spare.value = writers
     }
 
     private static let schedulers = Mutex<[ObjectIdentifier: WriteScheduler]>([:])

@@ -68,13 +68,7 @@ extension ChatHub {
         // Checked in `shouldUpgrade` already.
         let request = try ConnectRequest(query: URI(head.uri).queryParameters)
         let id = makeConnectionID()
-        let closeTimeout = TimeAmount(configuration.closeTimeout)
-        // A slow consumer may never read its close frame: give it closeTimeout, then drop the socket.
-        // (The closure captures the hub rather than a copy of its metrics: it is kept for every socket.)
-        let outbox = Outbox(limit: configuration.maxOutboundBytes) { [self] in
-            metrics.slowConsumersClosed.increment()
-            channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
-        }
+        let outbox = Outbox(limit: configuration.maxOutboundBytes)
         let connection = ChatConnection(hub: self, id: id, outbox: outbox, channel: channel, slot: slot)
         try channel.pipeline.syncOperations.addHandlers([
             NIOWebSocketFrameAggregator(

@@ -182,16 +182,18 @@ final class Room: Sendable {
     }
 
     private func sequence(_ step: (inout RoomSequencer<Delivery>) -> RoomSequencer<Delivery>.Output) {
-        let (fetchAfter, count) = state.withLock { state in
+        let (fetchAfter, count, overflowed) = state.withLock { state in
             let output = step(&state.sequencer)
+            var overflowed = 0
             for delivery in output.release {
                 for member in state.members.members.values {
-                    member.handle.enqueue(delivery.frame, messageID: delivery.id)
+                    if member.handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
                 }
             }
-            return (output.fetchAfter, output.release.count * state.members.members.count)
+            return (output.fetchAfter, output.release.count * state.members.members.count, overflowed)
         }
         if count > 0 { metrics.deliveries.increment(by: count) }
+        if overflowed > 0 { metrics.slowConsumersClosed.increment(by: overflowed) }
         if let fetchAfter { feed.request(self, after: fetchAfter) }
     }
 
@@ -199,7 +201,7 @@ final class Room: Sendable {
     private func broadcastLocked(_ state: RoomState<Outbox>, _ event: ServerEvent, except: ConnectionID?) {
         let frame = EventEncoder.encode(event)
         for (id, member) in state.members where id != except {
-            member.handle.enqueue(frame)
+            if member.handle.enqueue(frame) == .overflowed { metrics.slowConsumersClosed.increment() }
         }
     }
 }
