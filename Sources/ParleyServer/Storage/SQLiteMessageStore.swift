@@ -28,7 +28,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Only a backstop: ``WALCheckpointer`` keeps the log well below this.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(4 * WALCheckpointer.defaultRestartPages)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(2 * WALCheckpointer.defaultRestartPages)")
             // When the log starts over, a file that grew past this (the backstop) is cut back to it.
             try db.execute(sql: "PRAGMA journal_size_limit = \(WALCheckpointer.defaultRestartPages * 4096)")
         }

@@ -14,10 +14,13 @@ import Synchronization
 /// grown past `restartPages`, the pass asks the writer to checkpoint right after its next commit
 /// (``restartIfDue(_:)``): that copies just what was logged during the pass, and the next commit starts the
 /// log from its beginning, truncating the file back to `restartPages` pages. The writer's own automatic
-/// checkpoint stays on, at four times that, as a backstop.
+/// checkpoint stays on, at twice that, as a backstop.
+///
+/// Each restart makes the event loop wait for two syncs, so restarts are kept rare: at 16,384 pages they
+/// came every second or two under load and set the p99 latency (docs/ARCHITECTURE.md, "Checkpoints").
 final class WALCheckpointer: Sendable {
     /// Log pages (4 KB each) after which the writer empties the log, unless told otherwise.
-    static let defaultRestartPages = 16_384
+    static let defaultRestartPages = 65_536
 
     private let connection: DatabaseQueue
     private let interval: Duration
