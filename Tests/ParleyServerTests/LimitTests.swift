@@ -220,9 +220,9 @@ func refused(_ connect: () async throws -> RawSocket) async throws -> RawSocket.
 }
 
 /// Retries `body` until it succeeds (for state that settles asynchronously, like a freed slot).
-func eventually(_ body: () async throws -> Void) async throws {
+func eventually(attempts: Int = 100, _ body: () async throws -> Void) async throws {
     var lastError: (any Error)?
-    for _ in 0..<100 {
+    for _ in 0..<attempts {
         do {
             return try await body()
         } catch {

@@ -45,6 +45,56 @@ import Testing
         }
     }
 
+    @Test func aReaderThatPausesGetsEverythingOnceItReadsAgain() async throws {
+        let total = 2500
+        let text = String(repeating: "p", count: 4000)
+        // Far more than the kernel's socket buffers hold, far less than the outbox limit: the socket fills,
+        // the writer stops taking frames, and it must start again when the reader does.
+        try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024 * 1024)) { server in
+            let paused = try await server.connect("room=pause&nick=paused", readAutomatically: false)
+            let (writer, _) = try await server.join("room=pause&nick=writer")
+            for batch in stride(from: 1, through: total, by: 50) {
+                for n in batch..<min(batch + 50, total + 1) {
+                    try await writer.send(.message(text: text, clientID: "p\(n)"))
+                }
+                for expected in batch..<min(batch + 50, total + 1) {
+                    #expect(try await writer.nextMessage().id == Int64(expected))
+                }
+            }
+            _ = paused.channel.setOption(ChannelOptions.autoRead, value: true)
+            paused.channel.read()
+            var last: Int64 = 0
+            while last < Int64(total) {
+                let message = try await paused.nextMessage()
+                #expect(message.id == last + 1)
+                last = message.id
+            }
+            let metrics = try await server.http("GET", "/metrics")
+            #expect(metrics.body.contains("parley_slow_consumers_closed_total 0"))
+        }
+    }
+
+    @Test func aClientThatClosesWithoutReadingIsDroppedAfterTheCloseTimeout() async throws {
+        try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024 * 1024), .set(\.closeTimeout, .milliseconds(300))) {
+            server in
+            let (writer, _) = try await server.join("room=quitter&nick=writer")
+            try await writer.sendConfirmed(200)
+            // About 20 MB of history replies that are never read, then the client's close: the server's
+            // answer waits behind them, and the client gets `closeTimeout` to read them.
+            let quitter = try await server.connect("room=quitter&nick=quitter", readAutomatically: false)
+            for _ in 0..<2000 {
+                try await quitter.send(.history(before: nil, limit: 200))
+            }
+            try await quitter.sendClose()
+            try await eventually(attempts: 400) {
+                let metrics = try await server.http("GET", "/metrics")
+                guard metrics.body.split(separator: "\n").contains("parley_connections 1.0") else {
+                    throw RawSocket.Failure.unexpected("the quitter's socket is still open")
+                }
+            }
+        }
+    }
+
     @Test func aReaderThatStopsIsCutOffAndResumesLosslessly() async throws {
         let total = 2500
         let text = String(repeating: "z", count: 4000)

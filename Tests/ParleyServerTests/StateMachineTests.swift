@@ -102,9 +102,9 @@ import Testing
 
     @Test func holdsUntilWelcomeAndDropsWhatHistoryCovered() async {
         let outbox = Outbox(limit: 1000)
-        outbox.enqueue(frame("m4"), messageID: 4)
-        outbox.enqueue(frame("join"))
-        outbox.enqueue(frame("m5"), messageID: 5)
+        _ = outbox.enqueue(frame("m4"), messageID: 4)
+        _ = outbox.enqueue(frame("join"))
+        _ = outbox.enqueue(frame("m5"), messageID: 5)
         outbox.open(with: frame("welcome"), coveredID: 4)
         guard case .frames(let frames) = await outbox.next() else {
             Issue.record("expected frames")
@@ -112,8 +112,8 @@ import Testing
         }
         #expect(frames.map { String(buffer: $0) } == ["welcome", "join", "m5"])
         // A covered message whose delivery comes after welcome is dropped too.
-        outbox.enqueue(frame("m3"), messageID: 3)
-        outbox.enqueue(frame("m6"), messageID: 6)
+        _ = outbox.enqueue(frame("m3"), messageID: 3)
+        _ = outbox.enqueue(frame("m6"), messageID: 6)
         guard case .frames(let later) = await outbox.next() else {
             Issue.record("expected frames")
             return
@@ -143,7 +143,7 @@ import Testing
         let woken = ManagedAtomicFlag()
         // Frames are queued, but a writer whose socket is full does not take them.
         #expect(outbox.pollClose { woken.set() } == nil)
-        outbox.enqueue(frame("a"))
+        _ = outbox.enqueue(frame("a"))
         #expect(!woken.isSet)
         outbox.closeNow(code: 1008, reason: "slow consumer")
         #expect(woken.isSet)
@@ -156,7 +156,7 @@ import Testing
     @Test func drainSendsQueuedFramesThenCloses() async {
         let outbox = Outbox(limit: 100)
         outbox.open(with: frame("w"), coveredID: 0)
-        outbox.enqueue(frame("a"))
+        _ = outbox.enqueue(frame("a"))
         outbox.drainAndClose(code: 1001, reason: "bye")
         #expect(outbox.enqueue(frame("late")) == .refused)
         guard case .frames(let frames) = await outbox.next() else {

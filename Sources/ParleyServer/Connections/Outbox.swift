@@ -16,6 +16,7 @@ final class Outbox: Sendable {
 
     /// What ``enqueue(_:messageID:)`` did with a frame.
     enum Enqueued: Equatable {
+        /// Queued, or dropped because `welcome` already covered the message.
         case queued
         /// Not queued: a close was already decided.
         case refused
@@ -31,9 +32,11 @@ final class Outbox: Sendable {
         var endIndex: Int { pending.count }
         subscript(position: Int) -> ByteBuffer {
             switch pending {
-            case .empty: preconditionFailure("no frames")
-            case .one(let queued): queued.frame
-            case .many(let queue): queue[position].frame
+            case .empty: preconditionFailure("index out of range")
+            case .one(let queued):
+                precondition(position == 0, "index out of range")
+                return queued.frame
+            case .many(let queue): return queue[position].frame
             }
         }
     }
@@ -172,7 +175,6 @@ final class Outbox: Sendable {
 
     /// Queues a frame; never waits. A frame that would take the counted bytes past the limit closes the
     /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer arms the hard close.
-    @discardableResult
     func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {

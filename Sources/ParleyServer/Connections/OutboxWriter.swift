@@ -6,12 +6,14 @@ import Synchronization
 ///
 /// Waking a writer task for every delivery, then hopping to the event loop to write, cost more than
 /// everything else in fan-out. Instead a room's enqueue asks the loop's ``WriteScheduler`` to drain this
-/// outbox; the loop writes every queued frame with one flush, and the close frame last of all.
+/// outbox; the loop writes each batch of queued frames with one flush, and the close frame last of all.
 ///
 /// A client that reads slower than it is sent to fills NIO's write buffer past its high-water mark; the
 /// writer then takes no more frames from the outbox, which fills instead (up to its limit, then `slow
-/// consumer`), until ``writable()`` says the buffer has drained. A close decided meanwhile is still taken.
-/// No promise is made per write: the channel's writability is the only signal needed.
+/// consumer`), until ``writable()`` says the buffer has drained. Meanwhile an enqueue does not wake it, but a
+/// decision to close does: a close that drops the queue is written at once, and one that waits for the
+/// queue gives the client `closeTimeout` to read it. No promise is made per write: the channel's
+/// writability is the only signal needed.
 final class OutboxWriter: Sendable {
     let outbox: Outbox
     let channel: any Channel
@@ -28,6 +30,7 @@ final class OutboxWriter: Sendable {
         var draining = false
         var ended = false
         var closeSent = false
+        var dropScheduled = false
         /// The client's close came first: ours is the answer, and the socket closes once it is written.
         var peerClosed = false
     }
@@ -79,7 +82,11 @@ final class OutboxWriter: Sendable {
             let wake: @Sendable () -> Void = { [self] in scheduler.schedule(self) }
             // While the socket is full, frames wait in the outbox; only a close is taken, so that a client
             // that reads nothing still gets its close frame queued and is dropped after `closeTimeout`.
-            guard let poll = channel.isWritable ? outbox.poll(orWake: wake) : outbox.pollClose(orWake: wake) else {
+            let writable = channel.isWritable
+            guard let poll = writable ? outbox.poll(orWake: wake) : outbox.pollClose(orWake: wake) else {
+                // A close waits behind frames the client is not reading (it sent its own close, or the server
+                // is shutting down): it has `closeTimeout` to read them.
+                if !writable, !outbox.isOpen { scheduleDrop() }
                 return
             }
             switch poll {
@@ -146,6 +153,14 @@ final class OutboxWriter: Sendable {
         if loopState.value.peerClosed {
             written.whenComplete { _ in channel.close(promise: nil) }
         }
+        scheduleDrop()
+    }
+
+    /// Closes the socket `closeTimeout` from now, whatever is left unwritten.
+    private func scheduleDrop() {
+        guard !loopState.value.dropScheduled else { return }
+        loopState.value.dropScheduled = true
+        let channel = self.channel
         channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
     }
 }

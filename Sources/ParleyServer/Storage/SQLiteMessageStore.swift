@@ -249,7 +249,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
     }
 
     /// Steps a statement whose arguments were bound directly (GRDB's argument arrays allocate on every
-    /// call): `SQLITE_ROW` or `SQLITE_DONE`, or throws.
+    /// call): `SQLITE_ROW` or `SQLITE_DONE`, or throws. This bypasses GRDB's statement bookkeeping, which
+    /// only matters to transaction observers; the store registers none.
     @discardableResult
     private static func step(_ statement: Statement, in db: Database) throws -> Int32 {
         let code = sqlite3_step(statement.sqliteStatement)
