@@ -53,14 +53,7 @@ import Testing
         try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024 * 1024)) { server in
             let paused = try await server.connect("room=pause&nick=paused", readAutomatically: false)
             let (writer, _) = try await server.join("room=pause&nick=writer")
-            for batch in stride(from: 1, through: total, by: 50) {
-                for n in batch..<min(batch + 50, total + 1) {
-                    try await writer.send(.message(text: text, clientID: "p\(n)"))
-                }
-                for expected in batch..<min(batch + 50, total + 1) {
-                    #expect(try await writer.nextMessage().id == Int64(expected))
-                }
-            }
+            try await sendInBatches(total, of: text, from: writer, batch: 50, seenBy: writer)
             _ = paused.channel.setOption(ChannelOptions.autoRead, value: true)
             paused.channel.read()
             var last: Int64 = 0
@@ -103,14 +96,7 @@ import Testing
             let (fast, _) = try await server.join("room=slow&nick=fast")
             let (writer, _) = try await server.join("room=slow&nick=writer")
             // The writer waits for the fast member every 20 messages, so only the slow one falls behind.
-            for batch in stride(from: 1, through: total, by: 20) {
-                for n in batch..<min(batch + 20, total + 1) {
-                    try await writer.send(.message(text: text, clientID: "w\(n)"))
-                }
-                for expected in batch..<min(batch + 20, total + 1) {
-                    #expect(try await fast.nextMessage().id == Int64(expected))
-                }
-            }
+            try await sendInBatches(total, of: text, from: writer, batch: 20, seenBy: fast)
             // Now the slow member reads: what it got is contiguous, then close 1008.
             _ = slow.channel.setOption(ChannelOptions.autoRead, value: true)
             slow.channel.read()
@@ -145,6 +131,20 @@ import Testing
             resumed.close()
             let metrics = try await server.http("GET", "/metrics")
             #expect(metrics.body.contains("parley_slow_consumers_closed_total 1"))
+        }
+    }
+}
+
+/// Sends messages 1 to `total` (in a fresh room) from `writer`, `batch` at a time, and waits until `reader`
+/// has each batch, so that only members that do not read fall behind.
+private func sendInBatches(_ total: Int, of text: String, from writer: RawSocket, batch: Int, seenBy reader: RawSocket) async throws {
+    for first in stride(from: 1, through: total, by: batch) {
+        let ids = first..<min(first + batch, total + 1)
+        for n in ids {
+            try await writer.send(.message(text: text, clientID: "m\(n)"))
+        }
+        for expected in ids {
+            #expect(try await reader.nextMessage().id == Int64(expected))
         }
     }
 }
