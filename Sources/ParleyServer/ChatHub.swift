@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import ParleyProtocol
 import Synchronization
 
@@ -15,7 +16,7 @@ final class ChatHub: Sendable {
     /// What connections wait for (storage reads, cluster calls), run by a few workers.
     let work = ConnectionWork()
     /// One ping timer per event loop (``Heartbeat``).
-    let heartbeats = Mutex<[ObjectIdentifier: Heartbeat]>([:])
+    let heartbeats: PerEventLoop<Heartbeat>
     let metrics: ParleyMetrics
     let logger: Logger
     private let lastConnectionID = Atomic<UInt64>(0)
@@ -33,6 +34,8 @@ final class ChatHub: Sendable {
         self.cluster = cluster
         self.rooms = RoomRegistry(feed: feed, metrics: metrics)
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
+        let tick = TimeAmount(min(configuration.heartbeatInterval, configuration.idleTimeout / 2))
+        self.heartbeats = PerEventLoop { Heartbeat(eventLoop: $0, tick: tick) }
         self.metrics = metrics
         self.logger = logger
     }

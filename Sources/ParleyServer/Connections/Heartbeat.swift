@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// Pings the sockets of one server on one event loop from a single timer, instead of a repeating task per
 /// socket: in a heap profile of idle members each socket's timer, its scheduled task and their futures
@@ -66,13 +65,6 @@ final class Heartbeat: Sendable {
 extension ChatHub {
     /// The heartbeat of this server's sockets on `eventLoop`.
     func heartbeat(on eventLoop: any EventLoop) -> Heartbeat {
-        heartbeats.withLock { heartbeats in
-            let key = ObjectIdentifier(eventLoop)
-            if let heartbeat = heartbeats[key] { return heartbeat }
-            let tick = TimeAmount(min(configuration.heartbeatInterval, configuration.idleTimeout / 2))
-            let heartbeat = Heartbeat(eventLoop: eventLoop, tick: tick)
-            heartbeats[key] = heartbeat
-            return heartbeat
-        }
+        heartbeats[eventLoop]
     }
 }

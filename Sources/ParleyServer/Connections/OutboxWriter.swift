@@ -195,16 +195,10 @@ final class WriteScheduler: Sendable {
         spare.value = writers
     }
 
-    private static let schedulers = Mutex<[ObjectIdentifier: WriteScheduler]>([:])
+    private static let schedulers = PerEventLoop { WriteScheduler(eventLoop: $0) }
 
-    /// The scheduler of `eventLoop`; event loops live as long as the process, and so do these.
+    /// The scheduler of `eventLoop`.
     static func shared(for eventLoop: any EventLoop) -> WriteScheduler {
-        schedulers.withLock { schedulers in
-            let key = ObjectIdentifier(eventLoop)
-            if let scheduler = schedulers[key] { return scheduler }
-            let scheduler = WriteScheduler(eventLoop: eventLoop)
-            schedulers[key] = scheduler
-            return scheduler
-        }
+        schedulers[eventLoop]
     }
 }

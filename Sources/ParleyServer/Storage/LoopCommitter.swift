@@ -1,6 +1,5 @@
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Group-commits, on an event loop's own thread, the messages its connections sent in one pass of the loop.
 ///
@@ -47,24 +46,14 @@ final class LoopCommitter: Sendable {
 
 /// The committers of one store, one per event loop that has offered it a message.
 final class LoopCommitters: Sendable {
-    private let committers = Mutex<[ObjectIdentifier: LoopCommitter]>([:])
-    private let maxBatch: Int
-    private let commit: @Sendable ([PendingMessage], any EventLoop) -> Void
+    private let committers: PerEventLoop<LoopCommitter>
 
     init(maxBatch: Int, commit: @escaping @Sendable ([PendingMessage], any EventLoop) -> Void) {
-        self.maxBatch = maxBatch
-        self.commit = commit
+        self.committers = PerEventLoop { LoopCommitter(eventLoop: $0, maxBatch: maxBatch, commit: commit) }
     }
 
     /// The committer of the event loop this thread runs, or nil when it runs none.
     func current() -> LoopCommitter? {
-        guard let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop else { return nil }
-        return committers.withLock { committers in
-            let key = ObjectIdentifier(eventLoop)
-            if let committer = committers[key] { return committer }
-            let committer = LoopCommitter(eventLoop: eventLoop, maxBatch: maxBatch, commit: commit)
-            committers[key] = committer
-            return committer
-        }
+        MultiThreadedEventLoopGroup.currentEventLoop.map { committers[$0] }
     }
 }

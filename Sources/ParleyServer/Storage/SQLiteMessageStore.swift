@@ -125,13 +125,12 @@ public final class SQLiteMessageStore: MessageStore, Service {
         metrics: ParleyMetrics,
         logger: Logger
     ) {
-        var results: [AppendResult] = []
         let outcome: CommitOutcome
         do {
             // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
             // most of the allocations a small commit made.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-            results = try insert(batch, in: db)
+            let results = try insert(batch, in: db)
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             outcome = .committed(results, since: start)
         } catch {
