@@ -43,6 +43,7 @@ import Testing
             group.addTask { await checkpointer.run() }
             while !checkpointer.isRestartDue {
                 try? await insert()
+                checkpointer.committed()
             }
             group.cancelAll()
         }
@@ -55,6 +56,17 @@ import Testing
         await checkpointer.restartIfDue(writer)
         try await insert()
         #expect(try logBytes() < longLog / 2)
+    }
+
+    /// Passes follow the commits: none while nothing was committed, one every `interval` while commits keep
+    /// coming, and a few commits wait at most `lightInterval`.
+    @Test func passesArePacedByTheCommits() {
+        let busy = WALCheckpointer.busyCommits
+        #expect(!WALCheckpointer.isPassDue(commits: 0, sinceLastPass: .seconds(60)))
+        #expect(WALCheckpointer.isPassDue(commits: busy, sinceLastPass: .zero))
+        #expect(!WALCheckpointer.isPassDue(commits: busy - 1, sinceLastPass: WALCheckpointer.defaultInterval))
+        #expect(!WALCheckpointer.isPassDue(commits: 1, sinceLastPass: WALCheckpointer.lightInterval - .milliseconds(1)))
+        #expect(WALCheckpointer.isPassDue(commits: 1, sinceLastPass: WALCheckpointer.lightInterval))
     }
 
     /// A writer's checkpoint that cannot copy the whole log (a reader holds an older snapshot) is asked for
@@ -83,6 +95,7 @@ import Testing
             group.addTask { await checkpointer.run() }
             while !checkpointer.isRestartDue {
                 try? await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(8000))") }
+                checkpointer.committed()
             }
             group.cancelAll()
         }

@@ -38,7 +38,6 @@ public final class SQLiteMessageStore: MessageStore, Service {
             self.database = try DatabasePool(path: path, configuration: configuration)
             self.checkpointer = WALCheckpointer(
                 connection: try DatabaseQueue(path: path, configuration: configuration),
-                interval: .milliseconds(100),
                 logger: logger
             )
         case .sqliteMemory:

@@ -7,7 +7,12 @@ import Synchronization
 ///
 /// SQLite's automatic checkpoint runs inside the commit that fills the log: every 1,000 pages it copied them
 /// and synced both files while the event loop that committed waited (3–12 ms per sync here), and that set the
-/// p99 latency of a durable server. This pass runs every `interval` in passive mode, alongside commits.
+/// p99 latency of a durable server. These passes run in passive mode, alongside commits.
+///
+/// A pass competes with the event loops for the CPU while it copies, so passes are kept short: while commits
+/// keep coming, one runs every `interval` (25 ms by default) once `busyCommits` commits have been logged;
+/// after fewer, at most every `lightInterval`, so a lightly used server does not sync its file 40 times a
+/// second; and none while nothing was committed (``isPassDue(commits:sinceLastPass:)``).
 ///
 /// A passive pass copies only what was logged when it began, and commits go on meanwhile, so under steady
 /// writes it never empties the log, and SQLite starts the log over only once it has all been copied. So when the log has
@@ -22,13 +27,22 @@ final class WALCheckpointer: Sendable {
     /// Log pages (4 KB each) after which the writer empties the log, unless told otherwise.
     static let defaultRestartPages = 65_536
 
+    /// How often a busy log gets a pass.
+    static let defaultInterval = Duration.milliseconds(25)
+    /// How often a log with few commits gets one.
+    static let lightInterval = Duration.milliseconds(100)
+    /// Commits since the last pass that make the log busy.
+    static let busyCommits = 32
+
     private let connection: DatabaseQueue
     private let interval: Duration
     private let restartPages: Int
     private let logger: Logger
     private let restartDue = Atomic(false)
+    /// Commits since the last pass began (``committed()``).
+    private let commits = Atomic(0)
 
-    init(connection: DatabaseQueue, interval: Duration, restartPages: Int = defaultRestartPages, logger: Logger) {
+    init(connection: DatabaseQueue, interval: Duration = defaultInterval, restartPages: Int = defaultRestartPages, logger: Logger) {
         self.connection = connection
         self.interval = interval
         self.restartPages = restartPages
@@ -40,14 +54,30 @@ final class WALCheckpointer: Sendable {
         restartDue.load(ordering: .relaxed)
     }
 
-    /// Checkpoints every `interval` until the task is cancelled.
+    /// Counts a commit, for the pacing of passes. ``restartIfDue(_:on:)`` counts it too.
+    func committed() {
+        commits.add(1, ordering: .relaxed)
+    }
+
+    /// Whether a pass should run now, given the commits since the last one began and the time since.
+    static func isPassDue(commits: Int, sinceLastPass: Duration) -> Bool {
+        commits >= busyCommits || (commits > 0 && sinceLastPass >= lightInterval)
+    }
+
+    /// Checkpoints, paced by the commits counted, until the task is cancelled.
     func run() async {
+        let clock = ContinuousClock()
+        var lastPass = clock.now
         while true {
             do {
                 try await Task.sleep(for: interval)
             } catch {
                 return
             }
+            let counted = commits.load(ordering: .relaxed)
+            guard Self.isPassDue(commits: counted, sinceLastPass: lastPass.duration(to: clock.now)) else { continue }
+            commits.subtract(counted, ordering: .relaxed)
+            lastPass = clock.now
             do {
                 let (logged, copied) = try await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
                 // Commits went on during the pass, so the log is not empty; past the limit, the writer empties it.
@@ -61,9 +91,11 @@ final class WALCheckpointer: Sendable {
         }
     }
 
-    /// After a commit on an event loop: when a pass has asked for it, checkpoints from the writer's connection
-    /// in a later task on the loop, so that the batch just committed is written to its sockets first.
+    /// After each commit on an event loop: counts it and, when a pass has asked for it, checkpoints from the
+    /// writer's connection in a later task on the loop, so that the batch just committed is written to its
+    /// sockets first.
     func restartIfDue(_ writer: any DatabaseWriter, on eventLoop: any EventLoop) {
+        committed()
         guard restartDue.exchange(false, ordering: .relaxed) else { return }
         eventLoop.execute {
             self.restarted(Result { try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) } })
@@ -72,6 +104,7 @@ final class WALCheckpointer: Sendable {
 
     /// ``restartIfDue(_:on:)`` for the writer task.
     func restartIfDue(_ writer: any DatabaseWriter) async {
+        committed()
         guard restartDue.exchange(false, ordering: .relaxed) else { return }
         do {
             restarted(.success(try await writer.writeWithoutTransaction { db in try db.checkpoint(.passive) }))
