@@ -37,6 +37,74 @@ import Testing
         }
     }
 
+    /// `welcome`, `history`, `join` and `leave`, also written by hand, say what `JSONEncoder` says too.
+    @Test(arguments: tricky)
+    func otherHandWrittenEventsMatchCodable(text: String) throws {
+        let ts = Timestamp(milliseconds: 1_795_000_000_123)
+        let history = [
+            ChatMessage(id: 7, nick: text, text: text, ts: ts, clientID: text),
+            ChatMessage(id: 8, nick: "bob", text: "plain", ts: Timestamp(milliseconds: 0), clientID: nil),
+        ]
+        let events: [ServerEvent] = [
+            .welcome(
+                .init(
+                    room: RoomInfo(code: "room-1", name: text, createdAt: ts),
+                    nick: text,
+                    session: "0123456789",
+                    members: [text, "bob"],
+                    history: history,
+                    lastID: 8,
+                    truncated: true
+                )
+            ),
+            .welcome(
+                .init(
+                    room: RoomInfo(code: text, name: nil, createdAt: ts),
+                    nick: "a",
+                    session: text,
+                    members: [],
+                    history: [],
+                    lastID: 0,
+                    truncated: false
+                )
+            ),
+            .history(messages: history, hasMore: true),
+            .history(messages: [], hasMore: false),
+            .join(nick: text, ts: ts),
+            .leave(nick: text, ts: ts),
+        ]
+        for event in events {
+            let fast = EventEncoder.encode(event)
+            #expect(try Self.object(fast) == Self.object(Self.codable(event)))
+            #expect(try JSONDecoder().decode(ServerEvent.self, from: Data(fast.readableBytesView)) == event)
+        }
+    }
+
+    /// A hand-written event carries its frame header, for any length: a `welcome` with 1,000 messages takes
+    /// the 8-byte length.
+    @Test(arguments: [0, 1, 1000])
+    func handWrittenEventsAreFramed(messages: Int) throws {
+        let history = (0..<messages).map {
+            ChatMessage(id: Int64($0 + 1), nick: "n", text: String(repeating: "x", count: 100), ts: Timestamp(milliseconds: 0))
+        }
+        let welcome = EventEncoder.encode(
+            .welcome(
+                .init(
+                    room: RoomInfo(code: "c", name: nil, createdAt: Timestamp(milliseconds: 0)),
+                    nick: "n",
+                    session: "s",
+                    members: ["n"],
+                    history: history,
+                    lastID: 0,
+                    truncated: false
+                )
+            )
+        )
+        let frame = try #require(WebSocketTextHeader.framed(welcome))
+        #expect(frame.readableBytes - welcome.readableBytes == (welcome.readableBytes < 126 ? 2 : welcome.readableBytes < 65536 ? 4 : 10))
+        #expect(frame.getInteger(at: frame.readerIndex, as: UInt8.self) == 0x81)
+    }
+
     @Test func keysInContractOrder() {
         let message = ChatMessage(id: 43, nick: "alice", text: "hi bob", ts: Timestamp("2026-11-22T10:00:03.412Z")!, clientID: "a-1")
         #expect(
