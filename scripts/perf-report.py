@@ -147,9 +147,8 @@ def closed_table(by, servers):
 def fixed_table(by, servers):
     g = by.get(BASELINE, {})
     lines = [
-        "| server | deliveries/s | p50 ms | p99 ms | p99 vs go-hub | server CPU % | CPU vs go-hub | of it in the kernel % "
-        "| kernel alone vs go-hub's whole CPU | notes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| server | deliveries/s | p50 ms | p99 ms | p99 vs go-hub | server CPU % | CPU vs go-hub | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in servers:
         d = by.get(s)
@@ -158,17 +157,9 @@ def fixed_table(by, servers):
         lines.append(
             f"| {LABELS.get(s, s)} | {num(d.get('deliveries_per_s'))} | {num(d.get('p50_ms'), 2)} | {num(d.get('p99_ms'), 2)} | "
             f"{ratio(d.get('p99_ms'), g.get('p99_ms'))} | {num(d.get('srv_cpu_pct'), 1)} | "
-            f"{ratio(d.get('srv_cpu_pct'), g.get('srv_cpu_pct'))} | {num(kernel_cpu(d), 1)} | "
-            f"{ratio(kernel_cpu(d), g.get('srv_cpu_pct'))} | {flags(d)} |"
+            f"{ratio(d.get('srv_cpu_pct'), g.get('srv_cpu_pct'))} | {flags(d)} |"
         )
     return lines
-
-
-def kernel_cpu(d):
-    """The server CPU % spent in the kernel: its system share of CPU time in the window, applied to its CPU %."""
-    if d.get("srv_cpu_pct") is None or d.get("srv_kernel_share") is None:
-        return None
-    return d["srv_cpu_pct"] * d["srv_kernel_share"]
 
 
 def idle_table(by, servers, base):
@@ -323,11 +314,7 @@ def markdown(path, meta, runs, discarded, chart_files, source):
     w("  member has it. All servers echo to the sender, so one message is `members` deliveries. On two CPUs the")
     w("  server and the load generator are both near saturation, so this is the maximum of the pair.")
     w("* **Open loop at 50,000 deliveries/s**: the same load for every server (5,000 / 500 / 50 messages/s),")
-    w("  for like-for-like latency and server CPU. *Of it in the kernel* applies the server's system share of")
-    w("  CPU time in the measured window (sampled from `/proc/PID/stat` every 100 ms) to its CPU %: mostly the")
-    w("  one `write` per delivery that every server here makes, and loopback's delivery of it.")
-    w("  No server can use less CPU than that at this load, so the kernel alone, set beside go-hub's whole CPU,")
-    w("  is a floor for the *CPU vs go-hub* ratio.")
+    w("  for like-for-like latency and server CPU.")
     w("* **Idle**: N connections over 100 rooms, held; KB per connection = (server RSS at the end of the hold")
     w("  − RSS of the fresh server) / N. 19,000 is close to the 20,000 open files a process may have here.")
     w("  *connects/s* is not like for like: Parley tells the members of a room about every join (the contract's")
