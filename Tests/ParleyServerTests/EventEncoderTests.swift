@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
+import NIOWebSocket
 import ParleyProtocol
 import Testing
 
@@ -75,34 +77,29 @@ import Testing
         ]
         for event in events {
             let fast = EventEncoder.encode(event)
+            #expect(WebSocketTextHeader.framed(fast) != nil)
             #expect(try Self.object(fast) == Self.object(Self.codable(event)))
             #expect(try JSONDecoder().decode(ServerEvent.self, from: Data(fast.readableBytesView)) == event)
         }
     }
 
-    /// A hand-written event carries its frame header, for any length: a `welcome` with 1,000 messages takes
-    /// the 8-byte length.
-    @Test(arguments: [0, 1, 1000])
-    func handWrittenEventsAreFramed(messages: Int) throws {
-        let history = (0..<messages).map {
-            ChatMessage(id: Int64($0 + 1), nick: "n", text: String(repeating: "x", count: 100), ts: Timestamp(milliseconds: 0))
-        }
-        let welcome = EventEncoder.encode(
-            .welcome(
-                .init(
-                    room: RoomInfo(code: "c", name: nil, createdAt: Timestamp(milliseconds: 0)),
-                    nick: "n",
-                    session: "s",
-                    members: ["n"],
-                    history: history,
-                    lastID: 0,
-                    truncated: false
-                )
-            )
-        )
-        let frame = try #require(WebSocketTextHeader.framed(welcome))
-        #expect(frame.readableBytes - welcome.readableBytes == (welcome.readableBytes < 126 ? 2 : welcome.readableBytes < 65536 ? 4 : 10))
-        #expect(frame.getInteger(at: frame.readerIndex, as: UInt8.self) == 0x81)
+    /// The header written in front of a payload is the one a WebSocket client decodes, at each boundary of
+    /// the three length forms, and the writer recognises it.
+    @Test(arguments: [0, 125, 126, 65_535, 65_536])
+    func prependedHeadersDecodeAtEveryLengthBoundary(length: Int) throws {
+        var buffer = ByteBufferAllocator().buffer(capacity: WebSocketTextHeader.maxSize + length)
+        buffer.moveWriterIndex(forwardBy: WebSocketTextHeader.maxSize)
+        buffer.moveReaderIndex(forwardBy: WebSocketTextHeader.maxSize)
+        buffer.writeRepeatingByte(UInt8(ascii: "x"), count: length)
+        let payload = buffer
+        WebSocketTextHeader.prepend(to: &buffer)
+        let framed = try #require(WebSocketTextHeader.framed(buffer))
+        let client = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)))
+        defer { _ = try? client.finish() }
+        try client.writeInbound(framed)
+        let frame = try #require(try client.readInbound(as: WebSocketFrame.self))
+        #expect(frame.fin && frame.opcode == .text && frame.unmaskedData == payload)
+        #expect(try client.readInbound(as: WebSocketFrame.self) == nil)
     }
 
     @Test func keysInContractOrder() {
@@ -115,7 +112,7 @@ import Testing
 
     @Test(arguments: [
         Int64(0), 1, 999, 1000, 59_999, 86_399_999, 86_400_000, 951_782_400_000, 1_795_000_000_123, 4_102_444_800_000,
-        253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001,
+        253_402_300_799_999, 253_402_300_800_000, -1, -86_400_001, -62_167_219_200_001, Int64.min, Int64.max,
     ])
     func timestampsMatchDescription(milliseconds: Int64) {
         var buffer = ByteBuffer()

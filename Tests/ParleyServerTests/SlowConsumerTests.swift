@@ -71,9 +71,7 @@ import Testing
         try await withServer(.set(\.ratePerSecond, 0), .set(\.maxOutboundBytes, 64 * 1024 * 1024), .set(\.closeTimeout, .milliseconds(300))) {
             server in
             let (writer, _) = try await server.join("room=quitter&nick=writer")
-            let text = String(repeating: "q", count: 1000)
-            for _ in 0..<200 { try await writer.send(text) }
-            for _ in 0..<200 { _ = try await writer.nextMessage() }
+            try await sendInBatches(200, of: String(repeating: "q", count: 1000), from: writer, batch: 200, seenBy: writer)
             // About 20 MB of history replies that are never read, then the client's close: the server's
             // answer waits behind them, and the client gets `closeTimeout` to read them.
             let quitter = try await server.connect("room=quitter&nick=quitter", readAutomatically: false)

@@ -69,6 +69,37 @@ import Testing
         #expect(WALCheckpointer.isPassDue(commits: 1, sinceLastPass: WALCheckpointer.lightInterval))
     }
 
+    /// While nothing is counted, passes leave the log alone; one counted commit brings a pass within
+    /// `lightInterval`, which copies the log into the database file.
+    @Test(.timeLimit(.minutes(1))) func anIdleLogGetsNoPassAndACountedCommitGetsOne() async throws {
+        let path = directory.url.appendingPathComponent("idle.sqlite").path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+        let writer = try DatabasePool(path: path, configuration: configuration)
+        try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
+        let checkpointer = WALCheckpointer(
+            connection: try DatabaseQueue(path: path, configuration: configuration),
+            interval: .milliseconds(5),
+            logger: Logger(label: "test")
+        )
+        func databaseBytes() throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+        }
+        try await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(100000))") }
+        let before = try databaseBytes()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await checkpointer.run() }
+            // Absence can only be shown by waiting: three light intervals with nothing counted.
+            try await Task.sleep(for: WALCheckpointer.lightInterval * 3)
+            #expect(try databaseBytes() == before)
+            checkpointer.committed()
+            try await eventually(attempts: 100) {
+                guard try databaseBytes() > before + 100_000 else { throw CancellationError() }
+            }
+            group.cancelAll()
+        }
+    }
+
     /// A writer's checkpoint that cannot copy the whole log (a reader holds an older snapshot) is asked for
     /// again, and once the reader is gone the next one empties the log.
     @Test(.timeLimit(.minutes(1))) func aCheckpointAReaderHeldBackIsAskedForAgain() async throws {

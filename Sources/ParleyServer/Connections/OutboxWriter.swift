@@ -111,7 +111,7 @@ final class OutboxWriter: Sendable {
                     // per frame. A burst (a join storm, a backlog) would otherwise grow that queue for good.
                     encoder.write(NIOAny(Self.concatenated(frames, allocator: channel.allocator)), promise: nil)
                 } else if let frame = frames.first {
-                    // A `message` frame arrives already framed (``EventEncoder``): its bytes go straight past the
+                    // A hand-written event arrives already framed (``EventEncoder``): its bytes go straight past the
                     // encoder, shared with every other member, with no header buffer of its own.
                     if let framed = WebSocketTextHeader.framed(frame) {
                         encoder.write(NIOAny(framed), promise: nil)

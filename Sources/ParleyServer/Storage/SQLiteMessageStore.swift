@@ -176,6 +176,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
 
     public func openRoom(code: String) async throws -> RoomRecord {
         if let existing = try await room(code: code) { return existing }
+        defer { checkpointer?.committed() }
         return try await database.write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO rooms (code, name, created_at, last_id) VALUES (?, NULL, ?, 0)",
@@ -187,7 +188,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
     }
 
     public func createRoom(code: String, name: String?) async throws -> RoomRecord {
-        try await database.write { db in
+        defer { checkpointer?.committed() }
+        return try await database.write { db in
             try db.execute(
                 sql: "INSERT INTO rooms (code, name, created_at, last_id) VALUES (?, ?, ?, 0)",
                 arguments: [code, name, Timestamp.now().milliseconds]

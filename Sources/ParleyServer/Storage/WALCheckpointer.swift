@@ -10,9 +10,11 @@ import Synchronization
 /// p99 latency of a durable server. These passes run in passive mode, alongside commits.
 ///
 /// A pass competes with the event loops for the CPU while it copies, so passes are kept short: while commits
-/// keep coming, one runs every `interval` (25 ms by default) once `busyCommits` commits have been logged;
-/// after fewer, at most every `lightInterval`, so a lightly used server does not sync its file 40 times a
-/// second; and none while nothing was committed (``isPassDue(commits:sinceLastPass:)``).
+/// keep coming, one runs `interval` (25 ms by default) after the previous one once `busyCommits` commits have
+/// been counted; after fewer, once `lightInterval` has passed (checked every `interval`), so a lightly used
+/// server does not sync its file 40 times a second; and none while nothing was committed
+/// (``isPassDue(commits:sinceLastPass:)``). A pass that could not copy everything counts as a commit, so it
+/// is tried again even if the server has gone idle.
 ///
 /// A passive pass copies only what was logged when it began, and commits go on meanwhile, so under steady
 /// writes it never empties the log, and SQLite starts the log over only once it has all been copied. So when the log has
@@ -54,7 +56,8 @@ final class WALCheckpointer: Sendable {
         restartDue.load(ordering: .relaxed)
     }
 
-    /// Counts a commit, for the pacing of passes. ``restartIfDue(_:on:)`` counts it too.
+    /// Counts a commit, for the pacing of passes. ``restartIfDue(_:on:)`` counts it too; other writes (a new
+    /// room) call this.
     func committed() {
         commits.add(1, ordering: .relaxed)
     }
@@ -84,8 +87,11 @@ final class WALCheckpointer: Sendable {
                 if logged >= restartPages {
                     restartDue.store(true, ordering: .relaxed)
                 }
+                // A reader's snapshot held part of the log back: try again later.
+                if copied < logged { committed() }
                 logger.trace("checkpoint", metadata: ["wal_frames": "\(logged)", "copied": "\(copied)"])
             } catch {
+                committed()
                 logger.debug("checkpoint failed", metadata: ["error": "\(String(reflecting: error))"])
             }
         }
