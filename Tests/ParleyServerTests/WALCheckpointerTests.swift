@@ -12,25 +12,41 @@ import Testing
         directory = try TemporaryDirectory(prefix: "parley-wal")
     }
 
-    /// A pass asks for the writer's checkpoint once the log is long; that checkpoint empties the log, and the
-    /// next commit starts it over (the file is cut back to `journal_size_limit`). SQLite's own checkpoint is
-    /// off here, and the passes have stopped, so nothing else could start the log over.
-    @Test(.timeLimit(.minutes(1))) func aLongLogStartsOverAfterTheWriterCheckpoints() async throws {
-        let path = directory.url.appendingPathComponent("wal.sqlite").path
+    /// A database file in WAL mode with a table `t`, SQLite's own checkpoint off, and a checkpointer whose
+    /// passes come every 5 ms (not started).
+    struct Log {
+        let path: String
+        let configuration: Configuration
+        let writer: DatabasePool
+        let checkpointer: WALCheckpointer
+
+        var parts: (path: String, writer: DatabasePool, checkpointer: WALCheckpointer) { (path, writer, checkpointer) }
+    }
+
+    func log(_ name: String, restartPages: Int = WALCheckpointer.defaultRestartPages, cutBack: Bool = false) async throws -> Log {
+        let path = directory.url.appendingPathComponent(name).path
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
-            try db.execute(sql: "PRAGMA journal_size_limit = 0")
+            if cutBack { try db.execute(sql: "PRAGMA journal_size_limit = 0") }
         }
         let writer = try DatabasePool(path: path, configuration: configuration)
         try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
-        let restartPages = 16
         let checkpointer = WALCheckpointer(
             connection: try DatabaseQueue(path: path, configuration: configuration),
             interval: .milliseconds(5),
             restartPages: restartPages,
             logger: Logger(label: "test")
         )
+        return Log(path: path, configuration: configuration, writer: writer, checkpointer: checkpointer)
+    }
+
+    /// A pass asks for the writer's checkpoint once the log is long; that checkpoint empties the log, and the
+    /// next commit starts it over (the file is cut back to `journal_size_limit`). SQLite's own checkpoint is
+    /// off here, and the passes have stopped, so nothing else could start the log over.
+    @Test(.timeLimit(.minutes(1))) func aLongLogStartsOverAfterTheWriterCheckpoints() async throws {
+        let restartPages = 16
+        let (path, writer, checkpointer) = try await log("wal.sqlite", restartPages: restartPages, cutBack: true).parts
         @Sendable func insert() async throws {
             // About three pages of log each.
             try await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(8000))") }
@@ -72,16 +88,7 @@ import Testing
     /// While nothing is counted, passes leave the log alone; one counted commit brings a pass within
     /// `lightInterval`, which copies the log into the database file.
     @Test(.timeLimit(.minutes(1))) func anIdleLogGetsNoPassAndACountedCommitGetsOne() async throws {
-        let path = directory.url.appendingPathComponent("idle.sqlite").path
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
-        let writer = try DatabasePool(path: path, configuration: configuration)
-        try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
-        let checkpointer = WALCheckpointer(
-            connection: try DatabaseQueue(path: path, configuration: configuration),
-            interval: .milliseconds(5),
-            logger: Logger(label: "test")
-        )
+        let (path, writer, checkpointer) = try await log("idle.sqlite").parts
         func databaseBytes() throws -> Int {
             try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
         }
@@ -103,19 +110,10 @@ import Testing
     /// A writer's checkpoint that cannot copy the whole log (a reader holds an older snapshot) is asked for
     /// again, and once the reader is gone the next one empties the log.
     @Test(.timeLimit(.minutes(1))) func aCheckpointAReaderHeldBackIsAskedForAgain() async throws {
-        let path = directory.url.appendingPathComponent("held.sqlite").path
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
-        let writer = try DatabasePool(path: path, configuration: configuration)
-        try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
-        let checkpointer = WALCheckpointer(
-            connection: try DatabaseQueue(path: path, configuration: configuration),
-            interval: .milliseconds(5),
-            restartPages: 4,
-            logger: Logger(label: "test")
-        )
+        let log = try await log("held.sqlite", restartPages: 4)
+        let (path, writer, checkpointer) = log.parts
         // A reader whose snapshot predates the inserts below, kept open across them.
-        var readerConfiguration = configuration
+        var readerConfiguration = log.configuration
         readerConfiguration.allowsUnsafeTransactions = true
         let reader = try DatabaseQueue(path: path, configuration: readerConfiguration)
         try await reader.writeWithoutTransaction { db in
