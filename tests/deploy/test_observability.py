@@ -1,0 +1,65 @@
+"""The Grafana dashboard and the example alert rules in deploy/ name only metrics that a running server
+serves at /metrics, so neither goes blank after a rename."""
+
+import json
+import re
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from parley_server import ParleyServer  # noqa: E402  (shared by the suites)
+
+METRIC = re.compile(r"\bparley_[a-z0-9_]+")
+HISTOGRAM_SUFFIX = re.compile(r"_(bucket|sum|count)$")
+
+
+def served_metric_names():
+    with tempfile.TemporaryDirectory() as folder:
+        server = ParleyServer(Path(folder) / "parley.sqlite").start()
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+        finally:
+            server.stop()
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            names.add(line.split()[2])
+    return names
+
+
+def referenced(expressions):
+    return {HISTOGRAM_SUFFIX.sub("", name) for expression in expressions for name in METRIC.findall(expression)}
+
+
+def dashboard_expressions():
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def alert_expressions():
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus-alerts.yml").read_text())
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_dashboard_and_alerts_name_only_served_metrics():
+    served = served_metric_names()
+    dashboard = referenced(dashboard_expressions())
+    alerts = referenced(alert_expressions())
+    assert dashboard, "the dashboard names no metric"
+    assert alerts, "the alert rules name no metric"
+    assert dashboard - served == set(), f"the dashboard names metrics /metrics lacks: {sorted(dashboard - served)}"
+    assert alerts - served == set(), f"the alert rules name metrics /metrics lacks: {sorted(alerts - served)}"
+
+
+def test_every_alert_has_a_severity_and_summary():
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus-alerts.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
+            assert rule["annotations"]["summary"], rule["alert"]
