@@ -10,7 +10,7 @@ import NIOCore
 /// stops with the last one.
 final class Heartbeat: Sendable {
     let eventLoop: any EventLoop
-    /// How often each socket is beaten.
+    /// How often each socket is pinged; the sweep runs at least this often, and at most once a second.
     let tick: TimeAmount
     private let sweepInterval: TimeAmount
     private let state: NIOLoopBoundBox<State>
