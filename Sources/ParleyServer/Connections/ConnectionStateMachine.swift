@@ -72,24 +72,24 @@ struct ConnectionStateMachine {
         case done
     }
 
-    /// Bytes that waited in the socket at a tick, and since when they have not gone down.
-    private struct Stall {
-        var since: NIODeadline
-        var pending: Int
-    }
-
     let timeouts: Timeouts
+    // Word-sized fields first, then the flags: an idle member keeps one of these for as long as it stays.
+    private var held: Deque<String> = []
+    private var lastHeard: NIODeadline
+    private var nextBeat: NIODeadline
+    /// When the client's time to answer our close ends; `distantFuture` until our close reached the socket.
+    private var closeDeadline = NIODeadline.distantFuture
+    /// Since when the bytes waiting in the socket have not gone down; `distantFuture` while nothing waits.
+    private var stalledSince = NIODeadline.distantFuture
+    /// The bytes that waited at the last tick.
+    private var stalledPending = 0
+    private var handedSinceTick = 0
     private var phase = Phase.joining
     /// A command is waiting for storage.
     private(set) var busy = false
-    private var held: Deque<String> = []
     private(set) var reading = false
-
     /// A frame arrived since the last tick.
     private var heard = false
-    private var lastHeard: NIODeadline
-    private var nextBeat: NIODeadline
-
     private(set) var writable = true
     /// A close of ours is decided: no more commands run and no pings are sent or answered.
     private(set) var closing = false
@@ -97,17 +97,14 @@ struct ConnectionStateMachine {
     private(set) var closeSent = false
     /// Our close frame has reached the socket; the client has `timeouts.close` from the next tick to answer.
     private var closeReached = false
-    private var closeDeadline: NIODeadline?
     /// The client's close came first: ours is the answer, and the socket closes once it is written.
     private var peerClosed = false
     /// A close waits behind frames the client is not reading: it gets `timeouts.close`, not `timeouts.write`.
     private var hurried = false
     /// Bytes were handed to the socket since it was last seen empty.
     private(set) var watchesWrites = false
-    private var handedSinceTick = 0
     /// The socket became writable again since the last tick.
     private var progressed = false
-    private var stall: Stall?
     private(set) var dropped = false
 
     init(timeouts: Timeouts, now: NIODeadline) {
@@ -299,8 +296,8 @@ struct ConnectionStateMachine {
             heard = false
         }
         if watchesWrites, stalled(now: now, pendingBytes: pendingBytes) { return drop() }
-        if closeReached, closeDeadline == nil { closeDeadline = now + timeouts.close }
-        if let closeDeadline, now >= closeDeadline { return drop() }
+        if closeReached, closeDeadline == .distantFuture { closeDeadline = now + timeouts.close }
+        if now >= closeDeadline { return drop() }
         guard now >= nextBeat else { return .none }
         nextBeat = now + timeouts.ping
         guard case .serving = phase, !closing else { return .none }
@@ -320,17 +317,18 @@ struct ConnectionStateMachine {
         }
         guard pendingBytes > 0 else {
             watchesWrites = false
-            stall = nil
+            stalledSince = .distantFuture
             return false
         }
         // Bytes left the socket if less waits than before plus what was handed since.
-        guard let stall, !progressed, pendingBytes >= stall.pending + handedSinceTick else {
-            self.stall = Stall(since: now, pending: pendingBytes)
+        let tookBytes = progressed || pendingBytes < stalledPending + handedSinceTick
+        stalledPending = pendingBytes
+        guard stalledSince != .distantFuture, !tookBytes else {
+            stalledSince = now
             return false
         }
-        self.stall?.pending = pendingBytes
         let limit = hurried || peerClosed ? min(timeouts.close, timeouts.write) : timeouts.write
-        return now - stall.since >= limit
+        return now - stalledSince >= limit
     }
 
     private mutating func drop() -> Action {
