@@ -103,6 +103,17 @@ import Testing
         #expect(machine.pingReceived(payload: ByteBuffer()) == .answerPing(ByteBuffer()))
     }
 
+    @Test func atMostSoManyPongsWaitForTheWriter() {
+        var machine = serving()
+        for _ in 0..<Machine.maxPongsWaiting {
+            #expect(machine.pingReceived(payload: ByteBuffer()) == .answerPing(ByteBuffer()))
+        }
+        #expect(machine.pingReceived(payload: ByteBuffer()) == .none)
+        // The writer took them.
+        machine.handed(bytes: 2048)
+        #expect(machine.pingReceived(payload: ByteBuffer()) == .answerPing(ByteBuffer()))
+    }
+
     @Test func noPongOnceOurCloseIsDecided() {
         var machine = serving()
         _ = machine.closeTaken(code: 1001, reason: "server shutting down")

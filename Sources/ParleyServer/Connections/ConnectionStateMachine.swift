@@ -84,6 +84,8 @@ struct ConnectionStateMachine {
     /// The bytes that waited at the last tick.
     private var stalledPending = 0
     private var handedSinceTick = 0
+    /// Pongs in the outbox that the writer has not taken yet.
+    private var pongsWaiting: UInt16 = 0
     private var phase = Phase.joining
     /// A command is waiting for storage.
     private(set) var busy = false
@@ -197,14 +199,21 @@ struct ConnectionStateMachine {
         return .close(code: code, reason: reason)
     }
 
+    /// Pongs that may wait in the outbox until the writer next runs. One read of a socket can hold tens of
+    /// thousands of empty pings; their pongs count almost nothing against the outbound limit, but each is a
+    /// buffer and a queue entry until the writer takes them.
+    static let maxPongsWaiting: UInt16 = 1024
+
     /// A ping is answered through the outbox, so what a pong costs counts against the outbound limit. While
     /// frames wait for the socket it is not answered: a client that sends pings and reads nothing is owed
-    /// nothing more than it already has.
+    /// nothing more than it already has. Nor is it once ``maxPongsWaiting`` pongs wait for the writer
+    /// (RFC 6455 §5.5.3 lets a pong answer only the latest of several pings).
     mutating func pingReceived(payload: ByteBuffer) -> Action {
         heard = true
         switch phase {
         case .joining, .serving:
-            guard writable, !closing, !closeSent else { return .none }
+            guard writable, pongsWaiting < Self.maxPongsWaiting, !closing, !closeSent else { return .none }
+            pongsWaiting += 1
             return .answerPing(payload)
         case .ending, .done:
             return .none
@@ -260,6 +269,8 @@ struct ConnectionStateMachine {
     mutating func handed(bytes: Int) {
         watchesWrites = true
         handedSinceTick += bytes
+        // The writer takes everything queued at once, pongs included.
+        pongsWaiting = 0
     }
 
     /// The writer took a decision to close from the outbox (a room's overflow, a drain, or a close of ours).
