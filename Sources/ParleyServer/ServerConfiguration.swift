@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var closeTimeout: Duration = .seconds(3)
     /// With PostgreSQL: a node silent for this long is dead and its members leave every list.
     public var nodeTimeout: Duration = .seconds(15)
+    /// A WebSocket whose socket takes no bytes for this long while frames wait for it is dropped.
+    public var writeTimeout: Duration = .seconds(30)
 
     public init() {}
 }

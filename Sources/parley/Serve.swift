@@ -35,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With postgres://: seconds after which a silent node's members leave every list.") var nodeTimeout = 15
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per CPU this process may run on).") var eventLoops: Int?
+    @Option(help: "Seconds a WebSocket's socket may take no bytes while frames wait before it is dropped.") var writeTimeout = 30
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -42,6 +43,7 @@ struct Serve: AsyncParsableCommand {
         "rate-burst", "rate-per-second", "max-outbound-bytes", "max-connections-per-address", "max-connections",
         "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "node-timeout", "log-level",
         "event-loops",
+        "write-timeout",
     ]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
@@ -82,6 +84,7 @@ struct Serve: AsyncParsableCommand {
         guard maxMessageBytes <= maxFrameBytes else { throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard writeTimeout >= 1 else { throw ValidationError("--write-timeout must be at least 1") }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -106,6 +109,7 @@ struct Serve: AsyncParsableCommand {
         configuration.tlsKeyPath = tlsKey
         configuration.nodeTimeout = .seconds(nodeTimeout)
         configuration.eventLoops = eventLoops
+        configuration.writeTimeout = .seconds(writeTimeout)
         return configuration
     }
 

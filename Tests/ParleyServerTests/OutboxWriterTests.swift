@@ -29,4 +29,25 @@ import Testing
         }
         #expect(try client.readInbound(as: WebSocketFrame.self) == nil)
     }
+
+    /// A pong waits in the outbox like an event; written alone or in a batch, a client reads a pong frame with
+    /// the ping's payload.
+    @Test func aPongFromTheOutboxDecodesAsAPongFrame() throws {
+        let pong = OutboxWriter.pong(payload: ByteBuffer(string: "hi"), allocator: ByteBufferAllocator())
+        #expect(pong.readableBytes == 2)
+        let alone = try #require(OutboxWriter.framed(pong))
+        let text = EventEncoder.encode(.typing(nick: "b"))
+        #expect(OutboxWriter.framed(text) == nil)
+        let batch = OutboxWriter.concatenated([text, pong], allocator: ByteBufferAllocator())
+        let client = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)))
+        defer { _ = try? client.finish() }
+        try client.writeInbound(alone)
+        try client.writeInbound(batch)
+        let first = try #require(try client.readInbound(as: WebSocketFrame.self))
+        #expect(first.opcode == .pong && first.unmaskedData == ByteBuffer(string: "hi"))
+        let typing = try #require(try client.readInbound(as: WebSocketFrame.self))
+        #expect(typing.opcode == .text && typing.unmaskedData == text)
+        let second = try #require(try client.readInbound(as: WebSocketFrame.self))
+        #expect(second.opcode == .pong && second.unmaskedData == ByteBuffer(string: "hi"))
+    }
 }

@@ -44,7 +44,7 @@ final class ChatConnection: Sendable {
         self.id = id
         self.outbox = outbox
         self.channel = channel
-        self.writer = OutboxWriter(outbox: outbox, channel: channel, closeTimeout: TimeAmount(hub.configuration.closeTimeout))
+        self.writer = OutboxWriter(outbox: outbox, channel: channel)
         self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
         writer.start()
     }

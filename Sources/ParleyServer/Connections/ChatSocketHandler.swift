@@ -1,118 +1,91 @@
-import DequeModule
 import NIOCore
 import NIOWebSocket
 
-/// Serves an upgraded socket on its event loop: text frames go to the ``ChatConnection``, pings are
-/// answered, silent clients are pinged and then closed, and a client's close is answered.
+/// Serves an upgraded socket on its event loop by carrying out what its ``ConnectionStateMachine`` decides:
+/// text frames become commands for the ``ChatConnection``, pings are answered through the outbox, silent
+/// clients are pinged and then closed, a socket that takes no bytes is dropped, and a client's close is
+/// answered.
 ///
 /// Commands run one at a time, in the order they arrived. Until the member has joined, and while a
-/// command waits for storage, frames are held here and the socket is not read, so a client that sends
+/// command waits for storage, frames are held and the socket is not read, so a client that sends
 /// faster than storage answers is slowed by TCP rather than buffered without bound.
 final class ChatSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     let connection: ChatConnection
-    private let idleTimeout: TimeAmount
-    private var phase = Phase.joining
-    /// A command is waiting for storage.
-    private var busy = false
-    private var held: Deque<String> = []
-    private var reading = false
-    private var lastHeard = NIODeadline.now()
-    /// A frame arrived since the last beat; the beat turns it into `lastHeard` (one clock read per beat,
-    /// not one per frame).
-    private var heard = false
+    /// The connection's life; this handler and the ``OutboxWriter`` feed it events and carry out its actions.
+    var state: ConnectionStateMachine
     private var context: ChannelHandlerContext?
     private var heartbeat: Heartbeat?
-    private var nextBeat = NIODeadline.distantFuture
     /// Where ``Heartbeat`` keeps this socket, while it does.
     var heartbeatSlot: Int?
 
-    private enum Phase {
-        /// `welcome` is not queued yet: commands wait.
-        case joining
-        case serving
-        /// The client is done sending (a close frame with this code, or a shut TCP side): commands
-        /// already received still run, then the server answers and closes.
-        case ending(code: UInt16)
-        /// Nothing more is read or run: the join was refused, or the close is under way.
-        case done
-    }
-
     init(connection: ChatConnection, configuration: ServerConfiguration) {
         self.connection = connection
-        self.idleTimeout = TimeAmount(configuration.idleTimeout)
+        self.state = ConnectionStateMachine(timeouts: .init(configuration), now: .now())
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        setReading(false, context: context)
+        // Nothing is read until the member has joined.
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         self.context = context
+        connection.writer.attach(self)
+        // Whatever the outbox already asked for before the handler was there.
+        connection.writer.drain()
         let heartbeat = connection.hub.heartbeat(on: context.eventLoop)
-        nextBeat = .now() + heartbeat.tick
         heartbeat.add(self)
         self.heartbeat = heartbeat
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        stopBeating()
+        stop()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        stopBeating()
+        stop()
         connection.ended()
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // A slow client caught up: its writer may take from the outbox again.
-        if context.channel.isWritable { connection.writer.writable() }
+        apply(state.writabilityChanged(writable: context.channel.isWritable))
         context.fireChannelWritabilityChanged()
     }
 
-    private func stopBeating() {
+    private func stop() {
         heartbeat?.remove(self)
         heartbeat = nil
         context = nil
+        connection.writer.detach()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        heard = true
         switch frame.opcode {
         case .text:
-            // After a close of ours was decided, a command could be stored but never acknowledged.
-            guard acceptsCommands else { return }
             let payload = frame.unmaskedData
             guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
-                connection.outbox.closeNow(code: 1007, reason: "text frames must be valid UTF-8")
+                apply(state.frameRefused(code: 1007, reason: "text frames must be valid UTF-8"))
                 return
             }
-            held.append(text)
-            runHeld(context: context)
+            apply(state.textReceived(text, outboxOpen: connection.outbox.isOpen))
         case .binary:
             connection.hub.metrics.closedBinary.increment()
-            connection.outbox.closeNow(code: 1003, reason: "binary frames are not accepted")
+            apply(state.frameRefused(code: 1003, reason: "binary frames are not accepted"))
         case .ping:
-            guard !connection.writer.closeSent else { return }
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            apply(state.pingReceived(payload: frame.unmaskedData))
         case .connectionClose:
-            if connection.writer.closeSent {
-                // The answer to our close: the handshake is complete.
-                context.close(promise: nil)
-                return
-            }
             var payload = frame.unmaskedData
-            clientEnded(code: Self.answerCode(payload.readWebSocketErrorCode()), context: context)
+            apply(state.closeReceived(code: Self.answerCode(payload.readWebSocketErrorCode())))
         default:
-            break
+            state.frameHeard()
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            // The client shut its side of the TCP connection without a close frame.
-            clientEnded(code: 1000, context: context)
+            apply(state.inputClosed())
             return
         }
         guard let event = event as? ChatConnection.Event else {
@@ -120,25 +93,18 @@ final class ChatSocketHandler: ChannelInboundHandler {
             return
         }
         switch event {
-        case .ready:
-            if case .joining = phase { phase = .serving }
-        case .refused:
-            // Only the client's answer to our close is still of interest.
-            phase = .done
-            setReading(true, context: context)
-            return
-        case .finished:
-            busy = false
+        case .ready: apply(state.joined())
+        case .refused: apply(state.joinRefused())
+        case .finished: apply(state.commandFinished())
         }
-        runHeld(context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
-            connection.outbox.closeNow(code: 1009, reason: "message too large")
+            apply(state.frameRefused(code: 1009, reason: "message too large"))
         case is NIOWebSocketFrameAggregator.Error:
-            connection.outbox.closeNow(code: 1002, reason: "bad fragments")
+            apply(state.frameRefused(code: 1002, reason: "bad fragments"))
         case is NIOWebSocketError:
             // WebSocketProtocolErrorHandler has sent the close frame and closes the socket.
             break
@@ -147,63 +113,58 @@ final class ChatSocketHandler: ChannelInboundHandler {
         }
     }
 
-    private var acceptsCommands: Bool {
-        switch phase {
-        case .joining, .serving: connection.outbox.isOpen
-        case .ending, .done: false
-        }
+    /// The writer took a decision to close from the outbox.
+    func closeTaken(code: UInt16, reason: String) {
+        apply(state.closeTaken(code: code, reason: reason))
     }
 
-    /// Runs held commands in order until one has to wait. Reads again once none is held; a client that
-    /// is done sending is answered once the last of its commands has run.
-    private func runHeld(context: ChannelHandlerContext) {
-        switch phase {
-        case .joining, .done:
-            return
-        case .serving, .ending:
-            while !busy, let text = held.popFirst() {
-                busy = !connection.receive(text)
-            }
+    /// Hands the state machine the time (``Heartbeat`` calls it for every socket on the loop, each second),
+    /// and with it the bytes waiting in the socket when it is watching them.
+    func tick(now: NIODeadline) {
+        guard let context else { return }
+        var pending = 0
+        if state.watchesWrites {
+            pending = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
         }
-        guard !busy else {
-            setReading(false, context: context)
-            return
+        apply(state.tick(now: now, pendingBytes: pending))
+    }
+
+    /// Carries out `action`, and the actions that running commands leads to.
+    private func apply(_ action: ConnectionStateMachine.Action) {
+        guard let context else { return }
+        var action = action
+        while case .run(let text) = action {
+            action = connection.receive(text) ? state.commandFinished() : state.commandWaiting()
         }
-        switch phase {
-        case .serving:
-            setReading(true, context: context)
-        case .ending(let code):
-            phase = .done
-            // Sends what is queued, then our close; the socket closes once it is written.
-            connection.writer.peerClosed()
-            connection.outbox.drainAndClose(code: code, reason: "")
-        case .joining, .done:
+        switch action {
+        case .none, .run:
             break
-        }
-    }
-
-    /// The client sent its close frame, or shut its side of the socket: nothing more is read.
-    private func clientEnded(code: UInt16, context: ChannelHandlerContext) {
-        switch phase {
-        case .joining, .serving:
-            phase = .ending(code: code)
-            setReading(false, context: context)
-            runHeld(context: context)
-        case .ending, .done:
-            // Already closing; a refused join has nothing left to run.
+        case .pauseReading:
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        case .resumeReading:
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        case .answerPing(let payload):
+            let pong = OutboxWriter.pong(payload: payload, allocator: context.channel.allocator)
+            if connection.outbox.enqueue(pong) == .overflowed {
+                connection.hub.metrics.slowConsumersClosed.increment()
+            }
+        case .ping:
+            state.handed(bytes: connection.writer.writePing())
+        case .close(let code, let reason):
+            connection.outbox.closeNow(code: code, reason: reason)
+        case .answerClose(let code):
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+            // Sends what is queued, then our close; the socket closes once it is written.
+            connection.outbox.drainAndClose(code: code, reason: "")
+        case .writeClose(let code, let reason):
+            let written = connection.writer.writeClose(code: code, reason: reason)
+            state.handed(bytes: 4 + reason.utf8.count)
+            written.assumeIsolated().whenSuccess { [self] in apply(state.closeWritten()) }
+        case .writeOutbox:
+            connection.writer.drain()
+        case .drop:
             context.close(promise: nil)
         }
-    }
-
-    private func setReading(_ on: Bool, context: ChannelHandlerContext) {
-        guard on != reading else { return }
-        reading = on
-        // Silence while the server was not reading is not the client's.
-        if on {
-            lastHeard = .now()
-            heard = false
-        }
-        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
     }
 
     /// The code that answers a client's close: its own, when it is one a close frame may carry.
@@ -214,30 +175,5 @@ final class ChatSocketHandler: ChannelInboundHandler {
         case 1000...1003, 1007...1014, 3000...4999: return number
         default: return 1002
         }
-    }
-
-    /// Beats the socket when its time has come (``Heartbeat`` asks every socket on the loop, each second).
-    func beatIfDue(now: NIODeadline) {
-        guard let context, let heartbeat, now >= nextBeat else { return }
-        nextBeat = now + heartbeat.tick
-        if heard {
-            lastHeard = now
-            heard = false
-        }
-        beat(context: context, now: now)
-    }
-
-    /// Pings the client, or closes it with 1001 once it has been silent (pongs included) for the idle timeout.
-    private func beat(context: ChannelHandlerContext, now: NIODeadline) {
-        guard !connection.writer.closeSent else { return }
-        guard case .serving = phase else { return }
-        if reading, now - lastHeard >= idleTimeout {
-            connection.outbox.closeNow(code: 1001, reason: "idle timeout")
-            // A client that reads nothing may never let the close frame out: drop it after the close timeout.
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: connection.writer.closeTimeout) { channel.close(promise: nil) }
-            return
-        }
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
     }
 }

@@ -1,15 +1,16 @@
 import NIOCore
 
-/// Pings the sockets of one server on one event loop from a single timer, instead of a repeating task per
-/// socket: in a heap profile of idle members each socket's timer, its scheduled task and their futures
+/// Hands the time to the sockets of one server on one event loop from a single timer, instead of a timer
+/// per socket: in a heap profile of idle members each socket's timer, its scheduled task and their futures
 /// cost about 450 bytes.
 ///
-/// Every socket keeps its own due time (one `tick` after it was added, then every `tick`), so pings stay as
-/// spread out as the joins were; the timer only looks for sockets that are due, at most once a second.
-/// It runs while the loop has sockets and stops with the last one.
+/// Every socket's ``ConnectionStateMachine`` keeps its own due times (its next ping one `tick` after it was
+/// added, then every `tick`, so pings stay as spread out as the joins were; its write and close deadlines);
+/// the timer hands each socket the time at most once a second. It runs while the loop has sockets and
+/// stops with the last one.
 final class Heartbeat: Sendable {
     let eventLoop: any EventLoop
-    /// How often each socket is beaten.
+    /// How often each socket is pinged; the sweep runs at least this often, and at most once a second.
     let tick: TimeAmount
     private let sweepInterval: TimeAmount
     private let state: NIOLoopBoundBox<State>
@@ -26,7 +27,7 @@ final class Heartbeat: Sendable {
         self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
-    /// Starts beating `socket`; it will be due one `tick` from now. Called on the event loop.
+    /// Starts handing `socket` the time. Called on the event loop.
     func add(_ socket: ChatSocketHandler) {
         guard socket.heartbeatSlot == nil else { return }
         socket.heartbeatSlot = state.value.sockets.count
@@ -38,7 +39,7 @@ final class Heartbeat: Sendable {
         }
     }
 
-    /// Stops beating `socket`. Called on the event loop.
+    /// Stops handing `socket` the time. Called on the event loop.
     func remove(_ socket: ChatSocketHandler) {
         guard let slot = socket.heartbeatSlot else { return }
         socket.heartbeatSlot = nil
@@ -55,9 +56,9 @@ final class Heartbeat: Sendable {
 
     private func sweep() {
         let now = NIODeadline.now()
-        // A copy: a beat can close its socket, which removes it from the list.
+        // A copy: a tick can close its socket, which removes it from the list.
         for socket in state.value.sockets {
-            socket.beatIfDue(now: now)
+            socket.tick(now: now)
         }
     }
 }

@@ -8,17 +8,16 @@ import Synchronization
 /// everything else in fan-out. Instead a room's enqueue asks the loop's ``WriteScheduler`` to drain this
 /// outbox; the loop writes each batch of queued frames with one flush, and the close frame last of all.
 ///
-/// A client that reads slower than it is sent to fills NIO's write buffer past its high-water mark; the
-/// writer then takes no more frames from the outbox, which fills instead (up to its limit, then `slow
-/// consumer`), until ``writable()`` says the buffer has drained. Meanwhile an enqueue does not wake it, but a
-/// decision to close does: a close that drops the queue is written at once, and one that waits for the
-/// queue gives the client `closeTimeout` to read it. No promise is made per write: the channel's
-/// writability is the only signal needed.
+/// The writer keeps no state of the connection's life: whether the socket takes bytes, and what a close
+/// taken from the outbox means, are the ``ConnectionStateMachine``'s, which the attached
+/// ``ChatSocketHandler`` keeps. A client that reads slower than it is sent to fills NIO's write buffer past
+/// its high-water mark; the writer then takes no more frames from the outbox, which fills instead (up to its
+/// limit, then `slow consumer`), until the socket is writable again. Meanwhile an enqueue does not wake it,
+/// but a decision to close does. No promise is made per write: the channel's writability is the only signal
+/// needed.
 final class OutboxWriter: Sendable {
     let outbox: Outbox
     let channel: any Channel
-    /// How long a client has to answer our close frame before the socket is dropped.
-    let closeTimeout: TimeAmount
     private let scheduler: WriteScheduler
     /// Touched only on the event loop.
     private let loopState: NIOLoopBoundBox<LoopState>
@@ -27,18 +26,15 @@ final class OutboxWriter: Sendable {
         /// Where pre-framed bytes enter the pipeline: just past the frame encoder.
         var afterEncoder: ChannelHandlerContext?
         var lookedUp = false
+        /// Whose state machine decides; nil before the handler is added and after it is removed.
+        var socket: ChatSocketHandler?
+        /// A drain is under way (a flush can report writability from inside it).
         var draining = false
-        var ended = false
-        var closeSent = false
-        var dropScheduled = false
-        /// The client's close came first: ours is the answer, and the socket closes once it is written.
-        var peerClosed = false
     }
 
-    init(outbox: Outbox, channel: any Channel, closeTimeout: TimeAmount) {
+    init(outbox: Outbox, channel: any Channel) {
         self.outbox = outbox
         self.channel = channel
-        self.closeTimeout = closeTimeout
         self.scheduler = WriteScheduler.shared(for: channel.eventLoop)
         self.loopState = .makeBoxSendingValue(LoopState(), eventLoop: channel.eventLoop)
     }
@@ -48,15 +44,14 @@ final class OutboxWriter: Sendable {
         scheduler.schedule(self)
     }
 
-    /// The client has sent its close frame (or shut its side): our close, when it is written, ends the
-    /// connection. Called on the event loop.
-    func peerClosed() {
-        loopState.value.peerClosed = true
+    /// The handler whose state machine this writer reports to. Called on the event loop.
+    func attach(_ socket: ChatSocketHandler) {
+        loopState.value.socket = socket
     }
 
-    /// Whether our close frame has been written (the handshake is then the client's to finish).
-    var closeSent: Bool {
-        loopState.value.closeSent
+    /// Ends the reference cycle with the handler once the socket is gone. Called on the event loop.
+    func detach() {
+        loopState.value.socket = nil
     }
 
     private func frameEncoderContext() -> ChannelHandlerContext? {
@@ -67,71 +62,75 @@ final class OutboxWriter: Sendable {
         return loopState.value.afterEncoder
     }
 
-    /// NIO's write buffer has drained below its low-water mark. Called on the event loop.
-    func writable() {
-        drain()
-    }
-
-    /// Writes everything queued, batch by batch, each with one flush, while the channel is writable. Runs on
+    /// Writes everything queued, batch by batch, each with one flush, while the socket takes bytes. Runs on
     /// the event loop.
     func drain() {
-        if loopState.value.draining || loopState.value.ended { return }
+        guard let socket = loopState.value.socket, !loopState.value.draining else { return }
         loopState.value.draining = true
         defer { loopState.value.draining = false }
-        while true {
+        while !socket.state.dropped {
             let wake: @Sendable () -> Void = { [self] in scheduler.schedule(self) }
             // While the socket is full, frames wait in the outbox; only a close is taken, so that a client
-            // that reads nothing still gets its close frame queued and is dropped after `closeTimeout`.
-            let writable = channel.isWritable
+            // that reads nothing still gets its close frame queued behind what the socket holds.
+            let writable = socket.state.writable
             guard let poll = writable ? outbox.poll(orWake: wake) : outbox.pollClose(orWake: wake) else {
-                // A close waits behind frames the client is not reading (it sent its own close, or the server
-                // is shutting down): it has `closeTimeout` to read them.
-                if !writable, !outbox.isOpen { scheduleDrop() }
+                if !writable, !outbox.isOpen { socket.state.closeWaitsBehindFrames() }
                 return
             }
             switch poll {
             case .ended:
-                loopState.value.ended = true
                 return
             case .next(.close(let code, let reason)):
-                loopState.value.ended = true
-                sendClose(code: code, reason: reason)
+                socket.closeTaken(code: code, reason: reason)
                 return
             case .next(.frames(let frames)):
-                // A failed write closes the channel, and ``ChatConnection/ended()`` then finishes the outbox.
-                guard let encoder = frameEncoderContext() else {
-                    for frame in frames {
-                        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
-                    }
-                    channel.flush()
-                    continue
-                }
-                if frames.count > 1 {
-                    // Several frames go out as one buffer: one entry in NIO's pending writes instead of one
-                    // per frame. A burst (a join storm, a backlog) would otherwise grow that queue for good.
-                    encoder.write(NIOAny(Self.concatenated(frames, allocator: channel.allocator)), promise: nil)
-                } else if let frame = frames.first {
-                    // A hand-written event arrives already framed (``EventEncoder``): its bytes go straight past the
-                    // encoder, shared with every other member, with no header buffer of its own.
-                    if let framed = WebSocketTextHeader.framed(frame) {
-                        encoder.write(NIOAny(framed), promise: nil)
-                    } else {
-                        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
-                    }
-                }
-                // From the encoder on: the handlers after it have nothing to flush.
-                encoder.flush()
+                socket.state.handed(bytes: write(frames))
             }
         }
     }
 
-    /// The frames, each with its text-frame header, back to back in one buffer.
+    /// Writes a batch with one flush; returns the bytes handed to the socket. A failed write closes the
+    /// channel, and ``ChatConnection/ended()`` then finishes the outbox.
+    private func write(_ frames: Outbox.Frames) -> Int {
+        guard let encoder = frameEncoderContext() else {
+            var bytes = 0
+            for frame in frames {
+                bytes += frame.readableBytes
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+            }
+            channel.flush()
+            return bytes
+        }
+        var bytes = 0
+        if frames.count > 1 {
+            // Several frames go out as one buffer: one entry in NIO's pending writes instead of one per frame. A
+            // burst (a join storm, a backlog) would otherwise grow that queue for good.
+            let batch = Self.concatenated(frames, allocator: channel.allocator)
+            bytes = batch.readableBytes
+            encoder.write(NIOAny(batch), promise: nil)
+        } else if let frame = frames.first {
+            // A hand-written event arrives already framed (``EventEncoder``), and so does a pong: its bytes go
+            // straight past the encoder, shared with every other member, with no header buffer of its own.
+            if let framed = Self.framed(frame) {
+                bytes = framed.readableBytes
+                encoder.write(NIOAny(framed), promise: nil)
+            } else {
+                bytes = frame.readableBytes
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+            }
+        }
+        // From the encoder on: the handlers after it have nothing to flush.
+        encoder.flush()
+        return bytes
+    }
+
+    /// The frames, each with its header, back to back in one buffer.
     static func concatenated(_ frames: some Collection<ByteBuffer>, allocator: ByteBufferAllocator) -> ByteBuffer {
         var size = 0
         for frame in frames { size += WebSocketTextHeader.maxSize + frame.readableBytes }
         var batch = allocator.buffer(capacity: size)
         for var frame in frames {
-            if let framed = WebSocketTextHeader.framed(frame) {
+            if let framed = framed(frame) {
                 batch.writeImmutableBuffer(framed)
             } else {
                 WebSocketTextHeader.append(headerFor: frame.readableBytes, to: &batch)
@@ -141,27 +140,47 @@ final class OutboxWriter: Sendable {
         return batch
     }
 
-    /// Writes our close frame after everything before it, then gives the client `closeTimeout` to answer
-    /// with its own before the socket is dropped.
-    private func sendClose(code: UInt16, reason: String) {
-        loopState.value.closeSent = true
+    /// The whole frame when its header sits just before the payload: a text frame from ``EventEncoder``, or
+    /// a pong from ``pong(payload:allocator:)``.
+    static func framed(_ payload: ByteBuffer) -> ByteBuffer? {
+        if let text = WebSocketTextHeader.framed(payload) { return text }
+        let length = payload.readableBytes
+        let start = payload.readerIndex - 2
+        guard length <= 125, start >= 0 else { return nil }
+        let isPong = payload.withVeryUnsafeBytes { storage in
+            storage[start] == 0x8A && storage[start + 1] == UInt8(length)
+        }
+        guard isPong else { return nil }
+        var frame = payload
+        frame.moveReaderIndex(to: start)
+        return frame
+    }
+
+    /// A pong answering `payload` (at most 125 bytes, as in every control frame), framed for ``framed(_:)``:
+    /// it waits in the outbox like any event and counts against its limit.
+    static func pong(payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let length = min(payload.readableBytes, 125)
+        var frame = allocator.buffer(capacity: 2 + length)
+        frame.writeInteger(UInt8(0x8A))
+        frame.writeInteger(UInt8(length))
+        frame.writeImmutableBuffer(payload.getSlice(at: payload.readerIndex, length: length) ?? ByteBuffer())
+        frame.moveReaderIndex(forwardBy: 2)
+        return frame
+    }
+
+    /// Writes our close frame after everything before it; the future completes once it has reached the
+    /// socket.
+    func writeClose(code: UInt16, reason: String) -> EventLoopFuture<Void> {
         var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(code)))
         data.writeString(reason)
-        let channel = self.channel
-        let written = channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
-        if loopState.value.peerClosed {
-            written.whenComplete { _ in channel.close(promise: nil) }
-        }
-        scheduleDrop()
+        return channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
     }
 
-    /// Closes the socket `closeTimeout` from now, whatever is left unwritten.
-    private func scheduleDrop() {
-        guard !loopState.value.dropScheduled else { return }
-        loopState.value.dropScheduled = true
-        let channel = self.channel
-        channel.eventLoop.scheduleTask(in: closeTimeout) { channel.close(promise: nil) }
+    /// Writes a ping. Returns the bytes handed to the socket.
+    func writePing() -> Int {
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer()), promise: nil)
+        return 2
     }
 }
 
