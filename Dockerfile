@@ -5,7 +5,7 @@
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-dev \
+    && apt-get install -y --no-install-recommends libsqlite3-dev libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so that a source change does not fetch them again.
@@ -20,11 +20,12 @@ RUN swift build -c release --static-swift-stdlib --product parley \
     && cp -R "$bin/parley_ParleyServer.resources" /staging/
 
 FROM debian:bookworm-slim
-# libsqlite3-0 is the one library the binary needs beyond libc; curl is for HEALTHCHECK.
+# Beyond the C and C++ runtime, the binary loads SQLite and libcurl (scripts/release lists them); curl
+# itself is for HEALTHCHECK.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-0 curl ca-certificates \
+    && apt-get install -y --no-install-recommends libsqlite3-0 libcurl4 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin parley \
+    && useradd --no-log-init --uid 10001 --no-create-home --home-dir /data --shell /usr/sbin/nologin parley \
     && mkdir -p /data \
     && chown parley:parley /data
 COPY --from=build /staging/ /opt/parley/
