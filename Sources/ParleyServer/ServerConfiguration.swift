@@ -36,6 +36,10 @@ public struct ServerConfiguration: Sendable {
     public var closeTimeout: Duration = .seconds(3)
     /// With PostgreSQL: a node silent for this long is dead and its members leave every list.
     public var nodeTimeout: Duration = .seconds(15)
+    /// Largest uploaded file, in bytes (contract §14); sent to clients in `welcome.limits`.
+    public var maxFileBytes = 10 * 1024 * 1024
+    /// Bytes of files one room may hold (contract §14).
+    public var maxRoomFileBytes = 1024 * 1024 * 1024
 
     public init() {}
 }
