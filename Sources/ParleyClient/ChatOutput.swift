@@ -34,6 +34,8 @@ public enum ChatStatus: Hashable, Sendable {
     case waitingForAcknowledgement(count: Int)
     /// A line the server refused for good (too large, empty); it is dropped.
     case dropped(text: String, reason: String)
+    /// A line of `bytes` bytes was not sent: the server takes at most `limit` (its `welcome.limits`).
+    case tooLong(bytes: Int, limit: Int)
     /// The server is rate-limiting this client; the line is sent again shortly.
     case slowedDown
 }
@@ -48,6 +50,7 @@ extension ChatStatus: CustomStringConvertible {
         case .olderMissed: "more messages were missed than the server sends at once; /history fetches them"
         case .waitingForAcknowledgement(let count): "waiting for \(count) line\(count == 1 ? "" : "s") to be acknowledged"
         case .dropped(let text, let reason): "not sent (\(reason)): \(text)"
+        case .tooLong(let bytes, let limit): "not sent: the line is \(bytes) bytes; this server takes at most \(limit) bytes per message"
         case .slowedDown: "rate limited by the server; resending shortly"
         }
     }

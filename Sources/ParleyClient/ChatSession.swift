@@ -136,6 +136,8 @@ public struct ChatSession: Sendable {
                     case .frameAfterPause(let frame):
                         try await Task.sleep(for: .seconds(1))
                         try await outbound.write(.text(frame))
+                    case .pace(let limits):
+                        pacer = SendPacer(limits: limits)
                     case .close:
                         try await outbound.close(.normalClosure, reason: nil)
                         return

@@ -9,6 +9,8 @@ final class ChatSessionBox: Sendable {
     enum Outgoing: Sendable {
         case frame(String)
         case frameAfterPause(String)
+        /// Pace what follows under these limits (from `welcome`).
+        case pace(Limits)
         case close
     }
 
@@ -49,7 +51,10 @@ final class ChatSessionBox: Sendable {
     /// Applies a server event on the connection whose writer is `writer`; a `welcome` makes it the current one.
     func receive(_ event: ServerEvent, writer: AsyncStream<Outgoing>.Continuation) -> [ChatOutput] {
         guarded.withLock { guarded in
-            if case .welcome = event { guarded.writer = writer }
+            if case .welcome(let welcome) = event {
+                guarded.writer = writer
+                if let limits = welcome.limits { writer.yield(.pace(limits)) }
+            }
             let action = guarded.state.receive(event)
             Self.write(action, to: guarded.writer)
             return action.outputs

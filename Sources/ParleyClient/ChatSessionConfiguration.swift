@@ -13,7 +13,8 @@ public struct ChatSessionConfiguration: Sendable {
     public var maxPending = 10_000
     /// Largest WebSocket message accepted from the server (a `welcome` may carry 1,000 messages).
     public var maxFrameBytes = 16 << 20
-    /// Sending pace, kept under the server's default rate limit (burst 20, then 5 per second).
+    /// Sending pace until `welcome` announces the server's limits (then a little under those), kept under
+    /// the contract's default rate limit (burst 20, then 5 per second).
     public var sendBurst = 15
     public var sendPerSecond = 4.5
 

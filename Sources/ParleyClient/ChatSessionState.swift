@@ -36,16 +36,18 @@ struct ChatSessionState: Sendable {
     private(set) var deferred: [ChatInput] = []
     /// `history` and `nick` commands sent and not yet answered on this connection.
     private(set) var awaitingReplies = 0
+    /// What the server allows, from the last `welcome` (nil before it, or from a server that does not say).
+    private(set) var limits: Limits?
     let room: String
     let maxPending: Int
-    private let clientIDPrefix: String
-    private var sequence = 0
+    /// Makes the `client_id` of each line: random (``ClientID/random()``), so nobody can claim the next one first.
+    private let newClientID: @Sendable () -> String
 
-    init(room: String, nick: String?, maxPending: Int = 10_000, clientIDPrefix: String = ChatSessionState.makeClientIDPrefix()) {
+    init(room: String, nick: String?, maxPending: Int = 10_000, newClientID: @escaping @Sendable () -> String = ClientID.random) {
         self.room = room
         self.nick = nick
         self.maxPending = maxPending
-        self.clientIDPrefix = clientIDPrefix
+        self.newClientID = newClientID
     }
 
     /// Input ended, the room was shown at least once, and every line and command is answered: the session can stop.
@@ -60,13 +62,14 @@ struct ChatSessionState: Sendable {
         return query
     }
 
-    /// A user line: kept until acknowledged, sent now when connected.
+    /// A user line: kept until acknowledged, sent now when connected. A line longer than the server's
+    /// limit is refused here, without a round trip.
     mutating func say(_ text: String) -> Action {
         guard pending.count < maxPending else {
             return Action(outputs: [.status(.dropped(text: text, reason: "\(maxPending) lines are already waiting"))])
         }
-        sequence += 1
-        let clientID = "\(clientIDPrefix)-\(sequence)"
+        if let refusal = tooLong(text) { return Action(outputs: [refusal]) }
+        let clientID = newClientID()
         pending[clientID] = text
         guard isConnected else { return Action() }
         return Action(frames: [ClientCommand.message(text: text, clientID: clientID).json])
@@ -121,9 +124,17 @@ struct ChatSessionState: Sendable {
         nick = welcome.nick
         session = welcome.session
         members = welcome.members
+        limits = welcome.limits ?? limits
         isConnected = true
         hasConnected = true
         var action = Action(outputs: [.connected(room: welcome.room, nick: welcome.nick, members: welcome.members)])
+        // Lines typed before the limits were known.
+        for (clientID, text) in pending {
+            if let refusal = tooLong(text) {
+                pending.removeValue(forKey: clientID)
+                action.outputs.append(refusal)
+            }
+        }
         if resuming, welcome.truncated { action.outputs.append(.status(.olderMissed)) }
         var missed = 0
         for message in welcome.history {
@@ -192,13 +203,17 @@ struct ChatSessionState: Sendable {
         awaitingReplies = 0
     }
 
+    /// The status refusing `text` when it is longer than the server's message limit.
+    private func tooLong(_ text: String) -> ChatOutput? {
+        guard let limit = limits?.maxMessageBytes else { return nil }
+        let bytes = text.utf8.count
+        return bytes > limit ? .status(.tooLong(bytes: bytes, limit: limit)) : nil
+    }
+
     /// Records a message; returns what to show, or nil for one already seen.
     private mutating func accept(_ message: ChatMessage) -> ChatOutput? {
         var own = false
-        if let clientID = message.clientID {
-            if pending.removeValue(forKey: clientID) != nil { own = true }
-            if clientID.hasPrefix(clientIDPrefix + "-") { own = true }
-        }
+        if let clientID = message.clientID, pending.removeValue(forKey: clientID) != nil { own = true }
         if let lastID, message.id <= lastID { return nil }
         lastID = message.id
         if oldestID == nil { oldestID = message.id }
@@ -232,12 +247,5 @@ struct ChatSessionState: Sendable {
             break
         }
         return action
-    }
-
-    /// A random prefix for this process's `client_id`s, so that its lines are recognisable as its own.
-    static func makeClientIDPrefix() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        return "cli-" + String((0..<12).map { _ in alphabet[Int(generator.next(upperBound: UInt8(alphabet.count)))] })
     }
 }

@@ -1,3 +1,5 @@
+import ParleyProtocol
+
 /// A token bucket that spaces outgoing frames so that a pasted or piped burst stays under the server's
 /// rate limit instead of being refused.
 struct SendPacer: Sendable {
@@ -13,8 +15,19 @@ struct SendPacer: Sendable {
         self.updated = now
     }
 
+    /// Paces a little under the limits a server announced in `welcome`; a server without a rate limit
+    /// (`rate_per_second` 0) is not paced.
+    init(limits: Limits, now: ContinuousClock.Instant = .now) {
+        if limits.ratePerSecond <= 0 {
+            self.init(burst: Int.max / 2, perSecond: .infinity, now: now)
+        } else {
+            self.init(burst: limits.rateBurst - limits.rateBurst / 4, perSecond: limits.ratePerSecond * 0.9, now: now)
+        }
+    }
+
     /// Takes a token; returns how long to wait before sending, or nil to send now.
     mutating func take(now: ContinuousClock.Instant = .now) -> Duration? {
+        if perSecond == .infinity { return nil }
         let elapsed = updated.duration(to: now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         tokens = min(burst, tokens + seconds * perSecond)

@@ -21,6 +21,8 @@ public enum ServerEvent: Hashable, Sendable {
         public var history: [ChatMessage]
         public var lastID: Int64
         public var truncated: Bool
+        /// What this server allows each client; absent from servers older than protocol version 2.
+        public var limits: Limits?
 
         public init(
             room: RoomInfo,
@@ -29,7 +31,8 @@ public enum ServerEvent: Hashable, Sendable {
             members: [String],
             history: [ChatMessage],
             lastID: Int64,
-            truncated: Bool
+            truncated: Bool,
+            limits: Limits? = nil
         ) {
             self.room = room
             self.nick = nick
@@ -38,10 +41,11 @@ public enum ServerEvent: Hashable, Sendable {
             self.history = history
             self.lastID = lastID
             self.truncated = truncated
+            self.limits = limits
         }
 
         enum CodingKeys: String, CodingKey {
-            case room, nick, session, members, history, truncated
+            case room, nick, session, members, history, truncated, limits
             case lastID = "last_id"
         }
     }

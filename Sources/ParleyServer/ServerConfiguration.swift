@@ -38,6 +38,10 @@ public struct ServerConfiguration: Sendable {
     public var nodeTimeout: Duration = .seconds(15)
     /// A WebSocket whose socket takes no bytes for this long while frames wait for it is dropped.
     public var writeTimeout: Duration = .seconds(30)
+    /// Largest uploaded file, in bytes (contract §14); sent to clients in `welcome.limits`.
+    public var maxFileBytes = 10 * 1024 * 1024
+    /// Bytes of files one room may hold (contract §14).
+    public var maxRoomFileBytes = 1024 * 1024 * 1024
 
     public init() {}
 }

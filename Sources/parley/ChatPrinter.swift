@@ -14,7 +14,9 @@ import Darwin
 /// 10:00:07 <alice>* hi bob            (own messages carry a *)
 /// 10:00:09 -- carol joined
 /// ```
-/// Colours (ANSI) are used only where the stream is a terminal and `NO_COLOR` is not set.
+/// Colours (ANSI) are used only where the stream is a terminal and `NO_COLOR` is not set. Every string
+/// that came from the server (texts, nicks, room names, error messages) goes through
+/// ``TerminalText/escape(_:)``: it can show control characters but never send them to the terminal.
 struct ChatPrinter: Sendable {
     let output = Terminal.standardOutput
     let status = Terminal.standardError
@@ -39,20 +41,21 @@ struct ChatPrinter: Sendable {
             for message in messages { output.write(line(for: message, own: false)) }
             output.write(event(nil, "end of older messages"))
         case .join(let nick, let ts):
-            output.write(event(ts, "\(nick) joined"))
+            output.write(event(ts, "\(safe(nick)) joined"))
         case .leave(let nick, let ts):
-            output.write(event(ts, "\(nick) left"))
+            output.write(event(ts, "\(safe(nick)) left"))
         case .nickChange(let from, let to, let ts, let own):
-            output.write(event(ts, own ? "you are now known as \(to)" : "\(from) is now known as \(to)"))
+            output.write(event(ts, own ? "you are now known as \(safe(to))" : "\(safe(from)) is now known as \(safe(to))"))
         case .connected(let room, let nick, let members):
-            let name = room.name.map { " (\($0))" } ?? ""
-            note("connected to room \(room.code)\(name) as \(nick); members: \(members.joined(separator: ", "))")
+            let name = room.name.map { " (\(safe($0)))" } ?? ""
+            note("connected to room \(safe(room.code))\(name) as \(safe(nick)); members: \(safe(members.joined(separator: ", ")))")
         case .members(let members):
-            note("\(members.count) member\(members.count == 1 ? "" : "s"): \(members.joined(separator: ", "))")
+            note("\(members.count) member\(members.count == 1 ? "" : "s"): \(safe(members.joined(separator: ", ")))")
         case .serverError(let code, let message):
-            note("server: \(code.rawValue): \(message)", error: true)
+            note("server: \(code.rawValue): \(safe(message))", error: true)
         case .status(let progress):
-            note("\(progress)")
+            // Close reasons and echoed lines come from the server or the user: shown, never obeyed.
+            note(safe(progress.description))
         }
     }
 
@@ -65,9 +68,14 @@ struct ChatPrinter: Sendable {
 
     func line(for message: ChatMessage, own: Bool) -> String {
         let time = Self.localTime(message.ts)
-        guard color else { return "\(time) <\(message.nick)>\(own ? "*" : "") \(message.text)\n" }
+        let (nick, text) = (safe(message.nick), safe(message.text))
+        guard color else { return "\(time) <\(nick)>\(own ? "*" : "") \(text)\n" }
         let nickStyle = own ? Style.bold : Style.nickColor(message.nick)
-        return "\(Style.dim)\(time)\(Style.reset) \(nickStyle)<\(message.nick)>\(own ? "*" : "")\(Style.reset) \(message.text)\n"
+        return "\(Style.dim)\(time)\(Style.reset) \(nickStyle)<\(nick)>\(own ? "*" : "")\(Style.reset) \(text)\n"
+    }
+
+    private func safe(_ text: String) -> String {
+        TerminalText.escape(text)
     }
 
     func event(_ ts: Timestamp?, _ text: String) -> String {

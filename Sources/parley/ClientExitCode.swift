@@ -36,7 +36,8 @@ enum ClientExitCode {
 
     /// Writes `parley: error: …` to standard error and returns the exit to throw.
     static func fail(_ error: ChatClientError) -> ExitCode {
-        Terminal.standardError.write("parley: error: \(error)\n")
+        // The message may quote the server's answer: escaped, like everything else the server says.
+        Terminal.standardError.write("parley: error: \(TerminalText.escape(error.description))\n")
         if case .refused(403) = error.kind, error.message.contains("origin") {
             Terminal.standardError.write("parley: hint: the server rejects this client's Origin header; see docs/CLI.md\n")
         }

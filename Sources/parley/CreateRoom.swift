@@ -24,9 +24,9 @@ struct CreateRoom: AsyncParsableCommand {
             let endpoint = try ChatEndpoint(parsing: url)
             let (room, answer) = try await ParleyAPI(endpoint: endpoint).createRoom(name: name)
             if json {
-                Terminal.standardOutput.write(answer + "\n")
+                Terminal.standardOutput.write(TerminalText.escapeJSON(answer) + "\n")
             } else {
-                Terminal.standardOutput.write("code \(room.code)\ninvite \(room.url)\n")
+                Terminal.standardOutput.write("code \(TerminalText.escape(room.code))\ninvite \(TerminalText.escape(room.url))\n")
             }
         } catch {
             throw ClientExitCode.fail(error)

@@ -20,8 +20,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "An Origin allowed to open WebSockets besides the server's own (repeatable; * for any).")
     var allowedOrigin: [String] = []
     @Option(help: "Messages in welcome when the client gives no since.") var historySize = 50
-    @Option(help: "Largest message text, in bytes.") var maxMessageBytes = 4096
-    @Option(help: "Largest WebSocket message, in bytes, after reassembly.") var maxFrameBytes = 65536
+    @Option(help: "Largest message text, in bytes (default 4096, or --max-frame-bytes if smaller).") var maxMessageBytes: Int?
+    @Option(help: "Largest WebSocket message, in bytes, after reassembly (default 65536, or --max-message-bytes if larger).")
+    var maxFrameBytes: Int?
     @Option(help: "Messages a connection may send at once before the rate applies.") var rateBurst = 20
     @Option(help: "Messages per second per connection after the burst (0: no limit).") var ratePerSecond = 5
     @Option(help: "Bytes that may wait for one slow client before it is closed (1008).") var maxOutboundBytes = 1_048_576
@@ -36,6 +37,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per CPU this process may run on).") var eventLoops: Int?
     @Option(help: "Seconds a WebSocket's socket may take no bytes while frames wait before it is dropped.") var writeTimeout = 30
+    @Option(help: "Largest uploaded file, in bytes (default 10485760, or --max-room-file-bytes if smaller).") var maxFileBytes: Int?
+    @Option(help: "Bytes of files one room may hold (default 1073741824, or --max-file-bytes if larger).") var maxRoomFileBytes: Int?
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -44,6 +47,7 @@ struct Serve: AsyncParsableCommand {
         "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "node-timeout", "log-level",
         "event-loops",
         "write-timeout",
+        "max-file-bytes", "max-room-file-bytes",
     ]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
@@ -70,18 +74,24 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--room-creation must be open or api")
         }
         for (name, value) in [
-            ("--history-size", historySize), ("--max-message-bytes", maxMessageBytes), ("--max-frame-bytes", maxFrameBytes),
+            ("--history-size", historySize), ("--max-message-bytes", maxMessageBytes ?? 1), ("--max-frame-bytes", maxFrameBytes ?? 1),
             ("--rate-burst", rateBurst), ("--max-outbound-bytes", maxOutboundBytes),
             ("--max-connections-per-address", maxConnectionsPerAddress), ("--max-connections", maxConnections),
             ("--heartbeat-interval", heartbeatInterval), ("--idle-timeout", idleTimeout), ("--max-body-bytes", maxBodyBytes),
-            ("--node-timeout", nodeTimeout),
+            ("--node-timeout", nodeTimeout), ("--max-file-bytes", maxFileBytes ?? 1), ("--max-room-file-bytes", maxRoomFileBytes ?? 1),
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
         if let eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1-256") }
         guard ratePerSecond >= 0 else { throw ValidationError("--rate-per-second must be 0 or more") }
         guard historySize <= 1000 else { throw ValidationError("--history-size must be at most 1000") }
-        guard maxMessageBytes <= maxFrameBytes else { throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes") }
+        // Only two values given that contradict each other are refused; a default gives way (contract §6).
+        if let maxMessageBytes, let maxFrameBytes, maxMessageBytes > maxFrameBytes {
+            throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes")
+        }
+        if let maxFileBytes, let maxRoomFileBytes, maxFileBytes > maxRoomFileBytes {
+            throw ValidationError("--max-file-bytes must not exceed --max-room-file-bytes")
+        }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         guard writeTimeout >= 1 else { throw ValidationError("--write-timeout must be at least 1") }
@@ -95,8 +105,11 @@ struct Serve: AsyncParsableCommand {
         configuration.roomCreation = ServerConfiguration.RoomCreation(rawValue: roomCreation)!
         configuration.allowedOrigins = allowedOrigin
         configuration.historySize = historySize
-        configuration.maxMessageBytes = maxMessageBytes
-        configuration.maxFrameBytes = maxFrameBytes
+        (configuration.maxMessageBytes, configuration.maxFrameBytes) = Self.resolve(
+            small: maxMessageBytes,
+            large: maxFrameBytes,
+            defaults: (configuration.maxMessageBytes, configuration.maxFrameBytes)
+        )
         configuration.rateBurst = rateBurst
         configuration.ratePerSecond = Double(ratePerSecond)
         configuration.maxOutboundBytes = maxOutboundBytes
@@ -110,7 +123,19 @@ struct Serve: AsyncParsableCommand {
         configuration.nodeTimeout = .seconds(nodeTimeout)
         configuration.eventLoops = eventLoops
         configuration.writeTimeout = .seconds(writeTimeout)
+        (configuration.maxFileBytes, configuration.maxRoomFileBytes) = Self.resolve(
+            small: maxFileBytes,
+            large: maxRoomFileBytes,
+            defaults: (configuration.maxFileBytes, configuration.maxRoomFileBytes)
+        )
         return configuration
+    }
+
+    /// A pair of limits where `small` may not exceed `large`: a value given wins over the other's default,
+    /// which moves to match it (`--max-frame-bytes 1024` alone lowers the message limit to 1024).
+    static func resolve(small: Int?, large: Int?, defaults: (small: Int, large: Int)) -> (small: Int, large: Int) {
+        let large = large ?? max(defaults.large, small ?? 0)
+        return (small ?? min(defaults.small, large), large)
     }
 
     func run() async throws {

@@ -1,4 +1,5 @@
 import ParleyProtocol
+import Synchronization
 import Testing
 
 @testable import ParleyClient
@@ -32,7 +33,7 @@ import Testing
     }
 
     @Test func lineTypedWhileDisconnectedIsSentAfterWelcomeWithClientID() throws {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         #expect(state.say("early").frames.isEmpty)
         let action = state.welcome(Self.welcome([]))
         #expect(Self.commands(action.frames) == [.message(text: "early", clientID: "t-1")])
@@ -40,7 +41,7 @@ import Testing
     }
 
     @Test func acknowledgementRemovesPendingAndMarksOwn() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.welcome(Self.welcome([]))
         #expect(state.say("hi").frames.count == 1)
         let action = state.receive(.message(Self.message(1, "hi", nick: "alice", clientID: "t-1")))
@@ -49,7 +50,7 @@ import Testing
     }
 
     @Test func resumeDropsDuplicatesAndResendsOnlyUnacknowledged() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.welcome(Self.welcome([Self.message(1, "one"), Self.message(2, "two")]))
         _ = state.say("stored before the crash")
         _ = state.say("lost in the crash")
@@ -66,7 +67,7 @@ import Testing
     }
 
     @Test func settlesOnlyAfterConnectingAndAcknowledgement() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.say("bye")
         #expect(state.finishInput().close == false)
         #expect(!state.isSettled)
@@ -78,7 +79,7 @@ import Testing
     }
 
     @Test func refusedLineIsDroppedAndRateLimitedLineResent() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.welcome(Self.welcome([]))
         _ = state.say(String(repeating: "x", count: 5000))
         _ = state.say("fine")
@@ -89,7 +90,7 @@ import Testing
     }
 
     @Test func refusalsNamingAClientIDHitThatLineOnly() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.welcome(Self.welcome([]))
         _ = state.say("waiting for its echo")
         _ = state.say("refused")
@@ -103,7 +104,7 @@ import Testing
     }
 
     @Test func historyAfterATruncatedResumeFillsTheGap() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.welcome(Self.welcome([Self.message(1, "one"), Self.message(2, "two")]))
         state.disconnected()
         var resumed = Self.welcome((1001...2000).map { Self.message($0, "m\($0)") })
@@ -123,7 +124,7 @@ import Testing
     }
 
     @Test func commandsBeforeTheFirstConnectionRunAfterWelcome() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.command(.history(limit: 5))
         _ = state.finishInput()
         let action = state.welcome(Self.welcome([Self.message(7, "seven")]))
@@ -132,13 +133,65 @@ import Testing
         #expect(state.receive(.history(messages: [], hasMore: false)).close)
     }
 
+    /// Every line gets a fresh random `client_id` of 128 bits: nothing in one id tells the next.
+    @Test func clientIDsAreRandomNotACounter() {
+        var state = ChatSessionState(room: "lobby", nick: "alice")
+        for index in 0..<1000 { _ = state.say("line \(index)") }
+        let ids = Array(state.pending.keys)
+        #expect(Set(ids).count == 1000)
+        for id in ids {
+            #expect(id.utf8.count == 32 && id.allSatisfy(\.isHexDigit))
+        }
+        // Consecutive ids share no prefix a counter would leave (a chance of about 1 in 10^8 per run).
+        for (previous, next) in zip(ids, ids.dropFirst()) {
+            #expect(previous.prefix(9) != next.prefix(9))
+        }
+    }
+
+    /// A line over the server's `welcome.limits.max_message_bytes` is refused here with the limit, without
+    /// being sent; one typed before the limit was known is dropped once it is.
+    @Test func linesOverTheServersLimitAreRefusedLocally() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
+        _ = state.say("early and too long")
+        _ = state.say("early, fits")
+        var welcome = Self.welcome([])
+        welcome.limits = Limits(maxMessageBytes: 12, maxFileBytes: 1, rateBurst: 1, ratePerSecond: 1)
+        let connected = state.welcome(welcome)
+        #expect(connected.outputs.contains(.status(.tooLong(bytes: 18, limit: 12))))
+        #expect(Self.commands(connected.frames) == [.message(text: "early, fits", clientID: "t-2")])
+        let refused = state.say("é" + String(repeating: "x", count: 11))
+        #expect(refused.frames.isEmpty)
+        #expect(refused.outputs == [.status(.tooLong(bytes: 13, limit: 12))])
+        #expect(ChatStatus.tooLong(bytes: 13, limit: 12).description.contains("at most 12 bytes"))
+        #expect(Array(state.pending.values) == ["early, fits"])
+        #expect(state.say("twelve bytes").frames.count == 1)
+    }
+
     @Test func nickChangesFollowTheUser() {
-        var state = ChatSessionState(room: "lobby", nick: "alice", clientIDPrefix: "t")
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
         _ = state.welcome(Self.welcome([]))
         _ = state.command(.nick("ally"))
         let action = state.receive(.nick(from: "alice", to: "ally", ts: Timestamp(milliseconds: 1)))
         #expect(action.outputs == [.nickChange(from: "alice", to: "ally", ts: Timestamp(milliseconds: 1), own: true)])
         #expect(state.nick == "ally")
         #expect(state.members == ["ally"])
+    }
+}
+
+/// Predictable `client_id`s (`t-1`, `t-2`, …) so that tests can name the lines they refer to.
+final class SequentialIDs: Sendable {
+    let prefix: String
+    private let count = Mutex(0)
+
+    init(_ prefix: String) {
+        self.prefix = prefix
+    }
+
+    func next() -> String {
+        let next = count.withLock { count in
+            count += 1
+            return count
+        }
+        return "\(prefix)-\(next)"
     }
 }

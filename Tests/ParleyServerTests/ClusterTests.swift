@@ -68,6 +68,29 @@ struct ClusterTests {
         }
     }
 
+    /// Members sharing one nick on two nodes get `bob`, `bob-2`, … from the room's one counter; a suffix
+    /// someone asked for is passed over, and a freed suffix is not handed out again (the single-node rule).
+    @Test func sharedNickSuffixesFollowOneCounterAcrossNodes() async throws {
+        try await withTimeout(.seconds(60)) {
+            let nodes = try await nodes(2)
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            let room = room()
+            var sockets: [RawSocket] = []
+            var nicks: [String] = []
+            for index in 0..<8 {
+                let (socket, welcome) = try await nodes[index % 2].server.join("room=\(room)&nick=bob")
+                sockets.append(socket)
+                nicks.append(welcome.nick)
+            }
+            #expect(nicks == ["bob"] + (2...8).map { "bob-\($0)" })
+            let (held, heldWelcome) = try await nodes[0].server.join("room=\(room)&nick=BOB-9")
+            #expect(heldWelcome.nick == "BOB-9")
+            sockets[1].close()
+            _ = try await held.next { if case .leave(let nick, _) = $0, nick == "bob-2" { nick } else { nil } }
+            #expect(try await nodes[1].server.join("room=\(room)&nick=Bob").1.nick == "Bob-10")
+        }
+    }
+
     @Test func membersNicksTypingAndSessionsSpanNodes() async throws {
         try await withTimeout(.seconds(60)) {
             let nodes = try await nodes(2)

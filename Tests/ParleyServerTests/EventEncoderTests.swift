@@ -56,7 +56,8 @@ import Testing
                     members: [text, "bob"],
                     history: history,
                     lastID: 8,
-                    truncated: true
+                    truncated: true,
+                    limits: Limits()
                 )
             ),
             .welcome(
@@ -65,6 +66,18 @@ import Testing
                     nick: "a",
                     session: text,
                     members: [],
+                    history: [],
+                    lastID: 0,
+                    truncated: false,
+                    limits: Limits(maxMessageBytes: 1, maxFileBytes: Int(Int32.max) + 1, rateBurst: 1, ratePerSecond: 0.25)
+                )
+            ),
+            .welcome(
+                .init(
+                    room: RoomInfo(code: "a", name: nil, createdAt: ts),
+                    nick: "a",
+                    session: "s",
+                    members: ["a"],
                     history: [],
                     lastID: 0,
                     truncated: false
@@ -100,6 +113,21 @@ import Testing
         let frame = try #require(try client.readInbound(as: WebSocketFrame.self))
         #expect(frame.fin && frame.opcode == .text && frame.unmaskedData == payload)
         #expect(try client.readInbound(as: WebSocketFrame.self) == nil)
+    }
+
+    @Test func welcomeCarriesTheLimits() throws {
+        let welcome = ServerEvent.Welcome(
+            room: RoomInfo(code: "a", name: nil, createdAt: Timestamp(milliseconds: 0)),
+            nick: "a",
+            session: "s",
+            members: ["a"],
+            history: [],
+            lastID: 0,
+            truncated: false,
+            limits: Limits(maxMessageBytes: 4096, maxFileBytes: 10_485_760, rateBurst: 20, ratePerSecond: 5)
+        )
+        let limits = try #require(try Self.object(EventEncoder.encode(.welcome(welcome)))["limits"] as? NSDictionary)
+        #expect(limits == ["max_message_bytes": 4096, "max_file_bytes": 10_485_760, "rate_burst": 20, "rate_per_second": 5])
     }
 
     @Test func keysInContractOrder() {

@@ -44,12 +44,46 @@ import Testing
         ([], ["PARLEY_MAX_FRAME_BYTES": "lots"], "max-frame-bytes"),
         ([], ["PARLEY_RATE_BURST": "0"], "--rate-burst must be at least 1"),
         ([], ["PARLEY_EVENT_LOOPS": "0"], "--event-loops must be 1-256"),
+        // Two values given that contradict each other, on the command line or through the environment.
+        (["--max-message-bytes", "2048", "--max-frame-bytes", "1024"], [:], "--max-message-bytes must not exceed --max-frame-bytes"),
+        (["--max-frame-bytes", "1024"], ["PARLEY_MAX_MESSAGE_BYTES": "2048"], "--max-message-bytes must not exceed"),
+        (["--max-file-bytes", "2048", "--max-room-file-bytes", "1024"], [:], "--max-file-bytes must not exceed --max-room-file-bytes"),
+        (["--max-file-bytes", "0"], [:], "--max-file-bytes must be at least 1"),
     ])
     func badValuesAreRefusedAtStartUp(arguments: [String], environment: [String: String], message: String) async throws {
         try await withTimeout(.seconds(30)) {
             let child = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0"] + arguments, environment: environment)
             _ = try await child.stderrLine(containing: message)
             #expect(await child.exitStatus() == 64)
+        }
+    }
+
+    /// A limit given alone never fails because of the other's default (contract §6): the frame limit alone
+    /// lowers the message limit to it, a message limit alone raises the frame limit, and `welcome.limits`
+    /// says what applies.
+    @Test func oneLimitAloneStartsAndTheOtherFollows() async throws {
+        try await withTimeout(.seconds(60)) {
+            let small = try await ChildServer.start(
+                database: directory.appendingPathComponent("frame.sqlite").path,
+                ["--max-frame-bytes", "1024", "--max-file-bytes", "2147483648"]
+            )
+            defer { small.child.signal(SIGKILL) }
+            let (socket, welcome) = try await small.server.join("room=limits&nick=a")
+            #expect(welcome.limits == Limits(maxMessageBytes: 1024, maxFileBytes: 2_147_483_648, rateBurst: 20, ratePerSecond: 0))
+            try await socket.send(String(repeating: "y", count: 1024))
+            #expect(try await socket.nextMessage().text.utf8.count == 1024)
+            try await socket.send(String(repeating: "z", count: 1025))
+            #expect(try await socket.closeCode() == 1009)
+
+            let large = try await ChildServer.start(
+                database: directory.appendingPathComponent("message.sqlite").path,
+                ["--max-message-bytes", "100000"]
+            )
+            defer { large.child.signal(SIGKILL) }
+            let (big, bigWelcome) = try await large.server.join("room=limits&nick=b")
+            #expect(bigWelcome.limits?.maxMessageBytes == 100_000)
+            try await big.send(String(repeating: "w", count: 100_000))
+            #expect(try await big.nextMessage().text.utf8.count == 100_000)
         }
     }
 

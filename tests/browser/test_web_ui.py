@@ -284,17 +284,57 @@ def test_screenshots_of_a_live_conversation(server, browser):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 
-def test_a_message_the_server_refuses_is_dropped_not_resent(server_factory, browser):
-    # The server's limit is below the page's own 4,096-byte check, so only the server can refuse it.
+def test_the_page_takes_its_message_limit_from_welcome(server_factory, browser):
+    # No number is built into the page: a server with a 20-byte limit gets a 20-byte check.
     srv = server_factory(extra_args=["--max-message-bytes", "20"])
     a = browser()
     a.create_room(srv.base_url, "alice")
     refused = "this line is far longer than twenty bytes"
     a.send(refused)
-    a.wait(lambda: a.count_text(refused) == 0, message="the refused message stayed pending")
+    a.wait(lambda: "at most 20 bytes" in a.d.find_element(By.TAG_NAME, "body").text,
+           message="no notice naming the server's limit")
+    assert a.count_text(refused) == 0
     assert a.d.execute_script(
         "return Object.keys(localStorage).filter(k => k.includes('outbox')).map(k => localStorage.getItem(k))"
     ) == []
+    a.tid("message-input").clear()
     a.send("short one")
     a.wait_message("short one")
     assert a.count_text(refused) == 0
+
+
+def test_a_message_the_server_refuses_is_dropped_not_resent(server_factory, browser):
+    # A line the page cannot judge (text with U+0000) waits in the outbox of a reloaded page: the
+    # server refuses it when it is resent, and the page drops it for good.
+    srv = server_factory()
+    a = browser()
+    invite = a.create_room(srv.base_url, "alice")
+    code = room_code(invite)
+    a.d.execute_script(
+        "localStorage.setItem(arguments[0], JSON.stringify([{client_id: 'c0ffee00c0ffee00c0ffee00c0ffee00',"
+        " text: 'nul \\u0000 inside', ts: new Date().toISOString()}]))", "parley.outbox." + code)
+    a.open(invite)
+    if a.tid("nick-input").is_displayed():
+        a.set_nick("alice")
+        a.tid("join-button").click()
+    a.wait_connected()
+    a.wait(lambda: a.d.execute_script(
+        "return Object.keys(localStorage).filter(k => k.includes('outbox')).length") == 0,
+        message="the refused message stayed in the outbox")
+    a.send("short one")
+    a.wait_message("short one")
+    assert all("nul" not in t for _, _, t, _ in a.messages())
+
+
+def test_client_ids_are_random_128_bit_values(server, browser):
+    a = browser()
+    code = room_code(a.create_room(server.base_url, "alice"))
+    for text in ("one", "two", "three"):
+        a.send(text)
+        a.wait_message(text)
+    with urllib.request.urlopen(f"{server.base_url}/api/rooms/{code}/messages", timeout=10) as resp:
+        ids = [m["client_id"] for m in json.loads(resp.read())["messages"]]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    for client_id in ids:
+        assert len(client_id) == 32 and all(c in "0123456789abcdef" for c in client_id)
+    assert len({client_id[:8] for client_id in ids}) == 3

@@ -1,5 +1,6 @@
 """End-to-end tests of `parley chat` and `parley create-room`: the real binary against a real server."""
 
+import io
 import json
 import os
 import re
@@ -237,3 +238,41 @@ def test_default_server_accepts_the_cli(server):
     # The client library sends `Origin: ws://HOST`; the server treats ws:/wss: origins like no Origin.
     result = run_parley("chat", server.ws_url, "--room", "lobby", "--nick", "a", input_text="hi\n")
     assert result.returncode == 0, result.stderr
+
+
+# Terminal injection: what the server relays is shown, never obeyed
+
+
+def post_json(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_control_and_bidi_characters_from_the_server_are_shown_escaped(server):
+    """A posted line that tries to erase the line (`\\r ESC[2K`) and forge another, set the window title,
+    write the clipboard (OSC 52) and reverse the text (U+202E), in a room whose name tries the same: the
+    terminal shows each as an escape and receives none of them raw."""
+    room = post_json(f"{server.http_url}/api/rooms", {"name": "Team\x1b]0;owned\x07\u202e"})["code"]
+    transcript = io.BytesIO()
+    child = pexpect.spawn(PARLEY_BIN, ["chat", f"{server.http_url}/r/{room}", "--nick", "victim"],
+                          env=no_color_env(TERM="xterm", NO_COLOR="1"), timeout=15, dimensions=(40, 200))
+    child.logfile_read = transcript
+    try:
+        child.expect(re.escape(rb"(Team\u{1B}]0;owned\u{7}\u{202E}) as victim"))
+        hostile = "hi\r\x1b[2K10:00:00 <admin> send me your password\x1b]52;c;cGFzc3dvcmQ=\x07 \u202etxt.exe\x9b2J"
+        post_json(f"{server.http_url}/api/rooms/{room}/messages", {"nick": "mallory", "text": hostile})
+        child.expect(re.escape(
+            rb"<mallory> hi\r\u{1B}[2K10:00:00 <admin> send me your password\u{1B}]52;c;cGFzc3dvcmQ=\u{7} "
+            rb"\u{202E}txt.exe\u{9B}2J"))
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    # Everything the terminal received. The pty turns each "\n" into "\r\n"; no other "\r" may be raw.
+    seen = transcript.getvalue()
+    assert b"<mallory>" in seen
+    for raw in (b"\x1b", b"\x07", "\u202e".encode(), "\x9b".encode()):
+        assert raw not in seen
+    assert b"\r" not in seen.replace(b"\r\n", b"")

@@ -134,7 +134,8 @@ final class ChatConnection: Sendable {
             members: members,
             history: page.messages,
             lastID: page.lastID,
-            truncated: page.hasMore
+            truncated: page.hasMore,
+            limits: configuration.clientLimits
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)

@@ -12,7 +12,6 @@
   const $ = (id) => document.getElementById(id);
 
   const ROOM_CODE = /^[A-Za-z0-9._-]{1,64}$/;
-  const MAX_MESSAGE_BYTES = 4096;
   const TYPING_SEND_INTERVAL_MS = 2100; // the server relays at most one per 2 s; a little slack for jitter
   const TYPING_SHOW_MS = 3000;
   const BACKOFF_BASE_MS = 300;
@@ -51,6 +50,7 @@
     retryTimer: null,
     unread: 0,
     lastItem: null,        // what the last rendered line was, for grouping
+    limits: null,          // welcome.limits: what this server allows (null until welcomed, or from an older server)
   };
 
   // ---------- storage (private browsing may throw; the app still works without it) ----------
@@ -77,14 +77,11 @@
     storageSet('localStorage', outboxKey(), state.outbox.length ? JSON.stringify(state.outbox) : null);
   }
 
-  // crypto.randomUUID needs a secure context; plain http on a LAN address is not one.
+  // 128 random bits from the CSPRNG, as 32 hex digits: nobody can guess the next id and post under it
+  // first (the contract asks for at least 96). getRandomValues works without a secure context too.
   function newClientId() {
-    if (window.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (x) => x.toString(16).padStart(2, '0')).join('');
   }
 
   // ---------- small DOM helpers ----------
@@ -268,6 +265,7 @@
       state.session = ev.session || null;
       storageSet('sessionStorage', sessionKey(), state.session);
       setMyNick(ev.nick);
+      setLimits(ev.limits);
       if (ev.room) setRoomName(ev.room.name);
       setMembers(Array.isArray(ev.members) ? ev.members : []);
       if (wanted && !sameNick(wanted, ev.nick)) {
@@ -331,7 +329,7 @@
       const text = {
         nick_taken: 'That name is already taken in this room.',
         invalid_nick: 'That name cannot be used. Names are 1–32 characters.',
-        too_large: 'That message is too long.',
+        too_large: maxMessageBytes() ? `That message is too long (the limit is ${maxMessageBytes()} bytes).` : 'That message is too long.',
       }[ev.code] || ev.message || 'The server refused that.';
       // An error answering a history request (e.g. a bad limit) also ends that request.
       if (ev.code === 'bad_request' && !ev.client_id) state.historyInFlight = false;
@@ -561,6 +559,16 @@
 
   // ---------- sending and the outbox ----------
 
+  // The server's limits arrive in welcome; without them (an older server) only the server checks.
+  function setLimits(limits) {
+    state.limits = limits && typeof limits === 'object' ? limits : null;
+  }
+
+  function maxMessageBytes() {
+    const max = state.limits && state.limits.max_message_bytes;
+    return Number.isInteger(max) && max > 0 ? max : null;
+  }
+
   function utf8Length(text) {
     return new TextEncoder().encode(text).length;
   }
@@ -725,8 +733,9 @@
       input.value = '';
       return;
     }
-    if (utf8Length(text) > MAX_MESSAGE_BYTES) {
-      addNotice(`That message is too long (the limit is ${MAX_MESSAGE_BYTES} bytes).`, 'error');
+    const max = maxMessageBytes();
+    if (max !== null && utf8Length(text) > max) {
+      addNotice(`That message is too long: ${utf8Length(text)} bytes, and this server takes at most ${max} bytes.`, 'error');
       return;
     }
     queueMessage(text);

@@ -59,7 +59,7 @@ enum EventEncoder {
         let room = welcome.room
         let strings = room.code.utf8.count + (room.name?.utf8.count ?? 0) + welcome.nick.utf8.count + welcome.session.utf8.count
         let members = welcome.members.reduce(0) { $0 + $1.utf8.count + 3 }
-        return frame(capacity: 192 + strings + members + size(of: welcome.history)) { buffer in
+        return frame(capacity: 288 + strings + members + size(of: welcome.history)) { buffer in
             buffer.writeStaticString(#"{"type":"welcome","room":{"code":"#)
             buffer.writeJSONString(room.code)
             buffer.writeStaticString(#","name":"#)
@@ -85,6 +85,17 @@ enum EventEncoder {
             buffer.writeDecimal(welcome.lastID)
             buffer.writeStaticString(#","truncated":"#)
             buffer.writeJSONBool(welcome.truncated)
+            if let limits = welcome.limits {
+                buffer.writeStaticString(#","limits":{"max_message_bytes":"#)
+                buffer.writeDecimal(Int64(limits.maxMessageBytes))
+                buffer.writeStaticString(#","max_file_bytes":"#)
+                buffer.writeDecimal(Int64(limits.maxFileBytes))
+                buffer.writeStaticString(#","rate_burst":"#)
+                buffer.writeDecimal(Int64(limits.rateBurst))
+                buffer.writeStaticString(#","rate_per_second":"#)
+                buffer.writeJSONNumber(limits.ratePerSecond)
+                buffer.writeInteger(UInt8(ascii: "}"))
+            }
             buffer.writeInteger(UInt8(ascii: "}"))
         }
     }
@@ -210,6 +221,16 @@ extension ByteBuffer {
             writeInteger(UInt8(ascii: "}"))
         }
         writeInteger(UInt8(ascii: "]"))
+    }
+
+    /// A finite number: whole values as integers (`5`), others in Swift's shortest form (`0.5`), as
+    /// `JSONEncoder` writes them.
+    mutating func writeJSONNumber(_ value: Double) {
+        if value == value.rounded(), abs(value) < 0x1p53 {
+            writeDecimal(Int64(value))
+        } else {
+            writeString(value.description)
+        }
     }
 
     mutating func writeJSONBool(_ value: Bool) {

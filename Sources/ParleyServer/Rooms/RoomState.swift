@@ -11,6 +11,10 @@ struct RoomState<Handle> {
 
     /// Members in join order.
     private(set) var members: OrderedDictionary<ConnectionID, Member> = [:]
+    /// Who holds each nick: every lookup a join, a rename or a session takes is O(1).
+    private(set) var nickAllocator = NickAllocator<ConnectionID>()
+    /// The member connected with each session.
+    private var sessions: [SessionSecret: ConnectionID] = [:]
 
     /// What a join did.
     struct Joined {
@@ -23,36 +27,30 @@ struct RoomState<Handle> {
     var isEmpty: Bool { members.isEmpty }
 
     func isTaken(_ nick: String, except: ConnectionID? = nil) -> Bool {
-        let key = Nick.key(nick)
-        return members.contains { $0.key != except && Nick.key($0.value.nick) == key }
+        nickAllocator.isTaken(nick, except: except)
     }
 
-    /// `desired`, or the first free `desired-2`, `desired-3`, …
-    func freeNick(_ desired: String) -> String {
-        guard isTaken(desired) else { return desired }
-        var n = 2
-        while true {
-            let candidate = Nick.suffixed(desired, n)
-            if !isTaken(candidate) { return candidate }
-            n += 1
-        }
-    }
-
-    /// Adds a member. With `reclaiming` a live holder of the same session is replaced under its nick.
+    /// Adds a member. A live holder of the same session is replaced under its nick; otherwise the member
+    /// gets `desired`, or `desired-2`, `desired-3`, … on a clash (see ``NickAllocator``).
     mutating func join(_ id: ConnectionID, desired: String, session: SessionSecret, handle: Handle) -> Joined {
-        if let holder = members.first(where: { $0.value.session == session }) {
-            members.removeValue(forKey: holder.key)
-            members[id] = Member(nick: holder.value.nick, session: session, handle: handle)
-            return Joined(nick: holder.value.nick, replaced: (holder.key, holder.value.handle))
+        if let holderID = sessions[session], let holder = members.removeValue(forKey: holderID) {
+            members[id] = Member(nick: holder.nick, session: session, handle: handle)
+            sessions[session] = id
+            nickAllocator.assign(holder.nick, to: id)
+            return Joined(nick: holder.nick, replaced: (holderID, holder.handle))
         }
-        let nick = freeNick(desired)
+        let nick = nickAllocator.allocate(desired, to: id)
         members[id] = Member(nick: nick, session: session, handle: handle)
+        sessions[session] = id
         return Joined(nick: nick, replaced: nil)
     }
 
     /// Removes a member; nil if it was not (or no longer) a member.
     mutating func leave(_ id: ConnectionID) -> Member? {
-        members.removeValue(forKey: id)
+        guard let member = members.removeValue(forKey: id) else { return nil }
+        nickAllocator.release(member.nick, heldBy: id)
+        if sessions[member.session] == id { sessions.removeValue(forKey: member.session) }
+        return member
     }
 
     /// Renames a member. Throws `nick_taken` when another member holds the nick.
@@ -61,6 +59,8 @@ struct RoomState<Handle> {
         if isTaken(nick, except: id) {
             throw ProtocolError(.nickTaken, "nick is taken in this room")
         }
+        nickAllocator.release(member.nick, heldBy: id)
+        nickAllocator.assign(nick, to: id)
         members[id]?.nick = nick
         return (member.nick, member.session)
     }

@@ -171,6 +171,22 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            name: "nick suffix counters",
+            statements: [
+                // The next suffix to try for each nick that clashed in a room, so a join tries one candidate
+                // instead of every `NICK-n` other members hold (see ClusterPresence.reserve).
+                """
+                CREATE TABLE nick_suffixes (
+                    room_id BIGINT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+                    nick_key TEXT NOT NULL,
+                    next INTEGER NOT NULL,
+                    PRIMARY KEY (room_id, nick_key)
+                )
+                """
+            ]
+        ),
     ]
 
     /// Applies every migration newer than the database's version, in one transaction.
