@@ -36,6 +36,17 @@ public struct ServerConfiguration: Sendable {
     public var closeTimeout: Duration = .seconds(3)
     /// With PostgreSQL: a node silent for this long is dead and its members leave every list.
     public var nodeTimeout: Duration = .seconds(15)
+    /// From accepting a socket to a complete upgrade or request head (TLS included), and idle between
+    /// keep-alive requests; then the socket is closed.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// State-changing HTTP requests a client address may make at once before the rate applies.
+    public var httpRateBurst = 30
+    /// State-changing HTTP requests per second per client address after the burst; 0 means no limit.
+    public var httpRatePerSecond = 2.0
+    /// Proxies whose `X-Forwarded-For` names the client.
+    public var trustedProxies: [AddressRange] = []
+    /// The URL users reach the server at; nil: links are built from each request's `Host`.
+    public var publicURL: PublicURL?
 
     public init() {}
 }

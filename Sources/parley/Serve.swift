@@ -35,6 +35,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With postgres://: seconds after which a silent node's members leave every list.") var nodeTimeout = 15
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per CPU this process may run on).") var eventLoops: Int?
+    @Option(help: "Seconds from accepting a socket to a complete request head or upgrade, and idle between HTTP requests.")
+    var handshakeTimeout = 10
+    @Option(help: "State-changing HTTP requests a client address may make at once before the rate applies.") var httpRateBurst = 30
+    @Option(help: "State-changing HTTP requests per second per client address after the burst (0: no limit).") var httpRatePerSecond = 2
+    @Option(help: "A proxy (CIDR or address) whose X-Forwarded-For names the client (repeatable).") var trustedProxy: [String] = []
+    @Option(help: "The URL users reach the server at, for invite links and as an allowed Origin and Host.") var publicURL: String?
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -42,7 +48,11 @@ struct Serve: AsyncParsableCommand {
         "rate-burst", "rate-per-second", "max-outbound-bytes", "max-connections-per-address", "max-connections",
         "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "node-timeout", "log-level",
         "event-loops",
+        "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
     ]
+
+    /// Options whose environment twin may list several values separated by commas.
+    static let listOptions: Set<String> = ["allowed-origin", "trusted-proxy"]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
     /// `PARLEY_ALLOWED_ORIGIN` may list several origins separated by commas.
@@ -53,7 +63,7 @@ struct Serve: AsyncParsableCommand {
             guard !given.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) else { continue }
             let variable = "PARLEY_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
             guard let value = environment[variable] else { continue }
-            let values = option == "allowed-origin" ? value.split(separator: ",").map(String.init) : [value]
+            let values = Self.listOptions.contains(option) ? value.split(separator: ",").map(String.init) : [value]
             for value in values { extra += [flag, value] }
         }
         return extra
@@ -82,6 +92,15 @@ struct Serve: AsyncParsableCommand {
         guard maxMessageBytes <= maxFrameBytes else { throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard handshakeTimeout >= 1 else { throw ValidationError("--handshake-timeout must be at least 1") }
+        guard httpRateBurst >= 1 else { throw ValidationError("--http-rate-burst must be at least 1") }
+        guard httpRatePerSecond >= 0 else { throw ValidationError("--http-rate-per-second must be 0 or more") }
+        for proxy in trustedProxy where AddressRange(proxy) == nil {
+            throw ValidationError("--trusted-proxy \(proxy) is not an address or CIDR range")
+        }
+        if let publicURL, PublicURL(publicURL) == nil {
+            throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
+        }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -106,6 +125,11 @@ struct Serve: AsyncParsableCommand {
         configuration.tlsKeyPath = tlsKey
         configuration.nodeTimeout = .seconds(nodeTimeout)
         configuration.eventLoops = eventLoops
+        configuration.handshakeTimeout = .seconds(handshakeTimeout)
+        configuration.httpRateBurst = httpRateBurst
+        configuration.httpRatePerSecond = Double(httpRatePerSecond)
+        configuration.trustedProxies = trustedProxy.compactMap(AddressRange.init)
+        configuration.publicURL = publicURL.flatMap(PublicURL.init)
         return configuration
     }
 
