@@ -223,6 +223,24 @@ import Testing
         }
     }
 
+    // MARK: start-up
+
+    @Test(arguments: [
+        (["--trusted-proxy", "10.0.0.0/33"], [String: String](), "--trusted-proxy 10.0.0.0/33 is not"),
+        ([], ["PARLEY_TRUSTED_PROXY": "10.0.0.0/8,bogus"], "--trusted-proxy bogus is not"),
+        (["--public-url", "chat.example"], [:], "--public-url must be"),
+        (["--handshake-timeout", "0"], [:], "--handshake-timeout must be at least 1"),
+        ([], ["PARLEY_HTTP_RATE_BURST": "0"], "--http-rate-burst must be at least 1"),
+        (["--http-rate-per-second=-1"], [:], "--http-rate-per-second must be 0 or more"),
+    ])
+    func badEdgeSettingsAreRefusedAtStartUp(arguments: [String], environment: [String: String], message: String) async throws {
+        try await withTimeout(.seconds(30)) {
+            let child = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0"] + arguments, environment: environment)
+            _ = try await child.stderrLine(containing: message)
+            #expect(await child.exitStatus() == 64)
+        }
+    }
+
     // MARK: TLS
 
     @Test func tlsBelowVersion1_2IsRefused() async throws {
