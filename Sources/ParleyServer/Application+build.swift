@@ -41,18 +41,22 @@ public func buildApplication(
 
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: RequestGuardMiddleware(configuration: configuration, metrics: metrics.edge))
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
     APIRoutes(hub: hub).add(to: router)
     hub.addWebSocketRefusalRoute(to: router)
 
-    var server = HTTPServerBuilder { responder in ChatChannel(hub: hub, responder: responder) }
+    let unfinished = UnfinishedSockets()
+    var server = HTTPServerBuilder { responder in ChatChannel(hub: hub, responder: responder, unfinished: unfinished) }
     var scheme = "http"
     if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-        let tls = TLSConfiguration.makeServerConfiguration(
+        var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
         )
+        // TLS 1.0 and 1.1 are broken and deprecated (RFC 8996).
+        tls.minimumTLSVersion = .tlsv12
         server = try .tls(server, tlsConfiguration: tls)
         scheme = "https"
     }

@@ -42,6 +42,17 @@ public struct ServerConfiguration: Sendable {
     public var maxFileBytes = 10 * 1024 * 1024
     /// Bytes of files one room may hold (contract §14).
     public var maxRoomFileBytes = 1024 * 1024 * 1024
+    /// From accepting a socket to a complete upgrade or request head (TLS included), and idle between
+    /// keep-alive requests; then the socket is closed.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// State-changing HTTP requests a client address may make at once before the rate applies.
+    public var httpRateBurst = 30
+    /// State-changing HTTP requests per second per client address after the burst; 0 means no limit.
+    public var httpRatePerSecond = 2.0
+    /// Proxies whose `X-Forwarded-For` names the client.
+    public var trustedProxies: [AddressRange] = []
+    /// The URL users reach the server at; nil: links are built from each request's `Host`.
+    public var publicURL: PublicURL?
 
     public init() {}
 }

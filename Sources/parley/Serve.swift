@@ -39,6 +39,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a WebSocket's socket may take no bytes while frames wait before it is dropped.") var writeTimeout = 30
     @Option(help: "Largest uploaded file, in bytes (default 10485760, or --max-room-file-bytes if smaller).") var maxFileBytes: Int?
     @Option(help: "Bytes of files one room may hold (default 1073741824, or --max-file-bytes if larger).") var maxRoomFileBytes: Int?
+    @Option(help: "Seconds from accepting a socket to a complete request head or upgrade, and idle between HTTP requests.")
+    var handshakeTimeout = 10
+    @Option(help: "State-changing HTTP requests a client address may make at once before the rate applies.") var httpRateBurst = 30
+    @Option(help: "State-changing HTTP requests per second per client address after the burst (0: no limit).") var httpRatePerSecond = 2
+    @Option(help: "A proxy (CIDR or address) whose X-Forwarded-For names the client (repeatable).") var trustedProxy: [String] = []
+    @Option(help: "The URL users reach the server at, for invite links and as an allowed Origin and Host.") var publicURL: String?
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -48,7 +54,11 @@ struct Serve: AsyncParsableCommand {
         "event-loops",
         "write-timeout",
         "max-file-bytes", "max-room-file-bytes",
+        "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
     ]
+
+    /// Options whose environment twin may list several values separated by commas.
+    static let listOptions: Set<String> = ["allowed-origin", "trusted-proxy"]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
     /// `PARLEY_ALLOWED_ORIGIN` may list several origins separated by commas.
@@ -59,7 +69,7 @@ struct Serve: AsyncParsableCommand {
             guard !given.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) else { continue }
             let variable = "PARLEY_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
             guard let value = environment[variable] else { continue }
-            let values = option == "allowed-origin" ? value.split(separator: ",").map(String.init) : [value]
+            let values = Self.listOptions.contains(option) ? value.split(separator: ",").map(String.init) : [value]
             for value in values { extra += [flag, value] }
         }
         return extra
@@ -95,6 +105,15 @@ struct Serve: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         guard writeTimeout >= 1 else { throw ValidationError("--write-timeout must be at least 1") }
+        guard handshakeTimeout >= 1 else { throw ValidationError("--handshake-timeout must be at least 1") }
+        guard httpRateBurst >= 1 else { throw ValidationError("--http-rate-burst must be at least 1") }
+        guard httpRatePerSecond >= 0 else { throw ValidationError("--http-rate-per-second must be 0 or more") }
+        for proxy in trustedProxy where AddressRange(proxy) == nil {
+            throw ValidationError("--trusted-proxy \(proxy) is not an address or CIDR range")
+        }
+        if let publicURL, PublicURL(publicURL) == nil {
+            throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
+        }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -128,6 +147,11 @@ struct Serve: AsyncParsableCommand {
             large: maxRoomFileBytes,
             defaults: (configuration.maxFileBytes, configuration.maxRoomFileBytes)
         )
+        configuration.handshakeTimeout = .seconds(handshakeTimeout)
+        configuration.httpRateBurst = httpRateBurst
+        configuration.httpRatePerSecond = Double(httpRatePerSecond)
+        configuration.trustedProxies = trustedProxy.compactMap(AddressRange.init)
+        configuration.publicURL = publicURL.flatMap(PublicURL.init)
         return configuration
     }
 

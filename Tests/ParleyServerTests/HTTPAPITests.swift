@@ -33,6 +33,15 @@ import Testing
         }
     }
 
+    @Test func createdRoomLinksUseThePublicURL() async throws {
+        try await withServer(.set(\.publicURL, PublicURL("https://chat.example/parley/"))) { server in
+            let created = try await server.http("POST", "/api/rooms")
+            let code = try #require(created.json["code"] as? String)
+            #expect(created.json["url"] as? String == "https://chat.example/parley/r/\(code)")
+            #expect(created.json["ws_url"] as? String == "wss://chat.example/parley/ws?room=\(code)")
+        }
+    }
+
     @Test func messagePagingAndPosting() async throws {
         try await withServer { server in
             _ = try await server.join("room=p&nick=a")

@@ -30,6 +30,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
 
     let hub: ChatHub
     let responder: Responder
+    /// Sockets per peer that are still before their upgrade or first request head.
+    let unfinished: UnfinishedSockets
 
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
 
@@ -39,6 +41,21 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             // good: start it at 256 bytes (NIO's default is 2 KB; a command is usually smaller); a socket
             // that fills it gets a bigger one.
             try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
+            let peer = ClientAddress(peer: channel.remoteAddress)
+            guard unfinished.admit(peer) else {
+                // `handle` closes it at once, when the socket is registered.
+                hub.metrics.edge.tooManyUnfinished.increment()
+                return Value(upgradeResult: channel.eventLoop.makeFailedFuture(TooManyUnfinishedSockets()), channel: channel)
+            }
+            // First, so that it also times the TLS handshake (TLS sits in front of everything set up here).
+            try channel.pipeline.syncOperations.addHandler(
+                HandshakeDeadline(
+                    timeout: TimeAmount(hub.configuration.handshakeTimeout),
+                    unfinished: unfinished,
+                    address: peer,
+                    metrics: hub.metrics
+                )
+            )
             // What `shouldUpgrade` decided, for the upgrade (its connection slot) or for the HTTP side (the refusal).
             let decision = NIOLoopBoundBox<Result<ConnectionSlot, APIError>?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -52,6 +69,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
+                        HandshakeDeadline.finish(channel)
                         // The connection takes the slot over; if the upgrade fails first, dropping it releases it.
                         let slot = try? decision.value?.get()
                         decision.value = nil
@@ -65,9 +83,13 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                     upgraders: [upgrader],
                     notUpgradingCompletionHandler: { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            HandshakeDeadline.finish(channel)
                             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                            // Closes keep-alive connections between requests on graceful shutdown.
-                            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(logger: logger))
+                            // Closes keep-alive connections idle for `--handshake-timeout` between requests (or
+                            // between the parts of one), and between requests on graceful shutdown.
+                            try channel.pipeline.syncOperations.addHandler(
+                                HTTPConnectionStateHandler(idleTimeout: hub.configuration.handshakeTimeout, logger: logger)
+                            )
                             let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                                 wrappingChannelSynchronously: channel,
                                 configuration: .init(isOutboundHalfClosureEnabled: true)
@@ -107,15 +129,16 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     private static func refuse(_ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, with refusal: APIError) async {
         try? await http.executeThenClose { _, outbound in
             let body = refusal.body
-            let head = HTTPResponse(
-                status: refusal.status,
-                headerFields: [
-                    .contentType: "application/json; charset=utf-8",
-                    .contentLength: "\(body.readableBytes)",
-                    .connection: "close",
-                ]
-            )
+            var fields = refusal.headers
+            fields[.contentType] = "application/json; charset=utf-8"
+            fields[.contentLength] = "\(body.readableBytes)"
+            fields[.connection] = "close"
+            let head = HTTPResponse(status: refusal.status, headerFields: fields)
             try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
         }
     }
 }
+
+/// A socket closed at once: its peer already has ``UnfinishedSockets/limitPerAddress`` sockets before
+/// their upgrade or request.
+struct TooManyUnfinishedSockets: Error {}

@@ -10,10 +10,10 @@ final class ConnectionLimiter: Sendable {
 
     private struct State {
         var total = 0
-        var byAddress: [String: Int] = [:]
+        var byAddress: [ClientAddress: Int] = [:]
         var draining = false
 
-        func check(address: String, maxTotal: Int, maxPerAddress: Int) throws(Refusal) {
+        func check(address: ClientAddress, maxTotal: Int, maxPerAddress: Int) throws(Refusal) {
             if draining { throw .shuttingDown }
             if total >= maxTotal { throw .total }
             if byAddress[address, default: 0] >= maxPerAddress { throw .perAddress }
@@ -30,7 +30,7 @@ final class ConnectionLimiter: Sendable {
     }
 
     /// Reserves a slot for `address`, held until the slot is released (or dropped).
-    func reserve(address: String) throws(Refusal) -> ConnectionSlot {
+    func reserve(address: ClientAddress) throws(Refusal) -> ConnectionSlot {
         try state.withLock { (state) throws(Refusal) in
             try state.check(address: address, maxTotal: maxTotal, maxPerAddress: maxPerAddress)
             state.total += 1
@@ -40,14 +40,14 @@ final class ConnectionLimiter: Sendable {
     }
 
     /// Throws what ``reserve(address:)`` would, without reserving.
-    func check(address: String) throws(Refusal) {
+    func check(address: ClientAddress) throws(Refusal) {
         try state.withLock { (state) throws(Refusal) in
             try state.check(address: address, maxTotal: maxTotal, maxPerAddress: maxPerAddress)
         }
     }
 
     /// Gives a slot back; called by ``ConnectionSlot`` only.
-    func release(address: String) {
+    func release(address: ClientAddress) {
         state.withLock { state in
             state.total -= 1
             let remaining = state.byAddress[address, default: 1] - 1

@@ -7,10 +7,10 @@ import Synchronization
 /// second callback it cost about 130 bytes for every open socket.
 final class ConnectionSlot: Sendable {
     private let limiter: ConnectionLimiter
-    let address: String
+    let address: ClientAddress
     private let released = Atomic(false)
 
-    init(limiter: ConnectionLimiter, address: String) {
+    init(limiter: ConnectionLimiter, address: ClientAddress) {
         self.limiter = limiter
         self.address = address
     }

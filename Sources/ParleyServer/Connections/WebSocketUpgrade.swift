@@ -11,7 +11,7 @@ extension ChatHub {
         router.get("/ws") { request, context -> Response in
             _ = try await self.admit(target: request.uri.description, origin: request.headers[.origin], host: request.head.authority)
             do throws(ConnectionLimiter.Refusal) {
-                try self.limiter.check(address: context.clientAddress)
+                try self.limiter.check(address: context.clientAddress(of: request, trustedProxies: self.configuration.trustedProxies))
             } catch {
                 throw Self.refusal(error)
             }
@@ -29,7 +29,7 @@ extension ChatHub {
         }
         if configuration.roomCreation == .open {
             let checked = Result { () throws(APIError) in try check(target: head.uri, origin: origin, host: host) }
-            return channel.eventLoop.makeSucceededFuture(reserve(checked, channel: channel))
+            return channel.eventLoop.makeSucceededFuture(reserve(checked, address: clientAddress(head, channel: channel)))
         }
         // A room must exist: that takes a storage read.
         let promise = channel.eventLoop.makePromise(of: Result<ConnectionSlot, APIError>.self)
@@ -40,20 +40,20 @@ extension ChatHub {
             } catch {
                 admitted = .failure(error)
             }
-            promise.succeed(self.reserve(admitted, channel: channel))
+            promise.succeed(self.reserve(admitted, address: self.clientAddress(head, channel: channel)))
         }
         if !queued { promise.succeed(.failure(APIError(.serviceUnavailable, .unavailable, "the server is busy; try again"))) }
         return promise.futureResult
     }
 
-    private func reserve(_ admitted: Result<ConnectRequest, APIError>, channel: any Channel) -> Result<ConnectionSlot, APIError> {
+    private func reserve(_ admitted: Result<ConnectRequest, APIError>, address: ClientAddress) -> Result<ConnectionSlot, APIError> {
         let decision: Result<ConnectionSlot, APIError>
         switch admitted {
         case .failure(let error):
             decision = .failure(error)
         case .success:
             do throws(ConnectionLimiter.Refusal) {
-                decision = .success(try limiter.reserve(address: channel.remoteAddress?.ipAddress ?? "unknown"))
+                decision = .success(try limiter.reserve(address: address))
             } catch {
                 decision = .failure(Self.refusal(error))
             }

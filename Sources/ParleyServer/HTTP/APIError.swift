@@ -8,11 +8,14 @@ struct APIError: HTTPResponseError {
     var status: HTTPResponse.Status
     var code: ErrorCode
     var message: String
+    /// Sent with the error, e.g. `Retry-After`.
+    var headers: HTTPFields
 
-    init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) {
+    init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
     }
 
     init(_ status: HTTPResponse.Status, _ error: ProtocolError) {
@@ -20,7 +23,9 @@ struct APIError: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: body))
     }
 
     /// The JSON error body.

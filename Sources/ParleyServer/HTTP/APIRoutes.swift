@@ -67,18 +67,25 @@ struct APIRoutes {
             throw APIError(.badRequest, .badRequest, "name must be at most 100 characters")
         }
         let record = try await hub.store.createRoom(code: RoomCode.makePrivate(), name: name)
-        let host = request.head.authority ?? "\(hub.configuration.host):\(hub.configuration.port)"
-        let secure = hub.configuration.tlsCertificatePath != nil
+        let (base, webSocketBase) = publicBases(request)
         return EditedResponse(
             status: .created,
             response: CreatedRoom(
                 code: record.code,
                 name: record.name,
                 createdAt: record.createdAt,
-                url: "\(secure ? "https" : "http")://\(host)/r/\(record.code)",
-                wsURL: "\(secure ? "wss" : "ws")://\(host)/ws?room=\(record.code)"
+                url: "\(base)/r/\(record.code)",
+                wsURL: "\(webSocketBase)/ws?room=\(record.code)"
             )
         )
+    }
+
+    /// Where users reach the server: `--public-url`, else the request's `Host` (or `--host` and `--port`).
+    private func publicBases(_ request: Request) -> (String, String) {
+        if let publicURL = hub.configuration.publicURL { return (publicURL.base, publicURL.webSocketBase) }
+        let host = request.head.authority ?? "\(hub.configuration.host):\(hub.configuration.port)"
+        let secure = hub.configuration.tlsCertificatePath != nil
+        return ("\(secure ? "https" : "http")://\(host)", "\(secure ? "wss" : "ws")://\(host)")
     }
 
     @Sendable func showRoom(_ request: Request, context: ParleyRequestContext) async throws -> RoomDetails {
@@ -127,6 +134,7 @@ struct APIRoutes {
         let nick = try Nick.normalize(body.nick)
         let clientID = try MessageText.validateClientID(body.clientID)
         let text = try validatedText(body.text)
+        try await refuseHeldNick(nick, in: record)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
         try await hub.submit(room: record, nick: nick, text: text, clientID: clientID) { result in
             continuation.yield(result)
@@ -137,6 +145,25 @@ struct APIRoutes {
         case .stored(let message): return EditedResponse(status: .created, response: message)
         case .duplicate(let message): return EditedResponse(status: .ok, response: message)
         case .failed, .none: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
+        }
+    }
+
+    /// `409 nick_taken` when a connected member of the room holds `nick` (on a cluster, on any node), so
+    /// that nobody can post as them.
+    private func refuseHeldNick(_ nick: String, in record: RoomRecord) async throws {
+        let members: [String]
+        if let cluster = hub.cluster {
+            do {
+                members = try await cluster.members(roomID: record.id)
+            } catch {
+                throw APIError(.serviceUnavailable, .unavailable, "the room's members could not be read")
+            }
+        } else {
+            members = hub.rooms.room(code: record.code)?.nicks ?? []
+        }
+        let key = Nick.key(nick)
+        if members.contains(where: { Nick.key($0) == key }) {
+            throw APIError(.conflict, .nickTaken, "a member of the room is using this nick")
         }
     }
 

@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import NIOCore
+import NIOHTTP1
 import ParleyProtocol
 
 extension ChatHub {
@@ -29,20 +31,21 @@ extension ChatHub {
         } catch {
             throw APIError(.badRequest, error)
         }
-        guard isAllowed(origin: origin, host: host) else {
-            throw APIError(.forbidden, .forbidden, "origin not allowed")
+        let policy = HostPolicy(configuration: configuration)
+        guard policy.allows(host: host) else {
+            metrics.edge.foreignHost.increment()
+            throw APIError.foreignHost
+        }
+        guard policy.allows(origin: origin, host: host) else {
+            metrics.edge.foreignOrigin.increment()
+            throw APIError.foreignOrigin
         }
         return connect
     }
 
-    /// Same origin (Origin's host equals Host), a configured origin, or no Origin at all. A `ws:`/`wss:`
-    /// origin is treated as absent: browsers never send one, but some non-browser clients do.
-    func isAllowed(origin: String?, host: String?) -> Bool {
-        guard let origin, !origin.hasPrefix("ws://"), !origin.hasPrefix("wss://") else { return true }
-        let allowed = configuration.allowedOrigins
-        if allowed.contains("*") || allowed.contains(origin) { return true }
-        guard let host, let separator = origin.range(of: "://") else { return false }
-        return origin[separator.upperBound...] == host[...]
+    /// The address the connection limits count an upgrade request under.
+    func clientAddress(_ head: HTTPRequestHead, channel: any Channel) -> ClientAddress {
+        ClientAddress(peer: channel.remoteAddress, forwardedFor: head.headers["X-Forwarded-For"], trusted: configuration.trustedProxies)
     }
 
     /// The HTTP refusal for a connection-limit failure.
@@ -53,4 +56,9 @@ extension ChatHub {
         case .shuttingDown: APIError(.serviceUnavailable, .unavailable, "the server is shutting down")
         }
     }
+}
+
+extension APIError {
+    static let foreignHost = APIError(.forbidden, .forbidden, "this server is not reached under that host name")
+    static let foreignOrigin = APIError(.forbidden, .forbidden, "origin not allowed")
 }

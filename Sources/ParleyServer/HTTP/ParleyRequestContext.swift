@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -13,6 +14,13 @@ public struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext 
 
     public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
-    /// The address connection limits are counted by.
-    var clientAddress: String { channel.remoteAddress?.ipAddress ?? "unknown" }
+    /// The address per-client limits count `request` under: its peer, or behind a trusted proxy the
+    /// client that `X-Forwarded-For` names.
+    func clientAddress(of request: Request, trustedProxies: [AddressRange]) -> ClientAddress {
+        ClientAddress(peer: channel.remoteAddress, forwardedFor: request.headers[values: .xForwardedFor], trusted: trustedProxies)
+    }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

@@ -19,6 +19,8 @@ public struct ParleyMetrics: Sendable {
     let closedBinary: Metrics.Counter
     let commitLatency: Metrics.Timer
     let storageFailures: Metrics.Counter
+    /// Refusals before the upgrade and at the HTTP API's edge.
+    let edge: EdgeMetrics
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -42,6 +44,7 @@ public struct ParleyMetrics: Sendable {
         closedBinary = Metrics.Counter(label: refused, dimensions: [("reason", "binary")], factory: factory)
         commitLatency = Metrics.Timer(label: "parley_storage_commit_seconds", factory: factory)
         storageFailures = Metrics.Counter(label: "parley_storage_failures_total", factory: factory)
+        edge = EdgeMetrics(factory: factory)
     }
 
     /// Counts a refused command under its error code.

@@ -1,0 +1,55 @@
+import NIOCore
+
+/// Closes a socket that has not completed its WebSocket upgrade or its first HTTP request head (TLS
+/// handshake included) within `--handshake-timeout` of being accepted, and holds the socket's place in
+/// ``UnfinishedSockets`` until then.
+///
+/// It sits first in the pipeline (behind TLS) and is removed by ``finish(_:)`` once the request head is
+/// in; from there the HTTP side's idle timeout or the WebSocket's heartbeat takes over.
+final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let timeout: TimeAmount
+    private let unfinished: UnfinishedSockets
+    private let address: ClientAddress
+    private let metrics: ParleyMetrics
+    private var deadline: Scheduled<Void>?
+    private var counted = true
+
+    /// - Parameter address: the peer, already counted by `unfinished.admit`.
+    init(timeout: TimeAmount, unfinished: UnfinishedSockets, address: ClientAddress, metrics: ParleyMetrics) {
+        self.timeout = timeout
+        self.unfinished = unfinished
+        self.address = address
+        self.metrics = metrics
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        let metrics = metrics
+        deadline = context.eventLoop.scheduleTask(in: timeout) {
+            metrics.edge.handshakeTimedOut.increment()
+            channel.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        if counted {
+            counted = false
+            unfinished.finish(address)
+        }
+    }
+
+    /// The head is in: stop the clock and give the place back. Call on the channel's event loop.
+    static func finish(_ channel: any Channel) {
+        let pipeline = channel.pipeline.syncOperations
+        if let handler = try? pipeline.handler(type: HandshakeDeadline.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HandshakeDeadline: Sendable {}
