@@ -4,10 +4,10 @@
 // build reports to ThreadSanitizer as acquire and release. Its slow paths (`_lockSlow`, `_tryLockSlow`,
 // `_unlockSlow`) live in the toolchain's uninstrumented libswiftSynchronization.so and hand the lock over
 // with FUTEX_LOCK_PI in the kernel, so ThreadSanitizer never sees that hand-over and reports accesses under
-// a contended Mutex as races. scripts/test-tsan preloads this library: it interposes the three functions,
-// calls the real ones, and adds the acquire (after locking) or release (before unlocking) on the lock word,
-// the address the inlined fast paths use. Outside an instrumented process the `__tsan_*` functions are
-// absent and it only forwards.
+// a contended Mutex as races. scripts/test-tsan links this into the instrumented executables: it defines
+// the three functions, calls the real ones (the next definition, in the library), and adds the acquire
+// (after locking) or release (before unlocking) on the lock word, the address the inlined fast paths use.
+// Without ThreadSanitizer in the process the `__tsan_*` functions are absent and it only forwards.
 //
 // Swift passes `self` (the lock word's address) in r13, which C cannot name, hence the assembly.
 #define _GNU_SOURCE
