@@ -1,7 +1,9 @@
-import Hummingbird
 import ParleyProtocol
 
 /// The query of `GET /ws`, validated (contract §2).
+///
+/// It reads parameters through a lookup rather than Hummingbird's `Parameters` (see
+/// `ConnectRequest+Parameters.swift`), so that the fuzzer can build it with this module's few plain files.
 struct ConnectRequest: Sendable {
     var roomCode: String
     /// Normalised nick, or nil when the server should assign one.
@@ -10,23 +12,23 @@ struct ConnectRequest: Sendable {
     /// Nil also when it is not a secret this server could have handed out: the member joins as new.
     var session: SessionSecret?
 
-    init(query: Parameters) throws(ProtocolError) {
+    /// `parameter` answers the percent-decoded value of the first query parameter with that name, or nil.
+    init(parameter: (Substring) -> Substring?) throws(ProtocolError) {
         // `roomCode` and `token` are the seeds' names for the same parameter.
-        let names: [Substring] = ["room", "roomCode", "token"]
-        guard let code: Substring = names.lazy.compactMap({ query[$0] }).first else {
+        guard let code = parameter("room") ?? parameter("roomCode") ?? parameter("token") else {
             throw ProtocolError(.invalidRoom, "the room query parameter is required")
         }
         roomCode = try RoomCode.validate(String(code))
-        if let raw = query["nick"], !raw.isEmpty {
+        if let raw = parameter("nick"), !raw.isEmpty {
             nick = try Nick.normalize(String(raw))
         }
-        if let raw = query["since"], !raw.isEmpty {
+        if let raw = parameter("since"), !raw.isEmpty {
             guard let value = Int64(raw), value >= 0 else {
                 throw ProtocolError(.badRequest, "since must be a non-negative integer")
             }
             since = value
         }
-        if let raw = query["session"], !raw.isEmpty {
+        if let raw = parameter("session"), !raw.isEmpty {
             session = SessionSecret(raw)
         }
     }
