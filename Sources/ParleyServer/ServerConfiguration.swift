@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var closeTimeout: Duration = .seconds(3)
     /// With PostgreSQL: a node silent for this long is dead and its members leave every list.
     public var nodeTimeout: Duration = .seconds(15)
+    /// With SQLite: `full` syncs every commit (survives a power cut); `normal` may lose the last commits then.
+    public var sqliteSynchronous = SQLiteSynchronous.full
 
     public init() {}
 }

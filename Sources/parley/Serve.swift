@@ -35,6 +35,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With postgres://: seconds after which a silent node's members leave every list.") var nodeTimeout = 15
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Option(help: "Event-loop threads (default: one per CPU this process may run on).") var eventLoops: Int?
+    @Option(help: "With SQLite: full (every commit survives a power cut) or normal (faster; a power cut may lose the last commits).")
+    var sqliteSynchronous = "full"
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -42,6 +44,7 @@ struct Serve: AsyncParsableCommand {
         "rate-burst", "rate-per-second", "max-outbound-bytes", "max-connections-per-address", "max-connections",
         "heartbeat-interval", "idle-timeout", "max-body-bytes", "tls-cert", "tls-key", "node-timeout", "log-level",
         "event-loops",
+        "sqlite-synchronous",
     ]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
@@ -82,6 +85,7 @@ struct Serve: AsyncParsableCommand {
         guard maxMessageBytes <= maxFrameBytes else { throw ValidationError("--max-message-bytes must not exceed --max-frame-bytes") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard SQLiteSynchronous(rawValue: sqliteSynchronous) != nil else { throw ValidationError("--sqlite-synchronous must be full or normal") }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -106,6 +110,7 @@ struct Serve: AsyncParsableCommand {
         configuration.tlsKeyPath = tlsKey
         configuration.nodeTimeout = .seconds(nodeTimeout)
         configuration.eventLoops = eventLoops
+        configuration.sqliteSynchronous = SQLiteSynchronous(rawValue: sqliteSynchronous)!
         return configuration
     }
 
