@@ -284,9 +284,11 @@ public final class SQLiteMessageStore: MessageStore, Service {
         guard health.isProbeDue(now: .now) else { return health.isWriting }
         do {
             try await database.write { db in
+                // Larger than a failed commit's leftover: it leaves its log pages allocated, and a tiny probe would
+                // fit in them while messages still fail.
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO parley_health (only, checked_at) VALUES (1, ?)",
-                    arguments: [Timestamp.now().milliseconds]
+                    sql: "INSERT OR REPLACE INTO parley_health (only, checked_at, room) VALUES (1, ?, zeroblob(?))",
+                    arguments: [Timestamp.now().milliseconds, StorageHealth.probeBytes]
                 )
             }
             health.probed(true, at: .now)

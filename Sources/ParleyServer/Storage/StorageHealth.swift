@@ -11,6 +11,8 @@ final class StorageHealth: Sendable {
 
     /// How often `/healthz` may write its probe row; in between it answers from the last result.
     static let probeInterval = Duration.seconds(1)
+    /// The size of the probe row: room for a group commit of a few messages.
+    static let probeBytes = 64 * 1024
 
     private let state = Mutex(State())
 
