@@ -27,7 +27,12 @@ public func buildApplication(
         store = postgres
         presence = ClusterPresence(client: postgres.client, node: node, logger: logger)
     } else {
-        store = try SQLiteMessageStore(location: configuration.database, metrics: metrics, logger: logger)
+        store = try SQLiteMessageStore(
+            location: configuration.database,
+            synchronous: configuration.sqliteSynchronous,
+            metrics: metrics,
+            logger: logger
+        )
     }
     let feed = RoomFeed(store: store, logger: logger)
     let hub = ChatHub(configuration: configuration, store: store, cluster: presence, feed: feed, metrics: metrics, logger: logger)

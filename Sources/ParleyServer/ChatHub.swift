@@ -14,7 +14,7 @@ final class ChatHub: Sendable {
     let limiter: ConnectionLimiter
     let connections = ConnectionDirectory()
     /// What connections wait for (storage reads, cluster calls), run by a few workers.
-    let work = ConnectionWork()
+    let work: ConnectionWork
     /// One ping timer per event loop (``Heartbeat``).
     let heartbeats: PerEventLoop<Heartbeat>
     let metrics: ParleyMetrics
@@ -32,7 +32,19 @@ final class ChatHub: Sendable {
         self.configuration = configuration
         self.store = store
         self.cluster = cluster
-        self.rooms = RoomRegistry(feed: feed, metrics: metrics)
+        let work = ConnectionWork()
+        self.work = work
+        // Open rooms only: in api mode every room was made on purpose and stays.
+        var forget: RoomRegistry.Forget?
+        if configuration.roomCreation == .open {
+            forget = { record, done in
+                work.submit {
+                    await store.forgetRoom(record)
+                    done()
+                }
+            }
+        }
+        self.rooms = RoomRegistry(feed: feed, metrics: metrics, forget: forget)
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         let tick = TimeAmount(min(configuration.heartbeatInterval, configuration.idleTimeout / 2))
         self.heartbeats = PerEventLoop { Heartbeat(eventLoop: $0, tick: tick) }
@@ -44,11 +56,14 @@ final class ChatHub: Sendable {
         ConnectionID(value: lastConnectionID.wrappingAdd(1, ordering: .relaxed).newValue)
     }
 
-    /// The room a client may join: created on first use in `open` mode, looked up in `api` mode.
-    func admitRoom(code: String) async throws -> RoomRecord? {
-        switch configuration.roomCreation {
-        case .open: try await store.openRoom(code: code)
-        case .api: try await store.room(code: code)
+    /// The live room a client joins, acquired (balance with `rooms.release`): created on first use in `open`
+    /// mode, looked up in `api` mode (nil: no such room).
+    func admitRoom(code: String) async throws -> Room? {
+        try await rooms.acquire(code: code) { [configuration, store] in
+            switch configuration.roomCreation {
+            case .open: try await store.openRoom(code: code)
+            case .api: try await store.room(code: code)
+            }
         }
     }
 
@@ -91,7 +106,7 @@ final class ChatHub: Sendable {
             switch result {
             case .stored(let message): rooms.room(code: code)?.receive([message])
             case .failed: rooms.room(code: code)?.catchUp()
-            case .duplicate: break
+            case .duplicate, .conflict, .noRoom: break
             }
             completion(result)
         }

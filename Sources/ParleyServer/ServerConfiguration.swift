@@ -53,6 +53,8 @@ public struct ServerConfiguration: Sendable {
     public var trustedProxies: [AddressRange] = []
     /// The URL users reach the server at; nil: links are built from each request's `Host`.
     public var publicURL: PublicURL?
+    /// With SQLite: `full` syncs every commit (survives a power cut); `normal` may lose the last commits then.
+    public var sqliteSynchronous = SQLiteSynchronous.full
 
     public init() {}
 }

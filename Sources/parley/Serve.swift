@@ -45,6 +45,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "State-changing HTTP requests per second per client address after the burst (0: no limit).") var httpRatePerSecond = 2
     @Option(help: "A proxy (CIDR or address) whose X-Forwarded-For names the client (repeatable).") var trustedProxy: [String] = []
     @Option(help: "The URL users reach the server at, for invite links and as an allowed Origin and Host.") var publicURL: String?
+    @Option(help: "With SQLite: full (every commit survives a power cut) or normal (faster; a power cut may lose the last commits).")
+    var sqliteSynchronous = "full"
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -55,6 +57,7 @@ struct Serve: AsyncParsableCommand {
         "write-timeout",
         "max-file-bytes", "max-room-file-bytes",
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
+        "sqlite-synchronous",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -114,6 +117,7 @@ struct Serve: AsyncParsableCommand {
         if let publicURL, PublicURL(publicURL) == nil {
             throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
         }
+        guard SQLiteSynchronous(rawValue: sqliteSynchronous) != nil else { throw ValidationError("--sqlite-synchronous must be full or normal") }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -152,6 +156,7 @@ struct Serve: AsyncParsableCommand {
         configuration.httpRatePerSecond = Double(httpRatePerSecond)
         configuration.trustedProxies = trustedProxy.compactMap(AddressRange.init)
         configuration.publicURL = publicURL.flatMap(PublicURL.init)
+        configuration.sqliteSynchronous = SQLiteSynchronous(rawValue: sqliteSynchronous)!
         return configuration
     }
 

@@ -63,6 +63,7 @@ import Testing
                 #expect(try await probe.request("GET", "/healthz").status == 200)
             }
             let late = try await TCPProbe.connect(port: server.port)
+            defer { late.close() }
             #expect(try await late.request("GET", "/healthz").status == 200)
         }
     }

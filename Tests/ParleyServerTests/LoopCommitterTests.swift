@@ -76,6 +76,26 @@ import Testing
         #expect(ids == Array(1...Int64(2 * passes * perPass)))
     }
 
+    /// The disk is never waited for on an event loop: a message offered on a loop is committed, and its
+    /// completion run, on the writer thread.
+    @Test(.timeLimit(.minutes(1))) func commitsRunOnTheWriterThreadNotTheLoop() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-writer")
+        let path = directory.url.appendingPathComponent("writer.sqlite").path
+        let store = try SQLiteMessageStore(location: .sqliteFile(path), metrics: ParleyMetrics(), logger: Logger(label: "test"))
+        let room = try await store.openRoom(code: "thread")
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let (completed, completion) = AsyncStream.makeStream(of: Bool.self)
+        try await loop.submit {
+            let message = PendingMessage(roomID: room.id, nick: "n", text: "t", ts: Timestamp(milliseconds: 0), clientID: nil) { result in
+                guard case .stored = result else { return }
+                completion.yield(MultiThreadedEventLoopGroup.currentEventLoop != nil)
+            }
+            #expect(store.offer(message))
+        }.get()
+        var iterator = completed.makeAsyncIterator()
+        #expect(await iterator.next() == false)
+    }
+
     @Test func offALoopThereIsNoCommitter() {
         let committers = LoopCommitters(maxBatch: 1) { _, _ in }
         #expect(committers.current() == nil)

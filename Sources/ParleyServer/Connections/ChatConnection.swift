@@ -65,26 +65,21 @@ final class ChatConnection: Sendable {
     /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
     /// closes 1011. A room that is live here needs no storage read to be found.
     func start(_ request: ConnectRequest) async {
-        let record: RoomRecord?
+        let admitted: Room?
         do {
-            if let live = hub.rooms.room(code: request.roomCode) {
-                record = live.record
-            } else {
-                record = try await hub.admitRoom(code: request.roomCode)
-            }
+            admitted = try await hub.admitRoom(code: request.roomCode)
         } catch {
             // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
             logger.warning("room lookup failed", metadata: ["error": "\(error)"])
             refuse()
             return
         }
-        guard let record else {
+        guard let room = admitted else {
             outbox.open(with: EventEncoder.encode(.error(code: .notFound, message: "no such room", clientID: nil)), coveredID: 0)
             outbox.drainAndClose(code: 1008, reason: "no such room")
             channel.pipeline.fireUserInboundEventTriggered(Event.refused)
             return
         }
-        let room = hub.rooms.acquire(record)
         let admission: Room.Admission
         do {
             admission = try await join(room, request)
@@ -266,6 +261,7 @@ final class ChatConnection: Sendable {
             }
             return wait(clientID: clientID) {
                 if let original = try await self.hub.store.message(roomID: room.record.id, clientID: clientID) {
+                    guard original.text == text else { throw Self.clientIDTaken }
                     self.send(.message(original))
                 } else {
                     try self.refuseRate()
@@ -301,11 +297,19 @@ final class ChatConnection: Sendable {
             case .duplicate(let original):
                 self.rate.withLock { $0.refund() }
                 self.send(.message(original))
+            case .conflict:
+                self.hub.metrics.refused(.badRequest)
+                self.send(.error(code: .badRequest, message: Self.clientIDTaken.message, clientID: clientID))
+            case .noRoom:
+                self.send(.error(code: .notFound, message: "the room no longer exists", clientID: clientID))
             case .failed:
                 self.send(.error(code: .unavailable, message: "the message could not be stored; resend it", clientID: clientID))
             }
         }
     }
+
+    /// A `client_id` already stored in the room with other text: only the same message may be resent.
+    static let clientIDTaken = ProtocolError(.badRequest, "client_id is already used by another message in this room")
 
     /// Runs `command` on a worker and tells the handler when it is done. A protocol error is answered as
     /// usual; any other failure means storage did not answer: the command fails, the connection stays.

@@ -144,6 +144,8 @@ struct APIRoutes {
         switch await iterator.next() {
         case .stored(let message): return EditedResponse(status: .created, response: message)
         case .duplicate(let message): return EditedResponse(status: .ok, response: message)
+        case .conflict: throw APIError(.conflict, .badRequest, "client_id is already used by another message in this room")
+        case .noRoom: throw APIError.notFound("no such room")
         case .failed, .none: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
         }
     }
@@ -177,7 +179,9 @@ struct APIRoutes {
     }
 
     @Sendable func health(_ request: Request, context: ParleyRequestContext) async throws -> Response {
-        guard await hub.store.isHealthy() else {
+        // 503 while storage cannot write (a full disk, a lost file) or does not answer within the deadline.
+        let store = hub.store
+        guard (try? await withDeadline(StorageDeadline.call, { await store.isHealthy() })) == true else {
             throw APIError(.serviceUnavailable, .unavailable, "storage is not answering")
         }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))

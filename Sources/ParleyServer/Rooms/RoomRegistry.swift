@@ -2,61 +2,146 @@ import Synchronization
 
 /// The rooms that have members right now. A room is created by its first member and freed with its
 /// last, so idle rooms cost nothing but their stored rows and churn cannot grow the table.
+///
+/// An open room that never had a message is also forgotten in storage when its last member leaves, so
+/// connecting to codes nobody writes in leaves nothing on disk. Opening a code (its storage read or insert)
+/// and forgetting it take turns: while one runs, whoever asks for the same code waits, so nobody joins a
+/// room whose row is being deleted.
 final class RoomRegistry: Sendable {
-    private struct Entry {
-        var room: Room
-        var references: Int
+    private enum Slot {
+        case live(Room, references: Int)
+        /// Being opened or forgotten: joiners wait for it.
+        case busy(waiters: [CheckedContinuation<Void, Never>])
     }
 
-    private let rooms = Mutex([String: Entry]())
+    /// Deletes a room's row if it is still unused, then calls `done`; false when it cannot run now (the room
+    /// then simply stays on disk).
+    typealias Forget = @Sendable (RoomRecord, _ done: @escaping @Sendable () -> Void) -> Bool
+
+    private let rooms = Mutex([String: Slot]())
     let sessions = SessionTable()
     let feed: RoomFeed
     private let metrics: ParleyMetrics
+    private let forget: Forget?
 
-    init(feed: RoomFeed, metrics: ParleyMetrics) {
+    init(feed: RoomFeed, metrics: ParleyMetrics, forget: Forget? = nil) {
         self.feed = feed
         self.metrics = metrics
+        self.forget = forget
     }
 
-    /// The live room for `record`, created if needed. Balance with ``release(_:)``.
-    func acquire(_ record: RoomRecord) -> Room {
-        let (room, count) = rooms.withLock { rooms in
-            if var entry = rooms[record.code] {
-                entry.references += 1
-                rooms[record.code] = entry
-                return (entry.room, rooms.count)
+    private enum Step {
+        case acquired(Room)
+        case wait
+        case open
+    }
+
+    /// The live room with this code, with one more reference; or, when it has none, the room `open` finds
+    /// or creates in storage (nil: no such room). Balance with ``release(_:)``.
+    func acquire(code: String, open: @Sendable () async throws -> RoomRecord?) async throws -> Room? {
+        while true {
+            let step: Step = rooms.withLock { rooms in
+                switch rooms[code] {
+                case .live(let room, let references)?:
+                    rooms[code] = .live(room, references: references + 1)
+                    return .acquired(room)
+                case .busy?:
+                    return .wait
+                case nil:
+                    rooms[code] = .busy(waiters: [])
+                    return .open
+                }
             }
-            let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics)
-            rooms[record.code] = Entry(room: room, references: 1)
-            return (room, rooms.count)
+            switch step {
+            case .acquired(let room):
+                return room
+            case .wait:
+                await waitWhileBusy(code)
+            case .open:
+                let record: RoomRecord?
+                do {
+                    record = try await open()
+                } catch {
+                    settle(code, with: nil)
+                    throw error
+                }
+                guard let record else {
+                    settle(code, with: nil)
+                    return nil
+                }
+                let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics)
+                settle(code, with: room)
+                return room
+            }
         }
-        metrics.roomsInMemory.record(count)
-        return room
     }
 
-    /// Drops one reference; the last one frees the room.
+    /// Drops one reference; the last one frees the room, and forgets an ephemeral one in storage.
     func release(_ room: Room) {
-        let count = rooms.withLock { rooms in
-            guard var entry = rooms[room.code], entry.room === room else { return rooms.count }
-            entry.references -= 1
-            if entry.references == 0 {
-                rooms.removeValue(forKey: room.code)
-                room.released.store(true, ordering: .relaxed)
-            } else {
-                rooms[room.code] = entry
+        let (count, forgetting): (Int, Bool) = rooms.withLock { rooms in
+            guard case .live(let live, let references)? = rooms[room.code], live === room else { return (rooms.count, false) }
+            if references > 1 {
+                rooms[room.code] = .live(room, references: references - 1)
+                return (rooms.count, false)
             }
-            return rooms.count
+            room.released.store(true, ordering: .relaxed)
+            if forget != nil, room.record.ephemeral {
+                rooms[room.code] = .busy(waiters: [])
+                return (rooms.count - 1, true)
+            }
+            rooms.removeValue(forKey: room.code)
+            return (rooms.count, false)
         }
         metrics.roomsInMemory.record(count)
+        guard forgetting, let forget else { return }
+        let code = room.code
+        if !forget(room.record, { self.settle(code, with: nil) }) {
+            settle(code, with: nil)
+        }
+    }
+
+    /// Ends an open or a forget of `code`: the room is live (or gone), and whoever waited looks again.
+    private func settle(_ code: String, with room: Room?) {
+        let (waiters, count): ([CheckedContinuation<Void, Never>], Int) = rooms.withLock { rooms in
+            guard case .busy(let waiters)? = rooms[code] else { return ([], rooms.count) }
+            if let room {
+                rooms[code] = .live(room, references: 1)
+            } else {
+                rooms.removeValue(forKey: code)
+            }
+            return (waiters, rooms.count)
+        }
+        metrics.roomsInMemory.record(count)
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func waitWhileBusy(_ code: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = rooms.withLock { rooms in
+                guard case .busy(var waiters)? = rooms[code] else { return true }
+                waiters.append(continuation)
+                rooms[code] = .busy(waiters: waiters)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
     }
 
     /// The live room with this code, if it has members.
     func room(code: String) -> Room? {
-        rooms.withLock { $0[code]?.room }
+        rooms.withLock { rooms in
+            guard case .live(let room, _)? = rooms[code] else { return nil }
+            return room
+        }
     }
 
     /// Every live room.
     var all: [Room] {
-        rooms.withLock { $0.values.map(\.room) }
+        rooms.withLock { rooms in
+            rooms.values.compactMap { slot in
+                guard case .live(let room, _) = slot else { return nil }
+                return room
+            }
+        }
     }
 }

@@ -10,6 +10,11 @@ enum CommitOutcome: Sendable {
     /// Nothing in the batch was stored.
     case failed(any Error)
 
+    var isCommitted: Bool {
+        if case .committed = self { return true }
+        return false
+    }
+
     /// Records the commit and runs each message's completion with its result.
     func complete(_ batch: [PendingMessage], metrics: ParleyMetrics, logger: Logger) {
         switch self {

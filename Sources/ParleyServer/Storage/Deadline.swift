@@ -1,3 +1,18 @@
+import Foundation
+
+/// The contract's deadline for every storage call (§8): past it, the caller gets `unavailable`, not a hang.
+enum StorageDeadline {
+    static let call = Duration.seconds(5)
+}
+
+extension Duration {
+    /// Seconds, as Foundation and GRDB count them.
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
+
 /// The deadline passed before the operation finished.
 struct DeadlineExceeded: Error, CustomStringConvertible {
     var description: String { "the database did not answer in time" }

@@ -1,17 +1,17 @@
 import NIOCore
 import NIOPosix
 
-/// Group-commits, on an event loop's own thread, the messages its connections sent in one pass of the loop.
+/// Collects, on an event loop's own thread, the messages its connections sent in one pass of the loop, and
+/// hands them over together once the pass is done (to the ``SQLiteWriter``).
 ///
-/// At a steady rate a group commit holds only a few messages. Handing each batch to a writer task, from there
-/// to the database's queue and the results back to the loop cost more than the messages themselves: at 5,000
-/// messages/s into 100 rooms of 10, the server made about 8,000 futex calls a second, and every hand-off was
-/// a chance to wait behind another thread on a busy CPU. Here the first message of a pass schedules one task
-/// on the loop; it runs after the loop has read everything that woke it, stores all of it in one transaction
-/// and delivers it, without leaving the thread.
+/// At a steady rate a pass holds only a few messages. Handing each message to a writer task, from there to
+/// the database's queue and the results back to the loop cost more than the messages themselves: at 5,000
+/// messages/s into 100 rooms of 10, the server made about 8,000 futex calls a second. Here the first message
+/// of a pass schedules one task on the loop; it runs after the loop has read everything that woke it and
+/// hands all of it over at once, without waiting for the disk.
 final class LoopCommitter: Sendable {
     let eventLoop: any EventLoop
-    /// Stores a batch and runs its completions, on the loop's thread.
+    /// Takes a pass's batch, on the loop's thread; must not wait.
     private let commit: @Sendable ([PendingMessage], any EventLoop) -> Void
     private let maxBatch: Int
     private let pending: NIOLoopBoundBox<[PendingMessage]>
@@ -31,7 +31,7 @@ final class LoopCommitter: Sendable {
         }
     }
 
-    /// Commits what this pass queued, `maxBatch` messages to a transaction.
+    /// Hands over what this pass queued, `maxBatch` messages at a time.
     private func flush() {
         var queued: [PendingMessage] = []
         swap(&queued, &pending.value)

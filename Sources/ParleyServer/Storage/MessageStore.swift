@@ -6,6 +6,8 @@ public struct RoomRecord: Sendable, Hashable {
     public var code: String
     public var name: String?
     public var createdAt: Timestamp
+    /// Opened by a connection and no message stored yet: forgotten when its last member leaves.
+    public var ephemeral = false
 
     public var info: RoomInfo { RoomInfo(code: code, name: name, createdAt: createdAt) }
 }
@@ -25,8 +27,12 @@ public struct PendingMessage: Sendable {
 public enum AppendResult: Sendable {
     /// Stored under a new id.
     case stored(ChatMessage)
-    /// The room already held a message with this `client_id`: the original.
+    /// The room already held a message with this `client_id` and the same text: the original.
     case duplicate(ChatMessage)
+    /// The room already held a message with this `client_id` and other text: refused, nothing stored.
+    case conflict(ChatMessage)
+    /// The room was forgotten (an open room that never had a message) before the message reached storage.
+    case noRoom
     /// Storage failed; nothing was stored.
     case failed
 }
@@ -46,6 +52,8 @@ public protocol MessageStore: Sendable {
     func room(code: String) async throws -> RoomRecord?
     /// Creates the room if it does not exist (open rooms), returning it either way.
     func openRoom(code: String) async throws -> RoomRecord
+    /// Deletes an ephemeral room that has no members anywhere and no message; otherwise does nothing.
+    func forgetRoom(_ room: RoomRecord) async
     /// Creates a room with a new code; fails if the code exists.
     func createRoom(code: String, name: String?) async throws -> RoomRecord
     /// The newest message id in the room (0 if none).

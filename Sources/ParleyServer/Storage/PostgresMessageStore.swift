@@ -18,7 +18,7 @@ public final class PostgresMessageStore: MessageStore, Service {
     let logger: Logger
     static let maxBatch = 4096
     /// How long any one database call may take before the caller gets an error instead of a hang.
-    static let callTimeout = Duration.seconds(5)
+    static let callTimeout = StorageDeadline.call
 
     /// Connects once to apply migrations (so a node never listens on an old schema), then builds the pool.
     public static func open(url: String, node: String, metrics: ParleyMetrics, logger: Logger) async throws -> PostgresMessageStore {
@@ -87,7 +87,12 @@ public final class PostgresMessageStore: MessageStore, Service {
                 for try await (ordinal, id, duplicate, nick, text, ts) in rows.decode((Int32, Int64, Bool, String, String, Int64).self) {
                     let index = order[Int(ordinal) - 1]
                     let message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
-                    results[index] = duplicate ? .duplicate(message) : .stored(message)
+                    if !duplicate {
+                        results[index] = .stored(message)
+                    } else {
+                        // A client can only resend its own message: the same id with other text is refused.
+                        results[index] = text == batch[index].text ? .duplicate(message) : .conflict(message)
+                    }
                 }
                 return results
             }
@@ -99,9 +104,12 @@ public final class PostgresMessageStore: MessageStore, Service {
 
     public func room(code: String) async throws -> RoomRecord? {
         try await withDeadline(Self.callTimeout) {
-            let rows = try await self.client.query("SELECT id, code, name, created_at FROM rooms WHERE code = \(code)", logger: self.logger)
-            for try await (id, code, name, createdAt) in rows.decode((Int64, String, String?, Int64).self) {
-                return RoomRecord(id: id, code: code, name: name, createdAt: Timestamp(milliseconds: createdAt))
+            let rows = try await self.client.query(
+                "SELECT id, code, name, created_at, ephemeral FROM rooms WHERE code = \(code)",
+                logger: self.logger
+            )
+            for try await (id, code, name, createdAt, ephemeral) in rows.decode((Int64, String, String?, Int64, Bool).self) {
+                return RoomRecord(id: id, code: code, name: name, createdAt: Timestamp(milliseconds: createdAt), ephemeral: ephemeral)
             }
             return nil
         }
@@ -111,12 +119,42 @@ public final class PostgresMessageStore: MessageStore, Service {
         if let existing = try await room(code: code) { return existing }
         try await withDeadline(Self.callTimeout) {
             try await self.client.query(
-                "INSERT INTO rooms (code, name, created_at) VALUES (\(code), NULL, \(Timestamp.now().milliseconds)) ON CONFLICT (code) DO NOTHING",
+                """
+                INSERT INTO rooms (code, name, created_at, ephemeral) VALUES (\(code), NULL, \(Timestamp.now().milliseconds), TRUE)
+                ON CONFLICT (code) DO NOTHING
+                """,
                 logger: self.logger
             )
         }
         guard let record = try await room(code: code) else { throw StorageError.unavailable }
         return record
+    }
+
+    /// Deletes the room (and its sessions) only while no node has a member in it and it holds no message, in
+    /// one statement. A member row that another node inserts meanwhile holds a key-share lock on the room
+    /// row: the delete waits for it and then fails on the foreign key, so the room stays. Room ids come from a
+    /// sequence and are never given out again.
+    public func forgetRoom(_ room: RoomRecord) async {
+        guard room.ephemeral else { return }
+        do {
+            try await withDeadline(Self.callTimeout) {
+                try await self.client.query(
+                    """
+                    WITH target AS (
+                        SELECT id FROM rooms WHERE id = \(room.id) AND ephemeral AND last_id = 0
+                            AND NOT EXISTS (SELECT 1 FROM members WHERE room_id = \(room.id))
+                        FOR UPDATE
+                    ), sessions_gone AS (
+                        DELETE FROM sessions WHERE room_id IN (SELECT id FROM target)
+                    )
+                    DELETE FROM rooms WHERE id IN (SELECT id FROM target)
+                    """,
+                    logger: self.logger
+                )
+            }
+        } catch {
+            logger.debug("could not forget room", metadata: ["room": "\(room.code)", "error": "\(String(reflecting: error))"])
+        }
     }
 
     public func createRoom(code: String, name: String?) async throws -> RoomRecord {

@@ -187,6 +187,14 @@ enum PostgresSchema {
                 """
             ]
         ),
+        Migration(
+            version: 5,
+            name: "open rooms forgotten until used",
+            statements: [
+                // Set for rooms a connection opened; such a room with no message and no member is deleted.
+                "ALTER TABLE rooms ADD COLUMN ephemeral BOOLEAN NOT NULL DEFAULT FALSE"
+            ]
+        ),
     ]
 
     /// Applies every migration newer than the database's version, in one transaction.

@@ -5,14 +5,18 @@ import ParleyProtocol
 import ServiceLifecycle
 import Synchronization
 
-/// SQLite history (WAL mode). Messages are group-committed: those an event loop read in one pass in one
-/// transaction on that loop (``LoopCommitter``), those offered elsewhere by a writer task.
+/// SQLite history (WAL mode). Messages are group-committed: what the event loops read in one pass each is
+/// handed to one writer thread (``LoopCommitter``, ``SQLiteWriter``), and what is offered elsewhere (HTTP
+/// posts, a full backlog) goes through a writer task.
 ///
-/// `synchronous=NORMAL` in WAL mode makes a commit survive `kill -9` of the process without an fsync per
-/// transaction; completions run only after the commit, so nothing is delivered before it is durable.
+/// `synchronous=FULL` (the default) syncs the log on every commit, so a commit survives a power cut and a
+/// delivered id is never reused; `NORMAL` survives `kill -9` of the process only. Completions run only after
+/// the commit, so nothing is delivered before it is durable.
 public final class SQLiteMessageStore: MessageStore, Service {
     let database: any DatabaseWriter
-    let queue = CommitQueue<PendingMessage>(capacity: 16_384)
+    /// Messages that may wait for the writer thread, and in the writer task's queue.
+    static let backlog = 16_384
+    let queue = CommitQueue<PendingMessage>(capacity: backlog)
     let metrics: ParleyMetrics
     let logger: Logger
     static let maxBatch = 4096
@@ -21,18 +25,26 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// Set once the writer has stopped (graceful shutdown): event loops stop committing too.
     private let stopped = Atomic(false)
     private let committers: LoopCommitters
+    private let writer: SQLiteWriter
+    private let health: StorageHealth
 
     /// Opens (creating if needed) and migrates the database.
-    public init(location: DatabaseLocation, metrics: ParleyMetrics, logger: Logger) throws {
+    public init(
+        location: DatabaseLocation,
+        synchronous: SQLiteSynchronous = .full,
+        metrics: ParleyMetrics,
+        logger: Logger
+    ) throws {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.pragma)")
             // Only a backstop: ``WALCheckpointer`` keeps the log well below this.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(2 * WALCheckpointer.defaultRestartPages)")
             // When the log starts over, a file that grew past this (the backstop) is cut back to it.
             try db.execute(sql: "PRAGMA journal_size_limit = \(WALCheckpointer.defaultRestartPages * 4096)")
         }
-        configuration.busyMode = .timeout(10)
+        // A lock held elsewhere (another process, a backup) fails the call after the contract's deadline.
+        configuration.busyMode = .timeout(StorageDeadline.call.timeInterval)
         switch location {
         case .sqliteFile(let path):
             self.database = try DatabasePool(path: path, configuration: configuration)
@@ -50,10 +62,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
         self.logger = logger
         let database = self.database
         let checkpointer = self.checkpointer
-        self.committers = LoopCommitters(maxBatch: Self.maxBatch) { batch, eventLoop in
-            Self.commitHere(batch, database: database, metrics: metrics, logger: logger)
-            checkpointer?.restartIfDue(database, on: eventLoop)
+        let health = StorageHealth()
+        self.health = health
+        let writer = SQLiteWriter(maxBatch: Self.maxBatch, capacity: Self.backlog) { batch in
+            Self.commitHere(batch, database: database, health: health, metrics: metrics, logger: logger)
+            checkpointer?.restartIfDueHere(database)
         }
+        self.writer = writer
+        self.committers = LoopCommitters(maxBatch: Self.maxBatch) { batch, _ in writer.enqueue(batch) }
         try SQLiteSchema.migrator.migrate(database)
     }
 
@@ -73,14 +89,16 @@ public final class SQLiteMessageStore: MessageStore, Service {
                 queue.finish()
             }
             stopped.store(true, ordering: .relaxed)
+            await writer.shutdown()
             group.cancelAll()
         }
     }
 
-    /// On an event loop, the message joins that loop's next commit (``LoopCommitter``); elsewhere it goes to
-    /// the writer's queue. Once the store has stopped, both refuse.
+    /// On an event loop, the message joins that loop's next hand-over to the writer thread
+    /// (``LoopCommitter``); elsewhere, or while the thread's backlog is full, it goes to the writer task's
+    /// queue. Once the store has stopped, both refuse.
     public func offer(_ message: PendingMessage) -> Bool {
-        guard !stopped.load(ordering: .relaxed), let committer = committers.current() else {
+        guard !stopped.load(ordering: .relaxed), writer.hasRoom, let committer = committers.current() else {
             return queue.offer(message)
         }
         committer.add(message)
@@ -94,33 +112,41 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// Stores one batch in one transaction and runs its completions, from the writer task (or a benchmark).
     func commit(_ batch: [PendingMessage]) async {
         let start = ContinuousClock.now
-        let (metrics, logger) = (self.metrics, self.logger)
+        let (health, metrics, logger) = (self.health, self.metrics, self.logger)
         do {
             try await database.writeWithoutTransaction { db in
-                Self.commit(batch, in: db, since: start, metrics: metrics, logger: logger)
+                Self.commit(batch, in: db, since: start, health: health, metrics: metrics, logger: logger)
             }
         } catch {
             // The connection was never reached, so nothing ran.
+            health.written(false)
             CommitOutcome.failed(error).complete(batch, metrics: metrics, logger: logger)
         }
     }
 
-    /// ``commit(_:)`` on the calling thread: an event loop's (see ``LoopCommitter``).
-    private static func commitHere(_ batch: [PendingMessage], database: any DatabaseWriter, metrics: ParleyMetrics, logger: Logger) {
+    /// ``commit(_:)`` on the calling thread: the writer thread's (see ``SQLiteWriter``).
+    private static func commitHere(
+        _ batch: [PendingMessage],
+        database: any DatabaseWriter,
+        health: StorageHealth,
+        metrics: ParleyMetrics,
+        logger: Logger
+    ) {
         let start = ContinuousClock.now
         database.writeWithoutTransaction { db in
-            commit(batch, in: db, since: start, metrics: metrics, logger: logger)
+            commit(batch, in: db, since: start, health: health, metrics: metrics, logger: logger)
         }
     }
 
     /// Stores one batch in one transaction, then runs its completions before the writer connection is let go.
-    /// Whichever thread committed (two event loops, or a loop and the writer task), the next commit waits, so
+    /// Whichever committed (the writer thread or the writer task), the next commit waits, so
     /// every room gets its ids in increasing order; otherwise its ``RoomSequencer`` would take a later id for
     /// a gap and read storage to fill it.
     private static func commit(
         _ batch: [PendingMessage],
         in db: Database,
         since start: ContinuousClock.Instant,
+        health: StorageHealth,
         metrics: ParleyMetrics,
         logger: Logger
     ) {
@@ -136,11 +162,13 @@ public final class SQLiteMessageStore: MessageStore, Service {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             outcome = .failed(error)
         }
+        health.written(outcome.isCommitted)
         outcome.complete(batch, metrics: metrics, logger: logger)
     }
 
-    /// The body of every group commit: ids from `rooms.last_id`, a resend of a stored `client_id` answered
-    /// with the original.
+    /// The body of every group commit: ids from `rooms.last_id`; a resend of a stored `client_id` with the
+    /// same text answered with the original, with other text refused (nobody can take over another client's
+    /// ids); a message for a room that was forgotten meanwhile refused.
     private static func insert(_ batch: [PendingMessage], in db: Database) throws -> [AppendResult] {
         var lastIDs: [Int64: Int64] = [:]
         var results: [AppendResult] = []
@@ -150,16 +178,20 @@ public final class SQLiteMessageStore: MessageStore, Service {
         )
         for pending in batch {
             if let clientID = pending.clientID, let original = try Self.message(db, roomID: pending.roomID, clientID: clientID) {
-                results.append(.duplicate(original))
+                results.append(original.text == pending.text ? .duplicate(original) : .conflict(original))
                 continue
             }
-            let previous = try lastIDs[pending.roomID] ?? Self.lastID(db, roomID: pending.roomID)
+            guard let previous = try lastIDs[pending.roomID] ?? Self.existingLastID(db, roomID: pending.roomID) else {
+                results.append(.noRoom)
+                continue
+            }
             let id = previous + 1
             try Self.insert(pending, id: id, with: insert, in: db)
             lastIDs[pending.roomID] = id
             results.append(.stored(ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID)))
         }
-        let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ? WHERE id = ?")
+        // A room with a message is kept for good: the next time it is opened it is no longer ephemeral.
+        let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ?, ephemeral = 0 WHERE id = ?")
         for (roomID, lastID) in lastIDs {
             let handle = update.sqliteStatement
             defer { sqlite3_reset(handle) }
@@ -174,12 +206,13 @@ public final class SQLiteMessageStore: MessageStore, Service {
         try await database.read { db in try Self.room(db, code: code) }
     }
 
+    /// A room made here is `ephemeral` until its first message: ``forgetRoom(_:)`` deletes it again.
     public func openRoom(code: String) async throws -> RoomRecord {
         if let existing = try await room(code: code) { return existing }
         defer { checkpointer?.committed() }
         return try await database.write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO rooms (code, name, created_at, last_id) VALUES (?, NULL, ?, 0)",
+                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomID), ?, NULL, ?, 0, 1)",
                 arguments: [code, Timestamp.now().milliseconds]
             )
             guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
@@ -191,11 +224,33 @@ public final class SQLiteMessageStore: MessageStore, Service {
         defer { checkpointer?.committed() }
         return try await database.write { db in
             try db.execute(
-                sql: "INSERT INTO rooms (code, name, created_at, last_id) VALUES (?, ?, ?, 0)",
+                sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomID), ?, ?, ?, 0)",
                 arguments: [code, name, Timestamp.now().milliseconds]
             )
             guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
             return record
+        }
+    }
+
+    /// Above every id a room ever had, forgotten ones included: SQLite would otherwise give the next room the
+    /// id of a forgotten one that had the largest, and a request still holding that id would reach the new room.
+    private static let nextRoomID =
+        "(SELECT max(coalesce((SELECT max(id) FROM rooms), 0), (SELECT forgotten FROM parley_room_ids WHERE only = 1)) + 1)"
+
+    /// Deletes an open room in which no message was ever stored. The caller (``RoomRegistry``) has made sure
+    /// it has no members and that nobody is joining it; the `WHERE` keeps a message that got in first.
+    public func forgetRoom(_ room: RoomRecord) async {
+        guard room.ephemeral else { return }
+        do {
+            try await database.write { db in
+                try db.execute(sql: "DELETE FROM rooms WHERE id = ? AND ephemeral = 1 AND last_id = 0", arguments: [room.id])
+                guard db.changesCount > 0 else { return }
+                try db.execute(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1", arguments: [room.id])
+            }
+            checkpointer?.committed()
+        } catch {
+            // It stays on disk, as any used room does; the next leave tries again.
+            logger.debug("could not forget room", metadata: ["room": "\(room.code)", "error": "\(error)"])
         }
     }
 
@@ -222,8 +277,26 @@ public final class SQLiteMessageStore: MessageStore, Service {
         try await database.read { db in try Self.message(db, roomID: roomID, clientID: clientID) }
     }
 
+    /// Reads, and writes a probe row (at most once a second): a full disk or a lost file fails the write even
+    /// when reads still work. While commits fail it is false; the probe notices when storage is back.
     public func isHealthy() async -> Bool {
-        (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+        guard (try? await database.read({ db in try Int.fetchOne(db, sql: "SELECT 1") })) == 1 else { return false }
+        guard health.isProbeDue(now: .now) else { return health.isWriting }
+        do {
+            try await database.write { db in
+                // Larger than a failed commit's leftover: it leaves its log pages allocated, and a tiny probe would
+                // fit in them while messages still fail.
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO parley_health (only, checked_at, room) VALUES (1, ?, zeroblob(?))",
+                    arguments: [Timestamp.now().milliseconds, StorageHealth.probeBytes]
+                )
+            }
+            health.probed(true, at: .now)
+        } catch {
+            logger.warning("storage health probe failed", metadata: ["error": "\(error)"])
+            health.probed(false, at: .now)
+        }
+        return health.isWriting
     }
 
     /// Runs the cached `INSERT INTO messages` for one message, binding its values straight to SQLite.
@@ -273,19 +346,29 @@ public final class SQLiteMessageStore: MessageStore, Service {
     // MARK: statements shared by reads and the writer
 
     static func room(_ db: Database, code: String) throws -> RoomRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT id, code, name, created_at FROM rooms WHERE code = ?", arguments: [code]) else {
-            return nil
-        }
-        return RoomRecord(id: row["id"], code: row["code"], name: row["name"], createdAt: Timestamp(milliseconds: row["created_at"]))
+        let sql = "SELECT id, code, name, created_at, ephemeral FROM rooms WHERE code = ?"
+        guard let row = try Row.fetchOne(db, sql: sql, arguments: [code]) else { return nil }
+        return RoomRecord(
+            id: row["id"],
+            code: row["code"],
+            name: row["name"],
+            createdAt: Timestamp(milliseconds: row["created_at"]),
+            ephemeral: row["ephemeral"]
+        )
     }
 
     static func lastID(_ db: Database, roomID: Int64) throws -> Int64 {
+        try existingLastID(db, roomID: roomID) ?? 0
+    }
+
+    /// The room's newest id, or nil when the room does not exist.
+    static func existingLastID(_ db: Database, roomID: Int64) throws -> Int64? {
         // Cached: the writer asks once per room in every batch, and parsing the SQL showed in its profile.
         let statement = try db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE id = ?")
         let handle = statement.sqliteStatement
         defer { sqlite3_reset(handle) }
         sqlite3_bind_int64(handle, 1, roomID)
-        guard try step(statement, in: db) == SQLITE_ROW else { return 0 }
+        guard try step(statement, in: db) == SQLITE_ROW else { return nil }
         return sqlite3_column_int64(handle, 0)
     }
 

@@ -27,6 +27,16 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v2: open rooms forgotten until used, and a health probe row") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE rooms ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE parley_room_ids (only INTEGER PRIMARY KEY CHECK (only = 1), forgotten INTEGER NOT NULL);
+                    INSERT INTO parley_room_ids (only, forgotten) VALUES (1, 0);
+                    CREATE TABLE parley_health (only INTEGER PRIMARY KEY CHECK (only = 1), checked_at INTEGER NOT NULL, room BLOB);
+                    """
+            )
+        }
         return migrator
     }
 }

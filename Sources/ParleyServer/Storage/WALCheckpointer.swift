@@ -1,6 +1,5 @@
 import GRDB
 import Logging
-import NIOCore
 import Synchronization
 
 /// Copies the write-ahead log back into the database file from a connection and thread of its own.
@@ -23,7 +22,7 @@ import Synchronization
 /// log from its beginning, truncating the file back to `restartPages` pages. The writer's own automatic
 /// checkpoint stays on, at twice that, as a backstop.
 ///
-/// Each restart makes the event loop wait for two syncs, so restarts are kept rare: at 16,384 pages they
+/// Each restart makes the writer wait for two syncs, so restarts are kept rare: at 16,384 pages they
 /// came every second or two under load and set the p99 latency (docs/ARCHITECTURE.md, "Checkpoints").
 final class WALCheckpointer: Sendable {
     /// Log pages (4 KB each) after which the writer empties the log, unless told otherwise.
@@ -56,7 +55,7 @@ final class WALCheckpointer: Sendable {
         restartDue.load(ordering: .relaxed)
     }
 
-    /// Counts a commit, for the pacing of passes. ``restartIfDue(_:on:)`` counts it too; other writes (a new
+    /// Counts a commit, for the pacing of passes. ``restartIfDueHere(_:)`` counts it too; other writes (a new
     /// room) call this.
     func committed() {
         commits.add(1, ordering: .relaxed)
@@ -97,18 +96,16 @@ final class WALCheckpointer: Sendable {
         }
     }
 
-    /// After each commit on an event loop: counts it and, when a pass has asked for it, checkpoints from the
-    /// writer's connection in a later task on the loop, so that the batch just committed is written to its
-    /// sockets first.
-    func restartIfDue(_ writer: any DatabaseWriter, on eventLoop: any EventLoop) {
+    /// After each commit on the writer thread (``SQLiteWriter``): counts it and, when a pass has asked for it,
+    /// checkpoints from the writer's connection right away. The batch just committed has been handed to its
+    /// rooms already, and the event loops write it out meanwhile.
+    func restartIfDueHere(_ writer: any DatabaseWriter) {
         committed()
         guard restartDue.exchange(false, ordering: .relaxed) else { return }
-        eventLoop.execute {
-            self.restarted(Result { try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) } })
-        }
+        restarted(Result { try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) } })
     }
 
-    /// ``restartIfDue(_:on:)`` for the writer task.
+    /// ``restartIfDueHere(_:)`` for the writer task.
     func restartIfDue(_ writer: any DatabaseWriter) async {
         committed()
         guard restartDue.exchange(false, ordering: .relaxed) else { return }

@@ -1,0 +1,83 @@
+import NIOPosix
+import Synchronization
+
+/// The thread that commits what the event loops offer, so that no event loop ever waits for the disk.
+///
+/// Each loop's ``LoopCommitter`` hands over what one pass read, without waiting. While the thread commits
+/// (a sync with `synchronous=FULL`, or up to the busy timeout behind another process's lock), the loops
+/// keep serving their sockets and what they hand over meanwhile goes into the next transaction, from every
+/// loop at once: the slower the disk, the larger the group commit. Completions run on this thread in
+/// commit order, so every room hears of its ids in increasing order.
+///
+/// The backlog is bounded: past `capacity` messages ``hasRoom`` is false, and a connection then waits in
+/// the store's commit queue, reading nothing more, so a slow disk slows only those who write.
+final class SQLiteWriter: Sendable {
+    private struct State {
+        var batches: [[PendingMessage]] = []
+        /// The thread is committing, or has been asked to.
+        var running = false
+    }
+
+    private let state = Mutex(State())
+    /// Messages handed over and not yet committed.
+    private let backlog = Atomic(0)
+    private let thread = NIOThreadPool(numberOfThreads: 1)
+    private let maxBatch: Int
+    let capacity: Int
+    /// Stores one batch in one transaction and runs its completions.
+    private let commit: @Sendable ([PendingMessage]) -> Void
+
+    init(maxBatch: Int, capacity: Int, commit: @escaping @Sendable ([PendingMessage]) -> Void) {
+        self.maxBatch = maxBatch
+        self.capacity = capacity
+        self.commit = commit
+        thread.start()
+    }
+
+    /// Whether the backlog can take more.
+    var hasRoom: Bool {
+        backlog.load(ordering: .relaxed) < capacity
+    }
+
+    /// Queues a batch for the thread; wakes it only when it was idle.
+    func enqueue(_ batch: [PendingMessage]) {
+        backlog.add(batch.count, ordering: .relaxed)
+        let wake = state.withLock { state in
+            state.batches.append(batch)
+            defer { state.running = true }
+            return !state.running
+        }
+        if wake {
+            thread.submit { _ in self.drain() }
+        }
+    }
+
+    /// Commits everything handed over until nothing is left, `maxBatch` messages to a transaction.
+    private func drain() {
+        while true {
+            let batches: [[PendingMessage]] = state.withLock { state in
+                if state.batches.isEmpty { state.running = false }
+                defer { state.batches.removeAll(keepingCapacity: true) }
+                return state.batches
+            }
+            guard !batches.isEmpty else { return }
+            var chunk: [PendingMessage] = batches.count == 1 ? batches[0] : batches.flatMap { $0 }
+            while !chunk.isEmpty {
+                let count = min(maxBatch, chunk.count)
+                if count == chunk.count {
+                    commit(chunk)
+                    chunk = []
+                } else {
+                    commit(Array(chunk[..<count]))
+                    chunk.removeFirst(count)
+                }
+                backlog.subtract(count, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Waits for what was handed over to be committed, then stops the thread.
+    func shutdown() async {
+        try? await thread.shutdownGracefully()
+    }
+}
