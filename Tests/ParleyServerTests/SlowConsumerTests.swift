@@ -64,19 +64,7 @@ import Testing
             try await slow.channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get()
             let (writer, _) = try await server.join("room=trickle&nick=writer")
             try await withThrowingTaskGroup(of: (last: Int64, code: UInt16?, reason: String).self) { group in
-                group.addTask {
-                    var last: Int64 = 0
-                    do {
-                        while true {
-                            if case .message(let message) = try await slow.next() {
-                                #expect(message.id == last + 1)
-                                last = message.id
-                            }
-                        }
-                    } catch RawSocket.Failure.closed(let code, let reason) {
-                        return (last, code, reason)
-                    }
-                }
+                group.addTask { try await readUntilClosed(slow) }
                 // For every 10 messages (40 KB, within the writer's own limit) the slow member reads at most 4 KB:
                 // it falls behind however fast or slow the machine is, but it never stops reading.
                 for first in stride(from: 1, through: total, by: 10) {
@@ -165,19 +153,8 @@ import Testing
             // Now the slow member reads: what it got is contiguous, then close 1008.
             _ = slow.channel.setOption(ChannelOptions.autoRead, value: true)
             slow.channel.read()
-            var last: Int64 = 0
-            var closeCode: UInt16?
-            do {
-                while true {
-                    if case .message(let message) = try await slow.next() {
-                        #expect(message.id == last + 1)
-                        last = message.id
-                    }
-                }
-            } catch RawSocket.Failure.closed(let code, let reason) {
-                closeCode = code
-                #expect(code == nil || reason == "slow consumer")
-            }
+            let (last, closeCode, reason) = try await readUntilClosed(slow)
+            #expect(closeCode == nil || reason == "slow consumer")
             // The close went behind what the socket held, and the socket was kept until it was read.
             #expect(closeCode == 1008)
             #expect(last < Int64(total))
@@ -214,5 +191,21 @@ private func sendInBatches(_ total: Int, of text: String, from writer: RawSocket
                 #expect(try await reader.nextMessage().id == Int64(expected))
             }
         }
+    }
+}
+
+/// Reads a member's messages until the server closes its socket, checking that their ids follow one another;
+/// returns the last id and the close frame's code and reason.
+private func readUntilClosed(_ socket: RawSocket) async throws -> (last: Int64, code: UInt16?, reason: String) {
+    var last: Int64 = 0
+    do {
+        while true {
+            if case .message(let message) = try await socket.next() {
+                #expect(message.id == last + 1)
+                last = message.id
+            }
+        }
+    } catch RawSocket.Failure.closed(let code, let reason) {
+        return (last, code, reason)
     }
 }

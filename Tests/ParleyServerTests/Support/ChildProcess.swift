@@ -55,7 +55,10 @@ final class ChildProcess: Sendable {
     }
 
     func signal(_ number: Int32) {
-        kill(process.processIdentifier, number)
+        // A process that never launched has pid 0, and kill(0, …) would signal the test run's whole group.
+        let pid = process.processIdentifier
+        guard pid > 0 else { return }
+        kill(pid, number)
     }
 
     /// Waits for the process to exit and returns its status.
@@ -65,7 +68,7 @@ final class ChildProcess: Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning, process.processIdentifier > 0 { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
