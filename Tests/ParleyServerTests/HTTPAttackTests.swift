@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func theSixtyFifthUnfinishedSocketFromOneAddressIsClosedAtOnce() async throws {
-        try await withServer(timeout: .seconds(30), .set(\.handshakeTimeout, .seconds(60))) { server in
+        try await withServer(timeout: .seconds(60), .set(\.handshakeTimeout, .seconds(120))) { server in
             let limit = UnfinishedSockets.limitPerAddress
             var probes: [TCPProbe] = []
             for _ in 0...limit { probes.append(try await TCPProbe.connect(port: server.port)) }
