@@ -7,10 +7,14 @@
 /// separators are shown as visible escapes instead: `\n`, `\r`, `\t`, or `\u{XXXX}`. The joiners U+200C
 /// and U+200D stay, as emoji sequences and several scripts need them and they cannot move or hide text.
 public enum TerminalText {
+    /// The common case, returned as it is.
+    private static func isPrintableASCII(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
+
     /// `text` with every character that could act on the terminal replaced by a visible escape.
     public static func escape(_ text: String) -> String {
-        // The common case: printable ASCII only, returned as it is.
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+        if isPrintableASCII(text) { return text }
         var escaped = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             guard needsEscape(scalar) else {
@@ -33,7 +37,7 @@ public enum TerminalText {
     /// written as `\uXXXX` escapes, which is all they can be inside a JSON string. Outside strings valid JSON
     /// has only white space, and tabs, carriage returns and line feeds there become spaces.
     public static func escapeJSON(_ json: String) -> String {
-        if json.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return json }
+        if isPrintableASCII(json) { return json }
         var escaped = String.UnicodeScalarView()
         for scalar in json.unicodeScalars {
             switch scalar {

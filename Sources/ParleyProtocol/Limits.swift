@@ -1,5 +1,5 @@
 /// The limits a server enforces on each client, sent in `welcome.limits` so that no client copies them
-/// (contract §8, version 2). The defaults are the contract's (§6, §14).
+/// (contract §8, version 2). The defaults are the contract's (§6, §14), and the server's configuration starts from them.
 public struct Limits: Codable, Hashable, Sendable {
     /// Largest message text, in bytes of UTF-8.
     public var maxMessageBytes: Int

@@ -46,7 +46,7 @@ final class ChatHub: Sendable {
         }
         self.rooms = RoomRegistry(feed: feed, metrics: metrics, forget: forget)
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
-        let tick = TimeAmount(min(configuration.heartbeatInterval, configuration.idleTimeout / 2))
+        let tick = ConnectionStateMachine.Timeouts(configuration).ping
         self.heartbeats = PerEventLoop { Heartbeat(eventLoop: $0, tick: tick) }
         self.metrics = metrics
         self.logger = logger

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyProtocol
 
 /// Everything `parley serve` can be told; defaults are the contract's (§6, §9).
 public struct ServerConfiguration: Sendable {
@@ -17,11 +18,11 @@ public struct ServerConfiguration: Sendable {
     /// Origins allowed to open WebSockets besides the server's own; `*` allows any.
     public var allowedOrigins: [String] = []
     public var historySize = 50
-    public var maxMessageBytes = 4096
+    public var maxMessageBytes = Limits.defaultMaxMessageBytes
     public var maxFrameBytes = 64 * 1024
-    public var rateBurst = 20
+    public var rateBurst = Limits.defaultRateBurst
     /// Messages per second per connection after the burst; 0 means no limit.
-    public var ratePerSecond = 5.0
+    public var ratePerSecond = Limits.defaultRatePerSecond
     public var maxOutboundBytes = 1024 * 1024
     public var maxConnectionsPerAddress = 256
     public var maxConnections = 100_000
@@ -39,7 +40,7 @@ public struct ServerConfiguration: Sendable {
     /// A WebSocket whose socket takes no bytes for this long while frames wait for it is dropped.
     public var writeTimeout: Duration = .seconds(30)
     /// Largest uploaded file, in bytes (contract §14); sent to clients in `welcome.limits`.
-    public var maxFileBytes = 10 * 1024 * 1024
+    public var maxFileBytes = Limits.defaultMaxFileBytes
     /// Bytes of files one room may hold (contract §14).
     public var maxRoomFileBytes = 1024 * 1024 * 1024
     /// From accepting a socket to a complete upgrade or request head (TLS included), and idle between

@@ -92,6 +92,7 @@ struct Serve: AsyncParsableCommand {
             ("--max-connections-per-address", maxConnectionsPerAddress), ("--max-connections", maxConnections),
             ("--heartbeat-interval", heartbeatInterval), ("--idle-timeout", idleTimeout), ("--max-body-bytes", maxBodyBytes),
             ("--node-timeout", nodeTimeout), ("--max-file-bytes", maxFileBytes ?? 1), ("--max-room-file-bytes", maxRoomFileBytes ?? 1),
+            ("--write-timeout", writeTimeout), ("--handshake-timeout", handshakeTimeout), ("--http-rate-burst", httpRateBurst),
         ] where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
@@ -107,9 +108,6 @@ struct Serve: AsyncParsableCommand {
         }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
-        guard writeTimeout >= 1 else { throw ValidationError("--write-timeout must be at least 1") }
-        guard handshakeTimeout >= 1 else { throw ValidationError("--handshake-timeout must be at least 1") }
-        guard httpRateBurst >= 1 else { throw ValidationError("--http-rate-burst must be at least 1") }
         guard httpRatePerSecond >= 0 else { throw ValidationError("--http-rate-per-second must be 0 or more") }
         for proxy in trustedProxy where AddressRange(proxy) == nil {
             throw ValidationError("--trusted-proxy \(proxy) is not an address or CIDR range")

@@ -52,6 +52,16 @@ import Testing
         #expect(machine.frameRefused(code: 1003, reason: "binary") == .none)
     }
 
+    @Test func commandsHeldBehindABusyOneAreDroppedOnceACloseIsDecided() {
+        var machine = serving()
+        #expect(machine.textReceived("first", outboxOpen: true) == .run("first"))
+        #expect(machine.commandWaiting() == .pauseReading)
+        #expect(machine.textReceived("held", outboxOpen: true) == .none)
+        #expect(machine.frameRefused(code: 1009, reason: "message too large") == .close(code: 1009, reason: "message too large"))
+        // The busy one finishes; the held one is never run.
+        #expect(machine.commandFinished() != .run("held"))
+    }
+
     @Test func aRefusedJoinReadsOnlyForTheClientsAnswer() {
         var machine = Machine(timeouts: Self.timeouts, now: Self.start)
         #expect(machine.joinRefused() == .resumeReading)
@@ -141,6 +151,19 @@ import Testing
         #expect(machine.tick(now: at(90), pendingBytes: 0) == .none)
     }
 
+    @Test func idleSilenceCountsFromTheLastFrameNotFromTheLastBeat() {
+        var machine = serving()
+        #expect(machine.tick(now: at(30), pendingBytes: 0) == .ping)
+        machine.frameHeard()
+        #expect(machine.tick(now: at(31), pendingBytes: 0) == .none)
+        for second in Int64(32)..<91 {
+            let action = machine.tick(now: at(second), pendingBytes: 0)
+            #expect(action == .none || action == .ping)
+        }
+        // 60 s after its last frame, not at the next beat (120 s).
+        #expect(machine.tick(now: at(91), pendingBytes: 0) == .close(code: 1001, reason: "idle timeout"))
+    }
+
     @Test func anyFrameFromTheClientPongsIncludedKeepsItAlive() {
         var machine = serving()
         for second in stride(from: Int64(1), through: 300, by: 1) {
@@ -204,6 +227,8 @@ import Testing
         #expect(machine.tick(now: at(1), pendingBytes: 40_000) == .none)
         #expect(machine.writabilityChanged(writable: true) == .writeOutbox)
         machine.handed(bytes: 30_000)
+        // The client answers pings (so it is not idle): only the socket stalls.
+        machine.frameHeard()
         #expect(machine.tick(now: at(40), pendingBytes: 40_000) == .ping)
         #expect(machine.tick(now: at(69), pendingBytes: 40_000) == .none)
         #expect(machine.tick(now: at(70), pendingBytes: 40_000) == .drop)

@@ -224,39 +224,11 @@ import Testing
         }
     }
 
-    // MARK: start-up
-
-    @Test(arguments: [
-        (["--trusted-proxy", "10.0.0.0/33"], [String: String](), "--trusted-proxy 10.0.0.0/33 is not"),
-        ([], ["PARLEY_TRUSTED_PROXY": "10.0.0.0/8,bogus"], "--trusted-proxy bogus is not"),
-        (["--public-url", "chat.example"], [:], "--public-url must be"),
-        (["--handshake-timeout", "0"], [:], "--handshake-timeout must be at least 1"),
-        ([], ["PARLEY_HTTP_RATE_BURST": "0"], "--http-rate-burst must be at least 1"),
-        (["--http-rate-per-second=-1"], [:], "--http-rate-per-second must be 0 or more"),
-    ])
-    func badEdgeSettingsAreRefusedAtStartUp(arguments: [String], environment: [String: String], message: String) async throws {
-        try await withTimeout(.seconds(30)) {
-            let child = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0"] + arguments, environment: environment)
-            _ = try await child.stderrLine(containing: message)
-            #expect(await child.exitStatus() == 64)
-        }
-    }
-
     // MARK: TLS
 
     @Test func tlsBelowVersion1_2IsRefused() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let cert = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let openssl = "/usr/bin/openssl"
-        try #require(FileManager.default.isExecutableFile(atPath: openssl), "openssl is not installed")
-        let made = try ChildProcess(
-            openssl,
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"]
-        )
-        #expect(await made.exitStatus() == 0)
+        let tls = try await SelfSignedCertificate.make()
+        let openssl = SelfSignedCertificate.openssl
         /// Exit status of a handshake with only `version` offered (`SECLEVEL=0` lets OpenSSL 3 offer the old ones).
         @Sendable func handshake(_ version: String, port: Int) async throws -> Int32 {
             let client = try ChildProcess(
@@ -265,7 +237,7 @@ import Testing
             )
             return await client.exitStatus()
         }
-        try await withServer(.set(\.tlsCertificatePath, cert), .set(\.tlsKeyPath, key)) { server in
+        try await withServer(.set(\.tlsCertificatePath, tls.certificate), .set(\.tlsKeyPath, tls.key)) { server in
             for (version, accepted) in [("-tls1_2", true), ("-tls1_3", true), ("-tls1_1", false), ("-tls1", false)] {
                 let status = try await handshake(version, port: server.port)
                 #expect((status == 0) == accepted, "\(version)")
@@ -274,19 +246,13 @@ import Testing
     }
 
     @Test func aStalledTLSHandshakeIsClosed() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let cert = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let made = try ChildProcess(
-            "/usr/bin/openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"]
-        )
-        #expect(await made.exitStatus() == 0)
-        try await withServer(timeout: .seconds(20), .set(\.tlsCertificatePath, cert), .set(\.tlsKeyPath, key), .set(\.handshakeTimeout, .seconds(1)))
-        {
-            server in
+        let tls = try await SelfSignedCertificate.make()
+        try await withServer(
+            timeout: .seconds(20),
+            .set(\.tlsCertificatePath, tls.certificate),
+            .set(\.tlsKeyPath, tls.key),
+            .set(\.handshakeTimeout, .seconds(1))
+        ) { server in
             let probe = try await TCPProbe.connect(port: server.port)
             // The first bytes of a ClientHello record, and then nothing.
             try await probe.channel.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))

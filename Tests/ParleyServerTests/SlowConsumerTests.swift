@@ -46,8 +46,7 @@ import Testing
 
     /// A member that reads, only slower than it is sent to, is cut off like one that stops, but it keeps its
     /// socket while the socket takes bytes: it reads everything the server had handed to the socket, then
-    /// close 1008, and resumes with `since`. (Before, the socket was dropped 3 s, here 100 ms, after the
-    /// decision, with the close frame still in the server.)
+    /// close 1008, and resumes with `since`.
     @Test func aSlowReaderGetsAPrefixThenClose1008() async throws {
         let total = 2000
         let text = String(repeating: "t", count: 4000)

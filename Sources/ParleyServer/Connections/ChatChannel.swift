@@ -48,14 +48,20 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 return Value(upgradeResult: channel.eventLoop.makeFailedFuture(TooManyUnfinishedSockets()), channel: channel)
             }
             // First, so that it also times the TLS handshake (TLS sits in front of everything set up here).
-            try channel.pipeline.syncOperations.addHandler(
-                HandshakeDeadline(
-                    timeout: TimeAmount(hub.configuration.handshakeTimeout),
-                    unfinished: unfinished,
-                    address: peer,
-                    metrics: hub.metrics
+            // From here the deadline gives the place back; if it cannot be added, nothing else would.
+            do {
+                try channel.pipeline.syncOperations.addHandler(
+                    HandshakeDeadline(
+                        timeout: TimeAmount(hub.configuration.handshakeTimeout),
+                        unfinished: unfinished,
+                        address: peer,
+                        metrics: hub.metrics
+                    )
                 )
-            )
+            } catch {
+                unfinished.finish(peer)
+                throw error
+            }
             // What `shouldUpgrade` decided, for the upgrade (its connection slot) or for the HTTP side (the refusal).
             let decision = NIOLoopBoundBox<Result<ConnectionSlot, APIError>?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(

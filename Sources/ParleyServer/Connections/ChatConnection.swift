@@ -272,7 +272,9 @@ final class ChatConnection: Sendable {
         let completion = committed(clientID: clientID)
         if hub.offer(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion) {
             hub.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
-            return true
+            // Behind a slow disk: read nothing more until the store has room again.
+            guard hub.store.isBacklogged else { return true }
+            return wait(clientID: nil) { await self.hub.store.waitForRoom() }
         }
         // The store cannot take it now (PostgreSQL's commit queue is full, or the store has stopped): wait in
         // its queue, reading nothing more meanwhile.
@@ -335,7 +337,12 @@ final class ChatConnection: Sendable {
     }
 
     private func send(_ event: ServerEvent) {
-        if outbox.enqueue(EventEncoder.encode(event)) == .overflowed {
+        enqueue(EventEncoder.encode(event))
+    }
+
+    /// Queues a frame for this client alone; an overflow cuts it off as a slow consumer, counted here.
+    func enqueue(_ frame: ByteBuffer) {
+        if outbox.enqueue(frame) == .overflowed {
             hub.metrics.slowConsumersClosed.increment()
         }
     }

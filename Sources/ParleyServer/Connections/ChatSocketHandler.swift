@@ -134,7 +134,9 @@ final class ChatSocketHandler: ChannelInboundHandler {
         guard let context else { return }
         var action = action
         while case .run(let text) = action {
-            action = connection.receive(text) ? state.commandFinished() : state.commandWaiting()
+            // A room may have cut the member off since the command was held: then it is not run.
+            let finished = !connection.outbox.isOpen || connection.receive(text)
+            action = finished ? state.commandFinished() : state.commandWaiting()
         }
         switch action {
         case .none, .run:
@@ -144,10 +146,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
         case .resumeReading:
             try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         case .answerPing(let payload):
-            let pong = OutboxWriter.pong(payload: payload, allocator: context.channel.allocator)
-            if connection.outbox.enqueue(pong) == .overflowed {
-                connection.hub.metrics.slowConsumersClosed.increment()
-            }
+            connection.enqueue(OutboxWriter.pong(payload: payload, allocator: context.channel.allocator))
         case .ping:
             state.handed(bytes: connection.writer.writePing())
         case .close(let code, let reason):

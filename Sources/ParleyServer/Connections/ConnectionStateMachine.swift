@@ -164,6 +164,9 @@ struct ConnectionStateMachine {
             break
         }
         if busy { return setReading(false) }
+        // Once our close is decided, what the client sent before it is not run either: it could be stored
+        // but never acknowledged.
+        if closing { held.removeAll() }
         if let text = held.popFirst() {
             busy = true
             return .run(text)
@@ -309,13 +312,14 @@ struct ConnectionStateMachine {
         if watchesWrites, stalled(now: now, pendingBytes: pendingBytes) { return drop() }
         if closeReached, closeDeadline == .distantFuture { closeDeadline = now + timeouts.close }
         if now >= closeDeadline { return drop() }
-        guard now >= nextBeat else { return .none }
-        nextBeat = now + timeouts.ping
-        guard case .serving = phase, !closing else { return .none }
-        if reading, now - lastHeard >= timeouts.idle {
+        // Checked on every tick, not only on beats: silence is measured from the client's last frame.
+        if case .serving = phase, !closing, reading, now - lastHeard >= timeouts.idle {
             closing = true
             return .close(code: 1001, reason: "idle timeout")
         }
+        guard now >= nextBeat else { return .none }
+        nextBeat = now + timeouts.ping
+        guard case .serving = phase, !closing else { return .none }
         // A socket that takes nothing needs no ping to be found out: the write timeout deals with it.
         return writable ? .ping : .none
     }

@@ -1,16 +1,16 @@
 import NIOCore
 
 /// Hands the time to the sockets of one server on one event loop from a single timer, instead of a timer
-/// per socket: in a heap profile of idle members each socket's timer, its scheduled task and their futures
-/// cost about 450 bytes.
+/// per socket, which would cost every idle member a scheduled task and its futures (docs/ARCHITECTURE.md,
+/// "Memory per connection").
 ///
 /// Every socket's ``ConnectionStateMachine`` keeps its own due times (its next ping one `tick` after it was
 /// added, then every `tick`, so pings stay as spread out as the joins were; its write and close deadlines);
-/// the timer hands each socket the time at most once a second. It runs while the loop has sockets and
+/// the timer hands each socket the time at least once a second. It runs while the loop has sockets and
 /// stops with the last one.
 final class Heartbeat: Sendable {
     let eventLoop: any EventLoop
-    /// How often each socket is pinged; the sweep runs at least this often, and at most once a second.
+    /// The ping interval; the sweep runs at least this often, and at least once a second.
     let tick: TimeAmount
     private let sweepInterval: TimeAmount
     private let state: NIOLoopBoundBox<State>

@@ -174,7 +174,8 @@ final class Outbox: Sendable {
     }
 
     /// Queues a frame; never waits. A frame that would take the counted bytes past the limit closes the
-    /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer arms the hard close.
+    /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer writes the close behind
+    /// what the socket holds (``ConnectionStateMachine`` drops it after the write timeout without progress).
     func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {

@@ -27,9 +27,4 @@ final class UnfinishedSockets: Sendable {
             counts[address] = remaining > 0 ? remaining : nil
         }
     }
-
-    /// How many sockets from `address` are counted now.
-    func count(_ address: ClientAddress) -> Int {
-        counts.withLock { $0[address, default: 0] }
-    }
 }

@@ -326,10 +326,11 @@
     pong() { /* lastFrameAt was already refreshed */ },
 
     error(ev) {
+      const max = maxMessageBytes();
       const text = {
         nick_taken: 'That name is already taken in this room.',
         invalid_nick: 'That name cannot be used. Names are 1–32 characters.',
-        too_large: maxMessageBytes() ? `That message is too long (the limit is ${maxMessageBytes()} bytes).` : 'That message is too long.',
+        too_large: max ? `That message is too long (the limit is ${max} bytes).` : 'That message is too long.',
       }[ev.code] || ev.message || 'The server refused that.';
       // An error answering a history request (e.g. a bad limit) also ends that request.
       if (ev.code === 'bad_request' && !ev.client_id) state.historyInFlight = false;
@@ -734,8 +735,9 @@
       return;
     }
     const max = maxMessageBytes();
-    if (max !== null && utf8Length(text) > max) {
-      addNotice(`That message is too long: ${utf8Length(text)} bytes, and this server takes at most ${max} bytes.`, 'error');
+    const length = utf8Length(text);
+    if (max !== null && length > max) {
+      addNotice(`That message is too long: ${length} bytes, and this server takes at most ${max} bytes.`, 'error');
       return;
     }
     queueMessage(text);

@@ -87,7 +87,8 @@ final class RoomRegistry: Sendable {
             room.released.store(true, ordering: .relaxed)
             if forget != nil, room.record.ephemeral {
                 rooms[room.code] = .busy(waiters: [])
-                return (rooms.count - 1, true)
+                // Still counted until the forget has settled, so the gauge reaching 0 means it is done.
+                return (rooms.count, true)
             }
             rooms.removeValue(forKey: room.code)
             return (rooms.count, false)

@@ -69,4 +69,15 @@ public protocol MessageStore: Sendable {
     func offer(_ message: PendingMessage) -> Bool
     /// True while the database answers.
     func isHealthy() async -> Bool
+    /// Whether messages offered now wait behind more than the store should hold; the sender then reads
+    /// nothing more until ``waitForRoom()`` returns.
+    var isBacklogged: Bool { get }
+    /// Returns once ``isBacklogged`` is false.
+    func waitForRoom() async
+}
+
+extension MessageStore {
+    /// A store whose ``offer(_:)`` refuses when full has no backlog beyond it.
+    public var isBacklogged: Bool { false }
+    public func waitForRoom() async {}
 }

@@ -95,14 +95,21 @@ public final class SQLiteMessageStore: MessageStore, Service {
     }
 
     /// On an event loop, the message joins that loop's next hand-over to the writer thread
-    /// (``LoopCommitter``); elsewhere, or while the thread's backlog is full, it goes to the writer task's
-    /// queue. Once the store has stopped, both refuse.
+    /// (``LoopCommitter``), even while the thread's backlog is full (the sender then waits for room, see
+    /// ``isBacklogged``): one way in keeps a connection's messages in the order it sent them. Elsewhere (HTTP
+    /// posts) it goes to the writer task's queue. Once the store has stopped, both refuse.
     public func offer(_ message: PendingMessage) -> Bool {
-        guard !stopped.load(ordering: .relaxed), writer.hasRoom, let committer = committers.current() else {
+        guard !stopped.load(ordering: .relaxed), let committer = committers.current() else {
             return queue.offer(message)
         }
         committer.add(message)
         return true
+    }
+
+    public var isBacklogged: Bool { !writer.hasRoom }
+
+    public func waitForRoom() async {
+        await writer.waitForRoom()
     }
 
     public func append(_ message: PendingMessage) async throws {
@@ -277,11 +284,12 @@ public final class SQLiteMessageStore: MessageStore, Service {
         try await database.read { db in try Self.message(db, roomID: roomID, clientID: clientID) }
     }
 
-    /// Reads, and writes a probe row (at most once a second): a full disk or a lost file fails the write even
-    /// when reads still work. While commits fail it is false; the probe notices when storage is back.
+    /// Reads, and writes a probe row (at most once a second, and not while commits succeed): a full disk or a
+    /// lost file fails the write even when reads still work. While commits fail it is false; the probe notices
+    /// when storage is back.
     public func isHealthy() async -> Bool {
         guard (try? await database.read({ db in try Int.fetchOne(db, sql: "SELECT 1") })) == 1 else { return false }
-        guard health.isProbeDue(now: .now) else { return health.isWriting }
+        guard health.claimProbe(now: .now) else { return health.isWriting }
         do {
             try await database.write { db in
                 // Larger than a failed commit's leftover: it leaves its log pages allocated, and a tiny probe would
@@ -291,10 +299,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
                     arguments: [Timestamp.now().milliseconds, StorageHealth.probeBytes]
                 )
             }
-            health.probed(true, at: .now)
+            health.written(true)
         } catch {
             logger.warning("storage health probe failed", metadata: ["error": "\(error)"])
-            health.probed(false, at: .now)
+            health.written(false)
         }
         return health.isWriting
     }

@@ -9,13 +9,16 @@ import Synchronization
 /// loop at once: the slower the disk, the larger the group commit. Completions run on this thread in
 /// commit order, so every room hears of its ids in increasing order.
 ///
-/// The backlog is bounded: past `capacity` messages ``hasRoom`` is false, and a connection then waits in
-/// the store's commit queue, reading nothing more, so a slow disk slows only those who write.
+/// The backlog is bounded: past `capacity` messages ``hasRoom`` is false, and a connection whose message
+/// went in then reads nothing more until ``waitForRoom()`` returns, so a slow disk slows only those who
+/// write. Its messages still all go this one way, so they are stored in the order it sent them.
 final class SQLiteWriter: Sendable {
     private struct State {
         var batches: [[PendingMessage]] = []
         /// The thread is committing, or has been asked to.
         var running = false
+        /// Connections waiting for the backlog to have room.
+        var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -37,6 +40,19 @@ final class SQLiteWriter: Sendable {
     /// Whether the backlog can take more.
     var hasRoom: Bool {
         backlog.load(ordering: .relaxed) < capacity
+    }
+
+    /// Returns once the backlog has room.
+    func waitForRoom() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state in
+                // Checked under the lock that `drain` takes to wake waiters, so no wake-up is missed.
+                if hasRoom { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
     /// Queues a batch for the thread; wakes it only when it was idle.
@@ -72,8 +88,18 @@ final class SQLiteWriter: Sendable {
                     chunk.removeFirst(count)
                 }
                 backlog.subtract(count, ordering: .relaxed)
+                wakeWaitersIfRoom()
             }
         }
+    }
+
+    private func wakeWaitersIfRoom() {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            guard !state.waiters.isEmpty, hasRoom else { return [] }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Waits for what was handed over to be committed, then stops the thread.

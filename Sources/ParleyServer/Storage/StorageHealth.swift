@@ -6,6 +6,9 @@ import Synchronization
 final class StorageHealth: Sendable {
     private struct State {
         var writing = true
+        /// The last commit or probe that succeeded.
+        var lastWrite: ContinuousClock.Instant?
+        /// The last probe started, whatever came of it.
         var lastProbe: ContinuousClock.Instant?
     }
 
@@ -21,21 +24,21 @@ final class StorageHealth: Sendable {
     }
 
     /// After every commit of messages.
-    func written(_ succeeded: Bool) {
-        state.withLock { $0.writing = succeeded }
-    }
-
-    func isProbeDue(now: ContinuousClock.Instant) -> Bool {
+    func written(_ succeeded: Bool, at now: ContinuousClock.Instant = .now) {
         state.withLock { state in
-            guard let last = state.lastProbe else { return true }
-            return now - last >= Self.probeInterval
+            state.writing = succeeded
+            if succeeded { state.lastWrite = now }
         }
     }
 
-    func probed(_ succeeded: Bool, at now: ContinuousClock.Instant) {
+    /// Whether `/healthz` should write a probe row now, and if so takes the turn, so that requests arriving
+    /// together (anyone may call `/healthz`) write one between them. No probe is needed while commits succeed.
+    func claimProbe(now: ContinuousClock.Instant) -> Bool {
         state.withLock { state in
-            state.writing = succeeded
+            if state.writing, let last = state.lastWrite, now - last < Self.probeInterval { return false }
+            if let last = state.lastProbe, now - last < Self.probeInterval { return false }
             state.lastProbe = now
+            return true
         }
     }
 }
