@@ -1,7 +1,7 @@
 """Helpers for the web UI tests: a real `parley serve` subprocess and a driver for the page.
 
 Kept out of conftest.py under a unique name so that `import` works however many conftest files
-the other suites under tests/ add."""
+the other suites under e2e/ add."""
 
 import os
 import sys
