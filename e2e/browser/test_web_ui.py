@@ -209,6 +209,10 @@ def test_csp_header_and_no_violations(server, browser):
             assert "script-src 'self'" in csp and "style-src 'self'" in csp, csp
             assert "unsafe-inline" not in csp
             assert resp.headers.get_content_type() == "text/html"
+    # Browsers run a module only when it is served as JavaScript.
+    for module in ("app", "protocol", "session", "socket", "view", "lobby", "storage"):
+        with urllib.request.urlopen(f"{server.base_url}/{module}.js", timeout=10) as resp:
+            assert resp.headers.get_content_type() == "text/javascript", module
 
     a, b = browser(), browser()
     invite = a.create_room(server.base_url, "alice", name="CSP check")
