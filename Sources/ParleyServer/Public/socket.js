@@ -8,8 +8,8 @@ export class RoomSocket {
   /**
    * @param {import('./session.js').ChatSession} session
    * @param {(update: import('./session.js').Update) => void} onUpdate draws and stores what changed
-   * @param {{WebSocket?: typeof WebSocket, now?: () => number, random?: () => number, location?: Location}} env
-   *   what the browser provides, replaceable in tests
+   * @param {{WebSocket?: typeof WebSocket, now?: () => number, random?: () => number, location?: Location,
+   *   timers?: {setTimeout, clearTimeout, setInterval}}} env what the browser provides, replaceable in tests
    */
   constructor(session, onUpdate, env = {}) {
     this.session = session;
@@ -18,6 +18,7 @@ export class RoomSocket {
     this.now = env.now || Date.now;
     this.random = env.random || Math.random;
     this.location = env.location || globalThis.location;
+    this.timers = env.timers || globalThis;
     this.ws = null;
     this.reconnectTimer = null;
     this.welcomeTimer = null;
@@ -31,12 +32,15 @@ export class RoomSocket {
   }
 
   start() {
-    this.heartbeatTimer = setInterval(() => this.handle(this.session.heartbeat(this.now())), Timing.heartbeatEveryMs);
+    this.heartbeatTimer = this.timers.setInterval(() => {
+      const update = this.session.heartbeat(this.now());
+      if (update.frames.length || update.close) this.handle(update);
+    }, Timing.heartbeatEveryMs);
     this.connect();
   }
 
   connect() {
-    clearTimeout(this.reconnectTimer);
+    this.timers.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     if (this.ws || this.session.stopped) return;
     this.handle(this.session.connecting(this.now()));
@@ -48,7 +52,7 @@ export class RoomSocket {
       return;
     }
     this.ws = ws;
-    this.welcomeTimer = setTimeout(() => {
+    this.welcomeTimer = this.timers.setTimeout(() => {
       if (this.ws === ws && !this.session.connected) ws.close();
     }, Timing.welcomeTimeoutMs);
     ws.onmessage = (e) => { if (this.ws === ws) this.handle(this.session.receive(e.data, this.now())); };
@@ -56,7 +60,7 @@ export class RoomSocket {
   }
 
   closed(code) {
-    clearTimeout(this.welcomeTimer);
+    this.timers.clearTimeout(this.welcomeTimer);
     this.ws = null;
     this.handle(this.session.closed(code));
     this.scheduleReconnect();
@@ -64,7 +68,7 @@ export class RoomSocket {
 
   scheduleReconnect() {
     if (this.reconnectTimer || this.session.stopped) return;
-    this.reconnectTimer = setTimeout(() => this.connect(), this.session.nextReconnectDelay(this.random()));
+    this.reconnectTimer = this.timers.setTimeout(() => this.connect(), this.session.nextReconnectDelay(this.random()));
   }
 
   /** Skip the wait when the browser tells us the network or the tab is back. */
@@ -76,11 +80,11 @@ export class RoomSocket {
 
   /** Draws an update, then carries out what it asks of the socket. */
   handle(update) {
-    if (update.welcomed) clearTimeout(this.welcomeTimer);
+    if (update.welcomed) this.timers.clearTimeout(this.welcomeTimer);
     this.onUpdate(update);
     for (const frame of update.frames) this.send(frame);
     if (update.retryAfterMs !== null) {
-      this.retryTimer = setTimeout(() => this.handle(this.session.retry()), update.retryAfterMs);
+      this.retryTimer = this.timers.setTimeout(() => this.handle(this.session.retry()), update.retryAfterMs);
     }
     if (update.close && this.ws) this.ws.close();
   }
