@@ -1,6 +1,7 @@
 """End-to-end tests of the web UI: real parley server, real headless Chromium, real WebSockets."""
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -213,6 +214,15 @@ def test_csp_header_and_no_violations(server, browser):
     for module in ("app", "protocol", "session", "socket", "view", "lobby", "storage"):
         with urllib.request.urlopen(f"{server.base_url}/{module}.js", timeout=10) as resp:
             assert resp.headers.get_content_type() == "text/javascript", module
+            # Revalidated on every load, so an upgrade never mixes an old cached module with new ones.
+            assert resp.headers.get("Cache-Control") == "no-cache", module
+            etag = resp.headers.get("ETag")
+        request = urllib.request.Request(f"{server.base_url}/{module}.js", headers={"If-None-Match": etag})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError(f"{module}.js: unchanged, yet sent again")
+        except urllib.error.HTTPError as unchanged:
+            assert unchanged.code == 304, module
 
     a, b = browser(), browser()
     invite = a.create_room(server.base_url, "alice", name="CSP check")
