@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { CloseCode } from '../../Sources/ParleyServer/Public/protocol.js';
-import { ChatSession, HISTORY_PAGE, Status, Timing, backoffDelay, clientIdFrom } from '../../Sources/ParleyServer/Public/session.js';
+import { ChatSession, HISTORY_PAGE, Status, Timing, TypingThrottle, backoffDelay, clientIdFrom } from '../../Sources/ParleyServer/Public/session.js';
 
 /** Deterministic "random" bytes: 0, 1, 2, … across calls, so every client_id differs. */
 function counterBytes() {
@@ -284,5 +284,34 @@ describe('members', () => {
     assert.deepEqual(s.rename('  new  ').frames, [{ type: 'nick', nick: 'new' }]);
     assert.deepEqual(s.rename('é'.repeat(33)).frames, []);
     assert.deepEqual(s.rename('🙂'.repeat(32)).frames.length, 1, 'counted in scalars, not UTF-16 units');
+  });
+});
+
+describe('typing notices', () => {
+  test('the first keystroke tells the room at once; later ones within 2.1 s ask for one trailing notice', () => {
+    const t = new TypingThrottle();
+    let now = 50_000;
+    assert.equal(t.keystroke(now), 0);
+    assert.ok(t.shouldSend(now, 'h'));
+    t.sent(now);
+    now += 500;
+    assert.equal(t.keystroke(now), Timing.typingSendEveryMs - 500);
+    now += 100;
+    assert.equal(t.keystroke(now), null, 'one trailing check is already due');
+    now += Timing.typingSendEveryMs - 600;
+    assert.ok(t.shouldSend(now, 'hello'), 'still typing 1.5 s ago: notify again');
+    t.sent(now);
+    now += Timing.typingSendEveryMs;
+    assert.equal(t.keystroke(now), 0);
+  });
+
+  test('no notice for an empty draft, a command, or after a pause long enough for the notice to end', () => {
+    const t = new TypingThrottle();
+    assert.equal(t.keystroke(0), 0);
+    assert.equal(t.shouldSend(0, '   '), false);
+    assert.equal(t.shouldSend(0, '/nick x'), false);
+    t.sent(0);
+    t.keystroke(100);
+    assert.equal(t.shouldSend(100 + Timing.typingShownMs + 1, 'draft'), false);
   });
 });

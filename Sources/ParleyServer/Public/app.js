@@ -8,14 +8,11 @@
 //   storage.js   what survives a reload
 //   app.js       this file: wires them together, the composer and the sidebar
 
-import { ChatSession } from './session.js';
+import { ChatSession, TypingThrottle } from './session.js';
 import { startLobby } from './lobby.js';
 import { RoomSocket } from './socket.js';
 import * as storage from './storage.js';
 import { $, ChatView } from './view.js';
-
-const TYPING_SEND_INTERVAL_MS = 2100; // the server relays at most one per 2 s; a little slack for jitter
-const TYPING_SHOW_MS = 3000;
 
 let session = null;
 let view = null;
@@ -82,24 +79,19 @@ function onComposerKey(e) {
 
 // ---------- typing ----------
 
-const typing = { lastSent: 0, lastKeystroke: 0, timer: null };
+const typing = new TypingThrottle();
+let typingTimer = null;
 
-// Leading edge: tell the room at once. Keystrokes inside the throttle window schedule one
-// trailing notice, so someone who keeps typing right after sending still shows as typing.
 function onComposerInput() {
-  typing.lastKeystroke = Date.now();
-  const wait = typing.lastSent + TYPING_SEND_INTERVAL_MS - typing.lastKeystroke;
-  if (wait <= 0) sendTyping();
-  else if (!typing.timer) typing.timer = setTimeout(sendTyping, wait);
+  const wait = typing.keystroke(Date.now());
+  if (wait === 0) sendTyping();
+  else if (wait !== null) typingTimer = setTimeout(sendTyping, wait);
 }
 
 function sendTyping() {
-  clearTimeout(typing.timer);
-  typing.timer = null;
-  const text = $('message-input').value;
-  if (!text.trim() || text.startsWith('/')) return;
-  if (Date.now() - typing.lastKeystroke > TYPING_SHOW_MS) return; // they stopped; do not revive it
-  if (socket.send({ type: 'typing' })) typing.lastSent = Date.now();
+  clearTimeout(typingTimer);
+  typingTimer = null;
+  if (typing.shouldSend(Date.now(), $('message-input').value) && socket.send({ type: 'typing' })) typing.sent(Date.now());
 }
 
 // ---------- sidebar on narrow screens ----------

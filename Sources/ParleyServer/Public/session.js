@@ -15,6 +15,8 @@ export const Timing = Object.freeze({
   closeAfterIdleMs: 45000,
   heartbeatEveryMs: 5000,
   retryAfterMs: 1500, // after `rate_limited` or `unavailable`
+  typingSendEveryMs: 2100, // the server relays at most one per 2 s; a little slack for jitter
+  typingShownMs: 3000, // how long a `typing` notice shows, and how long a pause ends typing
 });
 
 export const HISTORY_PAGE = 50;
@@ -52,6 +54,40 @@ export function isValidMessage(m) {
 
 function utf8Length(text) {
   return new TextEncoder().encode(text).length;
+}
+
+/**
+ * When to tell the room we are typing. Leading edge: at once. Keystrokes inside the throttle window ask
+ * for one trailing notice, so someone who keeps typing right after sending still shows as typing.
+ */
+export class TypingThrottle {
+  constructor() {
+    this.lastSent = null;
+    this.lastKeystroke = null;
+    this.waiting = false;
+  }
+
+  /** A keystroke: 0 to check at once, a wait in ms before checking, or null when a check is already due. */
+  keystroke(now) {
+    this.lastKeystroke = now;
+    const wait = this.lastSent === null ? 0 : this.lastSent + Timing.typingSendEveryMs - now;
+    if (wait <= 0) return 0;
+    if (this.waiting) return null;
+    this.waiting = true;
+    return wait;
+  }
+
+  /** The check: whether to send `typing` for this draft now (never for an empty line or a command,
+   * nor once the typist has paused long enough for the notice to end). Call sent() if it went out. */
+  shouldSend(now, draft) {
+    this.waiting = false;
+    if (!draft.trim() || draft.startsWith('/')) return false;
+    return now - this.lastKeystroke <= Timing.typingShownMs;
+  }
+
+  sent(now) {
+    this.lastSent = now;
+  }
 }
 
 /** What the page does after a transition. Lines come before messages: they are anchored after `after`. */

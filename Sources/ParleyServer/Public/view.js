@@ -4,12 +4,11 @@
 // User-supplied text only ever reaches the page through textContent / createTextNode, never innerHTML,
 // so a message cannot inject markup.
 
-import { sameNick } from './session.js';
+import { Timing, sameNick } from './session.js';
 
 export const $ = (id) => document.getElementById(id);
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
-const TYPING_SHOW_MS = 3000;
 const AVATAR_HUES = 8;
 const MAX_LINES = 500; // quiet lines are not worth unbounded memory
 
@@ -307,7 +306,7 @@ export class ChatView {
 
   startTyping(nick) {
     clearTimeout(this.typers.get(nick));
-    this.typers.set(nick, setTimeout(() => this.stopTyping(nick), TYPING_SHOW_MS));
+    this.typers.set(nick, setTimeout(() => this.stopTyping(nick), Timing.typingShownMs));
     this.renderTyping();
   }
 
