@@ -35,9 +35,10 @@ struct WebUIRoutes {
         HTTPField.Name("Referrer-Policy")!: "no-referrer",
     ]
 
-    /// Static assets with security headers and a short cache.
+    /// Static assets, revalidated on every load (answered 304 while unchanged): the UI's modules import
+    /// each other, and a cached old module beside a new one would break the page after an upgrade.
     var fileMiddleware: FileMiddleware<ParleyRequestContext, LocalFileSystem> {
-        FileMiddleware(publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.maxAge(300)])]), searchForIndexHtml: false)
+        FileMiddleware(publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: false)
     }
 }
 

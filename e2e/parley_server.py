@@ -1,4 +1,4 @@
-"""`parley serve` as a subprocess, shared by the end-to-end suites (tests/browser, tests/cli).
+"""`parley serve` as a subprocess, shared by the end-to-end suites (e2e/browser, e2e/cli).
 
 Each suite's conftest puts this folder on sys.path and imports from here."""
 

@@ -1,7 +1,7 @@
 """Helpers for the web UI tests: a real `parley serve` subprocess and a driver for the page.
 
 Kept out of conftest.py under a unique name so that `import` works however many conftest files
-the other suites under tests/ add."""
+the other suites under e2e/ add."""
 
 import os
 import sys
@@ -12,6 +12,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
+
+try:
+    from axe_selenium_python import Axe
+except ImportError:  # scripts/install-test-deps installs it; without it only the accessibility test skips
+    Axe = None
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parley_server import PARLEY_BIN, ParleyServer, free_port  # noqa: E402  (shared by the suites)
@@ -116,3 +121,30 @@ def make_driver(width=1280, height=800):
     driver.set_page_load_timeout(WAIT_S)
     driver.set_script_timeout(WAIT_S)
     return driver
+
+
+def set_viewport(page, width, height, dark=False, reduced_motion=False):
+    """Width, height and colour scheme by the Chrome DevTools Protocol; with reduced motion the page drops its
+    transitions, so colours are final at once (a check could otherwise see them mid-fade)."""
+    page.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    page.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+        {"name": "prefers-color-scheme", "value": "dark" if dark else "light"},
+        {"name": "prefers-reduced-motion", "value": "reduce" if reduced_motion else "no-preference"}]})
+
+
+def accessibility_violations(page, impacts=("serious", "critical")):
+    """axe-core's violations of the page as it is now, those of the given impacts, one line per element:
+    "rule (impact): selector: what failed"."""
+    axe = Axe(page.d)
+    if not page.d.execute_script("return typeof window.axe === 'object'"):
+        axe.inject()
+    results = axe.run(options='{"resultTypes": ["violations"]}')
+    found = []
+    for violation in results["violations"]:
+        if violation["impact"] not in impacts:
+            continue
+        for node in violation["nodes"]:
+            detail = node.get("failureSummary", "").replace("\n", " ")
+            found.append(f'{violation["id"]} ({violation["impact"]}): {" ".join(node["target"])}: {detail}')
+    return found

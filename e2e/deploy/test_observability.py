@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "e2e"))
 from parley_server import ParleyServer  # noqa: E402  (shared by the suites)
 
 METRIC = re.compile(r"\bparley_[a-z0-9_]+")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "e2e"))
 from parley_server import ParleyServer  # noqa: E402  (shared by the suites)
 
 openapi_spec_validator = pytest.importorskip("openapi_spec_validator")

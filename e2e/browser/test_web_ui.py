@@ -1,13 +1,16 @@
 """End-to-end tests of the web UI: real parley server, real headless Chromium, real WebSockets."""
 
 import json
+import urllib.error
 import urllib.request
+
+import pytest
 
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from browser_support import ARTIFACTS, free_port
+from browser_support import ARTIFACTS, Axe, accessibility_violations, free_port, set_viewport
 
 
 def post_json(url, body):
@@ -207,6 +210,19 @@ def test_csp_header_and_no_violations(server, browser):
             assert "script-src 'self'" in csp and "style-src 'self'" in csp, csp
             assert "unsafe-inline" not in csp
             assert resp.headers.get_content_type() == "text/html"
+    # Browsers run a module only when it is served as JavaScript.
+    for module in ("app", "protocol", "session", "socket", "view", "lobby", "storage"):
+        with urllib.request.urlopen(f"{server.base_url}/{module}.js", timeout=10) as resp:
+            assert resp.headers.get_content_type() == "text/javascript", module
+            # Revalidated on every load, so an upgrade never mixes an old cached module with new ones.
+            assert resp.headers.get("Cache-Control") == "no-cache", module
+            etag = resp.headers.get("ETag")
+        request = urllib.request.Request(f"{server.base_url}/{module}.js", headers={"If-None-Match": etag})
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError(f"{module}.js: unchanged, yet sent again")
+        except urllib.error.HTTPError as unchanged:
+            assert unchanged.code == 304, module
 
     a, b = browser(), browser()
     invite = a.create_room(server.base_url, "alice", name="CSP check")
@@ -220,13 +236,6 @@ def test_csp_header_and_no_violations(server, browser):
         logs = page.d.get_log("browser")
         assert not [e for e in logs if "Content Security Policy" in e["message"]], logs
         assert not [e for e in logs if e["level"] == "SEVERE"], logs
-
-
-def set_viewport(page, width, height, dark=False):
-    page.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
-    page.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {
-        "features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
 
 
 def test_screenshots_of_a_live_conversation(server, browser):
@@ -338,3 +347,44 @@ def test_client_ids_are_random_128_bit_values(server, browser):
     for client_id in ids:
         assert len(client_id) == 32 and all(c in "0123456789abcdef" for c in client_id)
     assert len({client_id[:8] for client_id in ids}) == 3
+
+
+@pytest.mark.skipif(Axe is None, reason="axe-selenium-python is not installed (scripts/install-test-deps)")
+def test_no_serious_or_critical_accessibility_violations(server, browser):
+    # axe-core checks the lobby, an invitation, a room with messages and an empty room, in light and dark
+    # mode, at a phone's width and a desktop's: no serious or critical finding anywhere.
+    lobby, invited, a, b = browser(), browser(), browser(), browser()
+    invite = a.create_room(server.base_url, "Ada", name="Accessibility")
+    code = room_code(invite)
+    b.join_invite(invite, "Grace")
+    lobby.open(server.base_url + "/")
+    _, empty = post_json(f"{server.base_url}/api/rooms", {"name": "Nothing yet"})
+    invited.open(f"{server.base_url}/r/{empty['code']}")
+    post_json(f"{server.base_url}/api/rooms/{code}/messages", {"nick": "Linus", "text": "Notes: https://example.com/notes"})
+    a.send("First, from Ada.")
+    a.send("Second, grouped under the first.")
+    b.send("And one from Grace.")
+    b.send("/nick")  # a usage notice, shown as an error line
+    a.wait_message("And one from Grace.")
+    b.wait_message("And one from Grace.")
+    b.d.find_element(By.ID, "nick-edit").click()
+    b.type("typing")
+    a.wait(lambda: "Grace" in a.tid("typing-indicator").text, message="no typing indicator")
+
+    def check(pages):
+        found = []
+        for width, height in ((360, 740), (1280, 800)):
+            for dark in (False, True):
+                for name, page in pages:
+                    set_viewport(page, width, height, dark, reduced_motion=True)
+                    found += [f"{name} at {width} px, {'dark' if dark else 'light'}: {v}"
+                              for v in accessibility_violations(page)]
+        return found
+
+    found = check((("lobby", lobby), ("invite", invited), ("room", a), ("room", b)))
+    invited.set_nick("Edsger")
+    invited.tid("join-button").click()
+    invited.wait_connected()
+    invited.wait(lambda: invited.d.find_element(By.ID, "empty-state").is_displayed(), message="no empty state")
+    found += check((("empty room", invited),))
+    assert not found, "\n".join(found)

@@ -1,0 +1,37 @@
+// The contract's values the web UI needs (docs/PROTOCOL.md), in one place. Limits a server may change
+// are not here: they arrive in `welcome.limits` (see session.js).
+
+/** WebSocket close codes the server sends. */
+export const CloseCode = Object.freeze({
+  goingAway: 1001,
+  unsupportedData: 1003,
+  invalidPayload: 1007,
+  policyViolation: 1008, // rate limit or slow consumer: resume with `since`
+  tooBig: 1009,
+  replaced: 4001, // the same `session` connected elsewhere
+  kicked: 4003, // kicked or banned by a moderator
+  roomDeleted: 4004,
+  tokenExpired: 4005,
+});
+
+/** `error.code` values the page reacts to. */
+export const ErrorCode = Object.freeze({
+  badRequest: 'bad_request',
+  tooLarge: 'too_large',
+  rateLimited: 'rate_limited',
+  unavailable: 'unavailable',
+  nickTaken: 'nick_taken',
+  invalidNick: 'invalid_nick',
+});
+
+/** Room codes: 1–64 of letters, digits, `.`, `_`, `-`. */
+export const ROOM_CODE = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** A nick is at most this many Unicode scalars after trimming. */
+export const NICK_MAX_SCALARS = 32;
+
+/** The largest `limit` a `history` command may ask for. */
+export const HISTORY_MAX_LIMIT = 200;
+
+/** Bytes of randomness in a `client_id` (the contract asks for at least 96 bits). */
+export const CLIENT_ID_BYTES = 16;

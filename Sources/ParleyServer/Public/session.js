@@ -1,0 +1,516 @@
+// A chat session's state across connections, with no DOM, socket, storage or clock of its own: the
+// resume point (`since`, `rev`, `session`), the outbox of messages not yet echoed (each with its
+// `client_id`, so a resend is never stored twice), the messages held (deduplicated by id, holes
+// found and filled), the members, and the reconnect backoff. socket.js feeds it frames and the time;
+// each method returns an Update saying what to send and show.
+
+import { CLIENT_ID_BYTES, CloseCode, ErrorCode, HISTORY_MAX_LIMIT, NICK_MAX_SCALARS } from './protocol.js';
+
+/** Our timings; none of them is the contract's. */
+export const Timing = Object.freeze({
+  backoffBaseMs: 300,
+  backoffCapMs: 5000,
+  welcomeTimeoutMs: 10000, // a socket that opens but never says welcome is as good as dead
+  pingAfterIdleMs: 25000, // half-open TCP connections never fire `close`; a ping notices them
+  closeAfterIdleMs: 45000,
+  heartbeatEveryMs: 5000,
+  retryAfterMs: 1500, // after `rate_limited` or `unavailable`
+  typingSendEveryMs: 2100, // the server relays at most one per 2 s; a little slack for jitter
+  typingShownMs: 3000, // how long a `typing` notice shows, and how long a pause ends typing
+});
+
+export const HISTORY_PAGE = 50;
+
+export const Status = Object.freeze({
+  connecting: 'connecting',
+  reconnecting: 'reconnecting…',
+  connected: 'connected',
+  disconnected: 'disconnected',
+});
+
+/** The close codes after which reconnecting cannot help (it would only repeat the close). */
+const FINAL_CLOSES = new Map([
+  [CloseCode.replaced, 'This chat was opened somewhere else. Reload the page to continue here.'],
+  [CloseCode.kicked, 'You were removed from this room.'],
+  [CloseCode.roomDeleted, 'This room was deleted.'],
+]);
+
+/** Exponential backoff with ±25 % jitter so a room does not stampede back; `random` in [0, 1). */
+export function backoffDelay(attempt, random) {
+  const exp = Math.min(Timing.backoffCapMs, Timing.backoffBaseMs * 2 ** attempt);
+  return Math.min(exp * (0.75 + random * 0.5), Timing.backoffCapMs);
+}
+
+/** A `client_id` from CLIENT_ID_BYTES random bytes, as lowercase hex. */
+export function clientIdFrom(bytes) {
+  return Array.from(bytes, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+export const sameNick = (a, b) => typeof a === 'string' && typeof b === 'string' && a.toLowerCase() === b.toLowerCase();
+
+export function isValidMessage(m) {
+  return Boolean(m) && Number.isInteger(m.id) && typeof m.text === 'string' && typeof m.nick === 'string';
+}
+
+function utf8Length(text) {
+  return new TextEncoder().encode(text).length;
+}
+
+/**
+ * When to tell the room we are typing. Leading edge: at once. Keystrokes inside the throttle window ask
+ * for one trailing notice, so someone who keeps typing right after sending still shows as typing.
+ */
+export class TypingThrottle {
+  constructor() {
+    this.lastSent = null;
+    this.lastKeystroke = null;
+    this.waiting = false;
+  }
+
+  /** A keystroke: 0 to check at once, a wait in ms before checking, or null when a check is already due. */
+  keystroke(now) {
+    this.lastKeystroke = now;
+    const wait = this.lastSent === null ? 0 : this.lastSent + Timing.typingSendEveryMs - now;
+    if (wait <= 0) return 0;
+    if (this.waiting) return null;
+    this.waiting = true;
+    return wait;
+  }
+
+  /** The check: whether to send `typing` for this draft now (never for an empty line or a command,
+   * nor once the typist has paused long enough for the notice to end). Call sent() if it went out. */
+  shouldSend(now, draft) {
+    this.waiting = false;
+    if (!draft.trim() || draft.startsWith('/')) return false;
+    return now - this.lastKeystroke <= Timing.typingShownMs;
+  }
+
+  sent(now) {
+    this.lastSent = now;
+  }
+}
+
+/** What the page does after a transition. Lines come before messages: they are anchored after `after`. */
+export class Update {
+  constructor() {
+    /** Commands to write now, in order. */
+    this.frames = [];
+    /** New messages, in id order. */
+    this.fresh = [];
+    /** Messages whose content changed (edits, deletions, reactions): redraw them. */
+    this.changed = [];
+    /** Quiet lines: {text, kind, after}, `after` the newest message id held when they happened. */
+    this.lines = [];
+    /** client_ids no longer waiting (echoed or refused for good). */
+    this.acknowledged = [];
+    /** The outbox changed: persist it. */
+    this.outboxChanged = false;
+    /** A new status to show, or null. */
+    this.status = null;
+    this.membersChanged = false;
+    /** Typing indicators: a nick started, nicks stopped, or all of them stop. */
+    this.typing = null;
+    this.stoppedTyping = [];
+    this.clearTyping = false;
+    /** Call retry() after this many ms, or null. */
+    this.retryAfterMs = null;
+    /** Close the socket (it went quiet). */
+    this.close = false;
+    /** Our own rename: {from, to}. */
+    this.renamed = null;
+    /** welcome only: the room's name as the server has it. */
+    this.room = null;
+    /** A message to queue in the pending list ({client_id, text, ts}). */
+    this.queued = null;
+    /** This was the socket's welcome. */
+    this.welcomed = false;
+  }
+}
+
+export class ChatSession {
+  /**
+   * @param {string} room the room code
+   * @param {{nick?: string|null, session?: string|null, outbox?: Array}} saved what the page kept: the
+   *   nick to ask for, the session secret, and messages typed but never echoed
+   */
+  constructor(room, { nick = null, session = null, outbox = [] } = {}) {
+    this.room = room;
+    this.nick = nick || null;
+    this.session = session || null;
+    /** Messages sent but not yet echoed, oldest first: [{client_id, text, ts}]. */
+    this.outbox = outbox.filter((m) => m && typeof m.client_id === 'string' && typeof m.text === 'string');
+    this.ownClientIds = new Set(this.outbox.map((m) => m.client_id));
+    /** id → message, each id once. */
+    this.messages = new Map();
+    this.members = [];
+    /** What this server allows (`welcome.limits`); null before welcome or from an older server. */
+    this.limits = null;
+    /** The room's newest revision seen (§11); null until a server reports one. */
+    this.rev = null;
+    this.connected = false; // the current socket has received welcome
+    this.everWelcomed = false; // resume from here on, and say "reconnecting…"
+    this.stopped = false; // closed for good (replaced by another tab, kicked): do not fight it
+    this.attempt = 0;
+    this.historyInFlight = false;
+    this.retryPending = false;
+    this.lastFrameAt = 0;
+  }
+
+  // ---------- what the page asks ----------
+
+  maxId() {
+    let max = 0;
+    for (const id of this.messages.keys()) if (id > max) max = id;
+    return max;
+  }
+
+  minId() {
+    let min = Infinity;
+    for (const id of this.messages.keys()) if (id < min) min = id;
+    return min === Infinity ? 0 : min;
+  }
+
+  sortedMessages() {
+    return [...this.messages.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** Older messages exist below the oldest we hold. */
+  get canLoadOlder() {
+    return this.minId() > 1;
+  }
+
+  isOwn(m) {
+    return Boolean(m.client_id && this.ownClientIds.has(m.client_id)) || sameNick(m.nick, this.nick);
+  }
+
+  maxMessageBytes() {
+    const max = this.limits && this.limits.max_message_bytes;
+    return Number.isInteger(max) && max > 0 ? max : null;
+  }
+
+  /** Query parameters for the next socket. After the first welcome we resume from the newest id we
+   * hold: nothing missed, nothing twice. */
+  connectionParams() {
+    const params = [['room', this.room]];
+    if (this.nick) params.push(['nick', this.nick]);
+    if (this.session) params.push(['session', this.session]);
+    if (this.everWelcomed) {
+      params.push(['since', String(this.maxId())]);
+      if (this.rev !== null) params.push(['rev', String(this.rev)]);
+    }
+    return params;
+  }
+
+  // ---------- the connection ----------
+
+  /** A socket is being opened. */
+  connecting(now) {
+    this.connected = false;
+    this.lastFrameAt = now;
+    const update = new Update();
+    update.status = this.everWelcomed ? Status.reconnecting : Status.connecting;
+    return update;
+  }
+
+  /** The socket closed with `code`. Unless the close is final, reconnect after nextReconnectDelay(). */
+  closed(code) {
+    this.connected = false;
+    // A history request lost with the socket must not block paging and gap filling for good.
+    this.historyInFlight = false;
+    const update = new Update();
+    update.clearTyping = true;
+    const final = FINAL_CLOSES.get(code);
+    if (final) {
+      this.stopped = true;
+      update.status = Status.disconnected;
+      this.line(update, final, 'error');
+    } else {
+      update.status = this.everWelcomed ? Status.reconnecting : Status.connecting;
+    }
+    return update;
+  }
+
+  /** The wait before the next attempt; each call counts one attempt. */
+  nextReconnectDelay(random) {
+    const delay = backoffDelay(this.attempt, random);
+    this.attempt += 1;
+    return delay;
+  }
+
+  /** The network or the tab is back: skip the wait. */
+  reconnectNow() {
+    this.attempt = 0;
+  }
+
+  /** Called every Timing.heartbeatEveryMs. */
+  heartbeat(now) {
+    const update = new Update();
+    if (!this.connected) return update;
+    const idle = now - this.lastFrameAt;
+    if (idle > Timing.closeAfterIdleMs) update.close = true;
+    else if (idle > Timing.pingAfterIdleMs) update.frames.push({ type: 'ping' });
+    return update;
+  }
+
+  /** One frame from the server (text). Frames that are not JSON objects with a type are ignored. */
+  receive(data, now) {
+    this.lastFrameAt = now;
+    let ev;
+    try { ev = JSON.parse(data); } catch { return new Update(); }
+    if (!ev || typeof ev.type !== 'string') return new Update();
+    const handler = EVENTS[ev.type];
+    return handler ? handler.call(this, ev) : new Update();
+  }
+
+  // ---------- what the user does ----------
+
+  /**
+   * A message typed by the user: refused here when it is over the server's limit, else queued with a
+   * new client_id and sent when connected.
+   */
+  say(text, { ts, randomBytes }) {
+    const update = new Update();
+    const max = this.maxMessageBytes();
+    const length = utf8Length(text);
+    if (max !== null && length > max) {
+      this.line(update, `That message is too long: ${length} bytes, and this server takes at most ${max} bytes.`, 'error');
+      return update;
+    }
+    const item = { client_id: clientIdFrom(randomBytes(CLIENT_ID_BYTES)), text, ts };
+    this.outbox.push(item);
+    this.ownClientIds.add(item.client_id);
+    update.outboxChanged = true;
+    update.queued = item;
+    if (this.connected) update.frames.push({ type: 'message', text: item.text, client_id: item.client_id });
+    return update;
+  }
+
+  /** A rename asked for by the user. */
+  rename(nick) {
+    const update = new Update();
+    const trimmed = nick.trim();
+    if (!trimmed) return update;
+    if (Array.from(trimmed).length > NICK_MAX_SCALARS) {
+      this.line(update, `Names can be at most ${NICK_MAX_SCALARS} characters.`, 'error');
+    } else if (this.connected) {
+      update.frames.push({ type: 'nick', nick: trimmed });
+    } else {
+      this.line(update, 'You are offline. Change your name once the connection is back.', 'error');
+    }
+    return update;
+  }
+
+  loadOlder() {
+    const update = new Update();
+    const oldest = this.minId();
+    if (oldest > 1) this.requestHistory(update, oldest, HISTORY_PAGE);
+    return update;
+  }
+
+  /** The pause after `rate_limited` or `unavailable` is over: resend what waits. */
+  retry() {
+    this.retryPending = false;
+    const update = new Update();
+    this.flushOutbox(update);
+    return update;
+  }
+
+  // ---------- internals ----------
+
+  line(update, text, kind = 'notice') {
+    update.lines.push({ text, kind, after: this.maxId() });
+  }
+
+  flushOutbox(update) {
+    if (!this.connected) return;
+    for (const item of this.outbox) update.frames.push({ type: 'message', text: item.text, client_id: item.client_id });
+  }
+
+  requestHistory(update, before, limit) {
+    if (this.historyInFlight || !this.connected) return;
+    update.frames.push({ type: 'history', before, limit: Math.max(1, Math.min(HISTORY_MAX_LIMIT, limit)) });
+    this.historyInFlight = true;
+  }
+
+  // Ids grow by exactly one, so a hole in the ids we hold is a hole in what we saw (e.g. a resume that
+  // was truncated). Fetch the messages just below the hole's upper edge until it is closed.
+  fillGaps(update) {
+    if (this.historyInFlight) return;
+    const ids = [...this.messages.keys()].sort((a, b) => a - b);
+    for (let i = ids.length - 1; i > 0; i--) {
+      const gap = ids[i] - ids[i - 1] - 1;
+      if (gap > 0) {
+        this.requestHistory(update, ids[i], gap);
+        return;
+      }
+    }
+  }
+
+  /** Our own echo (same client_id) is the acknowledgement; a refusal for good is one too. */
+  acknowledge(update, clientId) {
+    const index = this.outbox.findIndex((m) => m.client_id === clientId);
+    if (index === -1) return;
+    this.outbox.splice(index, 1);
+    update.acknowledged.push(clientId);
+    update.outboxChanged = true;
+  }
+
+  addMessages(update, list) {
+    for (const m of list) {
+      if (!isValidMessage(m)) continue;
+      if (m.client_id) this.acknowledge(update, m.client_id);
+      if (this.messages.has(m.id)) continue; // a resend or a resumed history overlap
+      this.messages.set(m.id, m);
+      update.fresh.push(m);
+    }
+    update.fresh.sort((a, b) => a.id - b.id);
+  }
+
+  /** Changes to messages (§11): each carries the message's current state, so order does not matter. */
+  applyChanges(update, list) {
+    for (const m of list) {
+      if (!isValidMessage(m) || !this.messages.has(m.id)) continue;
+      this.messages.set(m.id, m);
+      update.changed.push(m);
+    }
+  }
+
+  noteRev(rev) {
+    if (Number.isInteger(rev) && rev >= 0 && (this.rev === null || rev > this.rev)) this.rev = rev;
+  }
+
+  setMembers(update, list) {
+    const unique = [];
+    for (const n of list) if (typeof n === 'string' && !unique.includes(n)) unique.push(n);
+    if (this.nick && !unique.includes(this.nick)) unique.push(this.nick);
+    this.members = unique;
+    update.membersChanged = true;
+  }
+
+  setNick(update, nick) {
+    const previous = this.nick;
+    this.nick = nick;
+    if (previous !== nick) this.setMembers(update, this.members.map((m) => (m === previous ? nick : m)));
+  }
+}
+
+/** One handler per server event type, called on the session. */
+const EVENTS = {
+  welcome(ev) {
+    const update = new Update();
+    update.welcomed = true;
+    const wanted = this.nick;
+    const first = !this.everWelcomed;
+    this.connected = true;
+    this.everWelcomed = true;
+    this.attempt = 0;
+    this.session = ev.session || null;
+    this.setNick(update, ev.nick);
+    this.limits = ev.limits && typeof ev.limits === 'object' ? ev.limits : null;
+    this.noteRev(ev.rev);
+    if (ev.room) update.room = ev.room;
+    this.setMembers(update, Array.isArray(ev.members) ? ev.members : []);
+    if (wanted && !sameNick(wanted, ev.nick)) {
+      this.line(update, `The name “${wanted}” is in use here, so you are “${ev.nick}”.`);
+    } else if (!first) {
+      this.line(update, 'Reconnected.');
+    }
+    this.addMessages(update, Array.isArray(ev.history) ? ev.history : []);
+    if (Array.isArray(ev.updates)) this.applyChanges(update, ev.updates);
+    update.status = Status.connected;
+    this.flushOutbox(update);
+    this.fillGaps(update);
+    return update;
+  },
+
+  message(ev) {
+    const update = new Update();
+    this.addMessages(update, [ev]);
+    update.stoppedTyping.push(ev.nick);
+    return update;
+  },
+
+  update(ev) {
+    const update = new Update();
+    this.noteRev(ev.rev);
+    if (ev.message) this.applyChanges(update, [ev.message]);
+    return update;
+  },
+
+  history(ev) {
+    const update = new Update();
+    this.historyInFlight = false;
+    const held = this.messages.size;
+    this.addMessages(update, Array.isArray(ev.messages) ? ev.messages : []);
+    // Keep filling holes only while pages bring something new, so an unfillable hole cannot loop.
+    if (this.messages.size > held) this.fillGaps(update);
+    return update;
+  },
+
+  join(ev) {
+    const update = new Update();
+    if (!this.members.some((m) => m === ev.nick)) this.setMembers(update, [...this.members, ev.nick]);
+    this.line(update, `${ev.nick} joined`, 'join');
+    return update;
+  },
+
+  leave(ev) {
+    const update = new Update();
+    this.setMembers(update, this.members.filter((m) => m !== ev.nick));
+    update.stoppedTyping.push(ev.nick);
+    this.line(update, `${ev.nick} left`, 'leave');
+    return update;
+  },
+
+  nick(ev) {
+    const update = new Update();
+    const mine = ev.from === this.nick;
+    this.setMembers(update, this.members.map((m) => (m === ev.from ? ev.to : m)));
+    update.stoppedTyping.push(ev.from);
+    if (mine) {
+      this.setNick(update, ev.to);
+      update.renamed = { from: ev.from, to: ev.to };
+      this.line(update, `You are now ${ev.to}`, 'nick');
+    } else {
+      this.line(update, `${ev.from} is now ${ev.to}`, 'nick');
+    }
+    return update;
+  },
+
+  typing(ev) {
+    const update = new Update();
+    if (typeof ev.nick === 'string' && ev.nick !== this.nick) update.typing = ev.nick;
+    return update;
+  },
+
+  pong() {
+    return new Update(); // lastFrameAt was already refreshed
+  },
+
+  error(ev) {
+    const update = new Update();
+    const max = this.maxMessageBytes();
+    const text = {
+      [ErrorCode.nickTaken]: 'That name is already taken in this room.',
+      [ErrorCode.invalidNick]: `That name cannot be used. Names are 1–${NICK_MAX_SCALARS} characters.`,
+      [ErrorCode.tooLarge]: max ? `That message is too long (the limit is ${max} bytes).` : 'That message is too long.',
+    }[ev.code] || ev.message || 'The server refused that.';
+    // An error answering a history request (e.g. a bad limit) also ends that request.
+    if (ev.code === ErrorCode.badRequest && !ev.client_id) this.historyInFlight = false;
+    if (ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) {
+      // Not stored; still in the outbox. One retry at a time, and resending is safe thanks to client_id.
+      this.line(update, 'Your message was not stored yet. It will be retried in a moment.', 'error');
+      if (!this.retryPending) {
+        this.retryPending = true;
+        update.retryAfterMs = Timing.retryAfterMs;
+      }
+      return update;
+    }
+    // The server names the refused message: it will never be accepted, so stop resending it.
+    if (ev.client_id && (ev.code === ErrorCode.tooLarge || ev.code === ErrorCode.badRequest)) {
+      this.acknowledge(update, ev.client_id);
+    }
+    this.line(update, text, 'error');
+    return update;
+  },
+};
