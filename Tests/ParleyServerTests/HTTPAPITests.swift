@@ -97,6 +97,13 @@ import Testing
         }
     }
 
+    @Test func storageHealthIsAGauge() async throws {
+        try await withServer { server in
+            let metrics = try await server.http("GET", "/metrics")
+            #expect(metrics.body.contains("\nparley_storage_healthy 1"))
+        }
+    }
+
     @Test func idleRoomsAreFreed() async throws {
         try await withServer { server in
             for n in 0..<20 {
