@@ -61,6 +61,20 @@ def test_the_document_is_valid_openapi_3_1():
     assert DOCUMENT["openapi"].startswith("3.1")
 
 
+def test_every_route_the_server_registers_is_documented_and_no_other():
+    """Routes as the sources register them (`router.get("/path")` and the like), so that a route that
+    lands without its description, or a description without its route, fails here."""
+    registered = set()
+    for source in (ROOT / "Sources" / "ParleyServer").rglob("*.swift"):
+        for method, path in re.findall(r'router\.(get|post|put|patch|delete)\(\s*"([^"]+)"', source.read_text()):
+            registered.add((method, path))
+    # The document itself is a file of the web UI's folder, served by its file middleware.
+    registered.add(("get", "/api/openapi.json"))
+    documented = {(method, path) for path, item in DOCUMENT["paths"].items() for method in METHODS if method in item}
+    assert registered - documented == set(), "registered but not in the document"
+    assert documented - registered == set(), "in the document but not registered"
+
+
 def test_the_server_serves_the_file_as_json(server):
     status, headers, body = request(server, "get", "/api/openapi.json")
     assert status == 200
