@@ -221,6 +221,7 @@ struct ClusterTests {
             // client is told the storage is unavailable.
             try await writer.send(.message(text: "while down", clientID: "down"))
             #expect(try await writer.nextError() == .unavailable)
+            #expect(try await nodes[0].server.http("GET", "/metrics").body.contains("\nparley_storage_healthy 0"))
             // A command that needs storage gets an error too, and the connection stays.
             try await writer.send(.history(before: nil, limit: 10))
             #expect(try await writer.nextError() == .unavailable)
@@ -229,6 +230,7 @@ struct ClusterTests {
             try await pgctl(bin, data, "start", "-l", "\(data)/../server.log")
             // The nodes reconnect by themselves.
             for n in 50..<100 { acknowledged.append(try await deliver(n)) }
+            #expect(try await nodes[0].server.http("GET", "/metrics").body.contains("\nparley_storage_healthy 1"))
             #expect(acknowledged == Array(acknowledged[0]..<acknowledged[0] + 100))
 
             // Every acknowledged message reached the other node's member, once and in order, and the

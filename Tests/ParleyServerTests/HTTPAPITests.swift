@@ -97,6 +97,24 @@ import Testing
         }
     }
 
+    @Test func theOpenAPIDocumentIsServed() async throws {
+        try await withServer { server in
+            let document = try await server.http("GET", "/api/openapi.json")
+            #expect(document.status == 200 && document.json["openapi"] as? String == "3.1.0")
+            let paths = try #require(document.json["paths"] as? [String: Any])
+            #expect(paths["/api/rooms/{code}/messages"] != nil && paths["/api/openapi.json"] != nil)
+            let wrongMethod = try await server.http("POST", "/api/openapi.json")
+            #expect(wrongMethod.status == 405 && wrongMethod.errorCode == "bad_request")
+        }
+    }
+
+    @Test func storageHealthIsAGauge() async throws {
+        try await withServer { server in
+            let metrics = try await server.http("GET", "/metrics")
+            #expect(metrics.body.contains("\nparley_storage_healthy 1"))
+        }
+    }
+
     @Test func idleRoomsAreFreed() async throws {
         try await withServer { server in
             for n in 0..<20 {

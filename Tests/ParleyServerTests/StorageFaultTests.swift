@@ -46,10 +46,12 @@ import Glibc
                 try await Self.answer(writer) == .error(code: .unavailable, message: "the message could not be stored; resend it", clientID: "w-1")
             )
             #expect(ContinuousClock.now - start < .seconds(8))
+            #expect(try await server.http("GET", "/metrics").body.contains("\nparley_storage_healthy 0"))
             try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
             try await writer.send(.message(text: "waits", clientID: "w-1"))
             let stored = try await writer.nextMessage()
             #expect(stored.id == 1 && stored.clientID == "w-1")
+            #expect(try await server.http("GET", "/metrics").body.contains("\nparley_storage_healthy 1"))
         }
     }
 
@@ -87,11 +89,13 @@ import Glibc
             }
             try #require(refused.count == 3, "the disk never filled up")
             #expect(try await server.http("GET", "/healthz").status == 503)
+            #expect(try await server.http("GET", "/metrics").body.contains("\nparley_storage_healthy 0"))
 
             disk.emptyFiller()
             try await eventually {
                 guard try await server.http("GET", "/healthz").status == 200 else { throw NotYet() }
             }
+            #expect(try await server.http("GET", "/metrics").body.contains("\nparley_storage_healthy 1"))
             for (clientID, text) in refused {
                 try await socket.send(.message(text: text, clientID: clientID))
                 guard case .message(let message) = try await Self.answer(socket) else {

@@ -3,6 +3,7 @@ behind the proxy on one PostgreSQL. No container engine runs on the test machine
 checked by hadolint rather than built here."""
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -82,3 +83,23 @@ def test_caddyfile_is_valid():
         pytest.skip("caddy is not installed")
     result = run("caddy", "validate", "--adapter", "caddyfile", "--config", str(ROOT / "deploy" / "Caddyfile"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_opens_with_the_two_commands_then_the_three_ways_to_install():
+    text = (ROOT / "README.md").read_text()
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
+    titles = [section.splitlines()[0] for section in sections[1:]]
+    assert titles[:2] == ["Two commands", "Install"], titles
+    two_commands, install = sections[1], sections[2]
+    assert "```sh\nswift run parley serve\n```" in two_commands
+    assert "```sh\nscripts/test\n```" in two_commands
+    for way in ("**From source**", "**The release binary**", "**The container image**"):
+        assert way in install, way
+    named = re.findall(r"`((?:scripts|deploy)/[\w.-]+|Dockerfile|compose\.yaml)`", install)
+    assert {"scripts/release", "scripts/test-release", "Dockerfile", "compose.yaml"} <= set(named)
+    for path in named:
+        assert (ROOT / path).exists(), path
+    link = re.search(r"\(docs/OPERATIONS\.md#([\w-]+)\)", install).group(1)
+    headings = re.findall(r"^## (.+)$", (ROOT / "docs" / "OPERATIONS.md").read_text(), flags=re.MULTILINE)
+    anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-") for heading in headings}
+    assert link in anchors, link

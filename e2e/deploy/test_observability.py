@@ -63,3 +63,30 @@ def test_every_alert_has_a_severity_and_summary():
         for rule in group["rules"]:
             assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
             assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_the_dashboard_charts_each_subject_and_storage_health_has_an_alert():
+    dashboard = referenced(dashboard_expressions())
+    subjects = {
+        "connections": "parley_connections",
+        "deliveries": "parley_deliveries_total",
+        "commit latency": "parley_storage_commit_seconds",
+        "slow consumers": "parley_slow_consumers_closed_total",
+        "refusals by reason": "parley_frames_refused_total",
+        "storage health": "parley_storage_healthy",
+    }
+    for subject, metric in subjects.items():
+        assert metric in dashboard, f"the dashboard does not chart {subject} ({metric})"
+    assert "parley_storage_healthy" in referenced(alert_expressions())
+
+
+def test_storage_health_is_served_as_1_while_storage_takes_writes():
+    with tempfile.TemporaryDirectory() as folder:
+        server = ParleyServer(Path(folder) / "parley.sqlite").start()
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+        finally:
+            server.stop()
+    assert "# TYPE parley_storage_healthy gauge" in text
+    assert re.search(r"^parley_storage_healthy 1(\.0)?$", text, re.MULTILINE), text

@@ -17,6 +17,7 @@ extension ChatHub {
             }
             throw APIError(.badRequest, .badRequest, "expected a WebSocket upgrade request")
         }
+        router.refuseOtherMethods("/ws", allowed: [.get])
     }
 
     /// Decides a WebSocket upgrade request on `/ws`: the connection slot it holds when it may upgrade (to

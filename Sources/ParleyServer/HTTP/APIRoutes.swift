@@ -19,6 +19,8 @@ struct APIRoutes {
         router.refuseOtherMethods("/api/rooms/{code}/messages", allowed: [.get, .post])
         router.refuseOtherMethods("/healthz", allowed: [.get])
         router.refuseOtherMethods("/metrics", allowed: [.get])
+        // The document itself is the file `Public/api/openapi.json`, which the web UI's file middleware serves.
+        router.refuseOtherMethods("/api/openapi.json", allowed: [.get])
     }
 
     struct RoomDetails: ResponseEncodable {
@@ -206,11 +208,14 @@ struct APIRoutes {
 }
 
 extension Router {
-    /// Answers `405 bad_request` for the common methods a path does not serve (the router alone says 404).
+    /// Answers `405 bad_request` for the common methods a path does not serve (the router alone says 404),
+    /// with the `Allow` header that RFC 9110 requires of a 405.
     func refuseOtherMethods(_ path: RouterPath, allowed: Set<HTTPRequest.Method>) {
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allowed.contains(method) {
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+        let allow = methods.filter(allowed.contains).map(\.rawValue).joined(separator: ", ")
+        for method in methods where !allowed.contains(method) {
             on(path, method: method) { _, _ -> Response in
-                throw APIError(.methodNotAllowed, .badRequest, "method not allowed")
+                throw APIError(.methodNotAllowed, .badRequest, "method not allowed", headers: [.allow: allow])
             }
         }
     }

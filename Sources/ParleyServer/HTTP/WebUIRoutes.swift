@@ -19,6 +19,8 @@ struct WebUIRoutes {
     func add(to router: Router<ParleyRequestContext>) {
         router.get("/") { _, _ in page }
         router.get("/r/{code}") { _, _ in page }
+        router.refuseOtherMethods("/", allowed: [.get])
+        router.refuseOtherMethods("/r/{code}", allowed: [.get])
     }
 
     private var page: Response {

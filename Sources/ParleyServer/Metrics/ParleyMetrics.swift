@@ -21,6 +21,8 @@ public struct ParleyMetrics: Sendable {
     let storageFailures: Metrics.Counter
     /// Refusals before the upgrade and at the HTTP API's edge.
     let edge: EdgeMetrics
+    /// 1 while storage takes writes, 0 after a commit or `/healthz` probe failed (see ``StorageHealth``).
+    let storageHealthy: Metrics.Gauge
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -45,6 +47,7 @@ public struct ParleyMetrics: Sendable {
         commitLatency = Metrics.Timer(label: "parley_storage_commit_seconds", factory: factory)
         storageFailures = Metrics.Counter(label: "parley_storage_failures_total", factory: factory)
         edge = EdgeMetrics(factory: factory)
+        storageHealthy = Metrics.Gauge(label: "parley_storage_healthy", factory: factory)
     }
 
     /// Counts a refused command under its error code.

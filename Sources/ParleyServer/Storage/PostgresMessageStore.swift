@@ -16,6 +16,8 @@ public final class PostgresMessageStore: MessageStore, Service {
     let queue = CommitQueue<PendingMessage>(capacity: 16_384)
     let metrics: ParleyMetrics
     let logger: Logger
+    /// Feeds `parley_storage_healthy` from commits and `/healthz` checks.
+    let health: StorageHealth
     static let maxBatch = 4096
     /// How long any one database call may take before the caller gets an error instead of a hang.
     static let callTimeout = StorageDeadline.call
@@ -42,13 +44,16 @@ public final class PostgresMessageStore: MessageStore, Service {
         self.node = node
         self.metrics = metrics
         self.logger = logger
+        self.health = StorageHealth(gauge: metrics.storageHealthy)
     }
 
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             await CommitOutcome.runWriter(queue: queue, maxBatch: Self.maxBatch, metrics: metrics, logger: logger) { batch in
-                await self.write(batch)
+                let outcome = await self.write(batch)
+                self.health.written(outcome.isCommitted)
+                return outcome
             }
             group.cancelAll()
         }
@@ -225,6 +230,7 @@ public final class PostgresMessageStore: MessageStore, Service {
             for try await one in rows.decode(Int.self) { return one }
             return 0
         }
+        health.written(answer == 1)
         return answer == 1
     }
 }

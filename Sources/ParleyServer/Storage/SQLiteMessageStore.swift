@@ -62,7 +62,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         self.logger = logger
         let database = self.database
         let checkpointer = self.checkpointer
-        let health = StorageHealth()
+        let health = StorageHealth(gauge: metrics.storageHealthy)
         self.health = health
         let writer = SQLiteWriter(maxBatch: Self.maxBatch, capacity: Self.backlog) { batch in
             Self.commitHere(batch, database: database, health: health, metrics: metrics, logger: logger)

@@ -1,8 +1,9 @@
+import Metrics
 import Synchronization
 
 /// Whether the store can write, as its commits and health probes found: `/healthz` answers 503 while the
 /// last write failed (a full disk, a lost file, a lock held past the deadline), and 200 again as soon as a
-/// commit or a probe succeeds.
+/// commit or a probe succeeds. The gauge `parley_storage_healthy` shows the same, 1 or 0.
 final class StorageHealth: Sendable {
     private struct State {
         var writing = true
@@ -18,6 +19,13 @@ final class StorageHealth: Sendable {
     static let probeBytes = 64 * 1024
 
     private let state = Mutex(State())
+    private let gauge: Metrics.Gauge?
+
+    /// Storage starts out writable: the store opened and migrated it.
+    init(gauge: Metrics.Gauge? = nil) {
+        self.gauge = gauge
+        gauge?.record(1)
+    }
 
     var isWriting: Bool {
         state.withLock { $0.writing }
@@ -26,6 +34,8 @@ final class StorageHealth: Sendable {
     /// After every commit of messages.
     func written(_ succeeded: Bool, at now: ContinuousClock.Instant = .now) {
         state.withLock { state in
+            // Set under the lock, so that two commits ending together leave the gauge at the later one's result.
+            if state.writing != succeeded { gauge?.record(succeeded ? 1 : 0) }
             state.writing = succeeded
             if succeeded { state.lastWrite = now }
         }
