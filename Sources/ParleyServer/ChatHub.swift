@@ -66,49 +66,4 @@ final class ChatHub: Sendable {
             }
         }
     }
-
-    /// Queues a message for storage without waiting; false when the store cannot take it now (a full commit
-    /// queue, or a stopped store; then use ``submit(room:nick:text:clientID:completion:)``, which waits). Once the message is durable, a new
-    /// message goes to every member of the live room (looked up at commit time, so a room re-created
-    /// meanwhile still gets it) and `completion` runs. After a failed commit the room checks storage, in case
-    /// the commit landed but its answer was lost.
-    func offer(
-        room: RoomRecord,
-        nick: String,
-        text: String,
-        clientID: String?,
-        completion: @escaping @Sendable (AppendResult) -> Void
-    ) -> Bool {
-        store.offer(pending(room: room, nick: nick, text: text, clientID: clientID, completion: completion))
-    }
-
-    /// Queues a message for storage, waiting while the commit queue is full.
-    func submit(
-        room: RoomRecord,
-        nick: String,
-        text: String,
-        clientID: String?,
-        completion: @escaping @Sendable (AppendResult) -> Void
-    ) async throws {
-        try await store.append(pending(room: room, nick: nick, text: text, clientID: clientID, completion: completion))
-    }
-
-    private func pending(
-        room: RoomRecord,
-        nick: String,
-        text: String,
-        clientID: String?,
-        completion: @escaping @Sendable (AppendResult) -> Void
-    ) -> PendingMessage {
-        let rooms = self.rooms
-        let code = room.code
-        return PendingMessage(roomID: room.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
-            switch result {
-            case .stored(let message): rooms.room(code: code)?.receive([message])
-            case .failed: rooms.room(code: code)?.catchUp()
-            case .duplicate, .conflict, .noRoom: break
-            }
-            completion(result)
-        }
-    }
 }

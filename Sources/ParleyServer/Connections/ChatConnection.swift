@@ -269,8 +269,15 @@ final class ChatConnection: Sendable {
             }
         }
         guard let nick = room.nick(of: id) else { return true }
-        let completion = committed(clientID: clientID)
-        if hub.offer(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion) {
+        let message = PendingMessage(
+            roomID: room.record.id,
+            nick: nick,
+            text: text,
+            ts: .now(),
+            clientID: clientID,
+            completion: committed(roomCode: room.code, clientID: clientID)
+        )
+        if hub.store.offer(message) {
             hub.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
             // Behind a slow disk: read nothing more until the store has room again.
             guard hub.store.isBacklogged else { return true }
@@ -279,7 +286,7 @@ final class ChatConnection: Sendable {
         // The store cannot take it now (PostgreSQL's commit queue is full, or the store has stopped): wait in
         // its queue, reading nothing more meanwhile.
         return wait(clientID: clientID) {
-            try await self.hub.submit(room: room.record, nick: nick, text: text, clientID: clientID, completion: completion)
+            try await self.hub.store.append(message)
         }
     }
 
@@ -291,8 +298,11 @@ final class ChatConnection: Sendable {
         throw ProtocolError(.rateLimited, "too many messages; slow down")
     }
 
-    private func committed(clientID: String?) -> @Sendable (AppendResult) -> Void {
-        { result in
+    /// What runs once storage has decided on a message this connection sent: the room gets it first
+    /// (``RoomRegistry/deliver(_:toRoom:)``), then the sender hears of anything but success.
+    private func committed(roomCode: String, clientID: String?) -> @Sendable (AppendResult) -> Void {
+        { [rooms = hub.rooms] result in
+            rooms.deliver(result, toRoom: roomCode)
             switch result {
             case .stored:
                 break

@@ -136,10 +136,13 @@ struct APIRoutes {
         let text = try validatedText(body.text)
         try await refuseHeldNick(nick, in: record)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
-        try await hub.submit(room: record, nick: nick, text: text, clientID: clientID) { result in
+        let rooms = hub.rooms
+        let message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
+            rooms.deliver(result, toRoom: record.code)
             continuation.yield(result)
             continuation.finish()
         }
+        try await hub.store.append(message)
         var iterator = results.makeAsyncIterator()
         switch await iterator.next() {
         case .stored(let message): return EditedResponse(status: .created, response: message)
