@@ -5,11 +5,11 @@ import Synchronization
 
 /// One client's session in a room.
 ///
-/// ``start()`` admits it and sends `welcome`, in the task that accepted the socket. After that the
+/// ``start(_:room:)`` joins it to its room and sends `welcome`, in the task that accepted the socket. After that the
 /// connection has no task: ``ChatSocketHandler`` hands it each command on the event loop, and what has
 /// to wait for storage runs on ``ConnectionWork`` while the socket reads nothing more.
 final class ChatConnection: Sendable {
-    let hub: ChatHub
+    let context: ConnectionContext
     let id: ConnectionID
     let outbox: Outbox
     let writer: OutboxWriter
@@ -38,21 +38,21 @@ final class ChatConnection: Sendable {
         case refused
     }
 
-    init(hub: ChatHub, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?) {
-        self.hub = hub
+    init(context: ConnectionContext, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?) {
+        self.context = context
         self.slot = slot
         self.id = id
         self.outbox = outbox
         self.channel = channel
         self.writer = OutboxWriter(outbox: outbox, channel: channel)
-        self.rate = Mutex(RateLimiter(burst: hub.configuration.rateBurst, perSecond: hub.configuration.ratePerSecond))
+        self.rate = Mutex(RateLimiter(burst: context.configuration.rateBurst, perSecond: context.configuration.ratePerSecond))
         writer.start()
     }
 
-    /// The hub's logger with this connection's id, built when something is logged: an idle member keeps no
+    /// The server's logger with this connection's id, built when something is logged: an idle member keeps no
     /// logger of its own (a `Logger` is 56 bytes).
     var logger: Logger {
-        var logger = hub.logger
+        var logger = context.logger
         logger[metadataKey: "connection"] = "\(id.value)"
         return logger
     }
@@ -63,11 +63,18 @@ final class ChatConnection: Sendable {
     // MARK: joining and leaving
 
     /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
-    /// closes 1011. A room that is live here needs no storage read to be found.
-    func start(_ request: ConnectRequest) async {
+    /// closes 1011. A room that is live here, or that the admission read (api mode), needs no storage read.
+    func start(_ request: ConnectRequest, room record: RoomRecord?) async {
         let admitted: Room?
         do {
-            admitted = try await hub.admitRoom(code: request.roomCode)
+            admitted = try await context.rooms.acquire(code: request.roomCode) { [context] in
+                // In api mode the admission has read the room already.
+                if let record { return record }
+                switch context.configuration.roomCreation {
+                case .open: return try await context.store.openRoom(code: request.roomCode)
+                case .api: return try await context.store.room(code: request.roomCode)
+                }
+            }
         } catch {
             // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
             logger.warning("room lookup failed", metadata: ["error": "\(error)"])
@@ -80,12 +87,12 @@ final class ChatConnection: Sendable {
             channel.pipeline.fireUserInboundEventTriggered(Event.refused)
             return
         }
-        let admission: Room.Admission
+        let joined: Room.Joined
         do {
-            admission = try await join(room, request)
+            joined = try await join(room, request)
         } catch {
             logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
-            hub.rooms.release(room)
+            context.rooms.release(room)
             refuse()
             return
         }
@@ -98,34 +105,34 @@ final class ChatConnection: Sendable {
             await leave(room)
             return
         }
-        logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(admission.nick)"])
+        logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
         do {
-            try await welcome(room, admission, since: request.since)
+            try await welcome(room, joined, since: request.since)
         } catch {
             logger.warning("could not read history", metadata: ["room": "\(room.code)", "error": "\(error)"])
             refuse()
         }
     }
 
-    private func welcome(_ room: Room, _ admission: Room.Admission, since: Int64?) async throws {
-        let configuration = hub.configuration
+    private func welcome(_ room: Room, _ joined: Room.Joined, since: Int64?) async throws {
+        let configuration = context.configuration
         let page =
             if let since {
-                try await hub.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
+                try await context.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
             } else {
-                try await hub.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
+                try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
         room.anchor(after: page.lastID)
-        var members = admission.members
-        if let cluster = hub.cluster {
+        var members = joined.members
+        if let cluster = context.cluster {
             members = try await cluster.members(roomID: room.record.id)
             // Its own nick is never remote, even if the member has already left again.
-            room.seedRemote(members: members.filter { $0 != admission.nick })
+            room.seedRemote(members: members.filter { $0 != joined.nick })
         }
         let welcome = ServerEvent.Welcome(
             room: room.record.info,
-            nick: admission.nick,
-            session: admission.session.description,
+            nick: joined.nick,
+            session: joined.session.description,
             members: members,
             history: page.messages,
             lastID: page.lastID,
@@ -145,8 +152,8 @@ final class ChatConnection: Sendable {
     }
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
-    private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Admission {
-        guard let cluster = hub.cluster else {
+    private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Joined {
+        guard let cluster = context.cluster else {
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
         // The reserved row announces the join to the other nodes (the members trigger).
@@ -157,8 +164,8 @@ final class ChatConnection: Sendable {
     /// The socket closed: the member leaves (and is released cluster-wide by a worker).
     func ended() {
         slot?.release()
-        hub.connections.remove(id)
-        hub.metrics.connections.decrement()
+        context.directory.remove(id)
+        context.metrics.connections.decrement()
         outbox.finish()
         let room: Room? = state.withLock { state in
             state.ended = true
@@ -166,46 +173,54 @@ final class ChatConnection: Sendable {
             return state.room
         }
         guard let room else { return }
-        if hub.cluster == nil {
+        if context.cluster == nil {
             room.leave(id)
-            hub.rooms.release(room)
+            context.rooms.release(room)
             return
         }
-        let queued = hub.work.submit { await self.leave(room) }
+        let queued = context.work.submit { await self.leave(room) }
         if !queued {
             // The next heartbeat reconciles the member's row.
             room.leave(id)
-            hub.rooms.release(room)
-            hub.cluster?.releaseFailed.store(true, ordering: .relaxed)
+            context.rooms.release(room)
+            context.cluster?.releaseFailed.store(true, ordering: .relaxed)
         }
     }
 
     private func leave(_ room: Room) async {
-        if room.leave(id) != nil, let cluster = hub.cluster {
+        if room.leave(id) != nil, let cluster = context.cluster {
             await cluster.release(room: room.record, connection: id)
         }
-        hub.rooms.release(room)
+        context.rooms.release(room)
     }
 
     // MARK: commands
 
-    /// Handles one text frame on the event loop. Returns false when the command went to ``ConnectionWork``:
-    /// then the handler takes no other command until ``Event/finished`` comes down the pipeline.
-    func receive(_ text: String) -> Bool {
-        guard let room else { return true }
+    /// What became of a command, for ``ChatSocketHandler``.
+    enum CommandResult {
+        /// Done (or refused): the next command may run.
+        case finished
+        /// It went to ``ConnectionWork``: the handler takes no other command until ``Event/finished`` comes
+        /// down the pipeline.
+        case waiting
+    }
+
+    /// Handles one text frame on the event loop.
+    func receive(_ text: String) -> CommandResult {
+        guard let room else { return .finished }
         var clientID: String?
         do {
             let command = try ClientCommand.parse(frame: text)
             if case .message(_, let id) = command { clientID = id }
             return try handle(command, in: room)
         } catch {
-            hub.metrics.refused(error.code)
+            context.metrics.refused(error.code)
             send(.error(code: error.code, message: error.message, clientID: clientID))
-            return true
+            return .finished
         }
     }
 
-    private func handle(_ command: ClientCommand, in room: Room) throws(ProtocolError) -> Bool {
+    private func handle(_ command: ClientCommand, in room: Room) throws(ProtocolError) -> CommandResult {
         switch command {
         case .message(let text, let clientID):
             return try post(text: text, clientID: clientID, in: room)
@@ -216,22 +231,22 @@ final class ChatConnection: Sendable {
                 last = now
                 return true
             }
-            guard relay else { return true }
+            guard relay else { return .finished }
             room.typing(id)
-            if let cluster = hub.cluster, let nick = room.nick(of: id) {
+            if let cluster = context.cluster, let nick = room.nick(of: id) {
                 var notice = ClusterNotice(.typing, room: room.code, node: cluster.node)
                 notice.nick = nick
                 // Nothing waits for it: a lost typing notice costs nothing.
-                _ = hub.work.submit { [notice] in await cluster.publish(notice) }
+                _ = context.work.submit { [notice] in await cluster.publish(notice) }
             }
-            return true
+            return .finished
         case .nick(let raw):
             let nick = try Nick.normalize(raw)
-            guard let cluster = hub.cluster else {
+            guard let cluster = context.cluster else {
                 try room.rename(id, to: nick)
-                return true
+                return .finished
             }
-            guard room.nick(of: id) != nick else { return true }
+            guard room.nick(of: id) != nick else { return .finished }
             return wait(clientID: nil) {
                 try await cluster.rename(room: room.record, connection: self.id, to: nick)
                 try room.rename(self.id, to: nick)
@@ -240,27 +255,27 @@ final class ChatConnection: Sendable {
             let limit = limit ?? 50
             guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }
             return wait(clientID: nil) {
-                let page = try await self.hub.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
+                let page = try await self.context.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
                 self.send(.history(messages: page.messages, hasMore: page.hasMore))
             }
         case .ping:
             send(.pong)
-            return true
+            return .finished
         }
     }
 
     /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
     /// connection alone with the original and costs no rate-limit token.
-    private func post(text: String, clientID: String?, in room: Room) throws(ProtocolError) -> Bool {
-        let text = try MessageText.validate(text, maxBytes: hub.configuration.maxMessageBytes)
+    private func post(text: String, clientID: String?, in room: Room) throws(ProtocolError) -> CommandResult {
+        let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes)
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
             guard let clientID else {
                 try refuseRate()
-                return true
+                return .finished
             }
             return wait(clientID: clientID) {
-                if let original = try await self.hub.store.message(roomID: room.record.id, clientID: clientID) {
+                if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
                     guard original.text == text else { throw Self.clientIDTaken }
                     self.send(.message(original))
                 } else {
@@ -268,7 +283,7 @@ final class ChatConnection: Sendable {
                 }
             }
         }
-        guard let nick = room.nick(of: id) else { return true }
+        guard let nick = room.nick(of: id) else { return .finished }
         let message = PendingMessage(
             roomID: room.record.id,
             nick: nick,
@@ -277,16 +292,16 @@ final class ChatConnection: Sendable {
             clientID: clientID,
             completion: committed(roomCode: room.code, clientID: clientID)
         )
-        if hub.store.offer(message) {
-            hub.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
+        if context.store.offer(message) {
+            context.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
             // Behind a slow disk: read nothing more until the store has room again.
-            guard hub.store.isBacklogged else { return true }
-            return wait(clientID: nil) { await self.hub.store.waitForRoom() }
+            guard context.store.isBacklogged else { return .finished }
+            return wait(clientID: nil) { await self.context.store.waitForRoom() }
         }
         // The store cannot take it now (PostgreSQL's commit queue is full, or the store has stopped): wait in
         // its queue, reading nothing more meanwhile.
         return wait(clientID: clientID) {
-            try await self.hub.store.append(message)
+            try await self.context.store.append(message)
         }
     }
 
@@ -301,7 +316,7 @@ final class ChatConnection: Sendable {
     /// What runs once storage has decided on a message this connection sent: the room gets it first
     /// (``RoomRegistry/deliver(_:toRoom:)``), then the sender hears of anything but success.
     private func committed(roomCode: String, clientID: String?) -> @Sendable (AppendResult) -> Void {
-        { [rooms = hub.rooms] result in
+        { [rooms = context.rooms] result in
             rooms.deliver(result, toRoom: roomCode)
             switch result {
             case .stored:
@@ -310,7 +325,7 @@ final class ChatConnection: Sendable {
                 self.rate.withLock { $0.refund() }
                 self.send(.message(original))
             case .conflict:
-                self.hub.metrics.refused(.badRequest)
+                self.context.metrics.refused(.badRequest)
                 self.send(.error(code: .badRequest, message: Self.clientIDTaken.message, clientID: clientID))
             case .noRoom:
                 self.send(.error(code: .notFound, message: "the room no longer exists", clientID: clientID))
@@ -325,25 +340,26 @@ final class ChatConnection: Sendable {
 
     /// Runs `command` on a worker and tells the handler when it is done. A protocol error is answered as
     /// usual; any other failure means storage did not answer: the command fails, the connection stays.
-    private func wait(clientID: String?, _ command: @escaping @Sendable () async throws -> Void) -> Bool {
-        let queued = hub.work.submit {
+    /// When no worker can take it, the client is told the server is busy and the command is finished.
+    private func wait(clientID: String?, _ command: @escaping @Sendable () async throws -> Void) -> CommandResult {
+        let queued = context.work.submit {
             do {
                 try await command()
             } catch let error as ProtocolError {
-                self.hub.metrics.refused(error.code)
+                self.context.metrics.refused(error.code)
                 self.send(.error(code: error.code, message: error.message, clientID: clientID))
             } catch {
                 self.logger.warning("command failed", metadata: ["error": "\(error)"])
-                self.hub.metrics.refused(.unavailable)
+                self.context.metrics.refused(.unavailable)
                 self.send(.error(code: .unavailable, message: "storage is unavailable; try again", clientID: clientID))
             }
             self.channel.pipeline.fireUserInboundEventTriggered(Event.finished)
         }
         if !queued {
-            hub.metrics.refused(.unavailable)
+            context.metrics.refused(.unavailable)
             send(.error(code: .unavailable, message: "the server is busy; try again", clientID: clientID))
         }
-        return !queued
+        return queued ? .waiting : .finished
     }
 
     private func send(_ event: ServerEvent) {
@@ -353,7 +369,7 @@ final class ChatConnection: Sendable {
     /// Queues a frame for this client alone; an overflow cuts it off as a slow consumer, counted here.
     func enqueue(_ frame: ByteBuffer) {
         if outbox.enqueue(frame) == .overflowed {
-            hub.metrics.slowConsumersClosed.increment()
+            context.metrics.slowConsumersClosed.increment()
         }
     }
 }
