@@ -50,7 +50,7 @@ final class ChatConnection: Sendable {
     }
 
     /// The server's logger with this connection's id, built when something is logged: an idle member keeps no
-    /// logger of its own (a `Logger` is 56 bytes).
+    /// logger of its own.
     var logger: Logger {
         var logger = context.logger
         logger[metadataKey: "connection"] = "\(id.value)"

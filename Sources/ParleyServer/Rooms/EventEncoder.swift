@@ -6,9 +6,9 @@ import ParleyProtocol
 ///
 /// The events a busy server sends most are written by hand: `message` once per stored message, `join` and
 /// `leave` once per member who comes or goes, `welcome` (up to 1,000 messages) once per (re)connecting
-/// member, and `history` (up to 200). `JSONEncoder` took 205 µs and 351 allocations for a `welcome` with 50
-/// messages; written by hand it takes 20 µs and 2 (Benchmarks/results.txt). The hand-written ones escape
-/// exactly as `JSONEncoder` does (tested against it); the rarer events still go through it.
+/// member, and `history` (up to 200); written by hand they take a fraction of `JSONEncoder`'s time and
+/// allocations (docs/PERFORMANCE.md, "Measurements behind the code"). The hand-written ones escape exactly as
+/// `JSONEncoder` does (tested against it); the rarer events still go through it.
 ///
 /// A hand-written event's readable bytes are the JSON; just before them sits the WebSocket text-frame header
 /// for it (see ``WebSocketTextHeader``), so every member's writer sends the same bytes without framing them

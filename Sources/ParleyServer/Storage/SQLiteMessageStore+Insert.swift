@@ -40,8 +40,8 @@ extension SQLiteMessageStore {
     }
 
     /// Runs the cached `INSERT INTO messages` for one message, binding its values straight to SQLite.
-    /// GRDB's `execute(arguments:)` boxes every value into a `StatementArguments`; in a profile of durable
-    /// stores that took three times as long as SQLite's own work on the row.
+    /// GRDB's `execute(arguments:)` boxes every value into a `StatementArguments`, which took longer than
+    /// SQLite's own work on the row (docs/PERFORMANCE.md, "Measurements behind the code").
     private static func insert(_ message: PendingMessage, id: Int64, with statement: Statement, in db: Database) throws {
         let handle = statement.sqliteStatement
         defer {

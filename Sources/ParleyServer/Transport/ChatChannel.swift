@@ -12,9 +12,9 @@ import NIOWebSocket
 /// that is served by a ``ChatSocketHandler`` on the event loop.
 ///
 /// HummingbirdWebSocket gives every socket an async task group (reader, auto-ping, handler) over an
-/// `NIOAsyncChannel`. A heap profile of 3,000 idle members put about 21 KB per connection in those tasks'
-/// stacks, and every inbound frame crossed from the event loop to a task. Here the socket's task ends
-/// once `welcome` is sent; frames are handled where NIO reads them.
+/// `NIOAsyncChannel`: every idle member kept those tasks' stacks, and every inbound frame crossed from the
+/// event loop to a task (docs/ARCHITECTURE.md, "Memory per connection"). Here the socket's task ends once
+/// `welcome` is sent; frames are handled where NIO reads them.
 struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         case websocket(ChatConnection, Admission.Admitted)
