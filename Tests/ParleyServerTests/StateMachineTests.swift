@@ -88,8 +88,8 @@ import Testing
             limiter.startDraining()
             #expect(throws: ConnectionLimiter.Refusal.shuttingDown) { try limiter.check(address: c) }
         }
-        #expect(ChatHub.refusal(.shuttingDown).status == .serviceUnavailable)
-        #expect(ChatHub.refusal(.perAddress).status == .tooManyRequests)
+        #expect(Admission.refusal(.shuttingDown).status == .serviceUnavailable)
+        #expect(Admission.refusal(.perAddress).status == .tooManyRequests)
     }
 
     @Test func aSlotNobodyReleasedIsGivenBackWhenItIsDropped() throws {

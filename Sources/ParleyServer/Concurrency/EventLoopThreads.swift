@@ -6,9 +6,9 @@ import Synchronization
 /// The event-loop threads servers in this process run on.
 ///
 /// NIO's shared group has one thread per CPU of the machine (less any cgroup limit), but not per CPU the
-/// process may actually run on: pinned to one CPU (`taskset -c 0`), two loops took turns on it. At a fixed
-/// 25,000 deliveries/s (100 rooms x 10 members) one loop used about 10 % less CPU than two and had a lower p99.
-/// Groups made here live as long as the process, like NIO's own.
+/// process may actually run on: pinned to one CPU (`taskset -c 0`), two loops took turns on it, and cost CPU
+/// and latency for nothing (docs/PERFORMANCE.md, "Measurements behind the code"). Groups made here live as
+/// long as the process, like NIO's own.
 enum EventLoopThreads {
     /// The group for `threads` loops; nil: one loop per CPU this process may run on.
     static func group(threads: Int?) -> any EventLoopGroup {

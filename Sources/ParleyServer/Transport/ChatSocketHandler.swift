@@ -33,7 +33,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
         connection.writer.attach(self)
         // Whatever the outbox already asked for before the handler was there.
         connection.writer.drain()
-        let heartbeat = connection.hub.heartbeat(on: context.eventLoop)
+        let heartbeat = connection.context.heartbeat(on: context.eventLoop)
         heartbeat.add(self)
         self.heartbeat = heartbeat
     }
@@ -71,7 +71,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
             }
             apply(state.textReceived(text, outboxOpen: connection.outbox.isOpen))
         case .binary:
-            connection.hub.metrics.closedBinary.increment()
+            connection.context.metrics.closedBinary.increment()
             apply(state.frameRefused(code: 1003, reason: "binary frames are not accepted"))
         case .ping:
             apply(state.pingReceived(payload: frame.unmaskedData))
@@ -135,8 +135,11 @@ final class ChatSocketHandler: ChannelInboundHandler {
         var action = action
         while case .run(let text) = action {
             // A room may have cut the member off since the command was held: then it is not run.
-            let finished = !connection.outbox.isOpen || connection.receive(text)
-            action = finished ? state.commandFinished() : state.commandWaiting()
+            let result: ChatConnection.CommandResult = connection.outbox.isOpen ? connection.receive(text) : .finished
+            switch result {
+            case .finished: action = state.commandFinished()
+            case .waiting: action = state.commandWaiting()
+            }
         }
         switch action {
         case .none, .run:

@@ -62,10 +62,3 @@ final class Heartbeat: Sendable {
         }
     }
 }
-
-extension ChatHub {
-    /// The heartbeat of this server's sockets on `eventLoop`.
-    func heartbeat(on eventLoop: any EventLoop) -> Heartbeat {
-        heartbeats[eventLoop]
-    }
-}

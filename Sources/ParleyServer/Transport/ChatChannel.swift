@@ -12,12 +12,12 @@ import NIOWebSocket
 /// that is served by a ``ChatSocketHandler`` on the event loop.
 ///
 /// HummingbirdWebSocket gives every socket an async task group (reader, auto-ping, handler) over an
-/// `NIOAsyncChannel`. A heap profile of 3,000 idle members put about 21 KB per connection in those tasks'
-/// stacks, and every inbound frame crossed from the event loop to a task. Here the socket's task ends
-/// once `welcome` is sent; frames are handled where NIO reads them.
+/// `NIOAsyncChannel`: every idle member kept those tasks' stacks, and every inbound frame crossed from the
+/// event loop to a task (docs/ARCHITECTURE.md, "Memory per connection"). Here the socket's task ends once
+/// `welcome` is sent; frames are handled where NIO reads them.
 struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
-        case websocket(ChatConnection, ConnectRequest)
+        case websocket(ChatConnection, Admission.Admitted)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// `/ws` without an acceptable request: answered with the contract's status and JSON error.
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError)
@@ -28,7 +28,10 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         let channel: any Channel
     }
 
-    let hub: ChatHub
+    /// Decides each upgrade request.
+    let admission: Admission
+    /// What the upgraded connections share.
+    let connections: ConnectionContext
     let responder: Responder
     /// Sockets per peer that are still before their upgrade or first request head.
     let unfinished: UnfinishedSockets
@@ -44,7 +47,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             let peer = ClientAddress(peer: channel.remoteAddress)
             guard unfinished.admit(peer) else {
                 // `handle` closes it at once, when the socket is registered.
-                hub.metrics.edge.tooManyUnfinished.increment()
+                connections.metrics.edge.tooManyUnfinished.increment()
                 return Value(upgradeResult: channel.eventLoop.makeFailedFuture(TooManyUnfinishedSockets()), channel: channel)
             }
             // First, so that it also times the TLS handshake (TLS sits in front of everything set up here).
@@ -52,22 +55,22 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             do {
                 try channel.pipeline.syncOperations.addHandler(
                     HandshakeDeadline(
-                        timeout: TimeAmount(hub.configuration.handshakeTimeout),
+                        timeout: TimeAmount(connections.configuration.handshakeTimeout),
                         unfinished: unfinished,
                         address: peer,
-                        metrics: hub.metrics
+                        metrics: connections.metrics
                     )
                 )
             } catch {
                 unfinished.finish(peer)
                 throw error
             }
-            // What `shouldUpgrade` decided, for the upgrade (its connection slot) or for the HTTP side (the refusal).
-            let decision = NIOLoopBoundBox<Result<ConnectionSlot, APIError>?>(nil, eventLoop: channel.eventLoop)
+            // What the admission decided, for the upgrade (the request, room and slot) or for the HTTP side (the refusal).
+            let decision = NIOLoopBoundBox<Result<Admission.Admitted, APIError>?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: hub.configuration.maxFrameBytes,
+                maxFrameSize: connections.configuration.maxFrameBytes,
                 shouldUpgrade: { channel, head in
-                    hub.shouldUpgrade(head, channel: channel).map { decided in
+                    admission.decide(head, channel: channel).map { decided in
                         decision.value = decided
                         if case .success = decided { return HTTPHeaders() }
                         return nil
@@ -76,11 +79,11 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
                         HandshakeDeadline.finish(channel)
-                        // The connection takes the slot over; if the upgrade fails first, dropping it releases it.
-                        let slot = try? decision.value?.get()
+                        // Only an admitted request gets here. The connection takes the slot over; if the upgrade
+                        // fails first, dropping it releases it.
+                        guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
-                        let (connection, request) = try hub.upgraded(channel, head: head, slot: slot)
-                        return .websocket(connection, request)
+                        return .websocket(try connections.upgraded(channel, slot: admitted.slot), admitted)
                     }
                 }
             )
@@ -94,7 +97,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                             // Closes keep-alive connections idle for `--handshake-timeout` between requests (or
                             // between the parts of one), and between requests on graceful shutdown.
                             try channel.pipeline.syncOperations.addHandler(
-                                HTTPConnectionStateHandler(idleTimeout: hub.configuration.handshakeTimeout, logger: logger)
+                                HTTPConnectionStateHandler(idleTimeout: connections.configuration.handshakeTimeout, logger: logger)
                             )
                             let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                                 wrappingChannelSynchronously: channel,
@@ -117,9 +120,9 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     func handle(value: Value, logger: Logger) async {
         do {
             switch try await value.upgradeResult.get() {
-            case .websocket(let connection, let request):
+            case .websocket(let connection, let admitted):
                 // Joins and sends `welcome`; from then on the socket lives on the event loop alone.
-                await connection.start(request)
+                await connection.start(admitted.request, room: admitted.room)
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let refusal):
