@@ -76,7 +76,7 @@ final class ChatConnection: Sendable {
         }
         guard let room = admitted else {
             outbox.open(with: EventEncoder.encode(.error(code: .notFound, message: "no such room", clientID: nil)), coveredID: 0)
-            outbox.drainAndClose(code: 1008, reason: "no such room")
+            outbox.drainAndClose(code: CloseCode.policyViolation.rawValue, reason: "no such room")
             channel.pipeline.fireUserInboundEventTriggered(Event.refused)
             return
         }
@@ -111,7 +111,7 @@ final class ChatConnection: Sendable {
         let configuration = hub.configuration
         let page =
             if let since {
-                try await hub.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
+                try await hub.store.messages(roomID: room.record.id, after: since, before: nil, limit: Limits.resumedHistoryMessages, newest: true)
             } else {
                 try await hub.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
@@ -140,7 +140,7 @@ final class ChatConnection: Sendable {
     private func refuse() {
         let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
         outbox.open(with: EventEncoder.encode(refusal), coveredID: 0)
-        outbox.drainAndClose(code: 1011, reason: "storage unavailable")
+        outbox.drainAndClose(code: CloseCode.internalError.rawValue, reason: "storage unavailable")
         channel.pipeline.fireUserInboundEventTriggered(Event.refused)
     }
 
@@ -237,8 +237,7 @@ final class ChatConnection: Sendable {
                 try room.rename(self.id, to: nick)
             }
         case .history(let before, let limit):
-            let limit = limit ?? 50
-            guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }
+            let limit = try Limits.historyPageSize(limit)
             return wait(clientID: nil) {
                 let page = try await self.hub.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
                 self.send(.history(messages: page.messages, hasMore: page.hasMore))
@@ -285,7 +284,7 @@ final class ChatConnection: Sendable {
 
     private func refuseRate() throws(ProtocolError) {
         if rate.withLock({ $0.refuse() }) == .close {
-            outbox.closeNow(code: 1008, reason: "rate limit exceeded")
+            outbox.closeNow(code: CloseCode.policyViolation.rawValue, reason: "rate limit exceeded")
             return
         }
         throw ProtocolError(.rateLimited, "too many messages; slow down")

@@ -1,3 +1,4 @@
+import ParleyProtocol
 import ServiceLifecycle
 
 /// On graceful shutdown, before the HTTP server stops: refuse new WebSockets, let every connection send
@@ -9,7 +10,7 @@ struct ConnectionDrainer: Service {
     func run() async throws {
         try? await gracefulShutdown()
         hub.limiter.startDraining()
-        hub.connections.drainAll(code: 1001, reason: "server shutting down")
+        hub.connections.drainAll(code: CloseCode.goingAway.rawValue, reason: "server shutting down")
         hub.logger.info("draining connections", metadata: ["connections": "\(hub.connections.count)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await hub.connections.waitUntilEmpty() }
