@@ -5,6 +5,11 @@ public struct HTTPReply: Sendable {
     public var status: Int
     public var body: String
 
+    public init(status: Int, body: String) {
+        self.status = status
+        self.body = body
+    }
+
     public var json: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
     }

@@ -1,5 +1,7 @@
 /// A test that went on past its time limit.
-public struct TimedOut: Error {}
+public struct TimedOut: Error {
+    public init() {}
+}
 
 /// Runs `body`, failing with ``TimedOut`` if it takes longer than `limit`.
 public func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
