@@ -101,6 +101,7 @@ let package = Package(
             name: "ParleyServerTests",
             dependencies: [
                 "ParleyServer",
+                "ParleyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
@@ -122,6 +123,19 @@ let package = Package(
         .testTarget(
             name: "ParleyClientTests",
             dependencies: ["ParleyClient"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ParleyTestSupport",
+            dependencies: [
+                "ParleyProtocol",
+                "ParleyServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/ParleyTestSupport",
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// The throwaway PostgreSQL scripts/test starts.

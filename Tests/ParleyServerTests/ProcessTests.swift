@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// The real `parley` executable: durability across `kill -9`, graceful shutdown, and websocat.

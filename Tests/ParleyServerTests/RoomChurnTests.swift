@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// Open rooms cost nothing until used (contract §8, version 2): an open room with no stored message is

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// `parley serve` as users start it: environment twins, start-up validation, TLS.

@@ -1,5 +1,6 @@
 import NIOCore
 import ParleyProtocol
+import ParleyTestSupport
 import Synchronization
 import Testing
 
