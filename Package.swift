@@ -115,6 +115,7 @@ let package = Package(
             dependencies: [
                 "ParleyBench",
                 "ParleyServer",
+                "ParleyTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],
