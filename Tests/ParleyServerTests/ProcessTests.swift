@@ -115,7 +115,7 @@ import Testing
     @Test func websocatInTheFirstSeedsFlow() async throws {
         let websocat = try #require(
             ["/usr/local/bin/websocat", "/usr/bin/websocat"].first { FileManager.default.isExecutableFile(atPath: $0) }
-                ?? Self.onPath("websocat"),
+                ?? ChildProcess.onPath("websocat"),
             "websocat is not installed (scripts/install-test-deps installs it)"
         )
         let database = directory.appendingPathComponent("websocat.sqlite").path
@@ -140,12 +140,4 @@ import Testing
         }
     }
 
-    static func onPath(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for folder in path.split(separator: ":") {
-            let candidate = "\(folder)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
 }

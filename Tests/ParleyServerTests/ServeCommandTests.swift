@@ -97,7 +97,7 @@ import Testing
     }
 
     @Test func tlsServesHTTPSAndWSS() async throws {
-        let websocat = try #require(ProcessTests.onPath("websocat"), "websocat is not installed")
+        let websocat = try #require(ChildProcess.onPath("websocat"), "websocat is not installed")
         try await withTimeout(.seconds(60)) {
             let tls = try await SelfSignedCertificate.make()
             let (cert, key) = (tls.certificate, tls.key)

@@ -40,6 +40,16 @@ public final class ChildProcess: Sendable {
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("parley").path
     }
 
+    /// The first executable called `name` in a folder of `PATH`, if any.
+    public static func onPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
     /// Waits for a line of standard output containing `text`.
     public func stdoutLine(containing text: String) async throws -> String {
         try await stdoutLines.line { $0.contains(text) }
