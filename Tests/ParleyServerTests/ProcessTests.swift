@@ -139,5 +139,4 @@ import Testing
             server.child.signal(SIGKILL)
         }
     }
-
 }
