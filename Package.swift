@@ -139,5 +139,10 @@ let package = Package(
             path: "Tests/ParleyTestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ParleyCommandTests",
+            dependencies: ["parley", "ParleyTestSupport"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
