@@ -100,12 +100,14 @@ let package = Package(
         .testTarget(
             name: "ParleyServerTests",
             dependencies: [
+                "ParleyProtocol",
                 "ParleyServer",
                 "ParleyTestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -123,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyClientTests",
-            dependencies: ["ParleyClient"],
+            dependencies: ["ParleyClient", "ParleyProtocol"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -141,7 +143,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyCommandTests",
-            dependencies: ["parley", "ParleyTestSupport"],
+            dependencies: [
+                "parley",
+                "ParleyClient",
+                "ParleyProtocol",
+                "ParleyServer",
+                "ParleyTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

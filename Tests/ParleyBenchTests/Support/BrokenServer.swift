@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
-import Logging
 import ParleyTestSupport
 import Synchronization
 
