@@ -1,3 +1,5 @@
+// Over 300 lines: the cluster scenarios are one `.serialized` suite because they share one PostgreSQL and
+// the start, stop and restart of its server (pgctl below); a split wants those in ParleyTestSupport first.
 import Foundation
 import ParleyProtocol
 import ParleyTestSupport
