@@ -125,7 +125,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyClientTests",
-            dependencies: ["ParleyClient", "ParleyProtocol"],
+            dependencies: [
+                "ParleyClient",
+                "ParleyProtocol",
+                "ParleyServer",
+                "ParleyTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
