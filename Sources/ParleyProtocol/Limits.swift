@@ -14,6 +14,11 @@ public struct Limits: Codable, Hashable, Sendable {
     public static let defaultMaxFileBytes = 10 * 1024 * 1024
     public static let defaultRateBurst = 20
     public static let defaultRatePerSecond = 5.0
+    /// Largest WebSocket message, after reassembly (§5, §6); not sent in `welcome`, the text limit is.
+    public static let defaultMaxFrameBytes = 64 * 1024
+    /// Sockets from one client address that may be unfinished (no complete upgrade or request head) at once;
+    /// fixed by the contract (§6, version 2).
+    public static let unfinishedSocketsPerAddress = 64
 
     /// The `limit` a `history` command or `GET /api/rooms/{code}/messages` may ask for (§5, §7). Fixed by the
     /// contract, so not sent in `welcome`.

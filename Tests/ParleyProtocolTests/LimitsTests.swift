@@ -19,5 +19,7 @@ import Testing
         #expect(limits == Limits(maxMessageBytes: 4096, maxFileBytes: 10 * 1024 * 1024, rateBurst: 20, ratePerSecond: 5))
         let object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(limits)) as? [String: Any])
         #expect(Set(object.keys) == ["max_message_bytes", "max_file_bytes", "rate_burst", "rate_per_second"])
+        #expect(Limits.defaultMaxFrameBytes == 65536)
+        #expect(Limits.unfinishedSocketsPerAddress == 64)
     }
 }
