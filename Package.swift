@@ -128,10 +128,7 @@ let package = Package(
             dependencies: [
                 "ParleyClient",
                 "ParleyProtocol",
-                "ParleyServer",
                 "ParleyTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],
             swiftSettings: swiftSettings
         ),
