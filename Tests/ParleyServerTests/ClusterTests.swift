@@ -6,7 +6,7 @@ import ParleyTestSupport
 import Testing
 
 /// The throwaway PostgreSQL scripts/test starts.
-private let clusterDatabaseURL = ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"]
+private let clusterDatabaseURL = TestPostgres.url
 
 /// Several `parley serve` processes on one real PostgreSQL (started by scripts/test): one order of ids,
 /// one member list, node loss and a database outage.
