@@ -83,7 +83,7 @@ final class ChatConnection: Sendable {
         }
         guard let room = admitted else {
             outbox.open(with: EventEncoder.encode(.error(code: .notFound, message: "no such room", clientID: nil)), coveredID: 0)
-            outbox.drainAndClose(code: 1008, reason: "no such room")
+            outbox.drainAndClose(code: CloseCode.policyViolation.rawValue, reason: "no such room")
             channel.pipeline.fireUserInboundEventTriggered(Event.refused)
             return
         }
@@ -118,7 +118,7 @@ final class ChatConnection: Sendable {
         let configuration = context.configuration
         let page =
             if let since {
-                try await context.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
+                try await context.store.messages(roomID: room.record.id, after: since, before: nil, limit: Limits.resumedHistoryMessages, newest: true)
             } else {
                 try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
@@ -147,7 +147,7 @@ final class ChatConnection: Sendable {
     private func refuse() {
         let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
         outbox.open(with: EventEncoder.encode(refusal), coveredID: 0)
-        outbox.drainAndClose(code: 1011, reason: "storage unavailable")
+        outbox.drainAndClose(code: CloseCode.internalError.rawValue, reason: "storage unavailable")
         channel.pipeline.fireUserInboundEventTriggered(Event.refused)
     }
 
