@@ -118,7 +118,13 @@ final class ChatConnection: Sendable {
         let configuration = context.configuration
         let page =
             if let since {
-                try await context.store.messages(roomID: room.record.id, after: since, before: nil, limit: Limits.resumedHistoryMessages, newest: true)
+                try await context.store.messages(
+                    roomID: room.record.id,
+                    after: since,
+                    before: nil,
+                    limit: Limits.resumedHistoryMessages,
+                    newest: true
+                )
             } else {
                 try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
