@@ -70,9 +70,9 @@ final class ClusterLink: Service {
         guard !live.isEmpty else { return }
         let ids = live.map(\.record.id)
         let node = self.node
-        let current = try await withDeadline(PostgresMessageStore.callTimeout) {
+        let current = try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
             var current: [Int64: Set<String>] = [:]
-            let rows = try await self.client.query(
+            let rows = try await db.query(
                 "SELECT room_id, nick FROM members WHERE node <> \(node) AND room_id = ANY(\(ids))",
                 logger: self.logger
             )
@@ -104,15 +104,14 @@ final class ClusterLink: Service {
     /// outage nobody is swept before it had the chance to beat again.
     private func beat() async {
         var aliveSince: ContinuousClock.Instant?
+        var mayBeSwept = false
+        var missing: Set<ConnectionID> = []
         while !Task.isCancelled {
             do {
-                _ = try await withDeadline(PostgresMessageStore.callTimeout) {
-                    try await self.client.query(
-                        "INSERT INTO nodes (id, seen_at) VALUES (\(self.node), now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()",
-                        logger: self.logger
-                    )
-                }
-                try await presence.reconcile(isOpen: connections.contains)
+                if try await markAlive() { mayBeSwept = true }
+                let listed = try await presence.reconcile(isOpen: connections.contains)
+                missing = try await relist(listed: listed, missingBefore: mayBeSwept ? nil : missing)
+                mayBeSwept = false
                 let now = ContinuousClock.now
                 if aliveSince == nil { aliveSince = now }
                 if let since = aliveSince, now - since >= nodeTimeout {
@@ -126,12 +125,60 @@ final class ClusterLink: Service {
         }
     }
 
+    /// Marks this node alive; true when its last mark was older than the timeout (or gone), so that other
+    /// nodes may have swept its members meanwhile.
+    private func markAlive() async throws -> Bool {
+        let seconds = nodeTimeout.timeInterval
+        return try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+            let rows = try await db.query(
+                """
+                WITH previous AS (SELECT seen_at FROM nodes WHERE id = \(self.node))
+                INSERT INTO nodes (id, seen_at) VALUES (\(self.node), now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()
+                RETURNING COALESCE((SELECT seen_at FROM previous) < now() - make_interval(secs => \(seconds)), TRUE)
+                """,
+                logger: self.logger
+            )
+            var stale = false
+            for try await value in rows.decode(Bool.self) { stale = value }
+            return stale
+        }
+    }
+
+    /// Lists again the live members here that the table lacks: another node swept this one while it could
+    /// not beat (a long pause, a partition from the database), or a reclaim that timed out moved a row to a
+    /// connection that closed. After a possible sweep (`missingBefore` nil) that is done at once; otherwise a
+    /// member must be missing on two heartbeats in a row, as one taken over on another node is missing only
+    /// until its eviction notice arrives. One whose nick was taken meanwhile gets the next suffixed form and
+    /// everyone here hears the rename (the other nodes hear a join from the members trigger). Returns the
+    /// members missing now and not listed again yet.
+    private func relist(listed: Set<Int64>, missingBefore: Set<ConnectionID>?) async throws -> Set<ConnectionID> {
+        var missingNow: Set<ConnectionID> = []
+        var relisted = 0
+        var renamed = 0
+        for room in rooms.all {
+            let absent = room.localMembers.filter { !listed.contains(Int64($0.id.value)) }
+            guard !absent.isEmpty else { continue }
+            let due = absent.filter { missingBefore?.contains($0.id) ?? true }
+            for member in absent where missingBefore?.contains(member.id) == false { missingNow.insert(member.id) }
+            guard !due.isEmpty else { continue }
+            for (id, nick) in try await presence.reregister(room: room.record, members: due) {
+                try? room.rename(id, to: nick)
+                renamed += 1
+            }
+            relisted += due.count
+        }
+        if relisted > 0 {
+            logger.warning("listed this node's members again", metadata: ["members": "\(relisted)", "renamed": "\(renamed)"])
+        }
+        return missingNow
+    }
+
     /// Removes members of nodes whose heartbeat is older than the timeout, announcing each as a leave.
     private func sweep() async throws {
         let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
-        try await withDeadline(PostgresMessageStore.callTimeout) {
+        try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
             // Each deleted row is announced as a leave by the members trigger.
-            let rows = try await self.client.query(
+            let rows = try await db.query(
                 """
                 DELETE FROM members m
                 WHERE NOT EXISTS (
@@ -144,17 +191,17 @@ final class ClusterLink: Service {
             var swept = 0
             for try await _ in rows { swept += 1 }
             if swept > 0 { self.logger.info("swept members of dead nodes", metadata: ["members": "\(swept)"]) }
-            try await self.client.query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'", logger: self.logger)
-            try await self.client.query("DELETE FROM sessions WHERE used_at < now() - interval '30 days'", logger: self.logger)
+            try await db.query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'", logger: self.logger)
+            try await db.query("DELETE FROM sessions WHERE used_at < now() - interval '30 days'", logger: self.logger)
         }
     }
 
     /// On a graceful stop: members still listed for this node leave, and the node row goes.
     private func leaveCluster() async {
         do {
-            try await withDeadline(PostgresMessageStore.callTimeout) {
-                try await self.client.query("DELETE FROM members WHERE node = \(self.node)", logger: self.logger)
-                try await self.client.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
+            try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+                try await db.query("DELETE FROM members WHERE node = \(self.node)", logger: self.logger)
+                try await db.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
             }
         } catch {
             logger.warning("could not leave the cluster cleanly; other nodes will sweep this one", metadata: ["error": "\(error)"])

@@ -85,6 +85,12 @@ final class ChatConnection: Sendable {
             admission = try await join(room, request)
         } catch {
             logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            if let cluster = hub.cluster {
+                // A claim that timed out may have taken effect yet: undo it by connection id (if this fails
+                // too, the heartbeat's reconcile removes the row of this closed connection).
+                let (record, id) = (room.record, self.id)
+                _ = hub.work.submit { await cluster.release(room: record, connection: id) }
+            }
             hub.rooms.release(room)
             refuse()
             return
