@@ -127,9 +127,16 @@ extension ClusterTests {
                 answered.insert(clientID)
             }
             #expect(ContinuousClock.now - outage < .seconds(12))
+            // The node says it cannot store; the other node, which can, says so too.
+            #expect(try await cluster.a.server.http("GET", "/healthz").status == 503)
+            #expect(try await cluster.b.server.http("GET", "/healthz").status == 200)
             // The outage lasts 10 s whatever the deadline.
             try await Task.sleep(until: outage + .seconds(10))
             cluster.proxy.resume()
+            try await eventually(attempts: 200) {
+                let status = try await cluster.a.server.http("GET", "/healthz").status
+                guard status == 200 else { throw FaultNotYet(description: "healthz \(status)") }
+            }
 
             for (n, clientID) in refused.enumerated() {
                 while true {
