@@ -130,6 +130,7 @@ extension ClusterTests {
             // The node says it cannot store; the other node, which can, says so too.
             #expect(try await cluster.a.server.http("GET", "/healthz").status == 503)
             #expect(try await cluster.b.server.http("GET", "/healthz").status == 200)
+            #expect(try await cluster.a.server.http("GET", "/metrics").body.contains("parley_postgres_reachable 0"))
             // The outage lasts 10 s whatever the deadline.
             try await Task.sleep(until: outage + .seconds(10))
             cluster.proxy.resume()
@@ -137,6 +138,7 @@ extension ClusterTests {
                 let status = try await cluster.a.server.http("GET", "/healthz").status
                 guard status == 200 else { throw FaultNotYet(description: "healthz \(status)") }
             }
+            #expect(try await cluster.a.server.http("GET", "/metrics").body.contains("parley_postgres_reachable 1"))
 
             for (n, clientID) in refused.enumerated() {
                 while true {

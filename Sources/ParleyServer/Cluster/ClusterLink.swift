@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// A lost listener reconnects by itself and then has every live room check storage, so a notice missed
 /// meanwhile costs a fetch, never a message.
 final class ClusterLink: Service {
-    let client: PostgresClient
+    let client: PostgresPool
     let node: String
     let presence: ClusterPresence
     let connections: ConnectionDirectory

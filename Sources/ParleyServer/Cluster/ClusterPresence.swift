@@ -11,7 +11,7 @@ import Synchronization
 /// The table announces every change itself (a trigger sends a ``ClusterNotice`` in the same transaction,
 /// see ``PostgresSchema``), so nothing here has to remember to tell the other nodes.
 final class ClusterPresence: Sendable {
-    let client: PostgresClient
+    let client: PostgresPool
     let node: String
     let logger: Logger
     /// A release failed (the database was unreachable): rows of closed connections may remain until
@@ -19,7 +19,7 @@ final class ClusterPresence: Sendable {
     let releaseFailed = Atomic<Bool>(false)
     static let callTimeout = PostgresMessageStore.callTimeout
 
-    init(client: PostgresClient, node: String, logger: Logger) {
+    init(client: PostgresPool, node: String, logger: Logger) {
         self.client = client
         self.node = node
         self.logger = logger

@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// per-room row lock, which keeps them gap-free and in commit order across nodes; completions run only
 /// after the commit, so nothing is delivered before it is durable.
 public final class PostgresMessageStore: MessageStore, Service {
-    let client: PostgresClient
+    let client: PostgresPool
     /// This process's name in the cluster (see ``ClusterLink``).
     let node: String
     let queue = CommitQueue<PendingMessage>(capacity: 16_384)
@@ -33,11 +33,16 @@ public final class PostgresMessageStore: MessageStore, Service {
             throw error
         }
         try await connection.close()
-        let client = PostgresClient(configuration: try settings.clientConfiguration, backgroundLogger: logger)
+        let client = PostgresPool(
+            configuration: try settings.clientConfiguration,
+            probe: try settings.connectionConfiguration,
+            metrics: metrics,
+            logger: logger
+        )
         return PostgresMessageStore(client: client, node: node, metrics: metrics, logger: logger)
     }
 
-    init(client: PostgresClient, node: String, metrics: ParleyMetrics, logger: Logger) {
+    init(client: PostgresPool, node: String, metrics: ParleyMetrics, logger: Logger) {
         self.client = client
         self.node = node
         self.metrics = metrics

@@ -14,6 +14,8 @@ final class FaultProxy: Sendable {
         case pass
         case blackhole
         case delay(Duration)
+        /// Every connection is closed as soon as it is accepted, as by a database that is down.
+        case refuse
     }
 
     private enum Item: Sendable {
@@ -44,6 +46,7 @@ final class FaultProxy: Sendable {
                 switch state.mode {
                 case .pass: Self.deliver(item, to: peer)
                 case .blackhole: state.held.append((peer, item))
+                case .refuse: Self.deliver(.close, to: peer)
                 case .delay(let delay):
                     peer.eventLoop.scheduleTask(
                         in: .nanoseconds(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)
@@ -118,6 +121,7 @@ final class FaultProxy: Sendable {
         server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
+                if core.state.withLock({ $0.mode == .refuse }) { return child.close() }
                 let relay = Relay(core: core, peer: nil)
                 core.track(child)
                 ClientBootstrap(group: child.eventLoop)
@@ -147,6 +151,12 @@ final class FaultProxy: Sendable {
     }
 
     func blackhole() { core.state.withLock { $0.mode = .blackhole } }
+
+    /// Closes every connection and refuses new ones until ``resume()``.
+    func refuse() {
+        reset()
+        core.state.withLock { $0.mode = .refuse }
+    }
 
     func delay(_ delay: Duration) { core.state.withLock { $0.mode = .delay(delay) } }
 
