@@ -69,6 +69,12 @@ extension ClusterTests {
             let (owner, ownerWelcome) = try await cluster.a.server.join("room=\(room)&nick=owner")
             let (renamer, _) = try await cluster.a.server.join("room=\(room)&nick=renamer")
             try await awaitMembers(cluster, room, ["owner", "renamer", "watcher"], within: .seconds(5))
+            // Calls at once leave node a's pool with idle connections, so the calls below find one and send
+            // their statements into the blackhole (rather than wait to connect).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { _ = try await listedMembers(cluster.a, room) } }
+                try await group.waitForAll()
+            }
 
             cluster.proxy.blackhole()
             let start = ContinuousClock.now
