@@ -105,12 +105,12 @@ final class ClusterLink: Service {
     private func beat() async {
         var aliveSince: ContinuousClock.Instant?
         var mayBeSwept = false
-        var missing: Set<ConnectionID> = []
+        var drift = Drift()
         while !Task.isCancelled {
             do {
                 if try await markAlive() { mayBeSwept = true }
                 let listed = try await presence.reconcile(isOpen: connections.contains)
-                missing = try await relist(listed: listed, missingBefore: mayBeSwept ? nil : missing)
+                drift = try await relist(listed: listed, before: drift, sweptMaybe: mayBeSwept)
                 mayBeSwept = false
                 let now = ContinuousClock.now
                 if aliveSince == nil { aliveSince = now }
@@ -144,22 +144,43 @@ final class ClusterLink: Service {
         }
     }
 
+    /// Live members here that the table lacks or lists under another nick, as one heartbeat found them.
+    struct Drift {
+        var missing: Set<ConnectionID> = []
+        var misnamed: Set<ConnectionID> = []
+    }
+
     /// Lists again the live members here that the table lacks: another node swept this one while it could
     /// not beat (a long pause, a partition from the database), or a reclaim that timed out moved a row to a
-    /// connection that closed. After a possible sweep (`missingBefore` nil) that is done at once; otherwise a
-    /// member must be missing on two heartbeats in a row, as one taken over on another node is missing only
-    /// until its eviction notice arrives. One whose nick was taken meanwhile gets the next suffixed form and
-    /// everyone here hears the rename (the other nodes hear a join from the members trigger). Returns the
-    /// members missing now and not listed again yet.
-    private func relist(listed: Set<Int64>, missingBefore: Set<ConnectionID>?) async throws -> Set<ConnectionID> {
-        var missingNow: Set<ConnectionID> = []
+    /// connection that closed. After a possible sweep that is done at once; otherwise a member must be
+    /// missing on two heartbeats in a row, as one taken over on another node is missing only until its
+    /// eviction notice arrives. One whose nick was taken meanwhile gets the next suffixed form and everyone
+    /// here hears the rename (the other nodes hear a join from the members trigger). A member the table
+    /// lists under another nick on two heartbeats in a row (a rename that timed out and then took effect;
+    /// the other nodes heard it) takes that nick here too, and everyone here hears it.
+    private func relist(listed: [Int64: String], before: Drift, sweptMaybe: Bool) async throws -> Drift {
+        var now = Drift()
         var relisted = 0
         var renamed = 0
         for room in rooms.all {
-            let absent = room.localMembers.filter { !listed.contains(Int64($0.id.value)) }
-            guard !absent.isEmpty else { continue }
-            let due = absent.filter { missingBefore?.contains($0.id) ?? true }
-            for member in absent where missingBefore?.contains(member.id) == false { missingNow.insert(member.id) }
+            var due: [ClusterPresence.LiveMember] = []
+            for member in room.localMembers {
+                guard let nick = listed[Int64(member.id.value)] else {
+                    if sweptMaybe || before.missing.contains(member.id) {
+                        due.append(member)
+                    } else {
+                        now.missing.insert(member.id)
+                    }
+                    continue
+                }
+                guard nick != member.nick else { continue }
+                if before.misnamed.contains(member.id) {
+                    try? room.rename(member.id, to: nick)
+                    renamed += 1
+                } else {
+                    now.misnamed.insert(member.id)
+                }
+            }
             guard !due.isEmpty else { continue }
             for (id, nick) in try await presence.reregister(room: room.record, members: due) {
                 try? room.rename(id, to: nick)
@@ -167,10 +188,10 @@ final class ClusterLink: Service {
             }
             relisted += due.count
         }
-        if relisted > 0 {
+        if relisted > 0 || renamed > 0 {
             logger.warning("listed this node's members again", metadata: ["members": "\(relisted)", "renamed": "\(renamed)"])
         }
-        return missingNow
+        return now
     }
 
     /// Removes members of nodes whose heartbeat is older than the timeout, announcing each as a leave.

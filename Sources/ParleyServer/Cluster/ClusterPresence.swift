@@ -197,20 +197,20 @@ final class ClusterPresence: Sendable {
 
     /// Removes this node's rows whose connection is closed (each announced as a leave by the trigger): a
     /// release that failed, or a join, rename or reclaim that timed out after it had taken effect. Runs on
-    /// every heartbeat, as a timed-out call leaves no trace here of what it may have done. Returns the
-    /// connections still listed for this node.
-    func reconcile(isOpen: (ConnectionID) -> Bool) async throws -> Set<Int64> {
+    /// every heartbeat, as a timed-out call leaves no trace here of what it may have done. Returns the nick
+    /// listed for each open connection of this node.
+    func reconcile(isOpen: (ConnectionID) -> Bool) async throws -> [Int64: String] {
         releaseFailed.store(false, ordering: .relaxed)
         do {
             let node = self.node
-            let listed: [Int64] = try await client.withDeadline(Self.callTimeout) { db in
-                var listed: [Int64] = []
-                let rows = try await db.query("SELECT connection FROM members WHERE node = \(node)", logger: self.logger)
-                for try await connection in rows.decode(Int64.self) { listed.append(connection) }
+            var listed: [Int64: String] = try await client.withDeadline(Self.callTimeout) { db in
+                var listed: [Int64: String] = [:]
+                let rows = try await db.query("SELECT connection, nick FROM members WHERE node = \(node)", logger: self.logger)
+                for try await (connection, nick) in rows.decode((Int64, String).self) { listed[connection] = nick }
                 return listed
             }
-            let closed = listed.filter { !isOpen(ConnectionID(value: UInt64($0))) }
-            guard !closed.isEmpty else { return Set(listed) }
+            let closed = listed.keys.filter { !isOpen(ConnectionID(value: UInt64($0))) }
+            guard !closed.isEmpty else { return listed }
             try await client.withDeadline(Self.callTimeout) { db in
                 try await db.query(
                     "DELETE FROM members WHERE node = \(node) AND connection = ANY(\(closed))",
@@ -218,7 +218,8 @@ final class ClusterPresence: Sendable {
                 )
             }
             logger.info("released members whose connections closed without a release", metadata: ["members": "\(closed.count)"])
-            return Set(listed).subtracting(closed)
+            for connection in closed { listed.removeValue(forKey: connection) }
+            return listed
         } catch {
             releaseFailed.store(true, ordering: .relaxed)
             throw error
