@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// A lost listener reconnects by itself and then has every live room check storage, so a notice missed
 /// meanwhile costs a fetch, never a message.
 final class ClusterLink: Service {
-    let client: PostgresClient
+    let client: PostgresPool
     let node: String
     let presence: ClusterPresence
     let connections: ConnectionDirectory
@@ -70,9 +70,9 @@ final class ClusterLink: Service {
         guard !live.isEmpty else { return }
         let ids = live.map(\.record.id)
         let node = self.node
-        let current = try await withDeadline(PostgresMessageStore.callTimeout) {
+        let current = try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
             var current: [Int64: Set<String>] = [:]
-            let rows = try await self.client.query(
+            let rows = try await db.query(
                 "SELECT room_id, nick FROM members WHERE node <> \(node) AND room_id = ANY(\(ids))",
                 logger: self.logger
             )
@@ -104,15 +104,14 @@ final class ClusterLink: Service {
     /// outage nobody is swept before it had the chance to beat again.
     private func beat() async {
         var aliveSince: ContinuousClock.Instant?
+        var mayBeSwept = false
+        var drift = Drift()
         while !Task.isCancelled {
             do {
-                _ = try await withDeadline(PostgresMessageStore.callTimeout) {
-                    try await self.client.query(
-                        "INSERT INTO nodes (id, seen_at) VALUES (\(self.node), now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()",
-                        logger: self.logger
-                    )
-                }
-                try await presence.reconcile(isOpen: connections.contains)
+                if try await markAlive() { mayBeSwept = true }
+                let listed = try await presence.reconcile(isOpen: connections.contains)
+                drift = try await relist(listed: listed, before: drift, sweptMaybe: mayBeSwept)
+                mayBeSwept = false
                 let now = ContinuousClock.now
                 if aliveSince == nil { aliveSince = now }
                 if let since = aliveSince, now - since >= nodeTimeout {
@@ -126,12 +125,81 @@ final class ClusterLink: Service {
         }
     }
 
+    /// Marks this node alive; true when its last mark was older than the timeout (or gone), so that other
+    /// nodes may have swept its members meanwhile.
+    private func markAlive() async throws -> Bool {
+        let seconds = nodeTimeout.timeInterval
+        return try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+            let rows = try await db.query(
+                """
+                WITH previous AS (SELECT seen_at FROM nodes WHERE id = \(self.node))
+                INSERT INTO nodes (id, seen_at) VALUES (\(self.node), now()) ON CONFLICT (id) DO UPDATE SET seen_at = now()
+                RETURNING COALESCE((SELECT seen_at FROM previous) < now() - make_interval(secs => \(seconds)), TRUE)
+                """,
+                logger: self.logger
+            )
+            var stale = false
+            for try await value in rows.decode(Bool.self) { stale = value }
+            return stale
+        }
+    }
+
+    /// Live members here that the table lacks or lists under another nick, as one heartbeat found them.
+    struct Drift {
+        var missing: Set<ConnectionID> = []
+        var misnamed: Set<ConnectionID> = []
+    }
+
+    /// Lists again the live members here that the table lacks: another node swept this one while it could
+    /// not beat (a long pause, a partition from the database), or a reclaim that timed out moved a row to a
+    /// connection that closed. After a possible sweep that is done at once; otherwise a member must be
+    /// missing on two heartbeats in a row, as one taken over on another node is missing only until its
+    /// eviction notice arrives. One whose nick was taken meanwhile gets the next suffixed form and everyone
+    /// here hears the rename (the other nodes hear a join from the members trigger). A member the table
+    /// lists under another nick on two heartbeats in a row (a rename that timed out and then took effect;
+    /// the other nodes heard it) takes that nick here too, and everyone here hears it.
+    private func relist(listed: [Int64: String], before: Drift, sweptMaybe: Bool) async throws -> Drift {
+        var now = Drift()
+        var relisted = 0
+        var renamed = 0
+        for room in rooms.all {
+            var due: [ClusterPresence.LiveMember] = []
+            for member in room.localMembers {
+                guard let nick = listed[Int64(member.id.value)] else {
+                    if sweptMaybe || before.missing.contains(member.id) {
+                        due.append(member)
+                    } else {
+                        now.missing.insert(member.id)
+                    }
+                    continue
+                }
+                guard nick != member.nick else { continue }
+                if before.misnamed.contains(member.id) {
+                    try? room.rename(member.id, to: nick)
+                    renamed += 1
+                } else {
+                    now.misnamed.insert(member.id)
+                }
+            }
+            guard !due.isEmpty else { continue }
+            for (id, nick) in try await presence.reregister(room: room.record, members: due) {
+                try? room.rename(id, to: nick)
+                renamed += 1
+            }
+            relisted += due.count
+        }
+        if relisted > 0 || renamed > 0 {
+            logger.warning("listed this node's members again", metadata: ["members": "\(relisted)", "renamed": "\(renamed)"])
+        }
+        return now
+    }
+
     /// Removes members of nodes whose heartbeat is older than the timeout, announcing each as a leave.
     private func sweep() async throws {
         let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
-        try await withDeadline(PostgresMessageStore.callTimeout) {
+        try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
             // Each deleted row is announced as a leave by the members trigger.
-            let rows = try await self.client.query(
+            let rows = try await db.query(
                 """
                 DELETE FROM members m
                 WHERE NOT EXISTS (
@@ -144,17 +212,17 @@ final class ClusterLink: Service {
             var swept = 0
             for try await _ in rows { swept += 1 }
             if swept > 0 { self.logger.info("swept members of dead nodes", metadata: ["members": "\(swept)"]) }
-            try await self.client.query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'", logger: self.logger)
-            try await self.client.query("DELETE FROM sessions WHERE used_at < now() - interval '30 days'", logger: self.logger)
+            try await db.query("DELETE FROM nodes WHERE seen_at < now() - interval '1 day'", logger: self.logger)
+            try await db.query("DELETE FROM sessions WHERE used_at < now() - interval '30 days'", logger: self.logger)
         }
     }
 
     /// On a graceful stop: members still listed for this node leave, and the node row goes.
     private func leaveCluster() async {
         do {
-            try await withDeadline(PostgresMessageStore.callTimeout) {
-                try await self.client.query("DELETE FROM members WHERE node = \(self.node)", logger: self.logger)
-                try await self.client.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
+            try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+                try await db.query("DELETE FROM members WHERE node = \(self.node)", logger: self.logger)
+                try await db.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
             }
         } catch {
             logger.warning("could not leave the cluster cleanly; other nodes will sweep this one", metadata: ["error": "\(error)"])

@@ -11,7 +11,7 @@ import Synchronization
 /// The table announces every change itself (a trigger sends a ``ClusterNotice`` in the same transaction,
 /// see ``PostgresSchema``), so nothing here has to remember to tell the other nodes.
 final class ClusterPresence: Sendable {
-    let client: PostgresClient
+    let client: PostgresPool
     let node: String
     let logger: Logger
     /// A release failed (the database was unreachable): rows of closed connections may remain until
@@ -19,7 +19,7 @@ final class ClusterPresence: Sendable {
     let releaseFailed = Atomic<Bool>(false)
     static let callTimeout = PostgresMessageStore.callTimeout
 
-    init(client: PostgresClient, node: String, logger: Logger) {
+    init(client: PostgresPool, node: String, logger: Logger) {
         self.client = client
         self.node = node
         self.logger = logger
@@ -38,20 +38,20 @@ final class ClusterPresence: Sendable {
     /// room and its nick is free or held by the same session; else `requested` (or a guest nick), suffixed
     /// `-2`, `-3`, … while taken anywhere in the cluster.
     func claim(room: RoomRecord, requested: String?, session: SessionSecret?, connection: ConnectionID) async throws -> Claim {
-        try await withDeadline(Self.callTimeout) {
-            if let session, let nick = try await self.sessionNick(session, roomID: room.id) {
-                if let claim = try await self.reclaim(room: room, nick: nick, session: session, connection: connection) {
+        try await client.withDeadline(Self.callTimeout) { db in
+            if let session, let nick = try await self.sessionNick(db, session, roomID: room.id) {
+                if let claim = try await self.reclaim(db, room: room, nick: nick, session: session, connection: connection) {
                     return claim
                 }
-                return try await self.reserve(room: room, desired: nick, session: session, connection: connection)
+                return try await self.reserve(db, room: room, desired: nick, session: session, connection: connection)
             }
             let session = SessionSecret.random()
-            return try await self.reserve(room: room, desired: requested ?? Nick.makeGuest(), session: session, connection: connection)
+            return try await self.reserve(db, room: room, desired: requested ?? Nick.makeGuest(), session: session, connection: connection)
         }
     }
 
-    private func sessionNick(_ secret: SessionSecret, roomID: Int64) async throws -> String? {
-        let rows = try await client.query(
+    private func sessionNick(_ db: PostgresConnection, _ secret: SessionSecret, roomID: Int64) async throws -> String? {
+        let rows = try await db.query(
             "UPDATE sessions SET used_at = now() WHERE secret = \(secret.description) AND room_id = \(roomID) RETURNING nick",
             logger: logger
         )
@@ -60,10 +60,16 @@ final class ClusterPresence: Sendable {
     }
 
     /// Takes the session's nick back: nil when another session holds it now.
-    private func reclaim(room: RoomRecord, nick: String, session: SessionSecret, connection: ConnectionID) async throws -> Claim? {
+    private func reclaim(
+        _ db: PostgresConnection,
+        room: RoomRecord,
+        nick: String,
+        session: SessionSecret,
+        connection: ConnectionID
+    ) async throws -> Claim? {
         let key = Nick.key(nick)
         let node = self.node
-        return try await client.withTransaction(logger: logger) { db in
+        return try await db.withTransaction(logger: logger) { db in
             var holder: String?
             let rows = try await db.query(
                 "SELECT session FROM members WHERE room_id = \(room.id) AND nick_key = \(key) FOR UPDATE",
@@ -84,13 +90,14 @@ final class ClusterPresence: Sendable {
     /// Reserves `desired`, or on a clash the next suffixed form the room's counter for that nick hands out,
     /// and binds the session to it. As on one node (``NickAllocator``) each suffix is tried at most once, so a
     /// join costs one statement, or three on a clash, however many members share the nick.
-    private func reserve(room: RoomRecord, desired: String, session: SessionSecret, connection: ConnectionID) async throws -> Claim {
-        if try await insert(room: room, nick: desired, session: session, connection: connection) {
+    func reserve(_ db: PostgresConnection, room: RoomRecord, desired: String, session: SessionSecret, connection: ConnectionID) async throws -> Claim
+    {
+        if try await insert(db, room: room, nick: desired, session: session, connection: connection) {
             return Claim(nick: desired, session: session, tookOver: false)
         }
         let key = Nick.key(desired)
         for _ in 0..<1000 {
-            let rows = try await client.query(
+            let rows = try await db.query(
                 """
                 INSERT INTO nick_suffixes (room_id, nick_key, next) VALUES (\(room.id), \(key), 3)
                 ON CONFLICT (room_id, nick_key) DO UPDATE SET next = nick_suffixes.next + 1
@@ -101,7 +108,7 @@ final class ClusterPresence: Sendable {
             var suffix = 2
             for try await value in rows.decode(Int.self) { suffix = value }
             let nick = Nick.suffixed(desired, suffix)
-            if try await insert(room: room, nick: nick, session: session, connection: connection) {
+            if try await insert(db, room: room, nick: nick, session: session, connection: connection) {
                 return Claim(nick: nick, session: session, tookOver: false)
             }
         }
@@ -109,9 +116,15 @@ final class ClusterPresence: Sendable {
     }
 
     /// Inserts the member row unless the nick is taken, binding the session to it; whether it did.
-    private func insert(room: RoomRecord, nick: String, session: SessionSecret, connection: ConnectionID) async throws -> Bool {
+    private func insert(
+        _ db: PostgresConnection,
+        room: RoomRecord,
+        nick: String,
+        session: SessionSecret,
+        connection: ConnectionID
+    ) async throws -> Bool {
         let now = Timestamp.now().milliseconds
-        let rows = try await client.query(
+        let rows = try await db.query(
             """
             WITH member AS (
                 INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at)
@@ -132,9 +145,9 @@ final class ClusterPresence: Sendable {
 
     /// Every member of the room on every node, in join order.
     func members(roomID: Int64) async throws -> [String] {
-        try await withDeadline(Self.callTimeout) {
+        try await client.withDeadline(Self.callTimeout) { db in
             var nicks: [String] = []
-            let rows = try await self.client.query(
+            let rows = try await db.query(
                 "SELECT nick FROM members WHERE room_id = \(roomID) ORDER BY joined_at, nick_key",
                 logger: self.logger
             )
@@ -147,8 +160,8 @@ final class ClusterPresence: Sendable {
     func rename(room: RoomRecord, connection: ConnectionID, to nick: String) async throws {
         let node = self.node
         do {
-            try await withDeadline(Self.callTimeout) {
-                try await self.client.query(
+            try await client.withDeadline(Self.callTimeout) { db in
+                try await db.query(
                     """
                     WITH renamed AS (
                         UPDATE members SET nick = \(nick), nick_key = \(Nick.key(nick))
@@ -169,8 +182,8 @@ final class ClusterPresence: Sendable {
     func release(room: RoomRecord, connection: ConnectionID) async {
         let node = self.node
         do {
-            try await withDeadline(Self.callTimeout) {
-                try await self.client.query(
+            try await client.withDeadline(Self.callTimeout) { db in
+                try await db.query(
                     "DELETE FROM members WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))",
                     logger: self.logger
                 )
@@ -182,36 +195,71 @@ final class ClusterPresence: Sendable {
         }
     }
 
-    /// Removes this node's rows whose connection is closed (each announced as a leave by the trigger).
-    func reconcile(isOpen: (ConnectionID) -> Bool) async throws {
-        guard releaseFailed.exchange(false, ordering: .relaxed) else { return }
+    /// Removes this node's rows whose connection is closed (each announced as a leave by the trigger): a
+    /// release that failed, or a join, rename or reclaim that timed out after it had taken effect. Runs on
+    /// every heartbeat, as a timed-out call leaves no trace here of what it may have done. Returns the nick
+    /// listed for each open connection of this node.
+    func reconcile(isOpen: (ConnectionID) -> Bool) async throws -> [Int64: String] {
+        releaseFailed.store(false, ordering: .relaxed)
         do {
             let node = self.node
-            let closed: [Int64] = try await withDeadline(Self.callTimeout) {
-                var closed: [Int64] = []
-                let rows = try await self.client.query("SELECT connection FROM members WHERE node = \(node)", logger: self.logger)
-                for try await connection in rows.decode(Int64.self) { closed.append(connection) }
-                return closed
-            }.filter { !isOpen(ConnectionID(value: UInt64($0))) }
-            guard !closed.isEmpty else { return }
-            try await withDeadline(Self.callTimeout) {
-                try await self.client.query(
+            var listed: [Int64: String] = try await client.withDeadline(Self.callTimeout) { db in
+                var listed: [Int64: String] = [:]
+                let rows = try await db.query("SELECT connection, nick FROM members WHERE node = \(node)", logger: self.logger)
+                for try await (connection, nick) in rows.decode((Int64, String).self) { listed[connection] = nick }
+                return listed
+            }
+            let closed = listed.keys.filter { !isOpen(ConnectionID(value: UInt64($0))) }
+            guard !closed.isEmpty else { return listed }
+            try await client.withDeadline(Self.callTimeout) { db in
+                try await db.query(
                     "DELETE FROM members WHERE node = \(node) AND connection = ANY(\(closed))",
                     logger: self.logger
                 )
             }
-            logger.info("released members whose connections closed while the database was away", metadata: ["members": "\(closed.count)"])
+            logger.info("released members whose connections closed without a release", metadata: ["members": "\(closed.count)"])
+            for connection in closed { listed.removeValue(forKey: connection) }
+            return listed
         } catch {
             releaseFailed.store(true, ordering: .relaxed)
             throw error
         }
     }
 
+    /// A member of this node, as its room holds it.
+    struct LiveMember: Sendable {
+        var id: ConnectionID
+        var nick: String
+        var session: SessionSecret
+    }
+
+    /// Lists again this node's live members of `room` that the table lacks (another node swept this one
+    /// while it could not beat). A nick someone took meanwhile is given up for the next suffixed form, as on
+    /// a join clash; the new nicks are returned for the room to announce.
+    func reregister(room: RoomRecord, members: [LiveMember]) async throws -> [(id: ConnectionID, nick: String)] {
+        guard !members.isEmpty else { return [] }
+        let node = self.node
+        return try await client.withDeadline(Self.callTimeout) { db in
+            var listed = Set<Int64>()
+            let rows = try await db.query(
+                "SELECT connection FROM members WHERE room_id = \(room.id) AND node = \(node)",
+                logger: self.logger
+            )
+            for try await connection in rows.decode(Int64.self) { listed.insert(connection) }
+            var renamed: [(id: ConnectionID, nick: String)] = []
+            for member in members where !listed.contains(Int64(member.id.value)) {
+                let claim = try await self.reserve(db, room: room, desired: member.nick, session: member.session, connection: member.id)
+                if claim.nick != member.nick { renamed.append((member.id, claim.nick)) }
+            }
+            return renamed
+        }
+    }
+
     /// Tells the other nodes that a member is typing (the one notice that changes no row).
     func publish(_ notice: ClusterNotice) async {
         do {
-            try await withDeadline(Self.callTimeout) {
-                try await self.client.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
+            try await client.withDeadline(Self.callTimeout) { db in
+                try await db.query("SELECT pg_notify('parley', \(notice.payload))", logger: self.logger)
             }
         } catch {
             logger.debug("could not publish a notice", metadata: ["kind": "\(notice.k)", "error": "\(error)"])

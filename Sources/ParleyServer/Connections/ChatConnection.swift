@@ -92,6 +92,12 @@ final class ChatConnection: Sendable {
             joined = try await join(room, request)
         } catch {
             logger.warning("could not join", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            if let cluster = context.cluster {
+                // A claim that timed out may have taken effect yet: undo it by connection id (if this fails
+                // too, the heartbeat's reconcile removes the row of this closed connection).
+                let (record, id) = (room.record, self.id)
+                _ = context.work.submit { await cluster.release(room: record, connection: id) }
+            }
             context.rooms.release(room)
             refuse()
             return

@@ -122,6 +122,11 @@ final class Room: Sendable {
         state.withLock { $0.members.members[id]?.nick }
     }
 
+    /// Its members with their sessions, for a node that must list them in the cluster again.
+    var localMembers: [ClusterPresence.LiveMember] {
+        state.withLock { state in state.members.members.map { .init(id: $0.key, nick: $0.value.nick, session: $0.value.session) } }
+    }
+
     /// Tells the other members that `id` is typing.
     func typing(_ id: ConnectionID) {
         state.withLock { state in

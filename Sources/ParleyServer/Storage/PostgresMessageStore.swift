@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// per-room row lock, which keeps them gap-free and in commit order across nodes; completions run only
 /// after the commit, so nothing is delivered before it is durable.
 public final class PostgresMessageStore: MessageStore, Service {
-    let client: PostgresClient
+    let client: PostgresPool
     /// This process's name in the cluster (see ``ClusterLink``).
     let node: String
     let queue = CommitQueue<PendingMessage>(capacity: 16_384)
@@ -35,11 +35,16 @@ public final class PostgresMessageStore: MessageStore, Service {
             throw error
         }
         try await connection.close()
-        let client = PostgresClient(configuration: try settings.clientConfiguration, backgroundLogger: logger)
+        let client = PostgresPool(
+            configuration: try settings.clientConfiguration,
+            probe: try settings.connectionConfiguration,
+            metrics: metrics,
+            logger: logger
+        )
         return PostgresMessageStore(client: client, node: node, metrics: metrics, logger: logger)
     }
 
-    init(client: PostgresClient, node: String, metrics: ParleyMetrics, logger: Logger) {
+    init(client: PostgresPool, node: String, metrics: ParleyMetrics, logger: Logger) {
         self.client = client
         self.node = node
         self.metrics = metrics
@@ -67,49 +72,87 @@ public final class PostgresMessageStore: MessageStore, Service {
         try await queue.append(message)
     }
 
-    /// Stores one batch with one `parley_append` call.
+    /// Stores one batch with one `parley_append` call. A row PostgreSQL refuses (text the database's encoding
+    /// cannot hold, say) fails the whole call: the batch is then split and stored in halves, so only that
+    /// message is refused and the others are stored.
     func write(_ batch: [PendingMessage]) async -> CommitOutcome {
         let start = ContinuousClock.now
-        // Grouped by room (stable, so each room keeps queue order); rooms are locked in id order.
-        let order = batch.indices.sorted { (batch[$0].roomID, $0) < (batch[$1].roomID, $1) }
-        let results: [AppendResult]
         do {
-            let rooms = order.map { batch[$0].roomID }
-            let nicks = order.map { batch[$0].nick }
-            let texts = order.map { batch[$0].text }
-            let stamps = order.map { batch[$0].ts.milliseconds }
-            let clientIDs = order.map { batch[$0].clientID ?? "" }
-            let node = self.node
-            results = try await withDeadline(Self.callTimeout) {
-                var results = [AppendResult](repeating: .failed, count: batch.count)
-                let rows = try await self.client.query(
-                    """
-                    SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts
-                    FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node))
-                    """,
-                    logger: self.logger
-                )
-                for try await (ordinal, id, duplicate, nick, text, ts) in rows.decode((Int32, Int64, Bool, String, String, Int64).self) {
-                    let index = order[Int(ordinal) - 1]
-                    let message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
-                    if !duplicate {
-                        results[index] = .stored(message)
-                    } else {
-                        // A client can only resend its own message: the same id with other text is refused.
-                        results[index] = text == batch[index].text ? .duplicate(message) : .conflict(message)
-                    }
-                }
-                return results
-            }
+            return .committed(try await appendSplitting(batch[...]), since: start)
         } catch {
             return .failed(error)
         }
-        return .committed(results, since: start)
+    }
+
+    /// Results in batch order; throws only when nothing of `batch` can have been stored for a reason other
+    /// than one of its rows.
+    private func appendSplitting(_ batch: ArraySlice<PendingMessage>) async throws -> [AppendResult] {
+        do {
+            return try await append(Array(batch))
+        } catch let error as PSQLError where Self.isRowError(error) {
+            guard batch.count > 1 else {
+                logger.warning("a message could not be stored", metadata: ["error": "\(String(reflecting: error))"])
+                return [.failed]
+            }
+            let middle = batch.startIndex + batch.count / 2
+            let first = try await appendSplitting(batch[..<middle])
+            let second: [AppendResult]
+            do {
+                second = try await appendSplitting(batch[middle...])
+            } catch {
+                // The first half is committed: its results stand.
+                second = Array(repeating: .failed, count: batch.count - first.count)
+            }
+            return first + second
+        }
+    }
+
+    /// A data exception or a violated constraint: the fault of a row, not of the database.
+    static func isRowError(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+
+    private func append(_ batch: [PendingMessage]) async throws -> [AppendResult] {
+        // Grouped by room (stable, so each room keeps queue order); rooms are locked in id order.
+        let order = batch.indices.sorted { (batch[$0].roomID, $0) < (batch[$1].roomID, $1) }
+        let rooms = order.map { batch[$0].roomID }
+        let nicks = order.map { batch[$0].nick }
+        let texts = order.map { batch[$0].text }
+        let stamps = order.map { batch[$0].ts.milliseconds }
+        let clientIDs = order.map { batch[$0].clientID ?? "" }
+        let node = self.node
+        return try await client.withDeadline(Self.callTimeout) { db in
+            var results = [AppendResult](repeating: .failed, count: batch.count)
+            let rows = try await db.query(
+                """
+                SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts
+                FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node))
+                """,
+                logger: self.logger
+            )
+            for try await (ordinal, id, duplicate, nick, text, ts) in rows.decode((Int32, Int64?, Bool, String?, String?, Int64?).self) {
+                let index = order[Int(ordinal) - 1]
+                // No id: the room was forgotten before the message reached it.
+                guard let id, let nick, let text, let ts else {
+                    results[index] = .noRoom
+                    continue
+                }
+                let message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
+                if !duplicate {
+                    results[index] = .stored(message)
+                } else {
+                    // A client can only resend its own message: the same id with other text is refused.
+                    results[index] = text == batch[index].text ? .duplicate(message) : .conflict(message)
+                }
+            }
+            return results
+        }
     }
 
     public func room(code: String) async throws -> RoomRecord? {
-        try await withDeadline(Self.callTimeout) {
-            let rows = try await self.client.query(
+        try await client.withDeadline(Self.callTimeout) { db in
+            let rows = try await db.query(
                 "SELECT id, code, name, created_at, ephemeral FROM rooms WHERE code = \(code)",
                 logger: self.logger
             )
@@ -122,8 +165,8 @@ public final class PostgresMessageStore: MessageStore, Service {
 
     public func openRoom(code: String) async throws -> RoomRecord {
         if let existing = try await room(code: code) { return existing }
-        try await withDeadline(Self.callTimeout) {
-            try await self.client.query(
+        try await client.withDeadline(Self.callTimeout) { db in
+            try await db.query(
                 """
                 INSERT INTO rooms (code, name, created_at, ephemeral) VALUES (\(code), NULL, \(Timestamp.now().milliseconds), TRUE)
                 ON CONFLICT (code) DO NOTHING
@@ -142,8 +185,8 @@ public final class PostgresMessageStore: MessageStore, Service {
     public func forgetRoom(_ room: RoomRecord) async {
         guard room.ephemeral else { return }
         do {
-            try await withDeadline(Self.callTimeout) {
-                try await self.client.query(
+            try await client.withDeadline(Self.callTimeout) { db in
+                try await db.query(
                     """
                     WITH target AS (
                         SELECT id FROM rooms WHERE id = \(room.id) AND ephemeral AND last_id = 0
@@ -163,8 +206,8 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     public func createRoom(code: String, name: String?) async throws -> RoomRecord {
-        try await withDeadline(Self.callTimeout) {
-            try await self.client.query(
+        try await client.withDeadline(Self.callTimeout) { db in
+            try await db.query(
                 "INSERT INTO rooms (code, name, created_at) VALUES (\(code), \(name), \(Timestamp.now().milliseconds))",
                 logger: self.logger
             )
@@ -174,15 +217,15 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     public func lastID(roomID: Int64) async throws -> Int64 {
-        try await withDeadline(Self.callTimeout) {
-            let rows = try await self.client.query("SELECT last_id FROM rooms WHERE id = \(roomID)", logger: self.logger)
+        try await client.withDeadline(Self.callTimeout) { db in
+            let rows = try await db.query("SELECT last_id FROM rooms WHERE id = \(roomID)", logger: self.logger)
             for try await lastID in rows.decode(Int64.self) { return lastID }
             return 0
         }
     }
 
     public func messages(roomID: Int64, after: Int64?, before: Int64?, limit: Int, newest: Bool) async throws -> MessagePage {
-        try await withDeadline(Self.callTimeout) {
+        try await client.withDeadline(Self.callTimeout) { db in
             // One statement, so the page and `lastID` come from the same snapshot (the room row is there even
             // when the page is empty).
             let direction = newest ? "DESC" : "ASC"
@@ -197,7 +240,7 @@ public final class PostgresMessageStore: MessageStore, Service {
                 """
             var messages: [ChatMessage] = []
             var lastID: Int64 = 0
-            let rows = try await self.client.query(query, logger: self.logger)
+            let rows = try await db.query(query, logger: self.logger)
             for try await (last, id, nick, text, ts, clientID) in rows.decode((Int64, Int64?, String?, String?, Int64?, String?).self) {
                 lastID = last
                 if let id, let nick, let text, let ts {
@@ -212,8 +255,8 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     public func message(roomID: Int64, clientID: String) async throws -> ChatMessage? {
-        try await withDeadline(Self.callTimeout) {
-            let rows = try await self.client.query(
+        try await client.withDeadline(Self.callTimeout) { db in
+            let rows = try await db.query(
                 "SELECT id, nick, text, ts, client_id FROM messages WHERE room_id = \(roomID) AND client_id = \(clientID)",
                 logger: self.logger
             )
@@ -225,8 +268,8 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     public func isHealthy() async -> Bool {
-        let answer = try? await withDeadline(.seconds(2)) {
-            let rows = try await self.client.query("SELECT 1", logger: self.logger)
+        let answer = try? await client.withDeadline(.seconds(2)) { db in
+            let rows = try await db.query("SELECT 1", logger: self.logger)
             for try await one in rows.decode(Int.self) { return one }
             return 0
         }

@@ -107,6 +107,73 @@ enum PostgresSchema {
                 "ALTER TABLE rooms ADD COLUMN ephemeral BOOLEAN NOT NULL DEFAULT FALSE"
             ]
         ),
+        Migration(
+            version: 6,
+            name: "appending to a forgotten room refuses only its messages",
+            statements: [
+                // As version 1's, but a room forgotten after its messages were queued (no row) gets rows with
+                // no id for its messages instead of failing the whole batch, and a room with messages is no
+                // longer ephemeral.
+                """
+                CREATE OR REPLACE FUNCTION parley_append(
+                    p_rooms BIGINT[], p_nicks TEXT[], p_texts TEXT[], p_ts BIGINT[], p_client_ids TEXT[], p_node TEXT
+                ) RETURNS TABLE (o_ord INTEGER, o_id BIGINT, o_duplicate BOOLEAN, o_nick TEXT, o_text TEXT, o_ts BIGINT)
+                LANGUAGE plpgsql AS $fn$
+                DECLARE
+                    item RECORD;
+                    original RECORD;
+                    current_room BIGINT := NULL;
+                    current_code TEXT;
+                    first_id BIGINT;
+                    top_id BIGINT;
+                BEGIN
+                    FOR item IN
+                        SELECT u.room, u.nick, u.text, u.ts, NULLIF(u.client_id, '') AS client_id, u.ord::INTEGER AS ord
+                        FROM unnest(p_rooms, p_nicks, p_texts, p_ts, p_client_ids) WITH ORDINALITY
+                            AS u(room, nick, text, ts, client_id, ord)
+                    LOOP
+                        IF current_room IS DISTINCT FROM item.room THEN
+                            IF current_room IS NOT NULL AND top_id >= first_id THEN
+                                UPDATE rooms SET last_id = top_id, ephemeral = FALSE WHERE id = current_room;
+                                PERFORM pg_notify('parley', json_build_object(
+                                    'k', 'message', 'room', current_code, 'last', top_id, 'node', p_node)::TEXT);
+                            END IF;
+                            current_room := item.room;
+                            SELECT r.last_id, r.code INTO top_id, current_code FROM rooms r WHERE r.id = current_room FOR UPDATE;
+                            first_id := top_id + 1;
+                        END IF;
+                        IF top_id IS NULL THEN
+                            o_ord := item.ord; o_id := NULL; o_duplicate := FALSE; o_nick := NULL; o_text := NULL; o_ts := NULL;
+                            RETURN NEXT;
+                            CONTINUE;
+                        END IF;
+                        IF item.client_id IS NOT NULL THEN
+                            SELECT m.id, m.nick, m.text, m.ts INTO original
+                            FROM messages m WHERE m.room_id = item.room AND m.client_id = item.client_id;
+                            IF FOUND THEN
+                                o_ord := item.ord; o_id := original.id; o_duplicate := TRUE;
+                                o_nick := original.nick; o_text := original.text; o_ts := original.ts;
+                                RETURN NEXT;
+                                CONTINUE;
+                            END IF;
+                        END IF;
+                        top_id := top_id + 1;
+                        INSERT INTO messages (room_id, id, nick, text, ts, client_id)
+                        VALUES (item.room, top_id, item.nick, item.text, item.ts, item.client_id);
+                        o_ord := item.ord; o_id := top_id; o_duplicate := FALSE;
+                        o_nick := item.nick; o_text := item.text; o_ts := item.ts;
+                        RETURN NEXT;
+                    END LOOP;
+                    IF current_room IS NOT NULL AND top_id >= first_id THEN
+                        UPDATE rooms SET last_id = top_id, ephemeral = FALSE WHERE id = current_room;
+                        PERFORM pg_notify('parley', json_build_object(
+                            'k', 'message', 'room', current_code, 'last', top_id, 'node', p_node)::TEXT);
+                    END IF;
+                END
+                $fn$
+                """
+            ]
+        ),
     ]
 
     /// Applies every migration newer than the database's version, in one transaction.

@@ -51,9 +51,23 @@ struct PostgresSettings: Sendable {
             )
             configuration.options.connectTimeout = .seconds(5)
             configuration.options.maximumConnections = 16
+            configuration.options.additionalStartupParameters = Self.sessionParameters
             return configuration
         }
     }
+
+    /// Settings for the pool's sessions. Text travels as UTF-8 whatever the database's encoding, so text the
+    /// database cannot hold is refused, not stored garbled. A call the node gave up on (see ``StorageDeadline``)
+    /// is ended by the server too: no statement runs, and no transaction stays open, past the deadline; and
+    /// the server probes an idle socket, so a backend whose node vanished behind a dead network goes soon.
+    static let sessionParameters: [(String, String)] = [
+        ("client_encoding", "UTF8"),
+        ("statement_timeout", "\(StorageDeadline.call.components.seconds * 1000)"),
+        ("idle_in_transaction_session_timeout", "\(StorageDeadline.call.components.seconds * 1000)"),
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+    ]
 
     var connectionConfiguration: PostgresConnection.Configuration {
         get throws {

@@ -1,0 +1,300 @@
+import Foundation
+import ParleyProtocol
+import ParleyTestSupport
+import Testing
+
+/// The throwaway PostgreSQL scripts/test starts.
+private let faultDatabaseURL = TestPostgres.url
+
+/// Two nodes on one PostgreSQL, node `a` through a ``FaultProxy`` and node `b` direct, with a short node
+/// timeout: what a silent, slow or broken path to the database does (contract §8: every storage call is
+/// answered within its deadline, and a timeout is an unknown outcome the cluster reconciles). Part of
+/// ``ClusterTests``, so these never overlap its PostgreSQL restart.
+extension ClusterTests {
+    struct FaultNotYet: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static let faultNodeTimeout = 3
+
+    struct Cluster {
+        let proxy: FaultProxy
+        let a: ChildServer
+        let b: ChildServer
+
+        func stop() {
+            a.child.signal(SIGKILL)
+            b.child.signal(SIGKILL)
+            proxy.close()
+        }
+    }
+
+    func cluster(nodeTimeout: Int = Self.faultNodeTimeout) async throws -> Cluster {
+        let url = try #require(faultDatabaseURL)
+        let components = try #require(URLComponents(string: url))
+        let proxy = try await FaultProxy(upstreamHost: try #require(components.host), upstreamPort: try #require(components.port))
+        let flags = ["--node-timeout", "\(nodeTimeout)"]
+        let a = try await ChildServer.start(database: proxy.url(for: url), flags)
+        let b = try await ChildServer.start(database: url, flags)
+        return Cluster(proxy: proxy, a: a, b: b)
+    }
+
+    /// The room's member list as `node` reads it from the members table.
+    func listedMembers(_ node: ChildServer, _ room: String) async throws -> [String] {
+        let reply = try await node.server.http("GET", "/api/rooms/\(room)")
+        guard reply.status == 200, let members = reply.json["members"] as? [String] else { throw FaultNotYet(description: "status \(reply.status)") }
+        return members.sorted()
+    }
+
+    /// Waits (bounded) until every node lists exactly `expected`.
+    func awaitMembers(_ cluster: Cluster, _ room: String, _ expected: [String], within limit: Duration) async throws {
+        let start = ContinuousClock.now
+        try await eventually(attempts: Int(limit / .milliseconds(50))) {
+            for node in [cluster.a, cluster.b] {
+                let listed = try await listedMembers(node, room)
+                guard listed == expected.sorted() else { throw FaultNotYet(description: "listed \(listed)") }
+            }
+        }
+        #expect(ContinuousClock.now - start < limit)
+    }
+
+    /// A join, a rename and a session reclaim sent into a blackhole are answered `unavailable` by the
+    /// deadline, even though their statements reach PostgreSQL and commit once the path is back: the
+    /// heartbeat removes the rows of connections that are gone, so no node lists a member nobody holds,
+    /// and a rename that took effect late reaches the renamed member too.
+    @Test func joinsRenamesAndReclaimsThatTimeOutLeaveNoMemberBehind() async throws {
+        try await withTimeout(.seconds(60)) {
+            // A node timeout above the deadline, so that node b does not sweep node a meanwhile and the late
+            // statements find their rows.
+            let nodeTimeout = 9
+            let cluster = try await cluster(nodeTimeout: nodeTimeout)
+            defer { cluster.stop() }
+            let room = room()
+            let (watcher, _) = try await cluster.b.server.join("room=\(room)&nick=watcher")
+            let (owner, ownerWelcome) = try await cluster.a.server.join("room=\(room)&nick=owner")
+            let (renamer, _) = try await cluster.a.server.join("room=\(room)&nick=renamer")
+            try await awaitMembers(cluster, room, ["owner", "renamer", "watcher"], within: .seconds(5))
+            // Calls at once leave node a's pool with idle connections, so the calls below find one and send
+            // their statements into the blackhole (rather than wait to connect).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { _ = try await listedMembers(cluster.a, room) } }
+                try await group.waitForAll()
+            }
+
+            cluster.proxy.blackhole()
+            let start = ContinuousClock.now
+            async let joinRefused = cluster.a.server.connect("room=\(room)&nick=newbie").nextError()
+            async let reclaimRefused = cluster.a.server.connect("room=\(room)&session=\(ownerWelcome.session)").nextError()
+            try await renamer.send(.nick("renamed"))
+            #expect(try await renamer.nextError() == .unavailable)
+            #expect(try await joinRefused == .unavailable)
+            #expect(try await reclaimRefused == .unavailable)
+            #expect(ContinuousClock.now - start < .seconds(9))
+            // The statements held in the blackhole now reach PostgreSQL and commit.
+            cluster.proxy.resume()
+            let healed = ContinuousClock.now
+            // The refused rename took effect after all (its statement was on its way): the renamer takes that
+            // nick here too, and hears it.
+            let renamed = try await renamer.next { if case .nick(let from, let to, _) = $0 { [from, to] } else { nil } }
+            #expect(renamed == ["renamer", "renamed"])
+            try await awaitMembers(cluster, room, ["owner", "renamed", "watcher"], within: .seconds(nodeTimeout + 2))
+            #expect(ContinuousClock.now - healed < .seconds(nodeTimeout + 2))
+            renamer.close()
+            try await awaitMembers(cluster, room, ["owner", "watcher"], within: .seconds(nodeTimeout + 2))
+            try await owner.send(.ping)
+            #expect(try await owner.next { $0 == .pong ? true : nil })
+            watcher.close()
+        }
+    }
+
+    /// Messages sent while node `a` cannot reach PostgreSQL for 10 s are answered `unavailable` within the
+    /// deadline; what was acknowledged before is in history on both nodes, and resending with the same
+    /// `client_id` afterwards stores each message once, even those whose timed-out batch committed late.
+    @Test func messagesDuringAnOutageAreRefusedAndResentExactlyOnce() async throws {
+        try await withTimeout(.seconds(60)) {
+            let cluster = try await cluster()
+            defer { cluster.stop() }
+            let room = room()
+            let (reader, welcome) = try await cluster.b.server.join("room=\(room)&nick=reader")
+            let (writer, _) = try await cluster.a.server.join("room=\(room)&nick=writer")
+            var acknowledged: [String: Int64] = [:]
+            for n in 0..<20 {
+                try await writer.send(.message(text: "before \(n)", clientID: "before-\(n)"))
+                let message = try await writer.nextMessage()
+                acknowledged[try #require(message.clientID)] = message.id
+            }
+
+            cluster.proxy.blackhole()
+            let outage = ContinuousClock.now
+            let refused = (0..<5).map { "during-\($0)" }
+            for (n, clientID) in refused.enumerated() { try await writer.send(.message(text: "during \(n)", clientID: clientID)) }
+            // Each is answered within its batch's deadline (the first batch's, then the next one's).
+            var answered: Set<String> = []
+            while answered.count < refused.count {
+                let answer = try await writer.next { event -> ServerEvent? in
+                    switch event {
+                    case .message, .error: event
+                    default: nil
+                    }
+                }
+                guard case .error(let code, _, let clientID?) = answer, refused.contains(clientID) else {
+                    Issue.record("during the outage: \(answer)")
+                    continue
+                }
+                #expect(code == .unavailable)
+                answered.insert(clientID)
+            }
+            #expect(ContinuousClock.now - outage < .seconds(12))
+            // The node says it cannot store; the other node, which can, says so too.
+            #expect(try await cluster.a.server.http("GET", "/healthz").status == 503)
+            #expect(try await cluster.b.server.http("GET", "/healthz").status == 200)
+            #expect(try await cluster.a.server.http("GET", "/metrics").body.contains("parley_postgres_reachable 0"))
+            // The outage lasts 10 s whatever the deadline.
+            try await Task.sleep(until: outage + .seconds(10))
+            cluster.proxy.resume()
+            try await eventually(attempts: 200) {
+                let status = try await cluster.a.server.http("GET", "/healthz").status
+                guard status == 200 else { throw FaultNotYet(description: "healthz \(status)") }
+            }
+            #expect(try await cluster.a.server.http("GET", "/metrics").body.contains("parley_postgres_reachable 1"))
+
+            for (n, clientID) in refused.enumerated() {
+                while true {
+                    try await writer.send(.message(text: "during \(n)", clientID: clientID))
+                    let answer = try await writer.next { event -> ServerEvent? in
+                        switch event {
+                        case .message(let message) where message.clientID == clientID: event
+                        case .error(_, _, clientID): event
+                        default: nil
+                        }
+                    }
+                    if case .message(let message) = answer {
+                        acknowledged[clientID] = message.id
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(200))  // pacing the resend, not waiting for an event
+                }
+            }
+            // Every message once, under the id its sender was given, on both nodes.
+            for node in [cluster.a, cluster.b] {
+                let page = try await node.server.http("GET", "/api/rooms/\(room)/messages?after=\(welcome.lastID)&limit=200").json
+                let messages = try #require(page["messages"] as? [[String: Any]])
+                var stored: [String: Int64] = [:]
+                for message in messages {
+                    let clientID = try #require(message["client_id"] as? String)
+                    #expect(stored[clientID] == nil, "\(clientID) stored twice")
+                    stored[clientID] = (message["id"] as? NSNumber)?.int64Value
+                }
+                #expect(stored == acknowledged)
+            }
+            // The other node's member got each once, in order.
+            var seen: [Int64] = []
+            while seen.count < acknowledged.count { seen.append(try await reader.nextMessage().id) }
+            #expect(seen == acknowledged.values.sorted())
+        }
+    }
+
+    /// Node `a` is cut off from PostgreSQL past the node timeout, so `b` sweeps its members and `b`'s own
+    /// member takes a freed nick. Healed, `a` lists its members again: the one whose nick was taken gets the
+    /// next suffixed form and hears the rename, and no nick is held twice.
+    @Test func aNodeSweptWhilePartitionedListsItsMembersAgain() async throws {
+        try await withTimeout(.seconds(60)) {
+            let cluster = try await cluster()
+            defer { cluster.stop() }
+            let room = room()
+            let (watcher, _) = try await cluster.b.server.join("room=\(room)&nick=watcher")
+            let (alice, _) = try await cluster.a.server.join("room=\(room)&nick=alice")
+            let (carol, _) = try await cluster.a.server.join("room=\(room)&nick=carol")
+            try await awaitMembers(cluster, room, ["alice", "carol", "watcher"], within: .seconds(5))
+
+            cluster.proxy.blackhole()
+            var left: Set<String> = []
+            while left.count < 2 {
+                left.insert(try await watcher.next { if case .leave(let nick, _) = $0 { nick } else { nil } })
+            }
+            #expect(left == ["alice", "carol"])
+            let (usurper, usurperWelcome) = try await cluster.b.server.join("room=\(room)&nick=alice")
+            #expect(usurperWelcome.nick == "alice")
+
+            let healed = ContinuousClock.now
+            cluster.proxy.resume()
+            let renamed = try await alice.next { if case .nick(let from, let to, _) = $0 { (from, to) } else { nil } }
+            #expect(renamed.0 == "alice" && renamed.1 == "alice-2")
+            try await awaitMembers(cluster, room, ["alice", "alice-2", "carol", "watcher"], within: .seconds(Self.faultNodeTimeout + 2))
+            #expect(ContinuousClock.now - healed < .seconds(Self.faultNodeTimeout + 2))
+            var joined: Set<String> = []
+            while joined.count < 2 {
+                joined.insert(try await watcher.next { if case .join(let nick, _) = $0, nick != "alice" { nick } else { nil } })
+            }
+            #expect(joined == ["alice-2", "carol"])
+            try await carol.send(.ping)
+            #expect(try await carol.next { $0 == .pong ? true : nil })
+            usurper.close()
+        }
+    }
+
+    /// A row PostgreSQL refuses (here text a LATIN1 database cannot hold) fails only its own message: the
+    /// messages that shared its batch are stored.
+    @Test func aRowTheDatabaseRefusesFailsOnlyItsMessage() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let url = try #require(faultDatabaseURL)
+            let database = "latin\(UUID().uuidString.prefix(8).lowercased())"
+            try await ClusterTests().postgresTool(
+                bin,
+                "psql",
+                "-X",
+                "-q",
+                "-d",
+                url,
+                "-c",
+                "CREATE DATABASE \(database) ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+            )
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let proxy = try await FaultProxy(upstreamHost: try #require(components.host), upstreamPort: try #require(components.port))
+            defer { proxy.close() }
+            let node = try await ChildServer.start(database: proxy.url(for: try #require(components.string)))
+            defer { node.child.signal(SIGKILL) }
+            let (writer, _) = try await node.server.join("room=latin&nick=writer")
+
+            // While the first batch waits on the blackhole, the next three queue up behind it as one batch.
+            proxy.blackhole()
+            try await writer.send(.message(text: "first", clientID: "first"))
+            try await eventually { guard proxy.heldCount > 0 else { throw FaultNotYet(description: "nothing sent yet") } }
+            let texts = ["café", "smile 🙂", "thé"]
+            for (n, text) in texts.enumerated() { try await writer.send(.message(text: text, clientID: "m\(n)")) }
+            proxy.resume()
+
+            var answers: [String: ServerEvent] = [:]
+            while answers.count < 4 {
+                let event = try await writer.next { event -> ServerEvent? in
+                    switch event {
+                    case .message, .error: event
+                    default: nil
+                    }
+                }
+                switch event {
+                case .message(let message): answers[message.clientID ?? ""] = event
+                case .error(_, _, let clientID): answers[clientID ?? ""] = event
+                default: break
+                }
+            }
+            guard case .message(let first) = answers["first"] else {
+                throw FaultNotYet(description: "first: \(String(describing: answers["first"]))")
+            }
+            #expect(first.text == "first")
+            for (n, text) in texts.enumerated() where n != 1 {
+                guard case .message(let message) = answers["m\(n)"] else {
+                    Issue.record("m\(n) was refused: \(String(describing: answers["m\(n)"]))")
+                    continue
+                }
+                #expect(message.text == text)
+            }
+            #expect(answers["m1"] == .error(code: .unavailable, message: "the message could not be stored; resend it", clientID: "m1"))
+            let page = try await node.server.http("GET", "/api/rooms/latin/messages?limit=10").json
+            let stored = try #require(page["messages"] as? [[String: Any]]).compactMap { $0["text"] as? String }
+            #expect(stored == ["first", "café", "thé"])
+        }
+    }
+}
