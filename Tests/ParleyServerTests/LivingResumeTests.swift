@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import ParleyProtocol
+import ParleyTestSupport
+import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -146,21 +148,16 @@ func withServer<T: Sendable>(
     var configuration = ServerConfiguration()
     configuration.port = 0
     configuration.database = .sqliteFile(path)
-    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    let app = try await buildApplication(configuration: configuration, logger: .quiet) { port in
-        portContinuation.yield(port)
-    }
+    let ready = configuration
     return try await withTimeout(timeout) {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.run()
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw TimedOut() }
-            let result = try await body(TestServer(port: port, databasePath: path))
-            group.cancelAll()
-            return result
+        let result = Mutex<T?>(nil)
+        try await withApplication { listening in
+            try await buildApplication(configuration: ready, logger: .quiet) { listening($0) }
+        } body: { port in
+            let value = try await body(TestServer(port: port, databasePath: path))
+            result.withLock { $0 = value }
         }
+        guard let value = result.withLock({ $0 }) else { throw TimedOut() }
+        return value
     }
 }

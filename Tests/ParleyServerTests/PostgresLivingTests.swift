@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyServer
@@ -8,13 +9,13 @@ import Testing
 /// `unavailable` and a reason, never dropped, and plain messages work as before.
 @Suite(
     .enabled(
-        if: ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"] != nil,
+        if: TestPostgres.url != nil,
         "needs PARLEY_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"
     )
 )
 struct PostgresLivingTests {
     @Test func livingCommandsAreRefusedWithAReason() async throws {
-        let url = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"])
+        let url = try #require(TestPostgres.url)
         try await withServer(.set(\.database, .postgres(url))) { server in
             let room = "pgliving\(UUID().uuidString.prefix(8).lowercased())"
             let (alice, welcome) = try await server.join("room=\(room)&nick=alice")

@@ -70,8 +70,7 @@ extension ChatConnection {
                 try room.rename(self.id, to: nick)
             }
         case .history(let before, let limit):
-            let limit = limit ?? 50
-            guard (1...200).contains(limit) else { throw ProtocolError(.badRequest, "limit must be 1-200") }
+            let limit = try Limits.historyPageSize(limit)
             return wait(clientID: nil) {
                 let page = try await self.context.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
                 self.send(.history(messages: page.messages, hasMore: page.hasMore))
@@ -163,7 +162,7 @@ extension ChatConnection {
 
     private func refuseRate() throws(ProtocolError) {
         if rate.withLock({ $0.refuse() }) == .close {
-            outbox.closeNow(code: 1008, reason: "rate limit exceeded")
+            outbox.closeNow(code: CloseCode.policyViolation.rawValue, reason: "rate limit exceeded")
             return
         }
         throw ProtocolError(.rateLimited, "too many messages; slow down")

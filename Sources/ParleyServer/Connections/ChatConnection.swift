@@ -95,7 +95,7 @@ final class ChatConnection: Sendable {
         }
         guard let room = admitted else {
             outbox.open(with: EventEncoder.encode(.error(code: .notFound, message: "no such room", clientID: nil)), coveredID: 0)
-            outbox.drainAndClose(code: 1008, reason: "no such room")
+            outbox.drainAndClose(code: CloseCode.policyViolation.rawValue, reason: "no such room")
             channel.pipeline.fireUserInboundEventTriggered(Event.refused)
             return
         }
@@ -130,13 +130,25 @@ final class ChatConnection: Sendable {
         let configuration = context.configuration
         var resumed: ResumePage?
         if let since, let rev {
-            resumed = try await context.store.resume(roomID: room.record.id, since: since, rev: rev, limit: 1000, updateLimit: 1000)
+            resumed = try await context.store.resume(
+                roomID: room.record.id,
+                since: since,
+                rev: rev,
+                limit: Limits.resumedHistoryMessages,
+                updateLimit: Limits.resumedUpdates
+            )
         }
         let page =
             if let resumed {
                 resumed.history
             } else if let since {
-                try await context.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
+                try await context.store.messages(
+                    roomID: room.record.id,
+                    after: since,
+                    before: nil,
+                    limit: Limits.resumedHistoryMessages,
+                    newest: true
+                )
             } else {
                 try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
@@ -168,7 +180,7 @@ final class ChatConnection: Sendable {
     private func refuse() {
         let refusal = ServerEvent.error(code: .unavailable, message: "storage is unavailable; try again", clientID: nil)
         outbox.open(with: EventEncoder.encode(refusal), coveredID: 0)
-        outbox.drainAndClose(code: 1011, reason: "storage unavailable")
+        outbox.drainAndClose(code: CloseCode.internalError.rawValue, reason: "storage unavailable")
         channel.pipeline.fireUserInboundEventTriggered(Event.refused)
     }
 

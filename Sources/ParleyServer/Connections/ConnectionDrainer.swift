@@ -1,4 +1,5 @@
 import Logging
+import ParleyProtocol
 import ServiceLifecycle
 
 /// On graceful shutdown, before the HTTP server stops: refuse new WebSockets, let every connection send
@@ -12,7 +13,7 @@ struct ConnectionDrainer: Service {
     func run() async throws {
         try? await gracefulShutdown()
         limiter.startDraining()
-        connections.drainAll(code: 1001, reason: "server shutting down")
+        connections.drainAll(code: CloseCode.goingAway.rawValue, reason: "server shutting down")
         logger.info("draining connections", metadata: ["connections": "\(connections.count)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await connections.waitUntilEmpty() }

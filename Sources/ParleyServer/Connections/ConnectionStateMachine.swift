@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import ParleyProtocol
 
 /// The life of one WebSocket after the upgrade, as a value: commands in order, reading paused and resumed,
 /// pings answered, the heartbeat and idle close, the write timeout and the close handshake.
@@ -191,7 +192,7 @@ struct ConnectionStateMachine {
 
     /// The client shut its side of the TCP connection without a close frame.
     mutating func inputClosed() -> Action {
-        clientEnded(code: 1000)
+        clientEnded(code: CloseCode.normalClosure.rawValue)
     }
 
     private mutating func clientEnded(code: UInt16) -> Action {
@@ -266,7 +267,7 @@ struct ConnectionStateMachine {
         // Checked on every tick, not only on beats: silence is measured from the client's last frame.
         if case .serving = phase, !closing, reading, now - lastHeard >= timeouts.idle {
             closing = true
-            return .close(code: 1001, reason: "idle timeout")
+            return .close(code: CloseCode.goingAway.rawValue, reason: "idle timeout")
         }
         guard now >= nextBeat else { return .none }
         nextBeat = now + timeouts.ping

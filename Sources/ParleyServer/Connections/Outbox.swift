@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import ParleyProtocol
 import Synchronization
 
 /// One connection's bounded queue of encoded frames.
@@ -124,7 +125,7 @@ final class Outbox: Sendable {
                 // One frame bigger than the limit (a large `history` page) may still go out alone; behind
                 // anything already waiting, it is one frame too many.
                 if state.countedBytes > 0, state.countedBytes + frame.readableBytes > limit {
-                    state.phase = .closing(code: 1008, reason: "slow consumer")
+                    state.phase = .closing(code: CloseCode.policyViolation.rawValue, reason: "slow consumer")
                     state.queue = .empty
                     state.countedBytes = 0
                     return (.overflowed, state.takeWriter())

@@ -121,8 +121,7 @@ struct APIRoutes {
             guard let value = Int64(raw), value >= 0 else { throw APIError(.badRequest, .badRequest, "\(key) must be a non-negative integer") }
             return value
         }
-        let limit = try integer("limit").map(Int.init) ?? 50
-        guard (1...200).contains(limit) else { throw APIError(.badRequest, .badRequest, "limit must be 1-200") }
+        let limit = try Limits.historyPageSize(integer("limit").map(Int.init))
         let after = try integer("after")
         let page = try await store.messages(roomID: record.id, after: after, before: try integer("before"), limit: limit, newest: after == nil)
         return Page(messages: page.messages, hasMore: page.hasMore)

@@ -89,7 +89,7 @@ final class Room: Sendable {
             }
             return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.replaced?.handle)
         }
-        replaced?.closeNow(code: 4001, reason: "replaced")
+        replaced?.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
         return joined
     }
 
@@ -100,7 +100,7 @@ final class Room: Sendable {
             if let member { state.remote.movedAway(member.nick) }
             return member
         }
-        member?.handle.closeNow(code: 4001, reason: "replaced")
+        member?.handle.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
     }
 
     /// Removes a member and tells the others; a member that was replaced leaves silently.

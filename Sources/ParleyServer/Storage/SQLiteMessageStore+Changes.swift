@@ -4,9 +4,6 @@ import ParleyProtocol
 
 /// Living messages (§11) in the writer's transaction: each stored change takes its room's next revision.
 extension SQLiteMessageStore {
-    /// At most this many distinct emoji on one message.
-    static let maxEmoji = 20
-
     static func apply(_ change: MessageChange, from pending: PendingMessage, revs: inout [Int64: Int64], in db: Database) throws -> AppendResult {
         let roomID = pending.roomID
         let id = change.id
@@ -42,8 +39,8 @@ extension SQLiteMessageStore {
                 arguments: [roomID, id, emoji, reactor.value]
             )
             if mine == true { return .unchanged }
-            if !existing.contains(emoji), existing.count >= maxEmoji {
-                return .refused(ProtocolError(.tooLarge, "a message holds at most \(maxEmoji) distinct emoji"))
+            if !existing.contains(emoji), existing.count >= Limits.maxReactionEmoji {
+                return .refused(ProtocolError(.tooLarge, "a message holds at most \(Limits.maxReactionEmoji) distinct emoji"))
             }
             try db.cachedStatement(sql: "INSERT INTO reactions (room_id, message_id, emoji, reactor, nick, rev) VALUES (?, ?, ?, ?, ?, ?)")
                 .execute(arguments: [roomID, id, emoji, reactor.value, pending.nick, rev])

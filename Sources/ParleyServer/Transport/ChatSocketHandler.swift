@@ -1,5 +1,6 @@
 import NIOCore
 import NIOWebSocket
+import ParleyProtocol
 
 /// Serves an upgraded socket on its event loop by carrying out what its ``ConnectionStateMachine`` decides:
 /// text frames become commands for the ``ChatConnection``, pings are answered through the outbox, silent
@@ -66,13 +67,13 @@ final class ChatSocketHandler: ChannelInboundHandler {
         case .text:
             let payload = frame.unmaskedData
             guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
-                apply(state.frameRefused(code: 1007, reason: "text frames must be valid UTF-8"))
+                apply(state.frameRefused(code: CloseCode.invalidFramePayload.rawValue, reason: "text frames must be valid UTF-8"))
                 return
             }
             apply(state.textReceived(text, outboxOpen: connection.outbox.isOpen))
         case .binary:
             connection.context.metrics.closedBinary.increment()
-            apply(state.frameRefused(code: 1003, reason: "binary frames are not accepted"))
+            apply(state.frameRefused(code: CloseCode.unsupportedData.rawValue, reason: "binary frames are not accepted"))
         case .ping:
             apply(state.pingReceived(payload: frame.unmaskedData))
         case .connectionClose:
@@ -102,9 +103,9 @@ final class ChatSocketHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
-            apply(state.frameRefused(code: 1009, reason: "message too large"))
+            apply(state.frameRefused(code: CloseCode.messageTooLarge.rawValue, reason: "message too large"))
         case is NIOWebSocketFrameAggregator.Error:
-            apply(state.frameRefused(code: 1002, reason: "bad fragments"))
+            apply(state.frameRefused(code: CloseCode.protocolError.rawValue, reason: "bad fragments"))
         case is NIOWebSocketError:
             // WebSocketProtocolErrorHandler has sent the close frame and closes the socket.
             break
@@ -171,11 +172,11 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     /// The code that answers a client's close: its own, when it is one a close frame may carry.
     static func answerCode(_ code: WebSocketErrorCode?) -> UInt16 {
-        guard let code else { return 1000 }
+        guard let code else { return CloseCode.normalClosure.rawValue }
         let number = UInt16(webSocketErrorCode: code)
         switch number {
         case 1000...1003, 1007...1014, 3000...4999: return number
-        default: return 1002
+        default: return CloseCode.protocolError.rawValue
         }
     }
 }

@@ -1,3 +1,4 @@
+import ParleyProtocol
 import Synchronization
 
 /// Sockets per peer address that have not yet finished their WebSocket upgrade or their first request
@@ -6,7 +7,7 @@ import Synchronization
 ///
 /// Counted by the socket's peer, never by `X-Forwarded-For`: nothing has been read yet.
 final class UnfinishedSockets: Sendable {
-    static let limitPerAddress = 64
+    static let limitPerAddress = Limits.unfinishedSocketsPerAddress
 
     private let counts = Mutex([ClientAddress: Int]())
 

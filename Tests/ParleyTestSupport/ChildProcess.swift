@@ -2,15 +2,15 @@ import Foundation
 import Synchronization
 
 /// A program run as a child process, with its output readable line by line.
-final class ChildProcess: Sendable {
-    let process: Process
-    let stdin: FileHandle
+public final class ChildProcess: Sendable {
+    public let process: Process
+    public let stdin: FileHandle
     private let stdoutLines: LineBuffer
     private let stderrLines: LineBuffer
     private let exits: AsyncStream<Int32>
 
     /// Starts `executable`; `environment` is added to this process's own.
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -35,26 +35,36 @@ final class ChildProcess: Sendable {
     }
 
     /// The `parley` executable built next to the test bundle (or `PARLEY_BIN`).
-    static var parleyPath: String {
+    public static var parleyPath: String {
         if let path = ProcessInfo.processInfo.environment["PARLEY_BIN"] { return path }
         return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("parley").path
     }
 
+    /// The first executable called `name` in a folder of `PATH`, if any.
+    public static func onPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for folder in path.split(separator: ":") {
+            let candidate = "\(folder)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
     /// Waits for a line of standard output containing `text`.
-    func stdoutLine(containing text: String) async throws -> String {
+    public func stdoutLine(containing text: String) async throws -> String {
         try await stdoutLines.line { $0.contains(text) }
     }
 
     /// Waits for a line of standard error containing `text`.
-    func stderrLine(containing text: String) async throws -> String {
+    public func stderrLine(containing text: String) async throws -> String {
         try await stderrLines.line { $0.contains(text) }
     }
 
-    func write(_ line: String) {
+    public func write(_ line: String) {
         stdin.write(Data((line + "\n").utf8))
     }
 
-    func signal(_ number: Int32) {
+    public func signal(_ number: Int32) {
         // A process that never launched has pid 0, and kill(0, …) would signal the test run's whole group.
         let pid = process.processIdentifier
         guard pid > 0 else { return }
@@ -62,7 +72,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Waits for the process to exit and returns its status.
-    func exitStatus() async -> Int32 {
+    public func exitStatus() async -> Int32 {
         for await status in exits { return status }
         return process.terminationStatus
     }
@@ -150,12 +160,12 @@ private final class LineBuffer: Sendable {
 }
 
 /// `parley serve` as a child process, for tests that kill or signal it.
-struct ChildServer: Sendable {
-    let child: ChildProcess
-    let port: Int
+public struct ChildServer: Sendable {
+    public let child: ChildProcess
+    public let port: Int
 
     /// Starts `parley serve` on port 0; `database` is a SQLite path or a `postgres://` URL.
-    static func start(database: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ChildServer {
+    public static func start(database: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ChildServer {
         let location = database.hasPrefix("postgres://") ? database : "sqlite:\(database)"
         let child = try ChildProcess(
             ChildProcess.parleyPath,
@@ -169,5 +179,5 @@ struct ChildServer: Sendable {
         return ChildServer(child: child, port: port)
     }
 
-    var server: TestServer { TestServer(port: port, databasePath: "") }
+    public var server: TestServer { TestServer(port: port, databasePath: "") }
 }

@@ -2,10 +2,10 @@ import Foundation
 
 /// A fresh directory under the system's temporary directory, removed with the last reference to it (a
 /// suite instance keeps one for the length of its test).
-final class TemporaryDirectory: Sendable {
-    let url: URL
+public final class TemporaryDirectory: Sendable {
+    public let url: URL
 
-    init(prefix: String) throws {
+    public init(prefix: String) throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }

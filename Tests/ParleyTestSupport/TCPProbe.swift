@@ -4,17 +4,17 @@ import NIOPosix
 /// A plain TCP client for the tests of what happens before an upgrade: it sends any bytes (half a head,
 /// nothing at all), reads HTTP responses with their headers, and sees the server close the socket.
 /// Used from one task; its `channel.closeFuture` (the server closed the socket) may be awaited from any.
-final class TCPProbe {
+public final class TCPProbe {
     /// One HTTP response: status, headers (names lower-cased) and body.
-    struct Response {
-        var status: Int
-        var headers: [String: String]
-        var body: String
+    public struct Response {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: String
     }
 
-    struct Closed: Error {}
+    public struct Closed: Error {}
 
-    let channel: any Channel
+    public let channel: any Channel
     private var chunks: AsyncStream<ByteBuffer>.Iterator
     private var buffer: [UInt8] = []
 
@@ -23,7 +23,7 @@ final class TCPProbe {
         self.chunks = chunks.makeAsyncIterator()
     }
 
-    static func connect(port: Int, host: String = "127.0.0.1") async throws -> TCPProbe {
+    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> TCPProbe {
         let (chunks, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -35,12 +35,12 @@ final class TCPProbe {
         return TCPProbe(channel: channel, chunks: chunks)
     }
 
-    func send(_ text: String) async throws {
+    public func send(_ text: String) async throws {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
 
     /// Sends one request with `Host: 127.0.0.1:PORT` unless `headers` names another host.
-    func request(_ method: String, _ path: String, body: String? = nil, headers: [(String, String)] = []) async throws -> Response {
+    public func request(_ method: String, _ path: String, body: String? = nil, headers: [(String, String)] = []) async throws -> Response {
         var head = "\(method) \(path) HTTP/1.1\r\n"
         if !headers.contains(where: { $0.0.lowercased() == "host" }) {
             head += "Host: 127.0.0.1:\(channel.remoteAddress?.port ?? 0)\r\n"
@@ -52,7 +52,7 @@ final class TCPProbe {
     }
 
     /// The next response; throws ``Closed`` if the socket ends first.
-    func response() async throws -> Response {
+    public func response() async throws -> Response {
         while true {
             if let response = takeResponse() { return response }
             guard let chunk = await chunks.next() else { throw Closed() }
@@ -60,10 +60,10 @@ final class TCPProbe {
         }
     }
 
-    var isOpen: Bool { channel.isActive }
+    public var isOpen: Bool { channel.isActive }
 
     /// Whether the server closes the socket within `limit` (without waiting longer, whatever happens).
-    func closes(within limit: Duration) async -> Bool {
+    public func closes(within limit: Duration) async -> Bool {
         let (closes, closed) = AsyncStream.makeStream(of: Void.self)
         channel.closeFuture.whenComplete { _ in closed.yield() }
         return await withTaskGroup(of: Bool.self) { group in
@@ -77,7 +77,7 @@ final class TCPProbe {
         }
     }
 
-    func close() {
+    public func close() {
         channel.close(promise: nil)
     }
 
@@ -118,5 +118,5 @@ private final class Forwarder: ChannelInboundHandler, Sendable {
 
 extension TCPProbe.Response {
     /// The `error.code` of a JSON error body.
-    var errorCode: String? { HTTPReply(status: status, body: body).errorCode }
+    public var errorCode: String? { HTTPReply(status: status, body: body).errorCode }
 }

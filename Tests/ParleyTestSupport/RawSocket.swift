@@ -1,42 +1,40 @@
-import DequeModule
 import Foundation
 import NIOCore
 import NIOPosix
 import ParleyProtocol
-import Synchronization
 
 /// A WebSocket client written at the byte level, so tests control every frame: fragments, binary,
 /// bad UTF-8, unanswered pings, and a peer that stops reading.
-final class RawSocket: Sendable {
-    struct Frame: Sendable {
-        var fin: Bool
-        var opcode: UInt8
-        var payload: [UInt8]
+public final class RawSocket: Sendable {
+    public struct Frame: Sendable {
+        public var fin: Bool
+        public var opcode: UInt8
+        public var payload: [UInt8]
 
-        var text: String { String(decoding: payload, as: UTF8.self) }
+        public var text: String { String(decoding: payload, as: UTF8.self) }
         /// The close code of a close frame.
-        var closeCode: UInt16? {
+        public var closeCode: UInt16? {
             guard opcode == 0x8, payload.count >= 2 else { return nil }
             return UInt16(payload[0]) << 8 | UInt16(payload[1])
         }
-        var closeReason: String { String(decoding: payload.dropFirst(2), as: UTF8.self) }
+        public var closeReason: String { String(decoding: payload.dropFirst(2), as: UTF8.self) }
     }
 
     /// A refused upgrade: the HTTP status and body.
-    struct Refused: Error {
-        var status: Int
-        var body: String
+    public struct Refused: Error {
+        public var status: Int
+        public var body: String
     }
 
-    enum Failure: Error {
+    public enum Failure: Error {
         case closed(code: UInt16?, reason: String)
         case unexpected(String)
     }
 
-    let channel: any Channel
+    public let channel: any Channel
     private let inbox: Inbox
     /// Answer pings automatically (like a browser).
-    let answerPings: Bool
+    public let answerPings: Bool
 
     private init(channel: any Channel, inbox: Inbox, answerPings: Bool) {
         self.channel = channel
@@ -45,7 +43,7 @@ final class RawSocket: Sendable {
     }
 
     /// Opens `path` on 127.0.0.1:`port` and completes the upgrade, or throws ``Refused``.
-    static func connect(
+    public static func connect(
         port: Int,
         path: String,
         headers: [(String, String)] = [],
@@ -80,7 +78,7 @@ final class RawSocket: Sendable {
     }
 
     /// Sends raw request bytes and reads one HTTP response.
-    static func exchange(port: Int, request: [UInt8]) async throws -> (Int, String) {
+    public static func exchange(port: Int, request: [UInt8]) async throws -> (Int, String) {
         let inbox = Inbox()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -94,7 +92,7 @@ final class RawSocket: Sendable {
 
     // MARK: sending
 
-    func send(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) async throws {
+    public func send(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) async throws {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         switch payload.count {
@@ -109,32 +107,32 @@ final class RawSocket: Sendable {
         try await channel.writeAndFlush(ByteBuffer(bytes: frame))
     }
 
-    func send(_ text: String) async throws {
+    public func send(_ text: String) async throws {
         try await send(opcode: 0x1, Array(text.utf8))
     }
 
-    func send(_ command: ClientCommand) async throws {
+    public func send(_ command: ClientCommand) async throws {
         try await send(command.json)
     }
 
     /// Sends `count` messages `m1`, `m2`, … and waits for their echoes, so all are stored.
-    func sendConfirmed(_ count: Int) async throws {
+    public func sendConfirmed(_ count: Int) async throws {
         for n in 1...count { try await send("m\(n)") }
         for _ in 1...count { _ = try await nextMessage() }
     }
 
-    func sendClose(code: UInt16 = 1000) async throws {
+    public func sendClose(code: UInt16 = 1000) async throws {
         try await send(opcode: 0x8, [UInt8(code >> 8), UInt8(code & 0xff)])
     }
 
-    func close() {
+    public func close() {
         channel.close(promise: nil)
     }
 
     // MARK: receiving
 
     /// The next frame; answers pings when asked to. Throws `.closed` when the socket ends.
-    func nextFrame() async throws -> Frame {
+    public func nextFrame() async throws -> Frame {
         while true {
             let frame = try await inbox.nextFrame()
             if frame.opcode == 0x9, answerPings {
@@ -146,7 +144,7 @@ final class RawSocket: Sendable {
     }
 
     /// The next event; ping/pong frames are skipped, a close frame throws `.closed`.
-    func next() async throws -> ServerEvent {
+    public func next() async throws -> ServerEvent {
         while true {
             let frame = try await nextFrame()
             switch frame.opcode {
@@ -159,14 +157,14 @@ final class RawSocket: Sendable {
     }
 
     /// The next event that `match` accepts, skipping others.
-    func next<T>(_ match: (ServerEvent) -> T?) async throws -> T {
+    public func next<T>(_ match: (ServerEvent) -> T?) async throws -> T {
         while true {
             if let value = match(try await next()) { return value }
         }
     }
 
     /// Waits for the close frame (skipping events) and returns its code.
-    func closeCode() async throws -> UInt16? {
+    public func closeCode() async throws -> UInt16? {
         while true {
             let frame: Frame
             do {
@@ -179,13 +177,13 @@ final class RawSocket: Sendable {
     }
 
     /// The welcome event, which must come first.
-    func welcome() async throws -> ServerEvent.Welcome {
+    public func welcome() async throws -> ServerEvent.Welcome {
         guard case .welcome(let welcome) = try await next() else { throw Failure.unexpected("first event was not welcome") }
         return welcome
     }
 
     /// The next `message` event.
-    func nextMessage() async throws -> ChatMessage {
+    public func nextMessage() async throws -> ChatMessage {
         try await next { event in
             if case .message(let message) = event { return message }
             return nil
@@ -193,7 +191,7 @@ final class RawSocket: Sendable {
     }
 
     /// The next `error` event's code.
-    func nextError() async throws -> ErrorCode {
+    public func nextError() async throws -> ErrorCode {
         try await next { event in
             if case .error(let code, _, _) = event { return code }
             return nil
@@ -201,7 +199,7 @@ final class RawSocket: Sendable {
     }
 
     /// A frame arriving within `window`, or nil: for checking that something is NOT sent.
-    func frame(within window: Duration) async throws -> Frame? {
+    public func frame(within window: Duration) async throws -> Frame? {
         try await withThrowingTaskGroup(of: Frame?.self) { group in
             group.addTask { try await self.nextFrame() }
             group.addTask {
@@ -215,117 +213,13 @@ final class RawSocket: Sendable {
     }
 }
 
-/// Bytes from the socket, parsed into the HTTP response head and then WebSocket frames.
-private final class Inbox: Sendable {
-    private struct State {
-        var buffer: [UInt8] = []
-        var ended = false
-        /// Bumped on every change, so a waiter never sleeps through data that arrived after its look.
-        var version = 0
-        var waiter: CheckedContinuation<Void, any Error>?
+/// The refusal `connect` ended with.
+public func refused(_ connect: () async throws -> RawSocket) async throws -> RawSocket.Refused {
+    do {
+        let socket = try await connect()
+        socket.close()
+    } catch let refusal as RawSocket.Refused {
+        return refusal
     }
-
-    private let state = Mutex(State())
-
-    func append(_ bytes: ByteBuffer) {
-        let waiter = state.withLock { state in
-            state.buffer += bytes.readableBytesView
-            state.version += 1
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
-
-    func end() {
-        let waiter = state.withLock { state in
-            state.ended = true
-            state.version += 1
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
-    }
-
-    /// Waits until `parse` can take something from the buffer.
-    private func take<T>(_ parse: (inout [UInt8], Bool) throws -> T?) async throws -> T {
-        while true {
-            let (value, ended, seen) = try state.withLock { state in (try parse(&state.buffer, state.ended), state.ended, state.version) }
-            if let value { return value }
-            if ended { throw RawSocket.Failure.closed(code: nil, reason: "connection ended") }
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let resumeNow = state.withLock { state in
-                        if state.version != seen || Task.isCancelled { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume(throwing: CancellationError())
-            }
-            try Task.checkCancellation()
-        }
-    }
-
-    func readHTTPResponse() async throws -> (Int, String) {
-        try await take { buffer, ended in
-            let separator: [UInt8] = [13, 10, 13, 10]
-            guard let end = buffer.firstRange(of: separator) else { return nil }
-            let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
-            let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-            var length = 0
-            for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
-                length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0
-            }
-            if status == 101 { length = 0 }
-            guard buffer.count >= end.upperBound + length else { return ended ? (status, "") : nil }
-            let body = String(decoding: buffer[end.upperBound..<end.upperBound + length], as: UTF8.self)
-            buffer.removeFirst(end.upperBound + length)
-            return (status, body)
-        }
-    }
-
-    func nextFrame() async throws -> RawSocket.Frame {
-        try await take { buffer, _ in
-            guard buffer.count >= 2 else { return nil }
-            var length = Int(buffer[1] & 0x7f)
-            var offset = 2
-            if length == 126 {
-                guard buffer.count >= 4 else { return nil }
-                length = Int(buffer[2]) << 8 | Int(buffer[3])
-                offset = 4
-            } else if length == 127 {
-                guard buffer.count >= 10 else { return nil }
-                length = buffer[2..<10].reduce(0) { $0 << 8 | Int($1) }
-                offset = 10
-            }
-            guard buffer.count >= offset + length else { return nil }
-            let frame = RawSocket.Frame(fin: buffer[0] & 0x80 != 0, opcode: buffer[0] & 0x0f, payload: Array(buffer[offset..<offset + length]))
-            buffer.removeFirst(offset + length)
-            return frame
-        }
-    }
-}
-
-private final class Collector: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let inbox: Inbox
-
-    init(inbox: Inbox) {
-        self.inbox = inbox
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        inbox.append(unwrapInboundIn(data))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        inbox.end()
-    }
+    throw RawSocket.Failure.unexpected("the upgrade was accepted")
 }

@@ -1,6 +1,10 @@
 import Foundation
 import ParleyProtocol
+import ParleyServer
+import ParleyTestSupport
 import Testing
+
+@testable import parley
 
 /// `parley serve` as users start it: environment twins, start-up validation, TLS.
 @Suite struct ServeCommandTests {
@@ -9,6 +13,20 @@ import Testing
 
     init() throws {
         temporary = try TemporaryDirectory(prefix: "parley-serve")
+    }
+
+    /// The flags' defaults are the configuration's, so that `parley serve` and a server built in code agree.
+    @Test func defaultsAreTheServerConfigurations() throws {
+        #expect(String(describing: try Serve.parse([]).serverConfiguration) == String(describing: ServerConfiguration()))
+    }
+
+    @Test func environmentTwinsFillOnlyTheFlagsNotGiven() {
+        let environment = [
+            "PARLEY_HOST": "::1", "PARLEY_PORT": "9000", "PARLEY_RATE_BURST": "7", "PARLEY_UNKNOWN": "x",
+            "PARLEY_ALLOWED_ORIGIN": "https://a.example,https://b.example",
+        ]
+        let extra = Serve.environmentArguments(given: ["--port", "1", "--rate-burst=3"], environment: environment)
+        #expect(extra == ["--host", "::1", "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example"])
     }
 
     @Test func environmentTwinsApplyAndFlagsWin() async throws {
@@ -96,7 +114,7 @@ import Testing
     }
 
     @Test func tlsServesHTTPSAndWSS() async throws {
-        let websocat = try #require(ProcessTests.onPath("websocat"), "websocat is not installed")
+        let websocat = try #require(ChildProcess.onPath("websocat"), "websocat is not installed")
         try await withTimeout(.seconds(60)) {
             let tls = try await SelfSignedCertificate.make()
             let (cert, key) = (tls.certificate, tls.key)

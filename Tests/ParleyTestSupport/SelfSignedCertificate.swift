@@ -3,14 +3,14 @@ import Testing
 
 /// A throwaway certificate and key for `localhost`, made by openssl in a directory of their own that goes
 /// with the value.
-struct SelfSignedCertificate: Sendable {
-    let directory: TemporaryDirectory
-    var certificate: String { directory.url.appendingPathComponent("cert.pem").path }
-    var key: String { directory.url.appendingPathComponent("key.pem").path }
+public struct SelfSignedCertificate: Sendable {
+    public let directory: TemporaryDirectory
+    public var certificate: String { directory.url.appendingPathComponent("cert.pem").path }
+    public var key: String { directory.url.appendingPathComponent("key.pem").path }
 
-    static let openssl = "/usr/bin/openssl"
+    public static let openssl = "/usr/bin/openssl"
 
-    static func make() async throws -> SelfSignedCertificate {
+    public static func make() async throws -> SelfSignedCertificate {
         try #require(FileManager.default.isExecutableFile(atPath: openssl), "openssl is not installed")
         let made = SelfSignedCertificate(directory: try TemporaryDirectory(prefix: "parley-tls"))
         let openssl = try ChildProcess(
