@@ -45,19 +45,29 @@ import Testing
         try await withServer(.set(\.ratePerSecond, 0)) { server in
             var members: [RawSocket] = []
             for n in 0..<5 { members.append(try await server.join("room=order&nick=m\(n)").0) }
-            try await members[0].sendConfirmed(5)
-            for member in members.dropFirst() { for _ in 0..<5 { _ = try await member.nextMessage() } }
-            let perSender = 40
+            // Each member's own message, which it edits.
+            var own: [Int64] = []
+            for (n, member) in members.enumerated() {
+                try await member.send(.message(text: "own \(n)", clientID: "own\(n)"))
+                own.append(
+                    try await member.next { event in
+                        if case .message(let message) = event, message.clientID == "own\(n)" { return message.id }
+                        return nil
+                    }
+                )
+            }
+            let owned = own
+            let perSender = 60
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (n, member) in members.enumerated() {
                     group.addTask {
                         for round in 0..<perSender {
-                            // Each reaction is added, then taken back: every command is a change.
-                            let target = Int64(round / 2 % 5 + 1)
-                            if round % 2 == 0 {
-                                try await member.send(.react(id: target, emoji: "e\(n)-\(round)"))
-                            } else {
-                                try await member.send(.unreact(id: target, emoji: "e\(n)-\(round - 1)"))
+                            // An edit, then a reaction added and taken back: every command is a change.
+                            let target = Int64(round / 3 % 5 + 1)
+                            switch round % 3 {
+                            case 0: try await member.send(.edit(id: owned[n], text: "own \(n), edit \(round)"))
+                            case 1: try await member.send(.react(id: target, emoji: "e\(n)-\(round)"))
+                            default: try await member.send(.unreact(id: target, emoji: "e\(n)-\(round - 1)"))
                             }
                         }
                     }
@@ -66,12 +76,22 @@ import Testing
             }
             let total = Int64(5 * perSender)
             var views: [[Int64]] = []
+            var finalTexts: [[String]] = []
             for member in members {
                 var revs: [Int64] = []
-                while revs.count < total { revs.append(try await member.nextUpdate().0) }
+                var texts: [Int64: String] = [:]
+                while revs.count < total {
+                    let (rev, message) = try await member.nextUpdate()
+                    revs.append(rev)
+                    texts[message.id] = message.text
+                }
                 views.append(revs)
+                finalTexts.append(owned.map { texts[$0] ?? "" })
             }
             for view in views { #expect(view == Array(1...total)) }
+            // Every member ends with every sender's last edit.
+            let last = (0..<5).map { "own \($0), edit \(perSender - 3)" }
+            for texts in finalTexts { #expect(texts == last) }
         }
     }
 
