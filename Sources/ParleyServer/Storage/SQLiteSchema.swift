@@ -40,7 +40,8 @@ enum SQLiteSchema {
         migrator.registerMigration("v3: living messages, sessions and search") { db in
             // `rev` on a message is the revision of its last change (NULL for a message never changed), so plain
             // messages add nothing to `messages_rev`. The search rowid packs the room and the message id
-            // (``SQLiteSchema/searchRowID``); the index is contentless, so no copy of the text is kept in it.
+            // (``SQLiteSchema/searchRowID``); the index is contentless, so no copy of the text is kept in it, and
+            // keeps no per-message token counts (`columnsize = 0`: nothing ranks by them), a write less per message.
             try db.execute(
                 sql: """
                     ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
@@ -67,7 +68,7 @@ enum SQLiteSchema {
                         PRIMARY KEY (room_id, author)
                     ) WITHOUT ROWID;
                     CREATE VIRTUAL TABLE message_search USING fts5(
-                        text, content = '', tokenize = 'unicode61 remove_diacritics 2'
+                        text, content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 2'
                     );
                     INSERT INTO message_search (rowid, text) SELECT room_id * 4294967296 + id, text FROM messages WHERE room_id < 2147483648;
                     CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
