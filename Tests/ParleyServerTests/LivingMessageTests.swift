@@ -54,6 +54,8 @@ import Testing
             let reply = try await server.http("GET", "/api/rooms/living/messages/\(original.id)")
             #expect(reply.status == 200 && reply.json["deleted"] as? Bool == true && reply.json["text"] as? String == "")
             #expect(try await server.http("GET", "/api/rooms/living/messages/99").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/living/messages/\(Int64.max)").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/living/messages/x").status == 404)
             #expect(try await server.http("GET", "/api/rooms/nowhere/messages/1").status == 404)
             carol.close()
         }

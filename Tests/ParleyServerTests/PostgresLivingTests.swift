@@ -6,7 +6,7 @@ import Testing
 @testable import ParleyServer
 
 /// PostgreSQL has no living messages or search yet: every §11 command and the §15 route are refused with
-/// `unavailable` and a reason, never dropped, and plain messages work as before.
+/// `unavailable` and a reason, never dropped; plain messages and `GET …/messages/{id}` work as before.
 @Suite(
     .enabled(
         if: TestPostgres.url != nil,
@@ -37,8 +37,11 @@ struct PostgresLivingTests {
             }
             let search = try await server.http("GET", "/api/rooms/\(room)/search?q=plain")
             #expect(search.status == 503 && search.errorCode == "unavailable")
-            let one = try await server.http("GET", "/api/rooms/\(room)/messages/1")
-            #expect(one.status == 503 && one.errorCode == "unavailable")
+            // One message needs nothing new: it is read as history is.
+            let one = try await server.http("GET", "/api/rooms/\(room)/messages/\(message.id)")
+            #expect(one.status == 200 && one.json["text"] as? String == "plain")
+            #expect(try await server.http("GET", "/api/rooms/\(room)/messages/99").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/\(room)/messages/\(Int64.max)").status == 404)
             // Nothing was stored for the refused reply.
             try await alice.send("after")
             #expect(try await alice.nextMessage().id == message.id + 1)

@@ -137,8 +137,10 @@ extension MessageStore {
 
     public var supportsLivingMessages: Bool { false }
 
+    /// A store without changes holds every message as it was sent: one message is a page of one.
     public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {
-        throw StorageError.unsupported(StorageError.livingMessages)
+        guard id > 0, id < Int64.max else { return nil }
+        return try await messages(roomID: roomID, after: id - 1, before: id + 1, limit: 1, newest: false).messages.first
     }
 
     public func resume(roomID: Int64, since: Int64, rev: Int64, limit: Int, updateLimit: Int) async throws -> ResumePage {
