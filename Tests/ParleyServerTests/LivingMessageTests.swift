@@ -139,6 +139,40 @@ import Testing
         }
     }
 
+    /// Edits, deletions and reactions take rate-limit tokens like messages.
+    @Test func changesCountAgainstTheRateLimit() async throws {
+        try await withServer(.set(\.rateBurst, 3), .set(\.ratePerSecond, 0.01)) { server in
+            let (alice, _) = try await server.join("room=rate&nick=alice")
+            try await alice.send("one")
+            let message = try await alice.nextMessage()
+            try await alice.send(.react(id: message.id, emoji: "👍"))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.edit(id: message.id, text: "two"))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.delete(id: message.id))
+            #expect(try await alice.nextError() == .rateLimited)
+        }
+    }
+
+    /// A reaction shows the nick its member had when reacting, and a rename does not rewrite it.
+    @Test func reactionsKeepTheNickOfTheirTime() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=nicks&nick=alice")
+            try await alice.send("hello")
+            let message = try await alice.nextMessage()
+            try await alice.send(.react(id: message.id, emoji: "👋"))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.nick("alicia"))
+            _ = try await alice.next { event -> Bool? in
+                if case .nick = event { return true }
+                return nil
+            }
+            try await alice.send(.react(id: message.id, emoji: "🎉"))
+            let (_, state) = try await alice.nextUpdate()
+            #expect(state.reactions == [Reaction(emoji: "👋", nicks: ["alice"]), Reaction(emoji: "🎉", nicks: ["alicia"])])
+        }
+    }
+
     /// A room that uses none of §11 sends exactly the version 1 message shape, live, in history and over HTTP.
     @Test func plainRoomsKeepTheVersionOneShape() async throws {
         try await withServer { server in
