@@ -27,6 +27,15 @@ public struct Limits: Codable, Hashable, Sendable {
     public static let defaultHistoryPageSize = 50
     /// The newest messages a `welcome` carries for a client that resumes with `since` (§4); more sets `truncated`.
     public static let resumedHistoryMessages = 1000
+    /// The most changed messages a `welcome` carries in `updates` for a client that resumes with `since` and `rev`
+    /// (§11); more sets `updates_truncated`.
+    public static let resumedUpdates = 1000
+    /// At most this many distinct emoji on one message (§11); more is `too_large`.
+    public static let maxReactionEmoji = 20
+    /// Search (§15): the longest query in bytes of UTF-8, and the page sizes.
+    public static let maxSearchQueryBytes = 200
+    public static let searchPageSizes = 1...100
+    public static let defaultSearchPageSize = 20
 
     /// The page size a request asks for (``defaultHistoryPageSize`` when it gives none), or the contract's
     /// `bad_request` when it is outside ``historyPageSizes``.
