@@ -1,0 +1,264 @@
+"""Living messages in the web UI (PROTOCOL.md §11, §15): reply, edit, delete, react and search, driven
+through the page like a user would (mouse and keyboard), against the real server."""
+
+import json
+import urllib.parse
+import urllib.request
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from browser_support import WAIT_S, accessibility_violations, Axe, set_viewport
+
+
+def post_json(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def room_code(invite_url):
+    return invite_url.rsplit("/r/", 1)[1]
+
+
+def node(page, text):
+    """The message element whose text starts with `text`."""
+    for element in page.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="message"]'):
+        if element.find_element(By.CSS_SELECTOR, ".msg-text").text.startswith(text):
+            return element
+    raise AssertionError(f"no message {text!r}")
+
+
+def action(page, text, name):
+    """Hovers over a message (its actions show on hover) and clicks one of them."""
+    message = node(page, text)
+    ActionChains(page.d).move_to_element(message).perform()
+    button = message.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+    page.wait(button.is_displayed, message=f"{name} not shown on hover")
+    button.click()
+
+
+def reactions(page, text):
+    """{emoji: (count, who, pressed)} of a message."""
+    return page.d.execute_script("""
+        const out = {};
+        for (const b of arguments[0].querySelectorAll('[data-testid="reaction"]')) {
+          out[b.dataset.emoji] = [Number(b.querySelector('.reaction-count').textContent), b.title, b.getAttribute('aria-pressed')];
+        }
+        return out;""", node(page, text))
+
+
+def text_of(page, text):
+    return node(page, text).find_element(By.CSS_SELECTOR, ".msg-text").text
+
+
+def test_reply_edit_react_and_delete_between_two_browsers(server, browser):
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "Ada")
+    b.join_invite(invite, "Grace")
+    a.send("the plan is ready")
+    b.wait_message("the plan is ready")
+
+    # Reply: Grace clicks Reply, the composer says so, and Enter sends the reply.
+    action(b, "the plan is ready", "reply-button")
+    b.wait(lambda: b.tid("composer-context").is_displayed(), message="no reply banner")
+    assert "Replying to Ada" in b.tid("composer-context").text
+    b.send("great, reading it")
+    a.wait_message("great, reading it", nick="Grace")
+    quote = node(a, "great, reading it").find_element(By.CSS_SELECTOR, '[data-testid="reply-preview"]')
+    assert "Ada" in quote.text and "the plan is ready" in quote.text
+    assert not b.tid("composer-context").is_displayed()
+    quote.click()  # jumps to the original
+    a.wait(lambda: "flash" in node(a, "the plan is ready").get_attribute("class"), message="no jump")
+
+    # Edit: the up arrow takes Ada's last message into the composer; Escape cancels, Enter saves.
+    box = a.tid("message-input")
+    box.send_keys(Keys.ARROW_UP)
+    a.wait(lambda: box.get_attribute("value") == "the plan is ready", message="up arrow did not start an edit")
+    assert "Editing" in a.tid("composer-context").text
+    box.send_keys(Keys.ESCAPE)
+    assert box.get_attribute("value") == "" and not a.tid("composer-context").is_displayed()
+    box.send_keys(Keys.ARROW_UP)
+    box.send_keys(Keys.END, " (v2)", Keys.ENTER)
+    for page in (a, b):
+        page.wait(lambda p=page: text_of(p, "the plan is ready") == "the plan is ready (v2) (edited)", message="edit not shown")
+    assert node(b, "the plan is ready").find_elements(By.CSS_SELECTOR, '[data-testid="edited-mark"]')
+    assert "the plan is ready (v2)" in node(b, "great, reading it").find_element(By.CSS_SELECTOR, ".reply-preview").text
+
+    # React: Grace picks 👍 from the picker and types 🦀; Ada toggles 👍 on and off by clicking it.
+    action(b, "the plan is ready", "react-button")
+    b.wait(lambda: b.tid("react-picker").is_displayed(), message="no picker")
+    b.d.find_element(By.CSS_SELECTOR, '.react-choice[data-emoji="👍"]').click()
+    action(b, "the plan is ready", "react-button")
+    b.tid("react-input").send_keys("🦀", Keys.ENTER)
+    a.wait(lambda: reactions(a, "the plan is ready") == {"👍": [1, "Grace", "false"], "🦀": [1, "Grace", "false"]},
+           message="reactions not shown")
+    node(a, "the plan is ready").find_element(By.CSS_SELECTOR, '[data-emoji="👍"]').click()
+    b.wait(lambda: reactions(b, "the plan is ready").get("👍") == [2, "Grace, Ada", "true"], message="reaction not added")
+    node(a, "the plan is ready").find_element(By.CSS_SELECTOR, '[data-emoji="👍"]').click()
+    b.wait(lambda: reactions(b, "the plan is ready").get("👍") == [1, "Grace", "true"], message="reaction not removed")
+
+    # Delete, after a confirmation that can be refused.
+    action(a, "the plan is ready", "delete-button")
+    a.d.switch_to.alert.dismiss()
+    action(a, "the plan is ready", "delete-button")
+    a.d.switch_to.alert.accept()
+    for page in (a, b):
+        page.wait(lambda p=page: p.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="deleted-mark"]'),
+                  message="deletion not shown")
+        assert "deleted message" in node(page, "great, reading it").find_element(By.CSS_SELECTOR, ".reply-preview").text
+    assert not b.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="reaction"]')
+    # Only your own messages offer edit and delete.
+    assert not node(a, "great, reading it").find_elements(By.CSS_SELECTOR, '[data-testid="edit-button"]')
+
+
+def quiet_server(server_factory):
+    return server_factory(extra_args=["--http-rate-per-second", "0"])
+
+
+def test_a_reply_to_a_message_not_loaded_fetches_it_and_jumps_to_it(server_factory, browser):
+    srv = quiet_server(server_factory)
+    code = post_json(f"{srv.base_url}/api/rooms", {})["code"]
+    post_json(f"{srv.base_url}/api/rooms/{code}/messages", {"nick": "Linus", "text": "the very first word"})
+    for i in range(60):
+        post_json(f"{srv.base_url}/api/rooms/{code}/messages", {"nick": "Linus", "text": f"filler {i}"})
+    a = browser()
+    a.join_invite(f"{srv.base_url}/r/{code}", "Ada")
+    a.wait_message("filler 59")
+    assert not any(t == "the very first word" for _, _, t, _ in a.messages())
+    # Another client replies to message 1 over its own socket.
+    a.d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const ws = new WebSocket(`ws://${location.host}/ws?room=${arguments[0]}&nick=Linus`);
+        ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'welcome') { ws.send(JSON.stringify({type: 'message', text: 'about that', reply_to: 1})); done(); } };
+    """, code)
+    a.wait_message("about that", nick="Linus")
+    quote = node(a, "about that").find_element(By.CSS_SELECTOR, '[data-testid="reply-preview"]')
+    a.wait(lambda: "the very first word" in quote.text, message="the quoted message was not fetched")
+    quote.click()
+    a.wait(lambda: any(t == "the very first word" for _, _, t, _ in a.messages()), message="jump did not load it")
+    a.wait(lambda: a.d.execute_script("return document.activeElement.dataset.id") == "1", message="not focused")
+
+
+def test_search_finds_and_jumps_to_the_message_in_context(server_factory, browser):
+    srv = quiet_server(server_factory)
+    code = post_json(f"{srv.base_url}/api/rooms", {})["code"]
+    post_json(f"{srv.base_url}/api/rooms/{code}/messages", {"nick": "Linus", "text": "Crème brûlée recipe"})
+    for i in range(70):
+        post_json(f"{srv.base_url}/api/rooms/{code}/messages", {"nick": "Linus", "text": f"filler {i}"})
+    a = browser()
+    set_viewport(a, 360, 740)
+    a.join_invite(f"{srv.base_url}/r/{code}", "Ada")
+    a.wait_message("filler 69")
+    a.d.find_element(By.ID, "members-toggle").click()  # search lives in the drawer at 360 px
+    a.wait(lambda: a.tid("search-input").is_displayed(), message="no search box")
+    a.tid("search-input").send_keys("creme bru", Keys.ENTER)
+    a.wait(lambda: len(a.d.find_elements(By.CSS_SELECTOR, '[data-testid="search-result"]')) == 1, message="no result")
+    result = a.tid("search-result")
+    assert "Crème brûlée recipe" in result.text
+    result.send_keys(Keys.ENTER)  # by keyboard
+    a.wait(lambda: a.d.execute_script("return document.activeElement.dataset.id") == "1", message="did not jump")
+    assert not a.tid("member-list").is_displayed(), "the drawer closes to show the message"
+    a.tid("search-input")  # still in the page
+    assert a.d.execute_script("return document.documentElement.scrollWidth") <= 360
+
+
+def test_resume_applies_changes_made_while_away(server_factory, browser, tmp_path):
+    # A page that was away while messages were edited, deleted and reacted to ends with the same view
+    # as a page that loads the room fresh: the resume sends since and rev and applies the updates.
+    from browser_support import free_port
+    port = free_port()
+    database = str(tmp_path / "resume.sqlite")
+    srv = quiet_server_at(server_factory, port, database)
+    a, b = browser(), browser()
+    invite = a.create_room(srv.base_url, "Ada")
+    b.join_invite(invite, "Grace")
+    for text in ("one", "two", "three"):
+        b.send(text)
+    a.wait_message("three")
+
+    # Ada's page cannot reach the server for a while.
+    a.d.execute_cdp_cmd("Network.enable", {})
+    a.d.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/ws?*"]})
+    srv.stop()
+    a.wait(lambda: a.status() != "connected", message="still connected")
+    srv = quiet_server_at(server_factory, port, database)
+    b.wait_connected(timeout=30)
+    box = b.tid("message-input")
+    box.send_keys(Keys.ARROW_UP, Keys.END, " edited", Keys.ENTER)  # "three" → "three edited"
+    action(b, "one", "react-button")
+    b.d.find_element(By.CSS_SELECTOR, '.react-choice[data-emoji="🎉"]').click()
+    action(b, "two", "delete-button")
+    b.d.switch_to.alert.accept()
+    b.send("four")
+    b.wait(lambda: b.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="deleted-mark"]'), message="no delete")
+
+    a.d.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    a.wait_connected(timeout=30)
+    a.wait_message("four")
+    fresh = browser()
+    fresh.join_invite(invite, "Edsger")
+    fresh.wait_message("four")
+    a.wait(lambda: a.messages() == fresh.messages(), message=f"views differ:\n{a.messages()}\n{fresh.messages()}")
+    assert reactions(a, "one") == reactions(fresh, "one")
+
+
+def quiet_server_at(server_factory, port, database):
+    return server_factory(port=port, database=database, extra_args=["--http-rate-per-second", "0"])
+
+
+def test_living_controls_have_no_serious_or_critical_accessibility_violations(server, browser):
+    # The new controls as a user meets them — a reply, marks, reactions, the actions of a focused message,
+    # the picker, the reply banner, search results, a mention, the "new messages" divider — at a phone's
+    # width and a desktop's, light and dark.
+    import pytest
+    if Axe is None:
+        pytest.skip("axe-selenium-python is not installed")
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "Ada", name="Living")
+    code = room_code(invite)
+    b.join_invite(invite, "Grace")
+    a.send("first thought")
+    a.send("second thought, to be deleted")
+    b.wait_message("second thought, to be deleted")
+    action(b, "first thought", "reply-button")
+    b.send("@Ada agreed")
+    a.wait_message("@Ada agreed")
+    action(a, "first thought", "react-button")
+    a.d.find_element(By.CSS_SELECTOR, '.react-choice[data-emoji="🎉"]').click()
+    box = a.tid("message-input")
+    box.send_keys(Keys.ARROW_UP)
+    a.wait(lambda: box.get_attribute("value") != "", message="no edit")
+    box.send_keys(Keys.ESCAPE)
+    action(a, "second thought", "delete-button")
+    a.d.switch_to.alert.accept()
+    action(a, "first thought", "edit-button")
+    box.send_keys(" (revised)", Keys.ENTER)
+    b.wait(lambda: b.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="edited-mark"]'), message="no edit mark")
+    b.wait(lambda: b.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="deleted-mark"]'), message="no delete mark")
+    # A divider where Grace left: her tab hides, Ada writes, the tab comes back.
+    b.d.execute_script("Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})")
+    a.send("while you were away")
+    b.wait_message("while you were away")
+    b.wait(lambda: b.d.title.startswith("(1)"), message="no unread count in the title")
+    b.d.execute_script("delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))")
+    assert b.tid("new-messages-divider").is_displayed()
+    assert b.d.find_elements(By.CSS_SELECTOR, "#messages .mention-me")
+    # Open states: Grace's search results, the picker, and the reply banner with a focused message's actions.
+    b.tid("search-input").send_keys("thought", Keys.ENTER) if b.tid("search-input").is_displayed() else None
+    action(b, "first thought", "react-button")
+    a.tid("search-input").send_keys("thought", Keys.ENTER)
+    a.wait(lambda: a.d.find_elements(By.CSS_SELECTOR, '[data-testid="search-result"]'), message="no results")
+    action(a, "@Ada agreed", "reply-button")
+    node(a, "@Ada agreed").find_element(By.CSS_SELECTOR, '[data-testid="reply-button"]').send_keys(Keys.SHIFT)
+
+    found = []
+    for width, height in ((360, 740), (1280, 800)):
+        for dark in (False, True):
+            for name, page in (("Ada", a), ("Grace", b)):
+                set_viewport(page, width, height, dark, reduced_motion=True)
+                found += [f"{name} at {width} px, {'dark' if dark else 'light'}: {v}" for v in accessibility_violations(page)]
+    assert not found, "\n".join(found)
+    assert code
