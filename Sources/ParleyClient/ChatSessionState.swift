@@ -192,7 +192,7 @@ struct ChatSessionState: Sendable {
             return Action(outputs: [.olderMessages(messages, hasMore: hasMore)], close: isSettled)
         case .error(let code, let message, let clientID):
             return refused(code: code, message: message, clientID: clientID)
-        case .typing, .pong:
+        case .typing, .pong, .update:
             return Action()
         }
     }

@@ -5,18 +5,57 @@ public struct ChatMessage: Codable, Hashable, Sendable {
     public var text: String
     public var ts: Timestamp
     public var clientID: String?
+    /// The id of the message this one answers (§11); each of these four is absent where it does not apply.
+    public var replyTo: Int64?
+    public var editedAt: Timestamp?
+    /// `true` once deleted (then `text` is empty and there are no reactions); otherwise absent.
+    public var deleted: Bool?
+    /// In the order each emoji was first added; absent when there are none.
+    public var reactions: [Reaction]?
 
-    public init(id: Int64, nick: String, text: String, ts: Timestamp, clientID: String? = nil) {
+    public init(
+        id: Int64,
+        nick: String,
+        text: String,
+        ts: Timestamp,
+        clientID: String? = nil,
+        replyTo: Int64? = nil,
+        editedAt: Timestamp? = nil,
+        deleted: Bool? = nil,
+        reactions: [Reaction]? = nil
+    ) {
         self.id = id
         self.nick = nick
         self.text = text
         self.ts = ts
         self.clientID = clientID
+        self.replyTo = replyTo
+        self.editedAt = editedAt
+        self.deleted = deleted
+        self.reactions = reactions
+    }
+
+    /// Whether the message carries none of the living-message fields: its JSON is the version 1 shape.
+    public var isPlain: Bool {
+        replyTo == nil && editedAt == nil && deleted == nil && reactions == nil
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, nick, text, ts
+        case id, nick, text, ts, deleted, reactions
         case clientID = "client_id"
+        case replyTo = "reply_to"
+        case editedAt = "edited_at"
+    }
+}
+
+/// One emoji on a message and who added it, in the order they reacted, by the nick each had then.
+public struct Reaction: Codable, Hashable, Sendable {
+    public var emoji: String
+    public var nicks: [String]
+
+    public init(emoji: String, nicks: [String]) {
+        self.emoji = emoji
+        self.nicks = nicks
     }
 }
 

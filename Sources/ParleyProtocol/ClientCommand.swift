@@ -2,7 +2,14 @@ import Foundation
 
 /// A client → server command (contract §5).
 public enum ClientCommand: Hashable, Sendable {
-    case message(text: String, clientID: String?)
+    /// `replyTo` is a message id in the same room (§11).
+    case message(text: String, clientID: String?, replyTo: Int64? = nil)
+    /// Living messages (§11): the text is raw, checked by the caller like a message's.
+    case edit(id: Int64, text: String)
+    case delete(id: Int64)
+    /// `emoji` is already checked with ``Emoji/validate(_:)``.
+    case react(id: Int64, emoji: String)
+    case unreact(id: Int64, emoji: String)
     case typing
     case nick(String)
     case history(before: Int64?, limit: Int?)
@@ -34,9 +41,18 @@ public enum ClientCommand: Hashable, Sendable {
     public var json: String {
         var object: [String: JSONValue] = [:]
         switch self {
-        case .message(let text, let clientID):
+        case .message(let text, let clientID, let replyTo):
             object = ["type": .string("message"), "text": .string(text)]
             if let clientID { object["client_id"] = .string(clientID) }
+            if let replyTo { object["reply_to"] = .number(Double(replyTo)) }
+        case .edit(let id, let text):
+            object = ["type": .string("edit"), "id": .number(Double(id)), "text": .string(text)]
+        case .delete(let id):
+            object = ["type": .string("delete"), "id": .number(Double(id))]
+        case .react(let id, let emoji):
+            object = ["type": .string("react"), "id": .number(Double(id)), "emoji": .string(emoji)]
+        case .unreact(let id, let emoji):
+            object = ["type": .string("unreact"), "id": .number(Double(id)), "emoji": .string(emoji)]
         case .typing:
             object = ["type": .string("typing")]
         case .nick(let nick):
@@ -133,7 +149,20 @@ private struct RawObject: Decodable {
             case .string(let value): clientID = value
             default: throw ProtocolError(.badRequest, "client_id must be a string")
             }
-            return .message(text: text, clientID: try MessageText.validateClientID(clientID))
+            return .message(text: text, clientID: try MessageText.validateClientID(clientID), replyTo: try optionalID("reply_to"))
+        case "edit":
+            guard let text = fields["text"]?.string else {
+                throw ProtocolError(.badRequest, "edit needs a string text")
+            }
+            return .edit(id: try requiredID(), text: text)
+        case "delete":
+            return .delete(id: try requiredID())
+        case "react", "unreact":
+            guard let raw = fields["emoji"]?.string else {
+                throw ProtocolError(.badRequest, "\(name) needs a string emoji")
+            }
+            let (id, emoji) = (try requiredID(), try Emoji.validate(raw))
+            return name == "react" ? .react(id: id, emoji: emoji) : .unreact(id: id, emoji: emoji)
         case "typing":
             return .typing
         case "nick":
@@ -148,6 +177,18 @@ private struct RawObject: Decodable {
         default:
             throw ProtocolError(.unknownType, "unknown command type")
         }
+    }
+
+    /// A message id: a positive integer.
+    private func optionalID(_ key: String) throws(ProtocolError) -> Int64? {
+        guard let value = try optionalInteger(key) else { return nil }
+        guard value > 0 else { throw ProtocolError(.badRequest, "\(key) must be a message id (a positive integer)") }
+        return value
+    }
+
+    private func requiredID() throws(ProtocolError) -> Int64 {
+        guard let id = try optionalID("id") else { throw ProtocolError(.badRequest, "id must be a message id (a positive integer)") }
+        return id
     }
 
     private func optionalInteger(_ key: String) throws(ProtocolError) -> Int64? {

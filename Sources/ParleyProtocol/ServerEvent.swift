@@ -2,6 +2,8 @@
 public enum ServerEvent: Hashable, Sendable {
     case welcome(Welcome)
     case message(ChatMessage)
+    /// A message was edited, deleted or reacted to (§11): its current state, and the room revision of the change.
+    case update(rev: Int64, message: ChatMessage)
     case join(nick: String, ts: Timestamp)
     case leave(nick: String, ts: Timestamp)
     case nick(from: String, to: String, ts: Timestamp)
@@ -23,6 +25,13 @@ public enum ServerEvent: Hashable, Sendable {
         public var truncated: Bool
         /// What this server allows each client; absent from servers older than protocol version 2.
         public var limits: Limits?
+        /// The room's newest revision (§11); absent from servers without living messages.
+        public var rev: Int64?
+        /// With `since` and `rev`: the current state of every message with id ≤ `since` changed after `rev`,
+        /// oldest change first; otherwise absent.
+        public var updates: [ChatMessage]?
+        /// With `updates`: whether more changes exist than were sent (the client reloads what it shows).
+        public var updatesTruncated: Bool?
 
         public init(
             room: RoomInfo,
@@ -32,7 +41,10 @@ public enum ServerEvent: Hashable, Sendable {
             history: [ChatMessage],
             lastID: Int64,
             truncated: Bool,
-            limits: Limits? = nil
+            limits: Limits? = nil,
+            rev: Int64? = nil,
+            updates: [ChatMessage]? = nil,
+            updatesTruncated: Bool? = nil
         ) {
             self.room = room
             self.nick = nick
@@ -42,11 +54,15 @@ public enum ServerEvent: Hashable, Sendable {
             self.lastID = lastID
             self.truncated = truncated
             self.limits = limits
+            self.rev = rev
+            self.updates = updates
+            self.updatesTruncated = updatesTruncated
         }
 
         enum CodingKeys: String, CodingKey {
-            case room, nick, session, members, history, truncated, limits
+            case room, nick, session, members, history, truncated, limits, rev, updates
             case lastID = "last_id"
+            case updatesTruncated = "updates_truncated"
         }
     }
 
@@ -55,6 +71,7 @@ public enum ServerEvent: Hashable, Sendable {
         switch self {
         case .welcome: "welcome"
         case .message: "message"
+        case .update: "update"
         case .join: "join"
         case .leave: "leave"
         case .nick: "nick"
@@ -68,7 +85,7 @@ public enum ServerEvent: Hashable, Sendable {
 
 extension ServerEvent: Codable {
     enum CodingKeys: String, CodingKey {
-        case type, nick, ts, from, to, messages, code, message
+        case type, nick, ts, from, to, messages, code, message, rev
         case hasMore = "has_more"
         case clientID = "client_id"
     }
@@ -81,6 +98,9 @@ extension ServerEvent: Codable {
             try welcome.encode(to: encoder)
         case .message(let message):
             try message.encode(to: encoder)
+        case .update(let rev, let message):
+            try container.encode(rev, forKey: .rev)
+            try container.encode(message, forKey: .message)
         case .join(let nick, let ts), .leave(let nick, let ts):
             try container.encode(nick, forKey: .nick)
             try container.encode(ts, forKey: .ts)
@@ -109,6 +129,8 @@ extension ServerEvent: Codable {
             self = .welcome(try Welcome(from: decoder))
         case "message":
             self = .message(try ChatMessage(from: decoder))
+        case "update":
+            self = .update(rev: try container.decode(Int64.self, forKey: .rev), message: try container.decode(ChatMessage.self, forKey: .message))
         case "join":
             self = .join(nick: try container.decode(String.self, forKey: .nick), ts: try container.decode(Timestamp.self, forKey: .ts))
         case "leave":

@@ -9,6 +9,8 @@ struct ConnectRequest: Sendable {
     /// Normalised nick, or nil when the server should assign one.
     var nick: String?
     var since: Int64?
+    /// The newest revision the client has seen (§11); only used with `since`.
+    var rev: Int64?
     /// Nil also when it is not a secret this server could have handed out: the member joins as new.
     var session: SessionSecret?
 
@@ -27,6 +29,12 @@ struct ConnectRequest: Sendable {
                 throw ProtocolError(.badRequest, "since must be a non-negative integer")
             }
             since = value
+        }
+        if let raw = parameter("rev"), !raw.isEmpty {
+            guard let value = Int64(raw), value >= 0 else {
+                throw ProtocolError(.badRequest, "rev must be a non-negative integer")
+            }
+            rev = value
         }
         if let raw = parameter("session"), !raw.isEmpty {
             session = SessionSecret(raw)

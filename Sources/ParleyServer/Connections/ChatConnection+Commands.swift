@@ -20,7 +20,7 @@ extension ChatConnection {
         var clientID: String?
         do {
             let command = try ClientCommand.parse(frame: text)
-            if case .message(_, let id) = command { clientID = id }
+            if case .message(_, let id, _) = command { clientID = id }
             return try handle(command, in: room)
         } catch {
             context.metrics.refused(error.code)
@@ -31,8 +31,17 @@ extension ChatConnection {
 
     private func handle(_ command: ClientCommand, in room: Room) throws(ProtocolError) -> CommandResult {
         switch command {
-        case .message(let text, let clientID):
-            return try post(text: text, clientID: clientID, in: room)
+        case .message(let text, let clientID, let replyTo):
+            return try post(text: text, clientID: clientID, replyTo: replyTo, in: room)
+        case .edit(let id, let text):
+            let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes)
+            return try change(.edit(id: id, text: text), in: room)
+        case .delete(let id):
+            return try change(.delete(id: id), in: room)
+        case .react(let id, let emoji):
+            return try change(.react(id: id, emoji: emoji), in: room)
+        case .unreact(let id, let emoji):
+            return try change(.unreact(id: id, emoji: emoji), in: room)
         case .typing:
             let now = ContinuousClock.now
             let relay = lastTyping.withLock { last in
@@ -75,8 +84,9 @@ extension ChatConnection {
 
     /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
     /// connection alone with the original and costs no rate-limit token.
-    private func post(text: String, clientID: String?, in room: Room) throws(ProtocolError) -> CommandResult {
+    private func post(text: String, clientID: String?, replyTo: Int64?, in room: Room) throws(ProtocolError) -> CommandResult {
         let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes)
+        if replyTo != nil { try requireLivingMessages() }
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
             guard let clientID else {
@@ -93,7 +103,7 @@ extension ChatConnection {
             }
         }
         guard let nick = room.nick(of: id) else { return .finished }
-        let message = PendingMessage(
+        var message = PendingMessage(
             roomID: room.record.id,
             nick: nick,
             text: text,
@@ -101,8 +111,45 @@ extension ChatConnection {
             clientID: clientID,
             completion: committed(roomCode: room.code, clientID: clientID)
         )
+        message.replyTo = replyTo
+        if context.store.supportsLivingMessages, let authorship = authorship(in: room) {
+            message.author = authorship.author
+            message.savesSession = authorship.savesSession
+        }
+        return queue(message)
+    }
+
+    /// Queues a change to a stored message (§11) behind this connection's messages; it costs a rate-limit token
+    /// like a message.
+    private func change(_ change: MessageChange, in room: Room) throws(ProtocolError) -> CommandResult {
+        try requireLivingMessages()
+        guard rate.withLock({ $0.take() == .allow }) else {
+            try refuseRate()
+            return .finished
+        }
+        guard let nick = room.nick(of: id), let authorship = authorship(in: room) else { return .finished }
+        var message = PendingMessage(
+            roomID: room.record.id,
+            nick: nick,
+            text: "",
+            ts: .now(),
+            clientID: nil,
+            completion: changed(roomCode: room.code)
+        )
+        message.author = authorship.author
+        message.savesSession = authorship.savesSession
+        message.change = change
+        return queue(message)
+    }
+
+    private func requireLivingMessages() throws(ProtocolError) {
+        guard context.store.supportsLivingMessages else { throw ProtocolError(.unavailable, StorageError.livingMessages) }
+    }
+
+    private func queue(_ message: PendingMessage) -> CommandResult {
+        let clientID = message.clientID
         if context.store.offer(message) {
-            context.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
+            context.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(message.roomID)"])
             // Behind a slow disk: read nothing more until the store has room again.
             guard context.store.isBacklogged else { return .finished }
             return wait(clientID: nil) { await self.context.store.waitForRoom() }
@@ -140,6 +187,30 @@ extension ChatConnection {
                 self.send(.error(code: .notFound, message: "the room no longer exists", clientID: clientID))
             case .failed:
                 self.send(.error(code: .unavailable, message: "the message could not be stored; resend it", clientID: clientID))
+            case .refused(let error):
+                self.context.metrics.refused(error.code)
+                self.send(.error(code: error.code, message: error.message, clientID: clientID))
+            case .changed, .unchanged:
+                break
+            }
+        }
+    }
+
+    /// What runs once storage has decided on a change: members get the update (the changer too), and the
+    /// changer alone hears of a refusal.
+    private func changed(roomCode: String) -> @Sendable (AppendResult) -> Void {
+        { [rooms = context.rooms] result in
+            rooms.deliver(result, toRoom: roomCode)
+            switch result {
+            case .refused(let error):
+                self.context.metrics.refused(error.code)
+                self.send(.error(code: error.code, message: error.message))
+            case .failed:
+                self.send(.error(code: .unavailable, message: "the change could not be stored; try again"))
+            case .noRoom:
+                self.send(.error(code: .notFound, message: "the room no longer exists"))
+            case .stored, .duplicate, .conflict, .changed, .unchanged:
+                break
             }
         }
     }

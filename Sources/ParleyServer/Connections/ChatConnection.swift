@@ -26,6 +26,8 @@ final class ChatConnection: Sendable {
         var room: Room?
         /// The socket closed.
         var ended = false
+        /// Its session's author key (§11), worked out on first use.
+        var author: AuthorKey?
     }
 
     /// Sent down the pipeline to ``ChatSocketHandler`` when the connection may take commands again.
@@ -59,6 +61,16 @@ final class ChatConnection: Sendable {
 
     /// The room, once joined.
     var room: Room? { state.withLock { $0.room } }
+
+    /// The author key of this member's session, and whether it is the first use on this connection (the
+    /// change or message then saves the session, so it outlives a restart).
+    func authorship(in room: Room) -> (author: AuthorKey, savesSession: Bool)? {
+        if let known = state.withLock({ $0.author }) { return (known, false) }
+        guard let secret = room.session(of: id) else { return nil }
+        let author = AuthorKey(secret)
+        state.withLock { $0.author = author }
+        return (author, true)
+    }
 
     // MARK: joining and leaving
 
@@ -107,17 +119,23 @@ final class ChatConnection: Sendable {
         }
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
         do {
-            try await welcome(room, joined, since: request.since)
+            try await welcome(room, joined, since: request.since, rev: request.rev)
         } catch {
             logger.warning("could not read history", metadata: ["room": "\(room.code)", "error": "\(error)"])
             refuse()
         }
     }
 
-    private func welcome(_ room: Room, _ joined: Room.Joined, since: Int64?) async throws {
+    private func welcome(_ room: Room, _ joined: Room.Joined, since: Int64?, rev: Int64?) async throws {
         let configuration = context.configuration
+        var resumed: ResumePage?
+        if let since, let rev {
+            resumed = try await context.store.resume(roomID: room.record.id, since: since, rev: rev, limit: 1000, updateLimit: 1000)
+        }
         let page =
-            if let since {
+            if let resumed {
+                resumed.history
+            } else if let since {
                 try await context.store.messages(roomID: room.record.id, after: since, before: nil, limit: 1000, newest: true)
             } else {
                 try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
@@ -137,7 +155,10 @@ final class ChatConnection: Sendable {
             history: page.messages,
             lastID: page.lastID,
             truncated: page.hasMore,
-            limits: configuration.clientLimits
+            limits: configuration.clientLimits,
+            rev: page.rev,
+            updates: resumed?.updates,
+            updatesTruncated: resumed?.updatesTruncated
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)
@@ -153,6 +174,13 @@ final class ChatConnection: Sendable {
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
     private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Joined {
+        if let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
+            // A session this process never handed out may be one a previous run saved (§11: authorship outlives
+            // a restart): taken back under its saved nick.
+            if let nick = try await context.store.session(roomID: room.record.id, author: AuthorKey(secret)) {
+                room.restore(secret, nick: nick)
+            }
+        }
         guard let cluster = context.cluster else {
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }

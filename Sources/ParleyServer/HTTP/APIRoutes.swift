@@ -17,11 +17,15 @@ struct APIRoutes {
         router.get("/api/rooms/{code}", use: showRoom)
         router.get("/api/rooms/{code}/messages", use: listMessages)
         router.post("/api/rooms/{code}/messages", use: postMessage)
+        router.get("/api/rooms/{code}/messages/{id}", use: showMessage)
+        router.get("/api/rooms/{code}/search", use: search)
         router.get("/healthz", use: health)
         router.get("/metrics", use: metrics)
         router.refuseOtherMethods("/api/rooms", allowed: [.post])
         router.refuseOtherMethods("/api/rooms/{code}", allowed: [.get])
         router.refuseOtherMethods("/api/rooms/{code}/messages", allowed: [.get, .post])
+        router.refuseOtherMethods("/api/rooms/{code}/messages/{id}", allowed: [.get])
+        router.refuseOtherMethods("/api/rooms/{code}/search", allowed: [.get])
         router.refuseOtherMethods("/healthz", allowed: [.get])
         router.refuseOtherMethods("/metrics", allowed: [.get])
         // The document itself is the file `Public/api/openapi.json`, which the web UI's file middleware serves.
@@ -155,7 +159,8 @@ struct APIRoutes {
         case .duplicate(let message): return EditedResponse(status: .ok, response: message)
         case .conflict: throw APIError(.conflict, .badRequest, "client_id is already used by another message in this room")
         case .noRoom: throw APIError.notFound("no such room")
-        case .failed, .none: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
+        case .refused(let error): throw APIError(.badRequest, error)
+        case .failed, .none, .changed, .unchanged: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
         }
     }
 
@@ -205,7 +210,7 @@ struct APIRoutes {
     }
 
     /// The stored room named by the `{code}` path parameter.
-    private func room(_ context: ParleyRequestContext) async throws -> RoomRecord {
+    func room(_ context: ParleyRequestContext) async throws -> RoomRecord {
         let code = try RoomCode.validate(context.parameters.get("code") ?? "")
         guard let record = try await store.room(code: code) else {
             throw APIError.notFound("no such room")

@@ -17,6 +17,38 @@ extension ByteBuffer {
             writeStaticString(#","client_id":"#)
             writeJSONString(clientID)
         }
+        if !message.isPlain { writeLivingFields(message) }
+    }
+
+    /// The §11 fields, each only where it applies, in the order `JSONEncoder` would not guarantee but
+    /// clients do not depend on.
+    private mutating func writeLivingFields(_ message: ChatMessage) {
+        if let replyTo = message.replyTo {
+            writeStaticString(#","reply_to":"#)
+            writeDecimal(replyTo)
+        }
+        if let editedAt = message.editedAt {
+            writeStaticString(#","edited_at":""#)
+            writeTimestamp(editedAt)
+            writeInteger(UInt8(ascii: "\""))
+        }
+        if message.deleted == true {
+            writeStaticString(#","deleted":true"#)
+        }
+        if let reactions = message.reactions {
+            writeStaticString(#","reactions":["#)
+            for (index, reaction) in reactions.enumerated() {
+                writeStaticString(index == 0 ? #"{"emoji":"# : #",{"emoji":"#)
+                writeJSONString(reaction.emoji)
+                writeStaticString(#","nicks":["#)
+                for (position, nick) in reaction.nicks.enumerated() {
+                    if position > 0 { writeInteger(UInt8(ascii: ",")) }
+                    writeJSONString(nick)
+                }
+                writeStaticString("]}")
+            }
+            writeInteger(UInt8(ascii: "]"))
+        }
     }
 
     /// A JSON array of message objects.

@@ -20,6 +20,14 @@ enum EventEncoder {
             return encode(message)
         case .welcome(let welcome):
             return encode(welcome)
+        case .update(let rev, let message):
+            return frame(capacity: 48 + size(of: message)) { buffer in
+                buffer.writeStaticString(#"{"type":"update","rev":"#)
+                buffer.writeDecimal(rev)
+                buffer.writeStaticString(#","message":{"#)
+                buffer.writeMessageFields(message)
+                buffer.writeStaticString("}}")
+            }
         case .history(let messages, let hasMore):
             return frame(capacity: 48 + size(of: messages)) { buffer in
                 buffer.writeStaticString(#"{"type":"history","messages":"#)
@@ -59,7 +67,8 @@ enum EventEncoder {
         let room = welcome.room
         let strings = room.code.utf8.count + (room.name?.utf8.count ?? 0) + welcome.nick.utf8.count + welcome.session.utf8.count
         let members = welcome.members.reduce(0) { $0 + $1.utf8.count + 3 }
-        return frame(capacity: 288 + strings + members + size(of: welcome.history)) { buffer in
+        let updates = welcome.updates.map { size(of: $0) } ?? 0
+        return frame(capacity: 320 + strings + members + size(of: welcome.history) + updates) { buffer in
             buffer.writeStaticString(#"{"type":"welcome","room":{"code":"#)
             buffer.writeJSONString(room.code)
             buffer.writeStaticString(#","name":"#)
@@ -96,6 +105,18 @@ enum EventEncoder {
                 buffer.writeJSONNumber(limits.ratePerSecond)
                 buffer.writeInteger(UInt8(ascii: "}"))
             }
+            if let rev = welcome.rev {
+                buffer.writeStaticString(#","rev":"#)
+                buffer.writeDecimal(rev)
+            }
+            if let updates = welcome.updates {
+                buffer.writeStaticString(#","updates":"#)
+                buffer.writeJSONArray(of: updates)
+            }
+            if let truncated = welcome.updatesTruncated {
+                buffer.writeStaticString(#","updates_truncated":"#)
+                buffer.writeJSONBool(truncated)
+            }
             buffer.writeInteger(UInt8(ascii: "}"))
         }
     }
@@ -122,7 +143,11 @@ enum EventEncoder {
 
     /// About what a message takes when nothing in it needs escaping.
     private static func size(of message: ChatMessage) -> Int {
-        112 + message.nick.utf8.count + message.text.utf8.count + (message.clientID?.utf8.count ?? 0)
+        let plain = 112 + message.nick.utf8.count + message.text.utf8.count + (message.clientID?.utf8.count ?? 0)
+        guard let reactions = message.reactions else { return message.isPlain ? plain : plain + 80 }
+        return reactions.reduce(plain + 96) { total, reaction in
+            reaction.nicks.reduce(total + 24 + reaction.emoji.utf8.count) { $0 + 3 + $1.utf8.count }
+        }
     }
 
     private static func size(of messages: [ChatMessage]) -> Int {

@@ -63,6 +63,16 @@ final class Room: Sendable {
         return joined
     }
 
+    /// Whether this process knows `secret` as a session of this room.
+    func knows(_ secret: SessionSecret) -> Bool {
+        sessions.lookup(secret, roomCode: code) != nil
+    }
+
+    /// Takes back a session a previous run saved, so that joining with it reclaims `nick` as usual.
+    func restore(_ secret: SessionSecret, nick: String) {
+        sessions.bind(secret, roomCode: code, nick: nick)
+    }
+
     /// Adds a member whose nick the cluster already reserved (see ``ClusterPresence``). `announce` is false
     /// when the member took over its session from a connection on any node.
     func join(_ id: ConnectionID, claimed nick: String, session: SessionSecret, announce: Bool, outbox: Outbox) -> Joined {
@@ -158,6 +168,23 @@ final class Room: Sendable {
     func receive(_ messages: [ChatMessage]) {
         let deliveries = messages.map { (id: $0.id, payload: Delivery(id: $0.id, frame: EventEncoder.encode(.message($0)))) }
         sequence { $0.receive(deliveries) }
+    }
+
+    /// A change to a message (§11), committed in revision order: sent to every member, the changer included.
+    /// A member that joined meanwhile may get a change its `welcome` already showed, which is harmless: an
+    /// update carries the message's whole current state.
+    func update(rev: Int64, message: ChatMessage) {
+        let frame = EventEncoder.encode(.update(rev: rev, message: message))
+        state.withLock { state in
+            for member in state.members.members.values {
+                if member.handle.enqueue(frame) == .overflowed { metrics.slowConsumersClosed.increment() }
+            }
+        }
+    }
+
+    /// The session a member joined with.
+    func session(of id: ConnectionID) -> SessionSecret? {
+        state.withLock { $0.members.members[id]?.session }
     }
 
     /// The first member's history ends at `lastID`: live delivery starts after it.

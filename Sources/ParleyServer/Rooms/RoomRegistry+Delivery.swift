@@ -12,7 +12,8 @@ extension RoomRegistry {
         switch result {
         case .stored(let message): room(code: code)?.receive([message])
         case .failed: room(code: code)?.catchUp()
-        case .duplicate, .conflict, .noRoom: break
+        case .changed(let rev, let message): room(code: code)?.update(rev: rev, message: message)
+        case .duplicate, .conflict, .noRoom, .unchanged, .refused: break
         }
     }
 }

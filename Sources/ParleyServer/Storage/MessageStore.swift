@@ -22,6 +22,29 @@ public struct PendingMessage: Sendable {
     /// Called in commit order, after the batch holding this message is durable. The server's own
     /// completions hand the result to the room first (``RoomRegistry/deliver(_:toRoom:)``).
     public var completion: @Sendable (AppendResult) -> Void
+    /// The message this one answers (§11).
+    var replyTo: Int64? = nil
+    /// The session that sent it; nil for HTTP posts, which have no author.
+    var author: AuthorKey? = nil
+    /// Set when this is not a new message but a change to a stored one (then `text` is unused and `nick` is
+    /// the changer's): it goes through the same group commit, so revisions follow commit order.
+    var change: MessageChange? = nil
+    /// Keep the author's session (its first message on this connection), so it outlives a restart.
+    var savesSession = false
+}
+
+/// A change to a stored message (§11).
+public enum MessageChange: Sendable, Hashable {
+    case edit(id: Int64, text: String)
+    case delete(id: Int64)
+    case react(id: Int64, emoji: String)
+    case unreact(id: Int64, emoji: String)
+
+    public var id: Int64 {
+        switch self {
+        case .edit(let id, _), .delete(let id), .react(let id, _), .unreact(let id, _): id
+        }
+    }
 }
 
 /// What became of a ``PendingMessage``.
@@ -36,6 +59,12 @@ public enum AppendResult: Sendable {
     case noRoom
     /// Storage failed; nothing was stored.
     case failed
+    /// A change was stored under the room's next revision: the message in its new state.
+    case changed(rev: Int64, ChatMessage)
+    /// A change that changed nothing (a reaction already there, or not there to remove).
+    case unchanged
+    /// Refused (unknown message, someone else's, too many emoji); nothing was stored.
+    case refused(ProtocolError)
 }
 
 /// A page of history, oldest first.
@@ -45,6 +74,16 @@ public struct MessagePage: Sendable, Equatable {
     public var hasMore: Bool
     /// The room's newest id when the page was read (same snapshot).
     public var lastID: Int64
+    /// The room's newest revision in the same snapshot (§11).
+    public var rev: Int64 = 0
+}
+
+/// What a client resuming with `since` and `rev` missed (§11), read with its history.
+public struct ResumePage: Sendable, Equatable {
+    public var history: MessagePage
+    /// The current state of messages with id ≤ `since` changed after `rev`, oldest change first.
+    public var updates: [ChatMessage]
+    public var updatesTruncated: Bool
 }
 
 /// Durable history. Appends are group-committed: many rooms' messages share one transaction.
@@ -75,10 +114,42 @@ public protocol MessageStore: Sendable {
     var isBacklogged: Bool { get }
     /// Returns once ``isBacklogged`` is false.
     func waitForRoom() async
+
+    // Living messages and search (§11, §15).
+
+    /// Whether the store keeps replies, edits, deletions, reactions and authors, and can search.
+    var supportsLivingMessages: Bool { get }
+    /// The message with this id in its current state, or nil.
+    func message(roomID: Int64, id: Int64) async throws -> ChatMessage?
+    /// History after `since` (as ``messages(roomID:after:before:limit:newest:)`` with `newest`) and, in the same
+    /// snapshot, the current state of messages with id ≤ `since` changed after revision `rev`.
+    func resume(roomID: Int64, since: Int64, rev: Int64, limit: Int, updateLimit: Int) async throws -> ResumePage
+    /// Messages whose current text holds every word of `query` (as prefixes), newest first, with id < `before`.
+    func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage
+    /// The nick last bound to a persisted session of this room, or nil when the room has no such session.
+    func session(roomID: Int64, author: AuthorKey) async throws -> String?
 }
 
 extension MessageStore {
     /// A store whose ``offer(_:)`` refuses when full has no backlog beyond it.
     public var isBacklogged: Bool { false }
     public func waitForRoom() async {}
+
+    public var supportsLivingMessages: Bool { false }
+
+    public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {
+        throw StorageError.unsupported(StorageError.livingMessages)
+    }
+
+    public func resume(roomID: Int64, since: Int64, rev: Int64, limit: Int, updateLimit: Int) async throws -> ResumePage {
+        // No changes are ever stored here, so there are no updates to send.
+        let history = try await messages(roomID: roomID, after: since, before: nil, limit: limit, newest: true)
+        return ResumePage(history: history, updates: [], updatesTruncated: false)
+    }
+
+    public func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage {
+        throw StorageError.unsupported(StorageError.livingMessages)
+    }
+
+    public func session(roomID: Int64, author: AuthorKey) async throws -> String? { nil }
 }

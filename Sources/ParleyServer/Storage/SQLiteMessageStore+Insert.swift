@@ -5,15 +5,28 @@ import ParleyProtocol
 extension SQLiteMessageStore {
     /// The body of every group commit: ids from `rooms.last_id`; a resend of a stored `client_id` with the
     /// same text answered with the original, with other text refused (nobody can take over another client's
-    /// ids); a message for a room that was forgotten meanwhile refused.
+    /// ids); a message for a room that was forgotten meanwhile refused. Changes to stored messages (§11) take
+    /// the room's next revision in the same turn, so revisions follow commit order.
     static func insert(_ batch: [PendingMessage], in db: Database) throws -> [AppendResult] {
         var lastIDs: [Int64: Int64] = [:]
+        var revs: [Int64: Int64] = [:]
         var results: [AppendResult] = []
         results.reserveCapacity(batch.count)
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id) VALUES (?, ?, ?, ?, ?, ?)"
+            sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id, reply_to, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         for pending in batch {
+            if let change = pending.change {
+                results.append(try apply(change, from: pending, revs: &revs, in: db))
+                if pending.savesSession, let author = pending.author {
+                    try saveSession(db, roomID: pending.roomID, author: author, nick: pending.nick, at: pending.ts)
+                }
+                continue
+            }
+            if let replyTo = pending.replyTo, try !exists(db, roomID: pending.roomID, id: replyTo) {
+                results.append(.refused(ProtocolError(.notFound, "reply_to: no message \(replyTo) in this room")))
+                continue
+            }
             if let clientID = pending.clientID, let original = try Self.message(db, roomID: pending.roomID, clientID: clientID) {
                 results.append(original.text == pending.text ? .duplicate(original) : .conflict(original))
                 continue
@@ -24,8 +37,15 @@ extension SQLiteMessageStore {
             }
             let id = previous + 1
             try Self.insert(pending, id: id, with: insert, in: db)
+            if pending.savesSession, let author = pending.author {
+                try saveSession(db, roomID: pending.roomID, author: author, nick: pending.nick, at: pending.ts)
+            }
             lastIDs[pending.roomID] = id
-            results.append(.stored(ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID)))
+            results.append(
+                .stored(
+                    ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID, replyTo: pending.replyTo)
+                )
+            )
         }
         // A room with a message is kept for good: the next time it is opened it is no longer ephemeral.
         let update = try db.cachedStatement(sql: "UPDATE rooms SET last_id = ?, ephemeral = 0 WHERE id = ?")
@@ -36,6 +56,7 @@ extension SQLiteMessageStore {
             sqlite3_bind_int64(handle, 2, roomID)
             try step(update, in: db)
         }
+        if !revs.isEmpty { try saveRevisions(revs, in: db) }
         return results
     }
 
@@ -58,6 +79,8 @@ extension SQLiteMessageStore {
         } else {
             sqlite3_bind_null(handle, 6)
         }
+        if let replyTo = message.replyTo { sqlite3_bind_int64(handle, 7, replyTo) }
+        if let author = message.author { sqlite3_bind_int64(handle, 8, author.value) }
         try step(statement, in: db)
     }
 
@@ -74,7 +97,7 @@ extension SQLiteMessageStore {
     }
 
     /// Binds a copy of the string's UTF-8 (text and nicks never hold NUL; they are validated first).
-    private static func bindText(_ text: String, at index: Int32, _ handle: SQLiteStatement) {
+    static func bindText(_ text: String, at index: Int32, _ handle: SQLiteStatement) {
         var text = text
         text.withUTF8 { utf8 in
             _ = sqlite3_bind_text(handle, index, utf8.baseAddress, Int32(utf8.count), sqliteTransient)

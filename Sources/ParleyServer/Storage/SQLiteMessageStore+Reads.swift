@@ -70,7 +70,12 @@ extension SQLiteMessageStore {
             let hasMore = rows.count > limit
             if hasMore { rows.removeLast() }
             if newest { rows.reverse() }
-            return MessagePage(messages: rows, hasMore: hasMore, lastID: try Self.lastID(db, roomID: roomID))
+            return MessagePage(
+                messages: rows,
+                hasMore: hasMore,
+                lastID: try Self.lastID(db, roomID: roomID),
+                rev: try Self.currentRev(db, roomID: roomID)
+            )
         }
     }
 
@@ -111,10 +116,44 @@ extension SQLiteMessageStore {
         try messages(db, sql: "WHERE room_id = ? AND client_id = ?", arguments: [roomID, clientID]).first
     }
 
+    static func message(_ db: Database, roomID: Int64, id: Int64) throws -> ChatMessage? {
+        try messages(db, sql: "WHERE room_id = ? AND id = ?", arguments: [roomID, id]).first
+    }
+
+    /// Messages in their current state (§11). Only a message that was ever changed (`rev` set) can have
+    /// reactions, so plain ones cost no further read.
     static func messages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [ChatMessage] {
-        let statement = try db.cachedStatement(sql: "SELECT id, nick, text, ts, client_id FROM messages " + sql)
+        let statement = try db.cachedStatement(
+            sql: "SELECT id, nick, text, ts, client_id, reply_to, edited_at, deleted, rev, room_id FROM messages " + sql
+        )
         return try Row.fetchAll(statement, arguments: arguments).map { row in
-            ChatMessage(id: row[0], nick: row[1], text: row[2], ts: Timestamp(milliseconds: row[3]), clientID: row[4])
+            var message = ChatMessage(id: row[0], nick: row[1], text: row[2], ts: Timestamp(milliseconds: row[3]), clientID: row[4])
+            message.replyTo = row[5]
+            message.editedAt = (row[6] as Int64?).map { Timestamp(milliseconds: $0) }
+            if row[7] as Int64 != 0 {
+                message.deleted = true
+            } else if row[8] as Int64? != nil {
+                message.reactions = try reactions(db, roomID: row[9], id: message.id)
+            }
+            return message
         }
+    }
+
+    /// A message's reactions: emoji in the order they were first added, nicks in the order they reacted.
+    static func reactions(_ db: Database, roomID: Int64, id: Int64) throws -> [Reaction]? {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT emoji, nick FROM reactions WHERE room_id = ? AND message_id = ? ORDER BY rev"),
+            arguments: [roomID, id]
+        )
+        var reactions: [Reaction] = []
+        for row in rows {
+            let emoji: String = row[0]
+            if let index = reactions.firstIndex(where: { $0.emoji == emoji }) {
+                reactions[index].nicks.append(row[1])
+            } else {
+                reactions.append(Reaction(emoji: emoji, nicks: [row[1]]))
+            }
+        }
+        return reactions.isEmpty ? nil : reactions
     }
 }

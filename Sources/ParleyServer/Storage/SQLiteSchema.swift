@@ -37,6 +37,57 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v3: living messages, sessions and search") { db in
+            // `rev` on a message is the revision of its last change (NULL for a message never changed), so plain
+            // messages add nothing to `messages_rev`. The search rowid packs the room and the message id
+            // (``SQLiteSchema/searchRowID``); the index is contentless, so no copy of the text is kept in it.
+            try db.execute(
+                sql: """
+                    ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+                    ALTER TABLE messages ADD COLUMN author INTEGER;
+                    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+                    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE messages ADD COLUMN rev INTEGER;
+                    CREATE INDEX messages_rev ON messages (room_id, rev) WHERE rev IS NOT NULL;
+                    CREATE TABLE reactions (
+                        room_id INTEGER NOT NULL,
+                        message_id INTEGER NOT NULL,
+                        emoji TEXT NOT NULL,
+                        reactor INTEGER NOT NULL,
+                        nick TEXT NOT NULL,
+                        rev INTEGER NOT NULL,
+                        PRIMARY KEY (room_id, message_id, emoji, reactor)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE sessions (
+                        room_id INTEGER NOT NULL,
+                        author INTEGER NOT NULL,
+                        nick TEXT NOT NULL,
+                        used_at INTEGER NOT NULL,
+                        PRIMARY KEY (room_id, author)
+                    ) WITHOUT ROWID;
+                    CREATE VIRTUAL TABLE message_search USING fts5(
+                        text, content = '', tokenize = 'unicode61 remove_diacritics 2'
+                    );
+                    INSERT INTO message_search (rowid, text) SELECT room_id * 4294967296 + id, text FROM messages;
+                    CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+                        INSERT INTO message_search (rowid, text) VALUES (new.room_id * 4294967296 + new.id, new.text);
+                    END;
+                    CREATE TRIGGER message_search_update AFTER UPDATE OF text ON messages BEGIN
+                        INSERT INTO message_search (message_search, rowid, text)
+                            VALUES ('delete', old.room_id * 4294967296 + old.id, old.text);
+                        INSERT INTO message_search (rowid, text)
+                            SELECT new.room_id * 4294967296 + new.id, new.text WHERE new.deleted = 0;
+                    END;
+                    """
+            )
+        }
         return migrator
+    }
+
+    /// The full-text index's rowid for a message: the room id in the high 32 bits, so one room's messages are a
+    /// contiguous rowid range, searched newest first without looking at other rooms.
+    static func searchRowID(roomID: Int64, id: Int64) -> Int64 {
+        roomID << 32 + id
     }
 }

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import ParleyProtocol
+
+/// Reads for living messages and search (§11, §15).
+extension SQLiteMessageStore {
+    public var supportsLivingMessages: Bool { true }
+
+    public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {
+        try await database.read { db in try Self.message(db, roomID: roomID, id: id) }
+    }
+
+    public func resume(roomID: Int64, since: Int64, rev: Int64, limit: Int, updateLimit: Int) async throws -> ResumePage {
+        try await database.read { db in
+            var rows = try Self.messages(
+                db,
+                sql: "WHERE room_id = ? AND id > ? ORDER BY id DESC LIMIT ?",
+                arguments: [roomID, since, limit + 1]
+            )
+            let hasMore = rows.count > limit
+            if hasMore { rows.removeLast() }
+            rows.reverse()
+            // Newer messages are in the history already, in their current state.
+            var updates = try Self.messages(
+                db,
+                sql: "WHERE room_id = ? AND rev > ? AND id <= ? ORDER BY rev LIMIT ?",
+                arguments: [roomID, rev, since, updateLimit + 1]
+            )
+            let updatesTruncated = updates.count > updateLimit
+            if updatesTruncated { updates.removeLast() }
+            let history = MessagePage(
+                messages: rows,
+                hasMore: hasMore,
+                lastID: try Self.lastID(db, roomID: roomID),
+                rev: try Self.currentRev(db, roomID: roomID)
+            )
+            return ResumePage(history: history, updates: updates, updatesTruncated: updatesTruncated)
+        }
+    }
+
+    /// Served by the FTS5 index alone: the room is a rowid range of it, read newest first.
+    public func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage {
+        guard let match = SearchQuery.fts5(query) else { return MessagePage(messages: [], hasMore: false, lastID: 0) }
+        return try await database.read { db in
+            let low = SQLiteSchema.searchRowID(roomID: roomID, id: 0)
+            let high = SQLiteSchema.searchRowID(roomID: roomID, id: min(before ?? Int64(UInt32.max), Int64(UInt32.max)))
+            let rowIDs = try Int64.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT rowid FROM message_search WHERE message_search MATCH ? AND rowid > ? AND rowid < ? ORDER BY rowid DESC LIMIT ?"
+                ),
+                arguments: [match, low, high, limit + 1]
+            )
+            let hasMore = rowIDs.count > limit
+            var messages: [ChatMessage] = []
+            for rowID in rowIDs.prefix(limit) {
+                if let message = try Self.message(db, roomID: roomID, id: rowID - low) { messages.append(message) }
+            }
+            return MessagePage(messages: messages, hasMore: hasMore, lastID: try Self.lastID(db, roomID: roomID))
+        }
+    }
+
+    public func session(roomID: Int64, author: AuthorKey) async throws -> String? {
+        try await database.read { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT nick FROM sessions WHERE room_id = ? AND author = ?",
+                arguments: [roomID, author.value]
+            )
+        }
+    }
+}
+
+/// A search's words as an FTS5 query: every word must match, each as a prefix.
+enum SearchQuery {
+    /// Nil when `text` holds no letter or digit (nothing can match).
+    static func fts5(_ text: String) -> String? {
+        let words = text.split(whereSeparator: { $0.isWhitespace }).filter { word in
+            word.unicodeScalars.contains { $0.properties.isAlphabetic || $0.properties.numericType != nil }
+        }
+        guard !words.isEmpty else { return nil }
+        // Each word quoted (inner quotes doubled) so nothing in it is FTS5 syntax; `*` makes it a prefix.
+        return words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"*" }.joined(separator: " ")
+    }
+}
