@@ -115,6 +115,16 @@ describe('changes', () => {
     assert.ok(p2.reloaded);
     assert.equal(view(s), JSON.stringify([...current, msg(301)]));
   });
+
+  test('a history page redraws only the messages whose state it changes', () => {
+    const s = new ChatSession('lobby');
+    welcome(s, { history: [msg(5)] });
+    receive(s, { type: 'message', ...msg(6) });
+    receive(s, { type: 'message', ...msg(7) });
+    const page = receive(s, { type: 'history', messages: [msg(4), msg(5), msg(6), msg(7, { text: 'm7 edited', edited_at: 'x' })], has_more: true });
+    assert.deepEqual(ids(page.fresh), [4]);
+    assert.deepEqual(ids(page.changed), [7], 'an unchanged message held from a live event is not redrawn');
+  });
 });
 
 describe('jumping to a message', () => {

@@ -574,7 +574,8 @@ const EVENTS = {
 
   message(ev) {
     const update = new Update();
-    this.addMessages(update, [ev]);
+    const { type, ...message } = ev; // held as the message object alone, the same shape as in history
+    this.addMessages(update, [message]);
     update.stoppedTyping.push(ev.nick);
     return update;
   },
