@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+/// Replies, edits, deletions and reactions (contract §11) over real sockets.
+@Suite struct LivingMessageTests {
+    @Test func editReactAndDeleteReachEveryMemberAsUpdates() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=living&nick=alice")
+            let (bob, _) = try await server.join("room=living&nick=bob")
+            try await alice.send(.message(text: "helo", clientID: "c1"))
+            let original = try await alice.nextMessage()
+            #expect(try await bob.nextMessage() == original)
+
+            try await alice.send(.edit(id: original.id, text: "hello"))
+            for socket in [alice, bob] {
+                let (rev, message) = try await socket.nextUpdate()
+                #expect(rev == 1 && message.text == "hello" && message.editedAt != nil && message.clientID == "c1")
+            }
+
+            try await bob.send(.react(id: original.id, emoji: "👍"))
+            #expect(try await alice.nextUpdate().0 == 2)
+            try await alice.send(.react(id: original.id, emoji: "🎉"))
+            try await alice.send(.react(id: original.id, emoji: "👍"))
+            var last: ChatMessage?
+            for expected in Int64(2)...4 {
+                let (rev, message) = try await bob.nextUpdate()
+                #expect(rev == expected)
+                last = message
+            }
+            #expect(last?.reactions == [Reaction(emoji: "👍", nicks: ["bob", "alice"]), Reaction(emoji: "🎉", nicks: ["alice"])])
+
+            // A reaction already there, and one not there to remove: nothing happens, no revision is taken.
+            try await bob.send(.react(id: original.id, emoji: "👍"))
+            try await bob.send(.unreact(id: original.id, emoji: "🎉"))
+            try await bob.send(.ping)
+            guard case .pong = try await bob.next() else { throw RawSocket.Failure.unexpected("pong first") }
+
+            try await bob.send(.unreact(id: original.id, emoji: "👍"))
+            let (unreacted, withoutBob) = try await alice.nextUpdate(after: 4)
+            #expect(unreacted == 5 && withoutBob.reactions?.first?.nicks == ["alice"])
+
+            try await alice.send(.delete(id: original.id))
+            let (deletedRev, deleted) = try await bob.nextUpdate(after: 5)
+            #expect(deletedRev == 6 && deleted.deleted == true && deleted.text == "" && deleted.reactions == nil)
+
+            // History and HTTP show the current state; the room's revision is in `welcome`.
+            let (carol, welcome) = try await server.join("room=living&nick=carol")
+            #expect(welcome.rev == 6 && welcome.history.first == deleted)
+            let reply = try await server.http("GET", "/api/rooms/living/messages/\(original.id)")
+            #expect(reply.status == 200 && reply.json["deleted"] as? Bool == true && reply.json["text"] as? String == "")
+            #expect(try await server.http("GET", "/api/rooms/living/messages/99").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/nowhere/messages/1").status == 404)
+            carol.close()
+        }
+    }
+
+    @Test func authorRulesAndErrors() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=rules&nick=alice")
+            let (bob, _) = try await server.join("room=rules&nick=bob")
+            try await alice.send("mine")
+            let message = try await alice.nextMessage()
+            try await bob.send(.edit(id: message.id, text: "yours"))
+            #expect(try await bob.nextError() == .forbidden)
+            try await bob.send(.delete(id: message.id))
+            #expect(try await bob.nextError() == .forbidden)
+            try await bob.send(.edit(id: 42, text: "x"))
+            #expect(try await bob.nextError() == .notFound)
+            try await bob.send(.react(id: 42, emoji: "👍"))
+            #expect(try await bob.nextError() == .notFound)
+            try await alice.send(.edit(id: message.id, text: "   "))
+            #expect(try await alice.nextError() == .badRequest)
+            try await alice.send(.edit(id: message.id, text: String(repeating: "x", count: 5000)))
+            #expect(try await alice.nextError() == .tooLarge)
+
+            // HTTP posts have no author: nobody can edit or delete them.
+            let posted = try await server.http("POST", "/api/rooms/rules/messages", body: #"{"nick":"web","text":"from http"}"#)
+            let postedID = try #require(posted.json["id"] as? Int)
+            try await alice.send(.edit(id: Int64(postedID), text: "taken over"))
+            #expect(try await alice.nextError() == .forbidden)
+            try await alice.send(.delete(id: Int64(postedID)))
+            #expect(try await alice.nextError() == .forbidden)
+
+            // A deleted message cannot be edited, reacted to or deleted again.
+            try await alice.send(.delete(id: message.id))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.edit(id: message.id, text: "back"))
+            #expect(try await alice.nextError() == .notFound)
+            try await alice.send(.react(id: message.id, emoji: "👍"))
+            #expect(try await alice.nextError() == .notFound)
+        }
+    }
+
+    @Test func repliesNameAMessageOfTheRoom() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=replies&nick=alice")
+            try await alice.send("question")
+            let question = try await alice.nextMessage()
+            try await alice.send(.message(text: "answer", clientID: "a1", replyTo: question.id))
+            let answer = try await alice.nextMessage()
+            #expect(answer.replyTo == question.id && answer.id == question.id + 1)
+            try await alice.send(.message(text: "to nothing", clientID: "a2", replyTo: 99))
+            let refused = try await alice.next { event -> (ErrorCode, String?)? in
+                if case .error(let code, _, let clientID) = event { return (code, clientID) }
+                return nil
+            }
+            #expect(refused.0 == .notFound && refused.1 == "a2")
+            // Nothing was stored for it: the next message takes the next id.
+            try await alice.send("after")
+            #expect(try await alice.nextMessage().id == answer.id + 1)
+            let page = try await server.http("GET", "/api/rooms/replies/messages")
+            let messages = try #require(page.json["messages"] as? [[String: Any]])
+            #expect(messages.map { $0["reply_to"] as? Int } == [nil, Int(question.id), nil])
+        }
+    }
+
+    @Test func atMostTwentyDistinctEmoji() async throws {
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=emoji&nick=alice")
+            try await alice.send("react to me")
+            let message = try await alice.nextMessage()
+            let emoji = (0..<21).map { String(UnicodeScalar(0x1F600 + $0)!) }
+            for item in emoji.prefix(20) { try await alice.send(.react(id: message.id, emoji: item)) }
+            for _ in 0..<20 { _ = try await alice.nextUpdate() }
+            try await alice.send(.react(id: message.id, emoji: emoji[20]))
+            #expect(try await alice.nextError() == .tooLarge)
+            // Another member may still add one of the twenty.
+            let (bob, _) = try await server.join("room=emoji&nick=bob")
+            try await bob.send(.react(id: message.id, emoji: emoji[0]))
+            let (_, state) = try await bob.nextUpdate()
+            #expect(state.reactions?.count == 20 && state.reactions?.first?.nicks == ["alice", "bob"])
+        }
+    }
+
+    /// A room that uses none of §11 sends exactly the version 1 message shape, live, in history and over HTTP.
+    @Test func plainRoomsKeepTheVersionOneShape() async throws {
+        try await withServer { server in
+            let alice = try await server.connect("room=plain&nick=alice")
+            _ = try await alice.welcome()
+            try await alice.send(.message(text: "plain", clientID: "p1"))
+            try await alice.send("plainer")
+            for expected in [["type", "id", "nick", "text", "ts", "client_id"], ["type", "id", "nick", "text", "ts"]] {
+                let frame = try await alice.nextFrame()
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(frame.payload)) as? [String: Any])
+                #expect(Set(object.keys) == Set(expected))
+                #expect(String(decoding: frame.payload, as: UTF8.self).hasPrefix(#"{"type":"message","id":"#))
+            }
+            let page = try await server.http("GET", "/api/rooms/plain/messages")
+            for message in try #require(page.json["messages"] as? [[String: Any]]) {
+                #expect(Set(message.keys).isSubset(of: ["id", "nick", "text", "ts", "client_id"]))
+            }
+            let (_, welcome) = try await server.join("room=plain&nick=bob")
+            #expect(welcome.history.allSatisfy(\.isPlain) && welcome.rev == 0 && welcome.updates == nil)
+        }
+    }
+}
+
+extension RawSocket {
+    /// The next `update` event.
+    func nextUpdate() async throws -> (Int64, ChatMessage) {
+        try await next { event in
+            if case .update(let rev, let message) = event { return (rev, message) }
+            return nil
+        }
+    }
+
+    /// The next `update` event with a revision above `rev`.
+    func nextUpdate(after rev: Int64) async throws -> (Int64, ChatMessage) {
+        while true {
+            let update = try await nextUpdate()
+            if update.0 > rev { return update }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+/// `GET /api/rooms/{code}/search` (contract §15) over real sockets.
+@Suite struct SearchTests {
+    private func ids(_ server: TestServer, _ query: String, room: String = "search") async throws -> [Int] {
+        let reply = try await server.http("GET", "/api/rooms/\(room)/search?\(query)")
+        #expect(reply.status == 200, "\(query): \(reply.body)")
+        return (reply.json["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+    }
+
+    @Test func wordsPrefixesCaseAndDiacritics() async throws {
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=search&nick=alice")
+            let texts = [
+                "The Café opens at noon",  // 1
+                "cafe closed today",  // 2
+                "Opening hours of the CAFÉ",  // 3
+                "nothing to see",  // 4
+                "naïve résumé",  // 5
+            ]
+            for text in texts { try await alice.send(text) }
+            for _ in texts { _ = try await alice.nextMessage() }
+            // Other rooms never match.
+            let (other, _) = try await server.join("room=elsewhere&nick=bob")
+            try await other.send("cafe elsewhere")
+            _ = try await other.nextMessage()
+
+            #expect(try await ids(server, "q=cafe") == [3, 2, 1])  // newest first, diacritics and case ignored
+            #expect(try await ids(server, "q=caf%C3%A9%20open") == [3, 1])  // every word, each a prefix
+            #expect(try await ids(server, "q=OPEN%20cafe%20noon") == [1])
+            #expect(try await ids(server, "q=naive%20resume") == [5])
+            #expect(try await ids(server, "q=caf&limit=2") == [3, 2])
+            #expect(try await ids(server, "q=caf&before=3") == [2, 1])
+            #expect(try await ids(server, "q=zebra").isEmpty)
+            #expect(try await ids(server, #"q=%22cafe%22%20*%20(-"#) == [3, 2, 1])  // FTS5 syntax is just text
+            let more = try await server.http("GET", "/api/rooms/search/search?q=cafe&limit=1")
+            #expect(more.json["has_more"] as? Bool == true)
+        }
+    }
+
+    @Test func editedAndDeletedMessages() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=search&nick=alice")
+            try await alice.send("old words here")
+            let edited = try await alice.nextMessage()
+            try await alice.send("secret plans")
+            let deleted = try await alice.nextMessage()
+            try await alice.send(.edit(id: edited.id, text: "fresh words here"))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.delete(id: deleted.id))
+            _ = try await alice.nextUpdate()
+            #expect(try await ids(server, "q=old").isEmpty)
+            #expect(try await ids(server, "q=fresh") == [Int(edited.id)])
+            #expect(try await ids(server, "q=secret").isEmpty)
+            #expect(try await ids(server, "q=words") == [Int(edited.id)])
+        }
+    }
+
+    /// Deletion erases the text from storage: neither the messages table nor the search index holds it.
+    @Test func deletionErasesTheText() async throws {
+        try await withServer { server in
+            let (alice, _) = try await server.join("room=erase&nick=alice")
+            try await alice.send("xylophonic confession")
+            let message = try await alice.nextMessage()
+            try await alice.send(.delete(id: message.id))
+            _ = try await alice.nextUpdate()
+            let store = try SQLiteMessageStore(location: .sqliteFile(server.databasePath), metrics: ParleyMetrics(), logger: .quiet)
+            let (texts, matches) = try await store.database.read { db in
+                (
+                    try String.fetchAll(db, sql: "SELECT text FROM messages"),
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM message_search WHERE message_search MATCH 'xylophonic'")
+                )
+            }
+            #expect(texts == [""] && matches == 0)
+        }
+    }
+
+    @Test func queryValidation() async throws {
+        try await withServer { server in
+            _ = try await server.join("room=search&nick=alice")
+            for query in ["", "q=", "q=\(String(repeating: "a", count: 201))", "q=a&limit=0", "q=a&limit=101", "q=a&before=x"] {
+                let reply = try await server.http("GET", "/api/rooms/search/search?\(query)")
+                #expect(reply.status == 400 && reply.errorCode == "bad_request", "\(query)")
+            }
+            #expect(try await server.http("GET", "/api/rooms/nowhere/search?q=a").status == 404)
+            #expect(try await server.http("POST", "/api/rooms/search/search?q=a").status == 405)
+            #expect(try await ids(server, "q=%21%21").isEmpty)  // no word at all: nothing matches
+        }
+    }
+}
