@@ -54,6 +54,17 @@ describe('commands', () => {
     assert.equal(s.toggleReaction(1, 'two words').lines[0].kind, 'error');
   });
 
+  test('a change refused for being too fast says so and does not touch the outbox', () => {
+    const s = new ChatSession('lobby');
+    welcome(s, { history: [msg(1)] });
+    const said = s.say('queued', { ts: 't', randomBytes: bytes() });
+    s.toggleReaction(1, '👍');
+    const refused = receive(s, { type: 'error', code: 'rate_limited', message: 'slow down' });
+    assert.match(refused.lines[0].text, /change was not made/);
+    assert.equal(refused.retryAfterMs, null);
+    assert.deepEqual(s.outbox.map((m) => m.client_id), [said.queued.client_id]);
+  });
+
   test('reaction emoji follow the contract: joined emoji yes, white space and controls no', () => {
     assert.ok(isValidReaction('👩‍💻'));
     assert.ok(isValidReaction('+1'));

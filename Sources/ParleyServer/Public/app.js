@@ -164,6 +164,8 @@ let picking = null; // {id, opener}
 
 function openPicker(id, opener) {
   picking = { id, opener };
+  const m = session.messages.get(id);
+  $('react-picker').setAttribute('aria-label', m ? `React to ${m.nick}’s message` : 'Add a reaction');
   $('react-picker').hidden = false;
   $('react-input').value = '';
   $('react-picker').querySelector('.react-choice').focus();

@@ -652,6 +652,11 @@ const EVENTS = {
     }[ev.code] || ev.message || 'The server refused that.';
     // An error answering a history request (e.g. a bad limit) also ends that request.
     if (ev.code === ErrorCode.badRequest && !ev.client_id) this.historyInFlight = false;
+    if ((ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) && !ev.client_id && this.lastChange) {
+      // Our messages always carry a client_id, so this refused a change, which is not queued.
+      this.line(update, 'That change was not made: the server is busy. Try again in a moment.', 'error');
+      return update;
+    }
     if (ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) {
       // Not stored; still in the outbox. One retry at a time, and resending is safe thanks to client_id.
       this.line(update, 'Your message was not stored yet. It will be retried in a moment.', 'error');
