@@ -283,3 +283,53 @@ def test_living_controls_have_no_serious_or_critical_accessibility_violations(se
                 found += [f"{name} at {width} px, {'dark' if dark else 'light'}: {v}" for v in accessibility_violations(page)]
     assert not found, "\n".join(found)
     assert code
+
+
+def test_reply_react_edit_and_delete_by_keyboard_on_a_phone_in_dark_mode(server, browser):
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "Ada")
+    set_viewport(b, 360, 740, dark=True)
+    b.join_invite(invite, "Grace")
+    a.send("keyboard only")
+    b.wait_message("keyboard only")
+
+    def focused():
+        return b.d.execute_script("return document.activeElement.dataset.testid || document.activeElement.id")
+
+    # From the message list, Tab reaches the message's actions; Enter presses them.
+    b.tid("message-list").send_keys(Keys.TAB)
+    assert focused() == "reply-button"
+    b.d.switch_to.active_element.send_keys(Keys.ENTER)
+    b.wait(lambda: focused() == "message-input", message="reply did not focus the composer")
+    b.d.switch_to.active_element.send_keys("typed reply", Keys.ENTER)
+    a.wait_message("typed reply", nick="Grace")
+
+    b.tid("message-list").send_keys(Keys.TAB, Keys.TAB)
+    assert focused() == "react-button"
+    b.d.switch_to.active_element.send_keys(Keys.ENTER)
+    b.wait(lambda: b.tid("react-picker").is_displayed(), message="no picker")
+    b.d.switch_to.active_element.send_keys(Keys.ESCAPE)  # Escape closes it and gives focus back
+    b.wait(lambda: not b.tid("react-picker").is_displayed() and focused() == "react-button", message="picker stuck")
+    b.d.switch_to.active_element.send_keys(Keys.ENTER)
+    b.wait(lambda: b.tid("react-picker").is_displayed(), message="no picker")
+    b.d.switch_to.active_element.send_keys(Keys.TAB, Keys.ENTER)  # the second choice, ❤️
+    until(a, lambda: reactions(a, "keyboard only") == {"❤️": [1, "Grace", "false"]}, message="no reaction")
+    # The reaction itself is a toggle button.
+    reaction = node(b, "keyboard only").find_element(By.CSS_SELECTOR, '[data-testid="reaction"]')
+    b.d.execute_script("arguments[0].focus()", reaction)
+    b.d.switch_to.active_element.send_keys(Keys.SPACE)
+    until(a, lambda: reactions(a, "keyboard only") == {}, message="reaction not taken back")
+
+    # Grace's own reply: edit and delete from its action buttons.
+    edit = node(b, "typed reply").find_element(By.CSS_SELECTOR, '[data-testid="edit-button"]')
+    b.d.execute_script("arguments[0].focus()", edit)
+    b.d.switch_to.active_element.send_keys(Keys.ENTER)
+    b.wait(lambda: focused() == "message-input", message="edit did not focus the composer")
+    b.d.switch_to.active_element.send_keys(" (fixed)", Keys.ENTER)
+    a.wait(lambda: text_of(a, "typed reply") == "typed reply (fixed) (edited)", message="edit not shown")
+    remove = node(b, "typed reply").find_element(By.CSS_SELECTOR, '[data-testid="delete-button"]')
+    b.d.execute_script("arguments[0].focus()", remove)
+    b.d.switch_to.active_element.send_keys(Keys.ENTER)
+    b.d.switch_to.alert.accept()
+    a.wait(lambda: a.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="deleted-mark"]'), message="not deleted")
+    assert b.d.execute_script("return document.documentElement.scrollWidth") <= 360
