@@ -654,7 +654,7 @@ const EVENTS = {
     if (ev.code === ErrorCode.badRequest && !ev.client_id) this.historyInFlight = false;
     if ((ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) && !ev.client_id && this.lastChange) {
       // Our messages always carry a client_id, so this refused a change, which is not queued.
-      this.line(update, 'That change was not made: the server is busy. Try again in a moment.', 'error');
+      this.line(update, `That change was not made (${ev.message || 'the server is busy'}). Try again in a moment.`, 'error');
       return update;
     }
     if (ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) {
