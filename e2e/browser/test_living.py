@@ -333,3 +333,36 @@ def test_reply_react_edit_and_delete_by_keyboard_on_a_phone_in_dark_mode(server,
     b.d.switch_to.alert.accept()
     a.wait(lambda: a.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="deleted-mark"]'), message="not deleted")
     assert b.d.execute_script("return document.documentElement.scrollWidth") <= 360
+
+
+def test_a_mention_in_a_hidden_tab_notifies_after_permission_was_asked_from_a_click(server, browser):
+    a, b = browser(), browser()
+    invite = a.create_room(server.base_url, "Ada")
+    b.join_invite(invite, "Grace")
+    # The browser's Notification, recorded instead of shown: permission "default" until asked.
+    b.d.execute_script("""
+        window.__notes = []; window.__asked = 0;
+        window.Notification = class {
+          static permission = 'default';
+          static async requestPermission() { window.__asked += 1; this.permission = 'granted'; return 'granted'; }
+          constructor(title, options) { window.__notes.push([title, options.body]); }
+          close() {}
+        };""")
+    assert b.d.execute_script("return window.__asked") == 0, "never asked unprompted"
+    b.tid("notify-button").click()
+    b.wait(lambda: not b.tid("notify-button").is_displayed(), message="the button stays after permission was given")
+    assert b.d.execute_script("return window.__asked") == 1
+
+    b.d.execute_script("Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})")
+    a.send("no mention here")
+    a.send("@grace can you look?")
+    b.wait_message("@grace can you look?")
+    b.wait(lambda: b.d.execute_script("return window.__notes.length") == 1, message="no notification")
+    assert b.d.execute_script("return window.__notes") == [["Ada mentioned you", "@grace can you look?"]]
+    assert b.d.title.startswith("(2) ")
+    b.d.execute_script("delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))")
+    b.wait(lambda: not b.d.title.startswith("("), message="unread count not cleared")
+    # The divider sits above the first message that arrived while away.
+    assert b.d.execute_script("""
+        const divider = document.querySelector('[data-testid="new-messages-divider"]');
+        return divider.nextElementSibling.querySelector('.msg-text').textContent;""") == "no mention here"
