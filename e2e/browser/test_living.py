@@ -314,6 +314,8 @@ def test_reply_react_edit_and_delete_by_keyboard_on_a_phone_in_dark_mode(server,
     b.wait(lambda: b.tid("react-picker").is_displayed(), message="no picker")
     b.d.switch_to.active_element.send_keys(Keys.TAB, Keys.ENTER)  # the second choice, ❤️
     until(a, lambda: reactions(a, "keyboard only") == {"❤️": [1, "Grace", "false"]}, message="no reaction")
+    until(b, lambda: reactions(b, "keyboard only") == {"❤️": [1, "Grace", "true"]}, message="no reaction")
+    assert focused() == "react-button", "the redrawn message keeps the focus where it was"
     # The reaction itself is a toggle button.
     reaction = node(b, "keyboard only").find_element(By.CSS_SELECTOR, '[data-testid="reaction"]')
     b.d.execute_script("arguments[0].focus()", reaction)

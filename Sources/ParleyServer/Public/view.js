@@ -126,7 +126,8 @@ export class ChatView {
     if (update.membersChanged) this.renderMembers();
     if (update.room) this.setRoomName(update.room.name);
     if (update.fresh.length) this.addMessages(update.fresh);
-    if (update.changed.length || update.reloaded) this.preservingScroll('insert', () => this.renderAll());
+    if (update.reloaded) this.preservingScroll('insert', () => this.renderAll());
+    else if (update.changed.length) this.preservingScroll('insert', () => update.changed.forEach((m) => this.replaceMessage(m)));
     if (update.jump !== null) this.jump(update.jump);
     for (const clientId of update.acknowledged) this.removePending(clientId);
     if (update.queued) {
@@ -221,6 +222,27 @@ export class ChatView {
     node.classList.add('flash');
     clearTimeout(this.flashTimer);
     this.flashTimer = setTimeout(() => node.classList.remove('flash'), 2500);
+  }
+
+  /** Redraws one changed message in place (and the quotes of it), keeping the keyboard focus inside it. */
+  replaceMessage(m) {
+    const old = $('messages').querySelector(`.msg[data-id="${m.id}"]`);
+    if (!old) return;
+    const active = old.contains(document.activeElement) ? document.activeElement : null;
+    const node = this.messageNode(m, old.classList.contains('grouped'), false);
+    node.dataset.id = String(m.id);
+    old.replaceWith(node);
+    for (const quote of $('messages').querySelectorAll(`.reply-preview[data-target="${m.id}"]`)) this.fillPreview(quote, m.id);
+    if (!active) return;
+    // The same control in the new node, else the node itself.
+    const { action, emoji } = active.dataset || {};
+    let target = null;
+    if (action) target = [...node.querySelectorAll(`[data-action="${action}"]`)].find((b) => (b.dataset.emoji || '') === (emoji || ''));
+    if (!target) {
+      node.tabIndex = -1;
+      target = node;
+    }
+    target.focus({ preventScroll: true });
   }
 
   // ---------- replies ----------
