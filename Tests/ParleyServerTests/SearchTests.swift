@@ -64,8 +64,19 @@ import Testing
     @Test func deletionErasesTheText() async throws {
         try await withServer { server in
             let (alice, _) = try await server.join("room=erase&nick=alice")
-            try await alice.send("xylophonic confession")
+            // Long enough that the shorter cell written in its place cannot cover it all.
+            let secret = "xylophonic confession " + String(repeating: "and more words ", count: 20) + "the very end"
+            try await alice.send(secret)
             let message = try await alice.nextMessage()
+            try await alice.send("filler so the page is not rewritten from scratch")
+            _ = try await alice.nextMessage()
+            func fileHolds(_ text: String) -> Bool {
+                [server.databasePath, server.databasePath + "-wal"].contains { path in
+                    let bytes = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+                    return bytes.range(of: Data(text.utf8)) != nil
+                }
+            }
+            #expect(fileHolds("the very end"))
             try await alice.send(.delete(id: message.id))
             _ = try await alice.nextUpdate()
             let store = try SQLiteMessageStore(location: .sqliteFile(server.databasePath), metrics: ParleyMetrics(), logger: .quiet)
@@ -75,7 +86,10 @@ import Testing
                     try Int.fetchOne(db, sql: "SELECT count(*) FROM message_search WHERE message_search MATCH 'xylophonic'")
                 )
             }
-            #expect(texts == [""] && matches == 0)
+            #expect(texts.first == "" && matches == 0)
+            // Nor the file: the text is overwritten, not left in the page's free space.
+            _ = try await store.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            #expect(!fileHolds("the very end"))
         }
     }
 

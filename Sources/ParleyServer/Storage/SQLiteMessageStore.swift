@@ -38,6 +38,9 @@ public final class SQLiteMessageStore: MessageStore, Service {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.pragma)")
+            // A deleted message's text (§11) is overwritten where it was, not left in the page's free space. Many
+            // builds of SQLite (Debian's among them) default to this; others do not.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
             // Only a backstop: ``WALCheckpointer`` keeps the log well below this.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(2 * WALCheckpointer.defaultRestartPages)")
             // When the log starts over, a file that grew past this (the backstop) is cut back to it.
