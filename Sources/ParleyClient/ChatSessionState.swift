@@ -43,6 +43,8 @@ struct ChatSessionState: Sendable {
     /// `history` and `nick` commands, and changes (each followed by a `ping`), sent and not yet answered on
     /// this connection.
     private(set) var awaitingReplies = 0
+    /// Changes sent whose `ping` is not answered yet.
+    private(set) var changesInFlight = 0
     /// What the server allows, from the last `welcome` (nil before it, or from a server that does not say).
     private(set) var limits: Limits?
     let room: String
@@ -115,6 +117,7 @@ struct ChatSessionState: Sendable {
         // A change may be answered by an `update`, an error, or (a reaction already there) nothing at all;
         // the pong after it says the server has read it, so a script can end right after a change.
         awaitingReplies += 1
+        changesInFlight += 1
         return Action(frames: [command.json, ClientCommand.ping.json])
     }
 
@@ -256,6 +259,7 @@ struct ChatSessionState: Sendable {
             return Action(outputs: [.changed(message)], close: isSettled)
         case .pong:
             awaitingReplies = max(awaitingReplies - 1, 0)
+            changesInFlight = max(changesInFlight - 1, 0)
             return Action(close: isSettled)
         case .typing:
             return Action()
@@ -266,6 +270,7 @@ struct ChatSessionState: Sendable {
     mutating func disconnected() {
         isConnected = false
         awaitingReplies = 0
+        changesInFlight = 0
     }
 
     /// The status refusing `text` when it is longer than the server's message limit.
@@ -294,10 +299,14 @@ struct ChatSessionState: Sendable {
     /// the oldest unacknowledged line is assumed.
     private mutating func refused(code: ErrorCode, message: String, clientID: String?) -> Action {
         var action = Action(outputs: [.serverError(code: code, message: message)])
+        // Changes carry no client_id: a refusal naming no line while one awaits its pong is the change's.
+        if clientID == nil, changesInFlight > 0 { return action }
         let line: (key: String, value: String)? =
             if let clientID { pending[clientID].map { (clientID, $0) } } else { pending.elements.first.map { ($0.key, $0.value) } }
         switch code {
-        case .tooLarge, .badRequest:
+        case .tooLarge, .badRequest,
+            .notFound where clientID != nil:
+            // `not_found` naming a line: the message it replies to is gone.
             if let line {
                 pending.removeValue(forKey: line.key)
                 replyTargets.removeValue(forKey: line.key)

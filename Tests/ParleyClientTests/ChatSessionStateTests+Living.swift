@@ -83,4 +83,21 @@ extension ChatSessionStateTests {
         #expect(Self.commands(state.command(.delete(id: 3)).frames) == [.delete(id: 3), .ping])
         #expect(Self.commands(state.command(.unreact(id: 3, emoji: "🎉")).frames) == [.unreact(id: 3, emoji: "🎉"), .ping])
     }
+
+    @Test func aReplyToAMessageThatIsGoneIsDroppedAndAChangesRefusalSparesTheLines() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
+        _ = state.welcome(Self.welcome([]))
+        _ = state.command(.reply(to: 9, text: "to nothing"))
+        _ = state.say("waiting")
+        _ = state.command(.react(id: 9, emoji: "👍"))
+        // The react's refusal names no line: nothing is dropped or resent.
+        let refusedChange = state.receive(.error(code: .notFound, message: "no such message"))
+        #expect(refusedChange.resendLater == nil)
+        #expect(Array(state.pending.values) == ["to nothing", "waiting"])
+        _ = state.receive(.pong)
+        let refusedReply = state.receive(.error(code: .notFound, message: "no such message", clientID: "t-1"))
+        #expect(refusedReply.outputs.contains(.status(.dropped(text: "to nothing", reason: "not_found"))))
+        #expect(Array(state.pending.values) == ["waiting"])
+        #expect(state.replyTargets.isEmpty)
+    }
 }

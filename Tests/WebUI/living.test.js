@@ -54,6 +54,16 @@ describe('commands', () => {
     assert.equal(s.toggleReaction(1, 'two words').lines[0].kind, 'error');
   });
 
+  test('a reply to a message that is gone is dropped from the outbox, not resent', () => {
+    const s = new ChatSession('lobby');
+    welcome(s);
+    const said = s.say('to nothing', { ts: 't', randomBytes: bytes(), replyTo: 9 });
+    const refused = receive(s, { type: 'error', code: 'not_found', message: 'no such message', client_id: said.queued.client_id });
+    assert.deepEqual(refused.acknowledged, [said.queued.client_id]);
+    assert.match(refused.lines[0].text, /replied to is not there/);
+    assert.deepEqual(s.outbox, []);
+  });
+
   test('a change refused for being too fast says so and does not touch the outbox', () => {
     const s = new ChatSession('lobby');
     welcome(s, { history: [msg(1)] });

@@ -647,7 +647,7 @@ const EVENTS = {
       [ErrorCode.invalidNick]: `That name cannot be used. Names are 1–${NICK_MAX_SCALARS} characters.`,
       [ErrorCode.tooLarge]: !ev.client_id && this.lastChange === 'react' ? 'That message has as many different reactions as it can take.'
         : max ? `That message is too long (the limit is ${max} bytes).` : 'That message is too long.',
-      [ErrorCode.notFound]: 'That message is not there any more.',
+      [ErrorCode.notFound]: ev.client_id ? 'Not sent: the message you replied to is not there any more.' : 'That message is not there any more.',
       [ErrorCode.forbidden]: 'You cannot do that to this message.',
     }[ev.code] || ev.message || 'The server refused that.';
     // An error answering a history request (e.g. a bad limit) also ends that request.
@@ -667,7 +667,7 @@ const EVENTS = {
       return update;
     }
     // The server names the refused message: it will never be accepted, so stop resending it.
-    if (ev.client_id && (ev.code === ErrorCode.tooLarge || ev.code === ErrorCode.badRequest)) {
+    if (ev.client_id && (ev.code === ErrorCode.tooLarge || ev.code === ErrorCode.badRequest || ev.code === ErrorCode.notFound)) {
       this.acknowledge(update, ev.client_id);
     }
     this.line(update, text, 'error');
