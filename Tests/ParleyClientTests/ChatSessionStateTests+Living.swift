@@ -100,4 +100,14 @@ extension ChatSessionStateTests {
         #expect(Array(state.pending.values) == ["waiting"])
         #expect(state.replyTargets.isEmpty)
     }
+
+    @Test func aReactionRefusedAsOneEmojiTooManyLeavesWaitingLinesAlone() {
+        var state = ChatSessionState(room: "lobby", nick: "alice", newClientID: SequentialIDs("t").next)
+        _ = state.welcome(Self.welcome([Self.message(1, "popular")]))
+        _ = state.say("waiting for its echo")
+        _ = state.command(.react(id: 1, emoji: "🦀"))
+        let refused = state.receive(.error(code: .tooLarge, message: "at most 20 distinct emoji"))
+        #expect(refused.outputs == [.serverError(code: .tooLarge, message: "at most 20 distinct emoji")])
+        #expect(Array(state.pending.values) == ["waiting for its echo"])
+    }
 }
