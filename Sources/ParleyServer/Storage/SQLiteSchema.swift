@@ -69,11 +69,12 @@ enum SQLiteSchema {
                     CREATE VIRTUAL TABLE message_search USING fts5(
                         text, content = '', tokenize = 'unicode61 remove_diacritics 2'
                     );
-                    INSERT INTO message_search (rowid, text) SELECT room_id * 4294967296 + id, text FROM messages;
+                    INSERT INTO message_search (rowid, text) SELECT room_id * 4294967296 + id, text FROM messages WHERE room_id < 2147483648;
                     CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
-                        INSERT INTO message_search (rowid, text) VALUES (new.room_id * 4294967296 + new.id, new.text);
+                        INSERT INTO message_search (rowid, text)
+                            SELECT new.room_id * 4294967296 + new.id, new.text WHERE new.room_id < 2147483648;
                     END;
-                    CREATE TRIGGER message_search_update AFTER UPDATE OF text ON messages BEGIN
+                    CREATE TRIGGER message_search_update AFTER UPDATE OF text ON messages WHEN old.room_id < 2147483648 BEGIN
                         INSERT INTO message_search (message_search, rowid, text)
                             VALUES ('delete', old.room_id * 4294967296 + old.id, old.text);
                         INSERT INTO message_search (rowid, text)
@@ -86,7 +87,8 @@ enum SQLiteSchema {
     }
 
     /// The full-text index's rowid for a message: the room id in the high 32 bits, so one room's messages are a
-    /// contiguous rowid range, searched newest first without looking at other rooms.
+    /// contiguous rowid range, searched newest first without looking at other rooms. Rooms from id 2^31 on are
+    /// not indexed (their rowids would not fit), rather than failing the commit.
     static func searchRowID(roomID: Int64, id: Int64) -> Int64 {
         roomID << 32 + id
     }
