@@ -181,8 +181,23 @@ def test_search_finds_and_jumps_to_the_message_in_context(server_factory, browse
     result.send_keys(Keys.ENTER)  # by keyboard
     a.wait(lambda: a.d.execute_script("return document.activeElement.dataset.id") == "1", message="did not jump")
     assert not a.tid("member-list").is_displayed(), "the drawer closes to show the message"
-    a.tid("search-input")  # still in the page
     assert a.d.execute_script("return document.documentElement.scrollWidth") <= 360
+
+    # Pages further back: 70 fillers, 20 at a time, newest first, none twice.
+    a.d.find_element(By.ID, "members-toggle").click()
+    a.wait(lambda: a.tid("search-input").is_displayed(), message="no search box")
+    a.tid("search-input").clear()
+    a.tid("search-input").send_keys("filler", Keys.ENTER)
+
+    def targets():
+        return [int(b.get_attribute("data-target")) for b in a.d.find_elements(By.CSS_SELECTOR, '[data-testid="search-result"]')]
+    until(a, lambda: len(targets()) == 20, message="no first page")
+    assert a.tid("search-status").text == "20+ found, newest first"
+    for shown in (40, 60, 70):
+        a.tid("search-more").click()
+        until(a, lambda n=shown: len(targets()) == n, message=f"no page up to {shown}")
+    assert targets() == list(range(71, 1, -1))
+    assert not a.tid("search-more").is_displayed()
 
 
 def test_resume_applies_changes_made_while_away(server_factory, browser, tmp_path):

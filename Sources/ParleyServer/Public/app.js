@@ -190,21 +190,27 @@ function pick(emoji) {
 // ---------- search ----------
 
 let searchSeq = 0;
+let searched = null; // {words, found: [message…], hasMore}
 
-async function search(q) {
+const SEARCH_PAGE = Math.min(20, SEARCH_MAX_LIMIT);
+
+/** A new search (`more` false) or the next page of the last one, further back. */
+async function search(q, more = false) {
   const status = $('search-status');
-  const list = $('search-results');
-  const words = q.trim();
+  const words = more && searched ? searched.words : q.trim();
   if (!words) {
-    list.replaceChildren();
+    searched = null;
+    $('search-results').replaceChildren();
+    $('search-more').hidden = true;
     status.textContent = '';
     return;
   }
   const seq = ++searchSeq;
   status.textContent = 'Searching…';
+  let url = `/api/rooms/${encodeURIComponent(session.room)}/search?q=${encodeURIComponent(words)}&limit=${SEARCH_PAGE}`;
+  if (more && searched.found.length) url += `&before=${searched.found.at(-1).id}`;
   let body = null;
   try {
-    const url = `/api/rooms/${encodeURIComponent(session.room)}/search?q=${encodeURIComponent(words)}&limit=${Math.min(20, SEARCH_MAX_LIMIT)}`;
     const response = await fetch(url);
     body = await response.json();
     if (!response.ok) throw new Error(body && body.error ? body.error.message : 'search failed');
@@ -213,9 +219,12 @@ async function search(q) {
     return;
   }
   if (seq !== searchSeq) return; // a newer search is under way
-  const found = Array.isArray(body.messages) ? body.messages.filter((m) => m && Number.isInteger(m.id)) : [];
-  status.textContent = found.length ? `${found.length}${body.has_more ? '+' : ''} found, newest first` : 'Nothing found.';
-  list.replaceChildren(...found.map((m) => {
+  const page = Array.isArray(body.messages) ? body.messages.filter((m) => m && Number.isInteger(m.id)) : [];
+  searched = { words, found: more ? [...searched.found, ...page] : page, hasMore: Boolean(body.has_more) };
+  const count = searched.found.length;
+  status.textContent = count ? `${count}${searched.hasMore ? '+' : ''} found, newest first` : 'Nothing found.';
+  $('search-more').hidden = !searched.hasMore;
+  const items = page.map((m) => {
     const li = el('li');
     const b = el('button', 'search-result');
     b.type = 'button';
@@ -224,7 +233,9 @@ async function search(q) {
     b.append(el('span', 'search-nick', m.nick), el('span', 'search-text', preview(m, 120)));
     li.append(b);
     return li;
-  }));
+  });
+  if (more) $('search-results').append(...items);
+  else $('search-results').replaceChildren(...items);
 }
 
 function onSearchResult(e) {
@@ -345,6 +356,7 @@ function init() {
   $('react-close').addEventListener('click', () => closePicker());
   $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search($('search-input').value); });
   $('search-results').addEventListener('click', onSearchResult);
+  $('search-more').addEventListener('click', () => search('', true));
   updateNotifyButton();
   $('notify-button').addEventListener('click', async () => {
     try { await Notification.requestPermission(); } catch { /* an older browser: the callback form is not worth it */ }
