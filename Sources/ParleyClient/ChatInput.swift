@@ -10,4 +10,16 @@ public enum ChatInput: Hashable, Sendable {
     case members
     /// Finish: wait (bounded) for unacknowledged lines, then close.
     case quit
+    /// Send a chat line that answers message `to` (protocol §11); kept and resent like ``say(_:)``.
+    case reply(to: Int64, text: String)
+    /// Replace the text of an own message; `nil` edits the newest own message this session saw.
+    case edit(id: Int64?, text: String)
+    /// Delete a message (own, or any as moderator or owner).
+    case delete(id: Int64)
+    /// Add this user's reaction to a message.
+    case react(id: Int64, emoji: String)
+    /// Take this user's reaction back.
+    case unreact(id: Int64, emoji: String)
+    /// Search the room's messages (protocol §15); answered as ``ChatOutput/searchResults(query:messages:hasMore:)``.
+    case search(String)
 }

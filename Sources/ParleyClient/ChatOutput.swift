@@ -6,6 +6,11 @@ public enum ChatOutput: Hashable, Sendable {
     case connected(room: RoomInfo, nick: String, members: [String])
     /// A message, new to this session. `own` when this user sent it.
     case message(ChatMessage, own: Bool)
+    /// A message was edited, deleted or reacted to (§11): its current state. Also sent on resume for changes made
+    /// while away to messages seen before.
+    case changed(ChatMessage)
+    /// The answer to ``ChatInput/search(_:)``, newest first.
+    case searchResults(query: String, messages: [ChatMessage], hasMore: Bool)
     /// Older messages fetched with ``ChatInput/history(limit:)``, oldest first.
     case olderMessages([ChatMessage], hasMore: Bool)
     case join(nick: String, ts: Timestamp)
@@ -38,6 +43,14 @@ public enum ChatStatus: Hashable, Sendable {
     case tooLong(bytes: Int, limit: Int)
     /// The server is rate-limiting this client; the line is sent again shortly.
     case slowedDown
+    /// More messages were changed while away than a welcome carries: earlier lines may be out of date.
+    case changesMissed
+    /// `/edit TEXT` before any own message was seen.
+    case nothingToEdit
+    /// A reaction that is not one emoji (§11's rule).
+    case notAnEmoji(String)
+    /// A search could not be made.
+    case searchFailed(String)
 }
 
 extension ChatStatus: CustomStringConvertible {
@@ -52,6 +65,10 @@ extension ChatStatus: CustomStringConvertible {
         case .dropped(let text, let reason): "not sent (\(reason)): \(text)"
         case .tooLong(let bytes, let limit): "not sent: the line is \(bytes) bytes; this server takes at most \(limit) bytes per message"
         case .slowedDown: "rate limited by the server; resending shortly"
+        case .changesMissed: "more messages were changed while away than the server sends at once; earlier lines may be out of date"
+        case .nothingToEdit: "no message of yours to edit yet; name one with /edit ID TEXT"
+        case .notAnEmoji(let emoji): "not a reaction: \(emoji) (one emoji, up to 16 characters, no spaces)"
+        case .searchFailed(let reason): "search failed: \(reason)"
         }
     }
 

@@ -2,7 +2,7 @@ import OrderedCollections
 import ParleyProtocol
 
 /// Everything a chat session remembers across connections, as a value-type state machine:
-/// the resume point (`since`, `session`), lines waiting for acknowledgement, and the member list.
+/// the resume point (`since`, `rev`, `session`), lines waiting for acknowledgement, and the member list.
 ///
 /// Each mutating method returns an ``Action``: what to show and which frames to write. No I/O here.
 struct ChatSessionState: Sendable {
@@ -22,6 +22,12 @@ struct ChatSessionState: Sendable {
     private(set) var session: String?
     /// The newest message id seen; `since` on the next connection.
     private(set) var lastID: Int64?
+    /// The room's newest revision seen (§11); `rev` on the next connection. Nil until a server reports one.
+    private(set) var rev: Int64?
+    /// The newest message this user sent that this session saw: what `/edit TEXT` edits.
+    private(set) var lastOwnID: Int64?
+    /// The message each pending reply answers, by `client_id`, so a resend is still a reply.
+    private(set) var replyTargets: [String: Int64] = [:]
     /// The oldest message id seen; `before` for `/history`.
     private(set) var oldestID: Int64?
     /// Messages missed by a truncated resume lie between these ids; `/history` fills the gap first.
@@ -34,8 +40,11 @@ struct ChatSessionState: Sendable {
     private(set) var inputFinished = false
     /// Commands given before the first connection, run once welcomed (so scripts may start with them).
     private(set) var deferred: [ChatInput] = []
-    /// `history` and `nick` commands sent and not yet answered on this connection.
+    /// `history` and `nick` commands, and changes (each followed by a `ping`), sent and not yet answered on
+    /// this connection.
     private(set) var awaitingReplies = 0
+    /// Changes sent whose `ping` is not answered yet.
+    private(set) var changesInFlight = 0
     /// What the server allows, from the last `welcome` (nil before it, or from a server that does not say).
     private(set) var limits: Limits?
     let room: String
@@ -53,26 +62,63 @@ struct ChatSessionState: Sendable {
     /// Input ended, the room was shown at least once, and every line and command is answered: the session can stop.
     var isSettled: Bool { hasConnected && inputFinished && pending.isEmpty && deferred.isEmpty && awaitingReplies == 0 }
 
-    /// Query items for the next connection: room, nick, since and session.
+    /// Query items for the next connection: room, nick, since (with rev once a server reported one) and session.
     var connectionQuery: [(String, String)] {
         var query = [("room", room)]
         if let nick { query.append(("nick", nick)) }
-        if let lastID { query.append(("since", String(lastID))) }
+        if let lastID {
+            query.append(("since", String(lastID)))
+            if let rev { query.append(("rev", String(rev))) }
+        }
         if let session { query.append(("session", session)) }
         return query
     }
 
     /// A user line: kept until acknowledged, sent now when connected. A line longer than the server's
     /// limit is refused here, without a round trip.
-    mutating func say(_ text: String) -> Action {
+    mutating func say(_ text: String, replyTo: Int64? = nil) -> Action {
         guard pending.count < maxPending else {
             return Action(outputs: [.status(.dropped(text: text, reason: "\(maxPending) lines are already waiting"))])
         }
         if let refusal = tooLong(text) { return Action(outputs: [refusal]) }
         let clientID = newClientID()
         pending[clientID] = text
+        if let replyTo { replyTargets[clientID] = replyTo }
         guard isConnected else { return Action() }
-        return Action(frames: [ClientCommand.message(text: text, clientID: clientID).json])
+        return Action(frames: [messageFrame(clientID: clientID, text: text)])
+    }
+
+    private func messageFrame(clientID: String, text: String) -> String {
+        ClientCommand.message(text: text, clientID: clientID, replyTo: replyTargets[clientID]).json
+    }
+
+    /// Edits, deletions and reactions (§11) wait for a connection like `/history`; they are not resent after a
+    /// reconnect, since the message may have changed meanwhile.
+    private mutating func change(_ input: ChatInput) -> Action {
+        if case .react(_, let emoji) = input, (try? Emoji.validate(emoji)) == nil { return Action(outputs: [.status(.notAnEmoji(emoji))]) }
+        if case .unreact(_, let emoji) = input, (try? Emoji.validate(emoji)) == nil { return Action(outputs: [.status(.notAnEmoji(emoji))]) }
+        guard isConnected else {
+            deferred.append(input)
+            return Action()
+        }
+        let command: ClientCommand
+        switch input {
+        case .edit(let id, let text):
+            guard let id = id ?? lastOwnID else { return Action(outputs: [.status(.nothingToEdit)]) }
+            if let refusal = tooLong(text) { return Action(outputs: [refusal]) }
+            command = .edit(id: id, text: text)
+        case .delete(let id):
+            command = .delete(id: id)
+        case .react(let id, let emoji), .unreact(let id, let emoji):
+            command = if case .react = input { .react(id: id, emoji: emoji) } else { .unreact(id: id, emoji: emoji) }
+        default:
+            return Action()
+        }
+        // A change may be answered by an `update`, an error, or (a reaction already there) nothing at all;
+        // the pong after it says the server has read it, so a script can end right after a change.
+        awaitingReplies += 1
+        changesInFlight += 1
+        return Action(frames: [command.json, ClientCommand.ping.json])
     }
 
     /// A command that only makes sense while connected (nick, history); otherwise a status says so.
@@ -80,6 +126,12 @@ struct ChatSessionState: Sendable {
         switch input {
         case .say(let text):
             return say(text)
+        case .reply(let id, let text):
+            return say(text, replyTo: id)
+        case .edit, .delete, .react, .unreact:
+            return change(input)
+        case .search:
+            return Action()  // HTTP, not the session's: the caller answers it
         case .members:
             guard hasConnected else {
                 deferred.append(input)
@@ -126,6 +178,7 @@ struct ChatSessionState: Sendable {
         session = welcome.session
         members = welcome.members
         limits = welcome.limits ?? limits
+        if let newest = welcome.rev { rev = max(rev ?? 0, newest) }
         isConnected = true
         hasConnected = true
         var action = Action(outputs: [.connected(room: welcome.room, nick: welcome.nick, members: welcome.members)])
@@ -133,6 +186,7 @@ struct ChatSessionState: Sendable {
         for (clientID, text) in pending {
             if let refusal = tooLong(text) {
                 pending.removeValue(forKey: clientID)
+                replyTargets.removeValue(forKey: clientID)
                 action.outputs.append(refusal)
             }
         }
@@ -146,8 +200,13 @@ struct ChatSessionState: Sendable {
         }
         if let first = welcome.history.first, !resuming { oldestID = first.id }
         lastID = max(lastID ?? 0, welcome.lastID)
+        // Changes made while away to messages shown before, in their current state (§11).
+        if resuming {
+            for message in welcome.updates ?? [] { action.outputs.append(.changed(message)) }
+            if welcome.updatesTruncated == true { action.outputs.append(.status(.changesMissed)) }
+        }
         if resuming { action.outputs.append(.status(.resumed(missed: missed))) }
-        action.frames = pending.map { ClientCommand.message(text: $0.value, clientID: $0.key).json }
+        action.frames = pending.map { messageFrame(clientID: $0.key, text: $0.value) }
         let waiting = deferred
         deferred = []
         for input in waiting {
@@ -193,7 +252,17 @@ struct ChatSessionState: Sendable {
             return Action(outputs: [.olderMessages(messages, hasMore: hasMore)], close: isSettled)
         case .error(let code, let message, let clientID):
             return refused(code: code, message: message, clientID: clientID)
-        case .typing, .pong, .update:
+        case .update(let newRev, let message):
+            // A change carries the message's current state: one older than what was applied is skipped.
+            if let rev, newRev <= rev { return Action() }
+            rev = newRev
+            if let lastOwnID, message.id == lastOwnID, message.deleted == true { self.lastOwnID = nil }
+            return Action(outputs: [.changed(message)], close: isSettled)
+        case .pong:
+            awaitingReplies = max(awaitingReplies - 1, 0)
+            changesInFlight = max(changesInFlight - 1, 0)
+            return Action(close: isSettled)
+        case .typing:
             return Action()
         }
     }
@@ -202,6 +271,7 @@ struct ChatSessionState: Sendable {
     mutating func disconnected() {
         isConnected = false
         awaitingReplies = 0
+        changesInFlight = 0
     }
 
     /// The status refusing `text` when it is longer than the server's message limit.
@@ -214,11 +284,15 @@ struct ChatSessionState: Sendable {
     /// Records a message; returns what to show, or nil for one already seen.
     private mutating func accept(_ message: ChatMessage) -> ChatOutput? {
         var own = false
-        if let clientID = message.clientID, pending.removeValue(forKey: clientID) != nil { own = true }
+        if let clientID = message.clientID, pending.removeValue(forKey: clientID) != nil {
+            replyTargets.removeValue(forKey: clientID)
+            own = true
+        }
         if let lastID, message.id <= lastID { return nil }
         lastID = message.id
         if oldestID == nil { oldestID = message.id }
         if !own, let nick, Nick.key(nick) == Nick.key(message.nick) { own = true }
+        if own, message.deleted != true { lastOwnID = message.id }
         return .message(message, own: own)
     }
 
@@ -226,12 +300,17 @@ struct ChatSessionState: Sendable {
     /// the oldest unacknowledged line is assumed.
     private mutating func refused(code: ErrorCode, message: String, clientID: String?) -> Action {
         var action = Action(outputs: [.serverError(code: code, message: message)])
+        // Changes carry no client_id: a refusal naming no line while one awaits its pong is the change's.
+        if clientID == nil, changesInFlight > 0 { return action }
         let line: (key: String, value: String)? =
             if let clientID { pending[clientID].map { (clientID, $0) } } else { pending.elements.first.map { ($0.key, $0.value) } }
         switch code {
-        case .tooLarge, .badRequest:
+        case .tooLarge, .badRequest,
+            .notFound where clientID != nil:
+            // `not_found` naming a line: the message it replies to is gone.
             if let line {
                 pending.removeValue(forKey: line.key)
+                replyTargets.removeValue(forKey: line.key)
                 action.outputs.append(.status(.dropped(text: line.value, reason: code.rawValue)))
             }
             action.close = isSettled
@@ -239,7 +318,7 @@ struct ChatSessionState: Sendable {
             // Not stored: send it again after a pause (a resend is never stored twice).
             if let line {
                 action.outputs = [.status(.slowedDown)]
-                action.resendLater = ClientCommand.message(text: line.value, clientID: line.key).json
+                action.resendLater = messageFrame(clientID: line.key, text: line.value)
             }
         case .nickTaken, .invalidNick:
             awaitingReplies = max(awaitingReplies - 1, 0)

@@ -31,6 +31,31 @@ public struct ParleyAPI: Sendable {
         return (room, String(decoding: data, as: UTF8.self))
     }
 
+    /// `GET /api/rooms/{code}/search` (§15): messages containing every word of `query`, newest first.
+    public func search(room: String, query: String, limit: Int = 20) async throws(ChatClientError) -> (messages: [ChatMessage], hasMore: Bool) {
+        var components = URLComponents()
+        components.queryItems = [URLQueryItem(name: "q", value: query), URLQueryItem(name: "limit", value: String(limit))]
+        // URLComponents leaves `+` alone, which a server reads as a space.
+        let encoded = (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+        let path = "/api/rooms/\(room)/search?\(encoded)"
+        let (status, data) = try await send(URLRequest(url: try url(endpoint.httpBase + path), timeoutInterval: timeout))
+        guard status == 200 else { throw Self.refusal(status: status, body: data) }
+        guard let page = try? JSONDecoder().decode(MessagePage.self, from: data) else {
+            throw ChatClientError(kind: .unreachable, message: "\(endpoint.httpBase) answered a search with something that is not a page of messages")
+        }
+        return (page.messages, page.hasMore)
+    }
+
+    private struct MessagePage: Decodable {
+        var messages: [ChatMessage]
+        var hasMore: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case messages
+            case hasMore = "has_more"
+        }
+    }
+
     /// Why `GET /ws?…` is refused, read without asking for an upgrade.
     public func refusal(forWebSocketQuery query: [(String, String)]) async -> ChatClientError {
         do {

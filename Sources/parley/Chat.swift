@@ -9,7 +9,8 @@ struct Chat: AsyncParsableCommand {
         abstract: "Chat in a room: prints history and live events, sends each line typed.",
         discussion: """
             URL is ws://HOST:PORT, wss://HOST:PORT, or an invite URL http(s)://HOST:PORT/r/CODE (then --room is \
-            optional). Lines starting with / are commands: /nick NEW, /history [N], /members, /quit, /help. \
+            optional). Lines starting with / are commands: /nick NEW, /history [N], /members, /reply ID TEXT, /edit [ID] TEXT, \
+            /delete ID, /react ID EMOJI, /unreact ID EMOJI, /search WORDS, /ids [on|off], /quit, /help. \
             Messages go to standard output, status to standard error. At end of input the client waits up to \
             --ack-timeout seconds for its lines to be acknowledged, then exits.
 
@@ -26,6 +27,8 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "Your nick (the server picks guest-XXXX without one).") var nick: String?
     @Option(help: "Seconds to wait at end of input for lines to be acknowledged.") var ackTimeout = 10
     @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
+    @Flag(name: .customLong("show-ids"), help: "Show message ids (#12), so they can be named in /reply, /edit, /delete and /react; /ids toggles.")
+    var showIDs = false
 
     func validate() throws {
         guard ackTimeout >= 0 else { throw ValidationError("--ack-timeout must be 0 or more") }
@@ -54,10 +57,23 @@ struct Chat: AsyncParsableCommand {
         var logger = Logger(label: "parley.chat") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level
 
-        let printer = ChatPrinter()
+        let printer = ChatPrinter(showIDs: showIDs)
+        let api = ParleyAPI(endpoint: endpoint)
         let input = StandardInputLines.make().compactMap { line -> ChatInput? in
             switch ChatLine(line) {
+            case .input(.search(let query)):
+                // Over HTTP (§15), answered here rather than by the session.
+                do throws(ChatClientError) {
+                    let found = try await api.search(room: room, query: query)
+                    printer.show(.searchResults(query: query, messages: found.messages, hasMore: found.hasMore))
+                } catch {
+                    printer.show(.status(.searchFailed(error.message)))
+                }
+                return nil
             case .input(let input): return input
+            case .showIDs(let on):
+                printer.note("message ids \(printer.setShowIDs(on) ? "shown" : "hidden")")
+                return nil
             case .help:
                 printer.note(ChatLine.helpText)
                 return nil

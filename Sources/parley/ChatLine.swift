@@ -4,6 +4,8 @@ import ParleyProtocol
 /// One typed line: chat text, or a slash command.
 enum ChatLine: Equatable {
     case input(ChatInput)
+    /// Show message ids (`/ids on`), hide them (`/ids off`), or flip (`/ids`).
+    case showIDs(Bool?)
     case help
     case ignored
     case unknown(String)
@@ -13,6 +15,12 @@ enum ChatLine: Equatable {
           /nick NEW      change your nick
           /history [N]   show up to N older messages (default 20, at most \(Limits.historyPageSizes.upperBound))
           /members       list who is in the room
+          /reply ID TEXT answer message ID
+          /edit ID TEXT  replace the text of your message ID (/edit TEXT: your last one)
+          /delete ID     delete your message ID
+          /react ID EMOJI, /unreact ID EMOJI   add or take back a reaction
+          /search WORDS  find messages containing every word (newest first)
+          /ids [on|off]  show message ids as #ID, so they can be named
           /quit          leave (after your lines are acknowledged)
           /help          this text
           //text         send a line that starts with /
@@ -47,6 +55,31 @@ enum ChatLine: Equatable {
             self = .input(.members)
         case "quit", "exit":
             self = .input(.quit)
+        case "reply":
+            self = Self.idAnd(argument, usage: "/reply ID TEXT") { .input(.reply(to: $0, text: $1)) }
+        case "edit":
+            if let (id, text) = Self.split(argument), let id = Self.id(id) {
+                self = .input(.edit(id: id, text: text))
+            } else if !argument.isEmpty, Self.id(argument) == nil {
+                self = .input(.edit(id: nil, text: argument))
+            } else {
+                self = .unknown("usage: /edit ID TEXT, or /edit TEXT for your last message")
+            }
+        case "delete", "del":
+            if let id = Self.id(argument) { self = .input(.delete(id: id)) } else { self = .unknown("usage: /delete ID") }
+        case "react":
+            self = Self.idAnd(argument, usage: "/react ID EMOJI") { .input(.react(id: $0, emoji: $1)) }
+        case "unreact":
+            self = Self.idAnd(argument, usage: "/unreact ID EMOJI") { .input(.unreact(id: $0, emoji: $1)) }
+        case "search", "find":
+            self = argument.isEmpty ? .unknown("usage: /search WORDS") : .input(.search(argument))
+        case "ids":
+            switch argument {
+            case "": self = .showIDs(nil)
+            case "on": self = .showIDs(true)
+            case "off": self = .showIDs(false)
+            default: self = .unknown("usage: /ids [on|off]")
+            }
         case "help", "?":
             self = .help
         case "nick":
@@ -54,6 +87,28 @@ enum ChatLine: Equatable {
         default:
             self = .unknown("unknown command \(text.split(separator: " ").first ?? ""); /help lists them")
         }
+    }
+}
+
+extension ChatLine {
+    /// A message id as typed: `12` or `#12`.
+    static func id(_ word: String) -> Int64? {
+        let digits = word.hasPrefix("#") ? String(word.dropFirst()) : word
+        guard let id = Int64(digits), id > 0 else { return nil }
+        return id
+    }
+
+    /// `ID REST` → (ID, REST), REST not empty.
+    static func split(_ argument: String) -> (String, String)? {
+        let words = argument.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard words.count == 2 else { return nil }
+        let rest = String(words[1]).trimmingWhitespace()
+        return rest.isEmpty ? nil : (String(words[0]), rest)
+    }
+
+    static func idAnd(_ argument: String, usage: String, _ make: (Int64, String) -> ChatLine) -> ChatLine {
+        guard let (word, rest) = split(argument), let id = id(word) else { return .unknown("usage: \(usage)") }
+        return make(id, rest)
     }
 }
 

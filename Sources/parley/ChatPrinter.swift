@@ -1,5 +1,6 @@
 import ParleyClient
 import ParleyProtocol
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,12 @@ import Darwin
 /// 10:00:05 <bob> hello
 /// 10:00:07 <alice>* hi bob            (own messages carry a *)
 /// 10:00:09 -- carol joined
+///          ↳ re #12 alice: the plan is ready   (a reply: what it answers, then the reply)
+/// 10:00:11 <bob> yes
+/// 10:00:12 -- #12 alice edited: the plan is ready (v2)
 /// ```
+/// With ``showIDs`` each message line carries its id (`10:00:05 #13 <bob> hello`) so it can be named
+/// in `/reply`, `/edit`, `/delete` and `/react`.
 /// Colours (ANSI) are used only where the stream is a terminal and `NO_COLOR` is not set. Every string
 /// that came from the server (texts, nicks, room names, error messages) goes through
 /// ``TerminalText/escape(_:)``: it can show control characters but never send them to the terminal.
@@ -22,16 +28,67 @@ struct ChatPrinter: Sendable {
     let status = Terminal.standardError
     let color: Bool
     let statusColor: Bool
+    private let memory: Memory
 
-    init() {
+    /// What the printer remembers: whether ids are shown, and recent messages (for reply quotes and for
+    /// telling what a change changed).
+    final class Memory: Sendable {
+        struct State {
+            var showIDs: Bool
+            var recent: [Int64: ChatMessage] = [:]
+        }
+        let state: Mutex<State>
+        /// Messages remembered; the oldest ids are forgotten beyond this.
+        static let capacity = 2000
+
+        init(showIDs: Bool) { state = Mutex(State(showIDs: showIDs)) }
+    }
+
+    init(showIDs: Bool = false) {
         color = output.usesColor
         statusColor = status.usesColor
+        memory = Memory(showIDs: showIDs)
+    }
+
+    var showIDs: Bool { memory.state.withLock { $0.showIDs } }
+
+    /// `/ids`: on, off, or flipped (nil). Returns the new setting.
+    @discardableResult
+    func setShowIDs(_ on: Bool?) -> Bool {
+        memory.state.withLock { state in
+            state.showIDs = on ?? !state.showIDs
+            return state.showIDs
+        }
+    }
+
+    private func remember(_ message: ChatMessage) -> ChatMessage? {
+        memory.state.withLock { state in
+            let previous = state.recent.updateValue(message, forKey: message.id)
+            if state.recent.count > Memory.capacity + Memory.capacity / 4 {
+                for id in state.recent.keys.sorted().prefix(state.recent.count - Memory.capacity) { state.recent.removeValue(forKey: id) }
+            }
+            return previous
+        }
+    }
+
+    private func recalled(_ id: Int64) -> ChatMessage? {
+        memory.state.withLock { $0.recent[id] }
     }
 
     func show(_ item: ChatOutput) {
         switch item {
         case .message(let message, let own):
             output.write(line(for: message, own: own))
+        case .changed(let message):
+            output.write(change(message))
+        case .searchResults(let query, let messages, let hasMore):
+            guard !messages.isEmpty else {
+                note("search \"\(safe(query))\": nothing found")
+                return
+            }
+            output.write(event(nil, "search \"\(safe(query))\": \(messages.count)\(hasMore ? "+" : "") found, newest first"))
+            for message in messages { output.write(line(for: message, own: false, ids: true, remember: false)) }
+            output.write(event(nil, "end of search"))
         case .olderMessages(let messages, let hasMore):
             guard !messages.isEmpty else {
                 note("no older messages")
@@ -66,12 +123,53 @@ struct ChatPrinter: Sendable {
         status.write((error ? Style.red : Style.dim) + body + Style.reset + "\n")
     }
 
-    func line(for message: ChatMessage, own: Bool) -> String {
+    func line(for message: ChatMessage, own: Bool, ids: Bool? = nil, remember keep: Bool = true) -> String {
+        if keep { _ = remember(message) }
         let time = Self.localTime(message.ts)
-        let (nick, text) = (safe(message.nick), safe(message.text))
-        guard color else { return "\(time) <\(nick)>\(own ? "*" : "") \(text)\n" }
+        let id = (ids ?? showIDs) ? "#\(message.id) " : ""
+        let (nick, text) = (safe(message.nick), body(message))
+        let quote = message.replyTo.map { self.quote($0) } ?? ""
+        guard color else { return "\(quote)\(time) \(id)<\(nick)>\(own ? "*" : "") \(text)\n" }
         let nickStyle = own ? Style.bold : Style.nickColor(message.nick)
-        return "\(Style.dim)\(time)\(Style.reset) \(nickStyle)<\(nick)>\(own ? "*" : "")\(Style.reset) \(text)\n"
+        let idStyled = id.isEmpty ? "" : Style.dim + id + Style.reset
+        return "\(quote)\(Style.dim)\(time)\(Style.reset) \(idStyled)\(nickStyle)<\(nick)>\(own ? "*" : "")\(Style.reset) \(text)\n"
+    }
+
+    /// A message's text as shown: marked when edited or deleted, with its reactions after it.
+    private func body(_ message: ChatMessage) -> String {
+        if message.deleted == true { return "(deleted)" }
+        var text = safe(message.text)
+        if message.editedAt != nil { text += " (edited)" }
+        if let reactions = message.reactions, !reactions.isEmpty {
+            text += "  [" + reactions.map { "\(safe($0.emoji)) \($0.nicks.count)" }.joined(separator: " ") + "]"
+        }
+        return text
+    }
+
+    /// The line above a reply: what it answers.
+    private func quote(_ id: Int64) -> String {
+        var text = "         ↳ re #\(id)"
+        if let parent = recalled(id) {
+            let words = parent.deleted == true ? "(deleted)" : safe(Self.shortened(parent.text))
+            text += " \(safe(parent.nick)): \(words)"
+        }
+        return (color ? Style.dim + text + Style.reset : text) + "\n"
+    }
+
+    /// One line for a change (§11): an edit, a deletion, or the reactions as they now are.
+    func change(_ message: ChatMessage) -> String {
+        let previous = remember(message)
+        let who = "#\(message.id) \(safe(message.nick))"
+        if message.deleted == true { return event(nil, "\(who): message deleted") }
+        let edited = previous.map { $0.text != message.text || $0.editedAt != message.editedAt } ?? (message.editedAt != nil)
+        if edited { return event(message.editedAt, "\(who) edited: \(safe(message.text))") }
+        let reactions = (message.reactions ?? []).map { "\(safe($0.emoji)) \(safe($0.nicks.joined(separator: ", ")))" }
+        return event(nil, "\(who): reactions " + (reactions.isEmpty ? "none" : reactions.joined(separator: " · ")))
+    }
+
+    static func shortened(_ text: String, to limit: Int = 60) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return flat.count > limit ? flat.prefix(limit - 1) + "…" : flat
     }
 
     private func safe(_ text: String) -> String {

@@ -8,11 +8,12 @@
 //   storage.js   what survives a reload
 //   app.js       this file: wires them together, the composer and the sidebar
 
+import { SEARCH_MAX_LIMIT } from './protocol.js';
 import { ChatSession, TypingThrottle } from './session.js';
 import { startLobby } from './lobby.js';
 import { RoomSocket } from './socket.js';
 import * as storage from './storage.js';
-import { $, ChatView } from './view.js';
+import { $, ChatView, el, preview } from './view.js';
 
 let session = null;
 let view = null;
@@ -39,6 +40,7 @@ function enterRoom(code, name, nick) {
 /** Draws an update and keeps what must survive a reload. */
 function applyUpdate(update) {
   view.apply(update);
+  if (update.mentioned.length) notifyMentions(update.mentioned);
   if (update.outboxChanged) storage.outbox.save(session.room, session.outbox);
   if (update.welcomed) storage.sessionSecret.save(session.room, session.session);
   if (update.renamed) storage.rememberedNick.save(update.renamed.to);
@@ -51,9 +53,47 @@ function act(update) {
 
 // ---------- composer ----------
 
+// The composer also edits a message or writes a reply; `mode` says which, and a line above it shows it.
+let mode = null; // null, {kind: 'reply', id} or {kind: 'edit', id, draft}
+
+function setMode(next) {
+  const input = $('message-input');
+  if (mode && mode.kind === 'edit') input.value = mode.draft; // leaving an edit brings the draft back
+  mode = next;
+  const m = next ? session.messages.get(next.id) : null;
+  if (!next || !m) {
+    mode = null;
+    $('composer-context').hidden = true;
+    input.setAttribute('aria-label', 'Message');
+    return;
+  }
+  const what = next.kind === 'edit' ? 'Editing your message' : `Replying to ${m.nick}: ${preview(m, 60)}`;
+  $('composer-context-text').textContent = what;
+  $('composer-context').hidden = false;
+  input.setAttribute('aria-label', next.kind === 'edit' ? 'Edit message' : `Reply to ${m.nick}`);
+  if (next.kind === 'edit') {
+    input.value = m.text;
+    input.setSelectionRange(m.text.length, m.text.length);
+  }
+  input.focus();
+}
+
+function startEdit(id) {
+  setMode(null);
+  setMode({ kind: 'edit', id, draft: $('message-input').value });
+}
+
 function submitComposer() {
   const input = $('message-input');
   const text = input.value;
+  if (mode && mode.kind === 'edit') {
+    const update = session.edit(mode.id, text);
+    act(update);
+    if (update.lines.length) return; // refused here: keep the text to fix
+    setMode(null);
+    input.focus();
+    return;
+  }
   if (!text.trim()) return;
   const command = /^\/nick(?:\s+(.*))?$/s.exec(text.trim());
   if (command) {
@@ -62,10 +102,12 @@ function submitComposer() {
     input.value = '';
     return;
   }
-  const update = session.say(text, { ts: new Date().toISOString(), randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) });
+  const replyTo = mode && mode.kind === 'reply' ? mode.id : null;
+  const update = session.say(text, { ts: new Date().toISOString(), randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)), replyTo });
   act(update);
   if (!update.queued) return;
   input.value = '';
+  setMode(null);
   input.focus();
 }
 
@@ -74,7 +116,151 @@ function onComposerKey(e) {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
     e.preventDefault();
     submitComposer();
+  } else if (e.key === 'Escape' && mode) {
+    e.preventDefault();
+    setMode(null);
+  } else if (e.key === 'ArrowUp' && !mode && !e.target.value) {
+    const last = session.lastOwnMessage();
+    if (last) {
+      e.preventDefault();
+      startEdit(last.id);
+    }
   }
+}
+
+// ---------- message actions ----------
+
+function onMessageAction(e) {
+  const b = e.target.closest('button[data-action]');
+  if (!b) return;
+  const li = b.closest('.msg');
+  const id = li ? Number(li.dataset.id) : NaN;
+  switch (b.dataset.action) {
+    case 'jump':
+      act(session.jumpTo(Number(b.dataset.target)));
+      break;
+    case 'reply':
+      setMode(null);
+      setMode({ kind: 'reply', id });
+      break;
+    case 'edit':
+      startEdit(id);
+      break;
+    case 'delete':
+      if (window.confirm('Delete this message for everyone? This cannot be undone.')) act(session.remove(id));
+      break;
+    case 'react':
+      openPicker(id, b);
+      break;
+    case 'toggle-reaction':
+      act(session.toggleReaction(id, b.dataset.emoji));
+      break;
+  }
+}
+
+// ---------- reaction picker ----------
+
+let picking = null; // {id, opener}
+
+function openPicker(id, opener) {
+  picking = { id, opener };
+  const m = session.messages.get(id);
+  $('react-picker').setAttribute('aria-label', m ? `React to ${m.nick}’s message` : 'Add a reaction');
+  $('react-picker').hidden = false;
+  $('react-input').value = '';
+  $('react-picker').querySelector('.react-choice').focus();
+}
+
+function closePicker(refocus = true) {
+  if (!picking) return;
+  const { opener } = picking;
+  picking = null;
+  $('react-picker').hidden = true;
+  if (refocus && opener.isConnected) opener.focus();
+  else $('message-input').focus();
+}
+
+function pick(emoji) {
+  if (!picking) return;
+  const update = session.toggleReaction(picking.id, emoji);
+  act(update);
+  if (!update.lines.length) closePicker();
+}
+
+// ---------- search ----------
+
+let searchSeq = 0;
+let searched = null; // {words, found: [message…], hasMore}
+
+const SEARCH_PAGE = Math.min(20, SEARCH_MAX_LIMIT);
+
+/** A new search (`more` false) or the next page of the last one, further back. */
+async function search(q, more = false) {
+  const status = $('search-status');
+  const words = more && searched ? searched.words : q.trim();
+  if (!words) {
+    searched = null;
+    $('search-results').replaceChildren();
+    $('search-more').hidden = true;
+    status.textContent = '';
+    return;
+  }
+  const seq = ++searchSeq;
+  status.textContent = 'Searching…';
+  let url = `/api/rooms/${encodeURIComponent(session.room)}/search?q=${encodeURIComponent(words)}&limit=${SEARCH_PAGE}`;
+  if (more && searched.found.length) url += `&before=${searched.found.at(-1).id}`;
+  let body = null;
+  try {
+    const response = await fetch(url);
+    body = await response.json();
+    if (!response.ok) throw new Error(body && body.error ? body.error.message : 'search failed');
+  } catch (error) {
+    if (seq === searchSeq) status.textContent = `Search did not work: ${error.message}`;
+    return;
+  }
+  if (seq !== searchSeq) return; // a newer search is under way
+  const page = Array.isArray(body.messages) ? body.messages.filter((m) => m && Number.isInteger(m.id)) : [];
+  searched = { words, found: more ? [...searched.found, ...page] : page, hasMore: Boolean(body.has_more) };
+  const count = searched.found.length;
+  status.textContent = count ? `${count}${searched.hasMore ? '+' : ''} found, newest first` : 'Nothing found.';
+  $('search-more').hidden = !searched.hasMore;
+  const items = page.map((m) => {
+    const li = el('li');
+    const b = el('button', 'search-result');
+    b.type = 'button';
+    b.dataset.testid = 'search-result';
+    b.dataset.target = String(m.id);
+    b.append(el('span', 'search-nick', m.nick), el('span', 'search-text', preview(m, 120)));
+    li.append(b);
+    return li;
+  });
+  if (more) $('search-results').append(...items);
+  else $('search-results').replaceChildren(...items);
+}
+
+function onSearchResult(e) {
+  const b = e.target.closest('.search-result');
+  if (!b) return;
+  if (document.body.classList.contains('sidebar-open')) setSidebarOpen(false);
+  act(session.jumpTo(Number(b.dataset.target)));
+}
+
+// ---------- mentions ----------
+
+/** Asked once, from a click on the sidebar's button, so the browser never prompts out of the blue. */
+function updateNotifyButton() {
+  $('notify-button').hidden = !('Notification' in window) || Notification.permission !== 'default';
+}
+
+function notifyMentions(list) {
+  if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+  const m = list.at(-1);
+  const note = new Notification(`${m.nick} mentioned you`, { body: preview(m, 140), tag: 'parley-' + session.room });
+  note.onclick = () => {
+    window.focus();
+    act(session.jumpTo(m.id));
+    note.close();
+  };
 }
 
 // ---------- typing ----------
@@ -154,7 +340,27 @@ function init() {
     closeNickForm();
   });
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && document.body.classList.contains('sidebar-open')) setSidebarOpen(false);
+    if (e.key === 'Escape' && picking) closePicker();
+    else if (e.key === 'Escape' && document.body.classList.contains('sidebar-open')) setSidebarOpen(false);
+  });
+  $('message-list').addEventListener('click', onMessageAction);
+  $('composer-cancel').addEventListener('click', () => { setMode(null); $('message-input').focus(); });
+  for (const choice of $('react-picker').querySelectorAll('.react-choice')) {
+    choice.addEventListener('click', () => pick(choice.dataset.emoji));
+  }
+  $('react-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const emoji = $('react-input').value.trim();
+    if (emoji) pick(emoji);
+  });
+  $('react-close').addEventListener('click', () => closePicker());
+  $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search($('search-input').value); });
+  $('search-results').addEventListener('click', onSearchResult);
+  $('search-more').addEventListener('click', () => search('', true));
+  updateNotifyButton();
+  $('notify-button').addEventListener('click', async () => {
+    try { await Notification.requestPermission(); } catch { /* an older browser: the callback form is not worth it */ }
+    updateNotifyButton();
   });
   window.addEventListener('online', () => { if (socket) socket.reconnectNow(); });
   window.addEventListener('popstate', () => location.reload());

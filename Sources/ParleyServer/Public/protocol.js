@@ -22,6 +22,8 @@ export const ErrorCode = Object.freeze({
   unavailable: 'unavailable',
   nickTaken: 'nick_taken',
   invalidNick: 'invalid_nick',
+  notFound: 'not_found',
+  forbidden: 'forbidden',
 });
 
 /** Room codes: 1–64 of letters, digits, `.`, `_`, `-`. */
@@ -35,3 +37,20 @@ export const HISTORY_MAX_LIMIT = 200;
 
 /** Bytes of randomness in a `client_id` (the contract asks for at least 96 bits). */
 export const CLIENT_ID_BYTES = 16;
+
+/** A reaction's emoji: 1–16 Unicode scalars, no white space, no control or format character but the
+ * zero-width joiner (so joined emoji work). */
+export const REACTION_MAX_SCALARS = 16;
+
+export function isValidReaction(emoji) {
+  if (typeof emoji !== 'string') return false;
+  const scalars = Array.from(emoji);
+  return scalars.length >= 1 && scalars.length <= REACTION_MAX_SCALARS && !/[\s\p{Cc}]/u.test(emoji) && !/[\p{Cf}]/u.test(emoji.replaceAll('\u200d', ''));
+}
+
+/** At most this many distinct emoji per message. */
+export const REACTIONS_MAX_DISTINCT = 20;
+
+/** Search: `q` is at most this many bytes; `limit` at most this. */
+export const SEARCH_MAX_QUERY_BYTES = 200;
+export const SEARCH_MAX_LIMIT = 100;

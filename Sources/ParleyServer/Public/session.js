@@ -4,7 +4,7 @@
 // found and filled), the members, and the reconnect backoff. socket.js feeds it frames and the time;
 // each method returns an Update saying what to send and show.
 
-import { CLIENT_ID_BYTES, CloseCode, ErrorCode, HISTORY_MAX_LIMIT, NICK_MAX_SCALARS } from './protocol.js';
+import { CLIENT_ID_BYTES, CloseCode, ErrorCode, HISTORY_MAX_LIMIT, NICK_MAX_SCALARS, isValidReaction } from './protocol.js';
 
 /** Our timings; none of them is the contract's. */
 export const Timing = Object.freeze({
@@ -50,6 +50,25 @@ export const sameNick = (a, b) => typeof a === 'string' && typeof b === 'string'
 
 export function isValidMessage(m) {
   return Boolean(m) && Number.isInteger(m.id) && typeof m.text === 'string' && typeof m.nick === 'string';
+}
+
+/** The message text mentions `nick` as `@nick` (case-insensitive, not inside a longer name). */
+export function mentions(text, nick) {
+  if (typeof text !== 'string' || !nick) return false;
+  const lower = text.toLowerCase();
+  const needle = '@' + nick.toLowerCase();
+  for (let i = lower.indexOf(needle); i !== -1; i = lower.indexOf(needle, i + 1)) {
+    const before = i === 0 ? '' : lower[i - 1];
+    const after = lower.slice(i + needle.length, i + needle.length + 2);
+    if (!/[\p{L}\p{N}_]/u.test(before) && !/^[\p{L}\p{N}_-]/u.test(after)) return true;
+  }
+  return false;
+}
+
+/** Whether `nick` is among those who reacted to `m` with `emoji`. */
+export function hasReacted(m, emoji, nick) {
+  const reaction = Array.isArray(m.reactions) ? m.reactions.find((r) => r.emoji === emoji) : null;
+  return Boolean(reaction && Array.isArray(reaction.nicks) && reaction.nicks.some((n) => sameNick(n, nick)));
 }
 
 function utf8Length(text) {
@@ -124,6 +143,12 @@ export class Update {
     this.queued = null;
     /** This was the socket's welcome. */
     this.welcomed = false;
+    /** Everything held was replaced (a resume whose updates were truncated): redraw all. */
+    this.reloaded = false;
+    /** Show this message id in context: it is held now. */
+    this.jump = null;
+    /** Messages from others that mention us. */
+    this.mentioned = [];
   }
 }
 
@@ -154,6 +179,12 @@ export class ChatSession {
     this.historyInFlight = false;
     this.retryPending = false;
     this.lastFrameAt = 0;
+    /** While reloading after `updates_truncated`: the oldest id to reload down to. */
+    this.reloadDownTo = null;
+    /** A message to show in context once history reaches it. */
+    this.jumpTarget = null;
+    /** The type of the last change sent, to word a refusal that does not name its command. */
+    this.lastChange = null;
   }
 
   // ---------- what the page asks ----------
@@ -181,6 +212,12 @@ export class ChatSession {
 
   isOwn(m) {
     return Boolean(m.client_id && this.ownClientIds.has(m.client_id)) || sameNick(m.nick, this.nick);
+  }
+
+  /** Our newest message that can still be edited (for the up arrow), or null. */
+  lastOwnMessage() {
+    const own = this.sortedMessages().filter((m) => !m.deleted && this.isOwn(m));
+    return own.length ? own.at(-1) : null;
   }
 
   maxMessageBytes() {
@@ -268,7 +305,7 @@ export class ChatSession {
    * A message typed by the user: refused here when it is over the server's limit, else queued with a
    * new client_id and sent when connected.
    */
-  say(text, { ts, randomBytes }) {
+  say(text, { ts, randomBytes, replyTo = null }) {
     const update = new Update();
     const max = this.maxMessageBytes();
     const length = utf8Length(text);
@@ -277,11 +314,68 @@ export class ChatSession {
       return update;
     }
     const item = { client_id: clientIdFrom(randomBytes(CLIENT_ID_BYTES)), text, ts };
+    if (Number.isInteger(replyTo) && replyTo > 0) item.reply_to = replyTo;
     this.outbox.push(item);
     this.ownClientIds.add(item.client_id);
     update.outboxChanged = true;
     update.queued = item;
-    if (this.connected) update.frames.push({ type: 'message', text: item.text, client_id: item.client_id });
+    if (this.connected) update.frames.push(messageFrame(item));
+    return update;
+  }
+
+  /** Changes to a message (§11) are sent only while connected: unlike messages they are not queued,
+   * since the message may have changed meanwhile. */
+  change(frame) {
+    const update = new Update();
+    if (this.connected) {
+      update.frames.push(frame);
+      this.lastChange = frame.type;
+    }
+    else this.line(update, 'You are offline. Try again once the connection is back.', 'error');
+    return update;
+  }
+
+  edit(id, text) {
+    const max = this.maxMessageBytes();
+    const length = utf8Length(text);
+    if (!text.trim() || (max !== null && length > max)) {
+      const update = new Update();
+      const why = text.trim() ? `That message is too long: ${length} bytes, and this server takes at most ${max} bytes.` : 'A message cannot be empty; delete it instead.';
+      this.line(update, why, 'error');
+      return update;
+    }
+    const held = this.messages.get(id);
+    if (held && held.text === text) return new Update();
+    return this.change({ type: 'edit', id, text });
+  }
+
+  remove(id) {
+    return this.change({ type: 'delete', id });
+  }
+
+  /** Adds our reaction, or takes it back when we already reacted with that emoji. */
+  toggleReaction(id, emoji) {
+    if (!isValidReaction(emoji)) {
+      const update = new Update();
+      this.line(update, 'A reaction is one emoji (up to 16 characters, no spaces).', 'error');
+      return update;
+    }
+    const held = this.messages.get(id);
+    const type = held && hasReacted(held, emoji, this.nick) ? 'unreact' : 'react';
+    return this.change({ type, id, emoji });
+  }
+
+  /** Show message `id` in context: at once when held, else after loading older history down to it. */
+  jumpTo(id) {
+    const update = new Update();
+    if (!Number.isInteger(id) || id < 1) return update;
+    if (this.messages.has(id)) {
+      update.jump = id;
+      return update;
+    }
+    this.jumpTarget = id;
+    const oldest = this.minId();
+    if (oldest > id) this.requestHistory(update, oldest, oldest - id + 10);
     return update;
   }
 
@@ -323,7 +417,7 @@ export class ChatSession {
 
   flushOutbox(update) {
     if (!this.connected) return;
-    for (const item of this.outbox) update.frames.push({ type: 'message', text: item.text, client_id: item.client_id });
+    for (const item of this.outbox) update.frames.push(messageFrame(item));
   }
 
   requestHistory(update, before, limit) {
@@ -355,15 +449,59 @@ export class ChatSession {
     update.outboxChanged = true;
   }
 
-  addMessages(update, list) {
+  /** `current`: the messages are in their current state (history replies), so they replace what is held. */
+  addMessages(update, list, current = false) {
     for (const m of list) {
       if (!isValidMessage(m)) continue;
       if (m.client_id) this.acknowledge(update, m.client_id);
-      if (this.messages.has(m.id)) continue; // a resend or a resumed history overlap
+      const held = this.messages.get(m.id);
+      if (held) {
+        // A resend or a resumed history overlap; a history page may also show a change we missed.
+        if (current && JSON.stringify(held) !== JSON.stringify(m)) {
+          this.messages.set(m.id, m);
+          update.changed.push(m);
+        }
+        continue;
+      }
       this.messages.set(m.id, m);
       update.fresh.push(m);
+      if (!current && !this.isOwn(m) && mentions(m.text, this.nick)) update.mentioned.push(m);
     }
     update.fresh.sort((a, b) => a.id - b.id);
+  }
+
+  // More changes were missed than a welcome carries: reload every message held up to `since` from the
+  // newest down, page by page (history pages show current state).
+  startReload(update, since) {
+    const oldest = this.minId();
+    if (oldest === 0 || oldest > since) return;
+    this.reloadDownTo = oldest;
+    this.historyInFlight = false;
+    this.requestHistory(update, since + 1, HISTORY_MAX_LIMIT);
+  }
+
+  /** After a history page: reload further, or jump once the target is held. */
+  continuePaging(update, page) {
+    const first = page.length ? page[0].id : null;
+    if (this.reloadDownTo !== null) {
+      if (first !== null && first > this.reloadDownTo) {
+        this.requestHistory(update, first, HISTORY_MAX_LIMIT);
+        return;
+      }
+      this.reloadDownTo = null;
+      update.reloaded = true;
+    }
+    if (this.jumpTarget !== null) {
+      if (this.messages.has(this.jumpTarget)) {
+        update.jump = this.jumpTarget;
+        this.jumpTarget = null;
+      } else if (first !== null && first > this.jumpTarget) {
+        this.requestHistory(update, first, first - this.jumpTarget + 10);
+        return;
+      } else {
+        this.jumpTarget = null; // gone (never existed): nothing to show
+      }
+    }
   }
 
   /** Changes to messages (§11): each carries the message's current state, so order does not matter. */
@@ -394,6 +532,12 @@ export class ChatSession {
   }
 }
 
+function messageFrame(item) {
+  const frame = { type: 'message', text: item.text, client_id: item.client_id };
+  if (item.reply_to) frame.reply_to = item.reply_to;
+  return frame;
+}
+
 /** One handler per server event type, called on the session. */
 const EVENTS = {
   welcome(ev) {
@@ -415,17 +559,23 @@ const EVENTS = {
     } else if (!first) {
       this.line(update, 'Reconnected.');
     }
+    const since = first ? null : this.maxId();
+    this.reloadDownTo = null;
+    this.jumpTarget = null;
     this.addMessages(update, Array.isArray(ev.history) ? ev.history : []);
+    if (first) update.mentioned = []; // old mentions are history, not news
     if (Array.isArray(ev.updates)) this.applyChanges(update, ev.updates);
     update.status = Status.connected;
     this.flushOutbox(update);
-    this.fillGaps(update);
+    if (ev.updates_truncated === true && since !== null) this.startReload(update, since);
+    else this.fillGaps(update);
     return update;
   },
 
   message(ev) {
     const update = new Update();
-    this.addMessages(update, [ev]);
+    const { type, ...message } = ev; // held as the message object alone, the same shape as in history
+    this.addMessages(update, [message]);
     update.stoppedTyping.push(ev.nick);
     return update;
   },
@@ -441,7 +591,9 @@ const EVENTS = {
     const update = new Update();
     this.historyInFlight = false;
     const held = this.messages.size;
-    this.addMessages(update, Array.isArray(ev.messages) ? ev.messages : []);
+    const page = (Array.isArray(ev.messages) ? ev.messages : []).filter(isValidMessage).sort((a, b) => a.id - b.id);
+    this.addMessages(update, page, true);
+    this.continuePaging(update, page);
     // Keep filling holes only while pages bring something new, so an unfillable hole cannot loop.
     if (this.messages.size > held) this.fillGaps(update);
     return update;
@@ -493,10 +645,18 @@ const EVENTS = {
     const text = {
       [ErrorCode.nickTaken]: 'That name is already taken in this room.',
       [ErrorCode.invalidNick]: `That name cannot be used. Names are 1–${NICK_MAX_SCALARS} characters.`,
-      [ErrorCode.tooLarge]: max ? `That message is too long (the limit is ${max} bytes).` : 'That message is too long.',
+      [ErrorCode.tooLarge]: !ev.client_id && this.lastChange === 'react' ? 'That message has as many different reactions as it can take.'
+        : max ? `That message is too long (the limit is ${max} bytes).` : 'That message is too long.',
+      [ErrorCode.notFound]: ev.client_id ? 'Not sent: the message you replied to is not there any more.' : 'That message is not there any more.',
+      [ErrorCode.forbidden]: 'You cannot do that to this message.',
     }[ev.code] || ev.message || 'The server refused that.';
     // An error answering a history request (e.g. a bad limit) also ends that request.
     if (ev.code === ErrorCode.badRequest && !ev.client_id) this.historyInFlight = false;
+    if ((ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) && !ev.client_id && this.lastChange) {
+      // Our messages always carry a client_id, so this refused a change, which is not queued.
+      this.line(update, `That change was not made (${ev.message || 'the server is busy'}). Try again in a moment.`, 'error');
+      return update;
+    }
     if (ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) {
       // Not stored; still in the outbox. One retry at a time, and resending is safe thanks to client_id.
       this.line(update, 'Your message was not stored yet. It will be retried in a moment.', 'error');
@@ -507,7 +667,7 @@ const EVENTS = {
       return update;
     }
     // The server names the refused message: it will never be accepted, so stop resending it.
-    if (ev.client_id && (ev.code === ErrorCode.tooLarge || ev.code === ErrorCode.badRequest)) {
+    if (ev.client_id && (ev.code === ErrorCode.tooLarge || ev.code === ErrorCode.badRequest || ev.code === ErrorCode.notFound)) {
       this.acknowledge(update, ev.client_id);
     }
     this.line(update, text, 'error');

@@ -4,7 +4,7 @@
 // User-supplied text only ever reaches the page through textContent / createTextNode, never innerHTML,
 // so a message cannot inject markup.
 
-import { Timing, sameNick } from './session.js';
+import { Timing, hasReacted, sameNick } from './session.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -52,7 +52,30 @@ function dayLabel(date) {
 // so `javascript:` can never end up in an href.
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 
-function appendRichText(parent, text) {
+// `@name` is highlighted; `@` + our own nick more so.
+const MENTION_PATTERN = /(^|[^\p{L}\p{N}_])(@[\p{L}\p{N}._-]*[\p{L}\p{N}_])/gu;
+
+function appendMentions(parent, text, me) {
+  let last = 0;
+  for (const match of text.matchAll(MENTION_PATTERN)) {
+    const start = match.index + match[1].length;
+    parent.append(document.createTextNode(text.slice(last, start)));
+    const mine = me && sameNick(match[2].slice(1), me);
+    parent.append(el('span', mine ? 'mention mention-me' : 'mention', match[2]));
+    last = start + match[2].length;
+  }
+  parent.append(document.createTextNode(text.slice(last)));
+}
+
+/** A one-line preview of a message, for replies and search results. */
+export function preview(m, max = 90) {
+  if (m.deleted) return 'deleted message';
+  const flat = m.text.replace(/\s+/g, ' ').trim();
+  const scalars = Array.from(flat);
+  return scalars.length > max ? scalars.slice(0, max - 1).join('') + '…' : flat;
+}
+
+function appendRichText(parent, text, me) {
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const raw = match[0].replace(/[.,!?;:)\]}]+$/, '');
@@ -60,7 +83,7 @@ function appendRichText(parent, text) {
     let url = null;
     try { url = new URL(raw); } catch { url = null; }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
-    parent.append(document.createTextNode(text.slice(last, start)));
+    appendMentions(parent, text.slice(last, start), me);
     const a = el('a', 'msg-link', raw);
     a.href = url.href;
     a.target = '_blank';
@@ -68,7 +91,15 @@ function appendRichText(parent, text) {
     parent.append(a);
     last = start + raw.length;
   }
-  parent.append(document.createTextNode(text.slice(last)));
+  appendMentions(parent, text.slice(last), me);
+}
+
+function button(className, text, action, label) {
+  const b = el('button', className, text);
+  b.type = 'button';
+  b.dataset.action = action;
+  if (label) b.setAttribute('aria-label', label);
+  return b;
 }
 
 export class ChatView {
@@ -81,6 +112,12 @@ export class ChatView {
     this.lineSeq = 0;
     this.typers = new Map(); // nick -> timeout handle
     this.unread = 0;
+    /** Messages fetched over HTTP because a reply quotes them and they are not held: id → message. */
+    this.parents = new Map();
+    this.fetchingParents = new Set();
+    /** The first message that arrived while the tab was hidden: the "new messages" divider goes above it. */
+    this.dividerBefore = null;
+    this.flashTimer = null;
   }
 
   /** Draws everything an update from the session says changed. */
@@ -89,7 +126,9 @@ export class ChatView {
     if (update.membersChanged) this.renderMembers();
     if (update.room) this.setRoomName(update.room.name);
     if (update.fresh.length) this.addMessages(update.fresh);
-    if (update.changed.length) this.preservingScroll('insert', () => this.renderAll());
+    if (update.reloaded) this.preservingScroll('insert', () => this.renderAll());
+    else if (update.changed.length) this.preservingScroll('insert', () => update.changed.forEach((m) => this.replaceMessage(m)));
+    if (update.jump !== null) this.jump(update.jump);
     for (const clientId of update.acknowledged) this.removePending(clientId);
     if (update.queued) {
       this.preservingScroll('append', () => this.renderPending(update.queued));
@@ -148,11 +187,138 @@ export class ChatView {
       if (inOrder) fresh.forEach((m) => this.appendMessageNode(m));
       else this.renderAll();
     });
-    // Messages from others that arrive while the tab is hidden show up in the title.
+    // Messages from others that arrive while the tab is hidden show up in the title, below a divider.
     if (document.hidden && this.session.everWelcomed) {
-      this.unread += fresh.filter((m) => !this.session.isOwn(m)).length;
+      const others = fresh.filter((m) => !this.session.isOwn(m));
+      if (others.length && this.unread === 0) this.placeDivider(others[0].id);
+      this.unread += others.length;
       this.updateTitle();
     }
+  }
+
+  placeDivider(id) {
+    this.dividerBefore = id;
+    const old = $('messages').querySelector('.new-divider');
+    if (old) old.remove();
+    const node = $('messages').querySelector(`[data-id="${id}"]`);
+    if (node) node.before(this.dividerNode());
+  }
+
+  dividerNode() {
+    const li = el('li', 'new-divider');
+    li.dataset.testid = 'new-messages-divider';
+    li.append(el('span', '', 'New messages'));
+    return li;
+  }
+
+  /** Shows message `id` in context: scrolled to the middle, focused, and briefly highlighted. */
+  jump(id) {
+    const node = $('messages').querySelector(`[data-id="${id}"]`);
+    if (!node) return;
+    for (const other of $('messages').querySelectorAll('.msg.flash')) other.classList.remove('flash');
+    node.tabIndex = -1;
+    node.scrollIntoView({ block: 'center' });
+    node.focus({ preventScroll: true });
+    node.classList.add('flash');
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => node.classList.remove('flash'), 2500);
+  }
+
+  /** Redraws one changed message in place (and the quotes of it), keeping the keyboard focus inside it. */
+  replaceMessage(m) {
+    const old = $('messages').querySelector(`.msg[data-id="${m.id}"]`);
+    if (!old) return;
+    const active = old.contains(document.activeElement) ? document.activeElement : null;
+    const node = this.messageNode(m, old.classList.contains('grouped'), false);
+    node.dataset.id = String(m.id);
+    old.replaceWith(node);
+    for (const quote of $('messages').querySelectorAll(`.reply-preview[data-target="${m.id}"]`)) this.fillPreview(quote, m.id);
+    if (!active) return;
+    // The same control in the new node, else the node itself.
+    const { action, emoji } = active.dataset || {};
+    let target = null;
+    if (action) target = [...node.querySelectorAll(`[data-action="${action}"]`)].find((b) => (b.dataset.emoji || '') === (emoji || ''));
+    if (!target) {
+      node.tabIndex = -1;
+      target = node;
+    }
+    target.focus({ preventScroll: true });
+  }
+
+  // ---------- replies ----------
+
+  replyPreview(id) {
+    const b = button('reply-preview', undefined, 'jump');
+    b.dataset.testid = 'reply-preview';
+    b.dataset.target = String(id);
+    this.fillPreview(b, id);
+    return b;
+  }
+
+  fillPreview(node, id) {
+    const parent = this.session.messages.get(id) || this.parents.get(id);
+    const arrow = el('span', 'reply-arrow', '↳');
+    arrow.setAttribute('aria-hidden', 'true');
+    const parts = [arrow, el('span', 'visually-hidden', 'In reply to ')];
+    if (parent) parts.push(el('span', 'reply-nick', parent.nick), el('span', 'reply-text', preview(parent)));
+    else parts.push(el('span', 'reply-text', `message #${id}`));
+    node.replaceChildren(...parts);
+    if (!parent) this.fetchParent(id);
+  }
+
+  /** A reply quotes a message that is not held (older than what is loaded): fetch just that one. */
+  async fetchParent(id) {
+    if (this.fetchingParents.has(id)) return;
+    this.fetchingParents.add(id);
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(this.session.room)}/messages/${id}`);
+      if (!response.ok) return;
+      const message = await response.json();
+      if (!message || message.id !== id || typeof message.text !== 'string') return;
+      this.parents.set(id, message);
+      for (const node of $('messages').querySelectorAll(`.reply-preview[data-target="${id}"]`)) this.fillPreview(node, id);
+    } catch {
+      // Offline: the preview keeps its "message #id" until the next redraw tries again.
+    } finally {
+      this.fetchingParents.delete(id);
+    }
+  }
+
+  // ---------- reactions and actions ----------
+
+  reactionsNode(m) {
+    const row = el('div', 'reactions');
+    for (const r of m.reactions) {
+      if (!r || typeof r.emoji !== 'string' || !Array.isArray(r.nicks) || r.nicks.length === 0) continue;
+      const mine = hasReacted(m, r.emoji, this.session.nick);
+      const b = button('reaction', undefined, 'toggle-reaction');
+      b.dataset.testid = 'reaction';
+      b.dataset.emoji = r.emoji;
+      b.setAttribute('aria-pressed', String(mine));
+      b.title = r.nicks.join(', ');
+      b.append(el('span', 'reaction-emoji', r.emoji), el('span', 'reaction-count', String(r.nicks.length)),
+        el('span', 'visually-hidden', ` by ${r.nicks.join(', ')}`));
+      row.append(b);
+    }
+    return row;
+  }
+
+  actionsNode(m, own) {
+    const bar = el('div', 'msg-actions');
+    const reply = button('msg-action', 'Reply', 'reply', `Reply to ${m.nick}`);
+    reply.dataset.testid = 'reply-button';
+    const react = button('msg-action', 'React', 'react', `React to ${m.nick}’s message`);
+    react.dataset.testid = 'react-button';
+    react.setAttribute('aria-haspopup', 'dialog');
+    bar.append(reply, react);
+    if (own) {
+      const edit = button('msg-action', 'Edit', 'edit', 'Edit your message');
+      edit.dataset.testid = 'edit-button';
+      const remove = button('msg-action msg-action-danger', 'Delete', 'delete', 'Delete your message');
+      remove.dataset.testid = 'delete-button';
+      bar.append(edit, remove);
+    }
+    return bar;
   }
 
   messageNode(m, grouped, pending) {
@@ -184,11 +350,29 @@ export class ChatView {
       time.title = date.toLocaleString();
     }
     meta.append(time);
+    main.append(meta);
+    if (Number.isInteger(m.reply_to)) main.append(this.replyPreview(m.reply_to));
     const body = el('div', 'msg-text');
-    appendRichText(body, m.text);
-    main.append(meta, body);
+    if (m.deleted) {
+      const mark = el('span', 'msg-deleted', 'This message was deleted.');
+      mark.dataset.testid = 'deleted-mark';
+      body.append(mark);
+    } else {
+      appendRichText(body, m.text, this.session.nick);
+      if (m.edited_at) {
+        const mark = el('span', 'msg-edited', ' (edited)');
+        mark.dataset.testid = 'edited-mark';
+        const edited = new Date(m.edited_at);
+        if (!Number.isNaN(edited.getTime())) mark.title = `Edited ${edited.toLocaleString()}`;
+        body.append(mark);
+      }
+    }
+    main.append(body);
+    if (!m.deleted && Array.isArray(m.reactions) && m.reactions.length) main.append(this.reactionsNode(m));
     if (pending) main.append(el('div', 'pending-label'));
+
     li.append(gutter, main);
+    if (!pending && !m.deleted) li.append(this.actionsNode(m, own));
     return li;
   }
 
@@ -209,7 +393,9 @@ export class ChatView {
   appendMessageNode(m) {
     const date = new Date(m.ts);
     if (!this.lastItem || this.lastItem.day !== dayKey(date)) this.appendDaySeparator(date);
-    const node = this.messageNode(m, this.shouldGroup(m), false);
+    const divider = m.id === this.dividerBefore;
+    if (divider) $('messages').append(this.dividerNode());
+    const node = this.messageNode(m, !divider && this.shouldGroup(m), false);
     node.dataset.id = String(m.id);
     $('messages').append(node);
     this.lastItem = { kind: 'message', nick: m.nick, time: date.getTime(), day: dayKey(date) };
@@ -285,7 +471,7 @@ export class ChatView {
   // ---------- pending messages ----------
 
   renderPending(item) {
-    const node = this.messageNode({ nick: this.session.nick || 'you', text: item.text, ts: item.ts }, false, true);
+    const node = this.messageNode({ nick: this.session.nick || 'you', text: item.text, ts: item.ts, reply_to: item.reply_to }, false, true);
     node.classList.add('own');
     node.dataset.clientId = item.client_id;
     $('pending').append(node);
