@@ -5,8 +5,9 @@ import Testing
 
 @testable import ParleyServer
 
-/// PostgreSQL has no living messages or search yet: every §11 command and the §15 route are refused with
-/// `unavailable` and a reason, never dropped; plain messages and `GET …/messages/{id}` work as before.
+/// PostgreSQL has no living messages or search yet: every §11 command is refused with `bad_request` (so
+/// clients drop it rather than resend it forever) and the §15 route with `unavailable`, each with a
+/// reason; plain messages and `GET …/messages/{id}` work as before.
 @Suite(
     .enabled(
         if: TestPostgres.url != nil,
@@ -33,7 +34,7 @@ struct PostgresLivingTests {
                     if case .error(let code, let text, _) = event { return (code, text) }
                     return nil
                 }
-                #expect(code == .unavailable && text.contains("PostgreSQL"), "\(command)")
+                #expect(code == .badRequest && text.contains("PostgreSQL"), "\(command)")
             }
             let search = try await server.http("GET", "/api/rooms/\(room)/search?q=plain")
             #expect(search.status == 503 && search.errorCode == "unavailable")

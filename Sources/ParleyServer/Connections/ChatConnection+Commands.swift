@@ -142,7 +142,7 @@ extension ChatConnection {
     }
 
     private func requireLivingMessages() throws(ProtocolError) {
-        guard context.store.supportsLivingMessages else { throw ProtocolError(.unavailable, StorageError.livingMessages) }
+        guard context.store.supportsLivingMessages else { throw ProtocolError(.badRequest, StorageError.livingMessages) }
     }
 
     private func queue(_ message: PendingMessage) -> CommandResult {
