@@ -101,6 +101,8 @@ public struct StormRunner: Sendable {
             }
             await coordinate(total: total, shared: shared, tracker: &tracker, report: &report, progress: progress)
             shared.stop.open()
+            // Members still waiting for their turn to come back give up.
+            for go in shared.goes { go.open() }
             _ = await tracker.wait(until: .now + .seconds(10)) { $0.finished == total }
             group.cancelAll()
         }
@@ -219,7 +221,7 @@ public struct StormRunner: Sendable {
         )
         guard first == .dropped else { return }
         shared.events.yield(.dropped)
-        guard await shared.goes[index].wait() != nil else { return }
+        guard await shared.goes[index].wait() != nil, shared.stop.value == nil else { return }
         let (since, session) = box.state.withLock { ($0.lastID, $0.session) }
         let second = await connection(
             url: endpoint.webSocketURL(room: plan.roomCode(room), nick: plan.nick(number), since: since, session: session),
