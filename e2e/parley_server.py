@@ -2,6 +2,7 @@
 
 Each suite's conftest puts this folder on sys.path and imports from here."""
 
+import contextlib
 import os
 import re
 import signal
@@ -80,3 +81,25 @@ class ParleyServer:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill9()
+
+
+@contextlib.contextmanager
+def started_servers(folder):
+    """Yields `start(*extra_args, port=0, database=None)`: each call starts a server, with a database of
+    its own under `folder` unless one is named, and every server started is stopped on exit."""
+    started = []
+
+    def start(*extra_args, port=0, database=None):
+        if database is None:
+            directory = Path(folder) / f"server{len(started)}"
+            directory.mkdir()
+            database = directory / "parley.sqlite"
+        server = ParleyServer(database, port, extra_args)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

@@ -82,9 +82,9 @@ public struct ChatSession: Sendable {
                     try await serve(inbound: inbound, outbound: outbound, box: box, output: output)
                 }
                 if let closeFrame {
-                    if closeFrame.closeCode == .unknown(4001) {
+                    if closeFrame.closeCode == .init(codeNumber: Int(CloseCode.replaced.rawValue)) {
                         _ = box.disconnected()
-                        throw ChatClientError(kind: .replaced, message: "another client took over this session (close 4001)")
+                        throw ChatClientError(kind: .replaced, message: "another client took over this session (close \(CloseCode.replaced))")
                     }
                     reason = "closed by the server (\(closeFrame.summary))"
                 }

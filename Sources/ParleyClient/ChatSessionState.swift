@@ -103,7 +103,8 @@ struct ChatSessionState: Sendable {
             }
             let before = gap?.before ?? oldestID ?? (lastID.map { $0 + 1 })
             awaitingReplies += 1
-            return Action(frames: [ClientCommand.history(before: before, limit: min(max(limit, 1), 200)).json])
+            let pages = Limits.historyPageSizes
+            return Action(frames: [ClientCommand.history(before: before, limit: min(max(limit, pages.lowerBound), pages.upperBound)).json])
         }
     }
 

@@ -14,6 +14,29 @@ public struct Limits: Codable, Hashable, Sendable {
     public static let defaultMaxFileBytes = 10 * 1024 * 1024
     public static let defaultRateBurst = 20
     public static let defaultRatePerSecond = 5.0
+    /// Largest WebSocket message, after reassembly (§5, §6); not sent in `welcome`, the text limit is.
+    public static let defaultMaxFrameBytes = 64 * 1024
+    /// Sockets from one client address that may be unfinished (no complete upgrade or request head) at once;
+    /// fixed by the contract (§6, version 2).
+    public static let unfinishedSocketsPerAddress = 64
+
+    /// The `limit` a `history` command or `GET /api/rooms/{code}/messages` may ask for (§5, §7). Fixed by the
+    /// contract, so not sent in `welcome`.
+    public static let historyPageSizes: ClosedRange<Int> = 1...200
+    /// The page size when a request gives no `limit`.
+    public static let defaultHistoryPageSize = 50
+    /// The newest messages a `welcome` carries for a client that resumes with `since` (§4); more sets `truncated`.
+    public static let resumedHistoryMessages = 1000
+
+    /// The page size a request asks for (``defaultHistoryPageSize`` when it gives none), or the contract's
+    /// `bad_request` when it is outside ``historyPageSizes``.
+    public static func historyPageSize(_ requested: Int?) throws(ProtocolError) -> Int {
+        let size = requested ?? defaultHistoryPageSize
+        guard historyPageSizes.contains(size) else {
+            throw ProtocolError(.badRequest, "limit must be \(historyPageSizes.lowerBound)-\(historyPageSizes.upperBound)")
+        }
+        return size
+    }
 
     public init(
         maxMessageBytes: Int = Limits.defaultMaxMessageBytes,

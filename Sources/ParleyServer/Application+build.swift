@@ -35,11 +35,35 @@ public func buildApplication(
         )
     }
     let feed = RoomFeed(store: store, logger: logger)
-    let hub = ChatHub(configuration: configuration, store: store, cluster: presence, feed: feed, metrics: metrics, logger: logger)
-    services += [store, feed, hub.work]
+    let work = ConnectionWork()
+    // Open rooms only: in api mode every room was made on purpose and stays.
+    var forget: RoomRegistry.Forget?
+    if configuration.roomCreation == .open {
+        forget = { record, done in
+            work.submit {
+                await store.forgetRoom(record)
+                done()
+            }
+        }
+    }
+    let rooms = RoomRegistry(feed: feed, metrics: metrics, forget: forget)
+    let directory = ConnectionDirectory()
+    let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
+    let connections = ConnectionContext(
+        configuration: configuration,
+        store: store,
+        cluster: presence,
+        rooms: rooms,
+        directory: directory,
+        work: work,
+        metrics: metrics,
+        logger: logger
+    )
+    let admission = Admission(configuration: configuration, store: store, limiter: limiter, work: work, metrics: metrics)
+    services += [store, feed, work]
     if let presence {
         services.append(
-            ClusterLink(presence: presence, connections: hub.connections, rooms: hub.rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
+            ClusterLink(presence: presence, connections: directory, rooms: rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
         )
     }
     let webUI = try WebUIRoutes()
@@ -49,11 +73,13 @@ public func buildApplication(
     router.add(middleware: RequestGuardMiddleware(configuration: configuration, metrics: metrics.edge))
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
-    APIRoutes(hub: hub).add(to: router)
-    hub.addWebSocketRefusalRoute(to: router)
+    APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics).add(to: router)
+    admission.addRefusalRoute(to: router)
 
     let unfinished = UnfinishedSockets()
-    var server = HTTPServerBuilder { responder in ChatChannel(hub: hub, responder: responder, unfinished: unfinished) }
+    var server = HTTPServerBuilder { responder in
+        ChatChannel(admission: admission, connections: connections, responder: responder, unfinished: unfinished)
+    }
     var scheme = "http"
     if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -79,7 +105,7 @@ public func buildApplication(
         eventLoopGroupProvider: .shared(EventLoopThreads.group(threads: configuration.eventLoops)),
         logger: logger
     )
-    return ParleyApplication(application: app, drainer: ConnectionDrainer(hub: hub), logger: logger)
+    return ParleyApplication(application: app, drainer: ConnectionDrainer(limiter: limiter, connections: directory, logger: logger), logger: logger)
 }
 
 /// The running server: the Hummingbird application plus the WebSocket drainer, ordered so that on

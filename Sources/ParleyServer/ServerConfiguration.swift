@@ -19,7 +19,7 @@ public struct ServerConfiguration: Sendable {
     public var allowedOrigins: [String] = []
     public var historySize = 50
     public var maxMessageBytes = Limits.defaultMaxMessageBytes
-    public var maxFrameBytes = 64 * 1024
+    public var maxFrameBytes = Limits.defaultMaxFrameBytes
     public var rateBurst = Limits.defaultRateBurst
     /// Messages per second per connection after the burst; 0 means no limit.
     public var ratePerSecond = Limits.defaultRatePerSecond

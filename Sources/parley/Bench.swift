@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyBench
+import ParleyProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -39,7 +40,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Closed loop: seconds after which a message not yet delivered to every member is given up.") var ackTimeout = 2.0
     @Option(help: "Seconds for every member to connect and receive its welcome.") var joinTimeout = 30.0
     // A server refuses a 65th unfinished socket from one address (contract §6), so no more are opened at once.
-    @Option(help: "Connections opened at once (a server allows 64 unfinished ones per address).") var concurrency = 64
+    @Option(help: "Connections opened at once (a server allows 64 unfinished ones per address).") var concurrency = Limits.unfinishedSocketsPerAddress
     @Flag(help: "Idle mode: connect every member, print 'ready N', then wait for one message per member sent by someone else.")
     var idle = false
     @Option(help: "Idle mode: seconds to wait for the broadcast after everyone joined.") var hold = 60.0
@@ -64,7 +65,9 @@ struct Bench: AsyncParsableCommand {
         guard warmup >= 0, duration > 0, drain >= 0, ackTimeout > 0, joinTimeout > 0 else {
             throw ValidationError("--duration, --ack-timeout and --join-timeout must be above 0; --warmup and --drain at least 0")
         }
-        guard (1...65536).contains(size) else { throw ValidationError("--size must be between 1 and 65536") }
+        guard (1...Limits.defaultMaxFrameBytes).contains(size) else {
+            throw ValidationError("--size must be between 1 and \(Limits.defaultMaxFrameBytes)")
+        }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         if storm {
             guard !idle else { throw ValidationError("--storm and --idle exclude each other") }

@@ -1,4 +1,5 @@
 import ParleyClient
+import ParleyProtocol
 
 /// One typed line: chat text, or a slash command.
 enum ChatLine: Equatable {
@@ -10,7 +11,7 @@ enum ChatLine: Equatable {
     static let helpText = """
         Commands:
           /nick NEW      change your nick
-          /history [N]   show up to N older messages (default 20, at most 200)
+          /history [N]   show up to N older messages (default 20, at most \(Limits.historyPageSizes.upperBound))
           /members       list who is in the room
           /quit          leave (after your lines are acknowledged)
           /help          this text
@@ -37,10 +38,10 @@ enum ChatLine: Equatable {
         case "history":
             if argument.isEmpty {
                 self = .input(.history(limit: 20))
-            } else if let limit = Int(argument), (1...200).contains(limit) {
+            } else if let limit = Int(argument), Limits.historyPageSizes.contains(limit) {
                 self = .input(.history(limit: limit))
             } else {
-                self = .unknown("/history takes a count from 1 to 200")
+                self = .unknown("/history takes a count from \(Limits.historyPageSizes.lowerBound) to \(Limits.historyPageSizes.upperBound)")
             }
         case "members", "who", "names":
             self = .input(.members)

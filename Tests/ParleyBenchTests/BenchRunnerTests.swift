@@ -1,5 +1,7 @@
 import Foundation
 import ParleyBench
+import ParleyServer
+import ParleyTestSupport
 import Testing
 
 /// `parley bench` end to end: against the real server it sees every delivery in order; against servers that
@@ -17,7 +19,8 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)), arguments: [BenchPlan.Load.window(4), .rate(300)])
     func parleyDeliversEveryMessageInOrder(load: BenchPlan.Load) async throws {
-        try await withParleyServer { port in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let port = server.port
             var plan = try plan(port: port, rooms: 3, members: 4, load: load)
             plan.publishersPerRoom = 2
             let report = try await BenchRunner(plan: plan, logger: .quiet).run()

@@ -1,5 +1,7 @@
 import Foundation
 import ParleyBench
+import ParleyServer
+import ParleyTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -9,7 +11,8 @@ import FoundationNetworking
 /// `parley bench --idle`: holds every member until a message posted by someone else reaches each one.
 @Suite struct IdleRunnerTests {
     @Test(.timeLimit(.minutes(1))) func everyIdleMemberReceivesABroadcastPostedOverHTTP() async throws {
-        try await withParleyServer { port in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let port = server.port
             var shape = BenchPlan(endpoint: try BenchEndpoint(parsing: "http://127.0.0.1:\(port)"), rooms: 2, membersPerRoom: 3)
             shape.joinTimeout = .seconds(10)
             let plan = shape
@@ -51,7 +54,8 @@ import FoundationNetworking
     }
 
     @Test(.timeLimit(.minutes(1))) func withoutABroadcastTheRunEndsIncomplete() async throws {
-        try await withParleyServer { port in
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let port = server.port
             var plan = BenchPlan(endpoint: try BenchEndpoint(parsing: "http://127.0.0.1:\(port)"), rooms: 1, membersPerRoom: 2)
             plan.joinTimeout = .seconds(10)
             let report = await IdleRunner(plan: plan, hold: .milliseconds(500), logger: .quiet).run { _ in }

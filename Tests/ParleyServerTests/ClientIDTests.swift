@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// A client can never claim another's `client_id` (contract §8, version 2): a resend is recognised only when

@@ -1,9 +1,12 @@
+// Over 300 lines: the cluster scenarios are one `.serialized` suite because they share one PostgreSQL and
+// the start, stop and restart of its server (pgctl below); a split wants those in ParleyTestSupport first.
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// The throwaway PostgreSQL scripts/test starts.
-private let clusterDatabaseURL = ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"]
+private let clusterDatabaseURL = TestPostgres.url
 
 /// Several `parley serve` processes on one real PostgreSQL (started by scripts/test): one order of ids,
 /// one member list, node loss and a database outage.

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyServer

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyServer

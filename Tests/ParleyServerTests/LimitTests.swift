@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyServer
@@ -206,29 +207,4 @@ import Testing
             #expect(ContinuousClock.now - started < .seconds(6))
         }
     }
-}
-
-/// The refusal `connect` ended with.
-func refused(_ connect: () async throws -> RawSocket) async throws -> RawSocket.Refused {
-    do {
-        let socket = try await connect()
-        socket.close()
-    } catch let refusal as RawSocket.Refused {
-        return refusal
-    }
-    throw RawSocket.Failure.unexpected("the upgrade was accepted")
-}
-
-/// Retries `body` until it succeeds (for state that settles asynchronously, like a freed slot).
-func eventually(attempts: Int = 100, _ body: () async throws -> Void) async throws {
-    var lastError: (any Error)?
-    for _ in 0..<attempts {
-        do {
-            return try await body()
-        } catch {
-            lastError = error
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-    throw lastError!
 }

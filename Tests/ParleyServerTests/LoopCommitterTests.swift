@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ParleyProtocol
+import ParleyTestSupport
 import Synchronization
 import Testing
 

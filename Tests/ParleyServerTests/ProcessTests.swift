@@ -1,5 +1,6 @@
 import Foundation
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// The real `parley` executable: durability across `kill -9`, graceful shutdown, and websocat.
@@ -114,7 +115,7 @@ import Testing
     @Test func websocatInTheFirstSeedsFlow() async throws {
         let websocat = try #require(
             ["/usr/local/bin/websocat", "/usr/bin/websocat"].first { FileManager.default.isExecutableFile(atPath: $0) }
-                ?? Self.onPath("websocat"),
+                ?? ChildProcess.onPath("websocat"),
             "websocat is not installed (scripts/install-test-deps installs it)"
         )
         let database = directory.appendingPathComponent("websocat.sqlite").path
@@ -137,14 +138,5 @@ import Testing
             second.signal(SIGKILL)
             server.child.signal(SIGKILL)
         }
-    }
-
-    static func onPath(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for folder in path.split(separator: ":") {
-            let candidate = "\(folder)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
     }
 }

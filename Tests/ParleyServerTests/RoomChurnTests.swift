@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 /// Open rooms cost nothing until used (contract §8, version 2): an open room with no stored message is
@@ -100,14 +101,14 @@ import Testing
 @Suite(
     .serialized,
     .enabled(
-        if: ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"] != nil,
+        if: TestPostgres.url != nil,
         "needs PARLEY_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"
     )
 )
 struct ClusterRoomChurnTests {
     @Test func anOpenRoomIsForgottenOnlyWhenEmptyOnEveryNode() async throws {
         try await withTimeout(.seconds(60)) {
-            let url = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_URL"])
+            let url = try #require(TestPostgres.url)
             let nodes = [try await ChildServer.start(database: url), try await ChildServer.start(database: url)]
             defer { for node in nodes { node.child.signal(SIGKILL) } }
             let (a, b) = (nodes[0].server, nodes[1].server)

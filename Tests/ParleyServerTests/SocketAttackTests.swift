@@ -1,6 +1,7 @@
 import NIOCore
 import NIOWebSocket
 import ParleyProtocol
+import ParleyTestSupport
 import Synchronization
 import Testing
 

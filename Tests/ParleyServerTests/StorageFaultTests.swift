@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ParleyProtocol
+import ParleyTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyServer

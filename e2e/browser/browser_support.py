@@ -19,7 +19,7 @@ except ImportError:  # scripts/install-test-deps installs it; without it only th
     Axe = None
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from parley_server import PARLEY_BIN, ParleyServer, free_port  # noqa: E402  (shared by the suites)
+from parley_server import PARLEY_BIN, free_port, started_servers  # noqa: E402  (shared by the suites)
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

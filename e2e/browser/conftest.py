@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from browser_support import PARLEY_BIN, TEST_TIMEOUT_S, ChatPage, ParleyServer, make_driver
+from browser_support import PARLEY_BIN, TEST_TIMEOUT_S, ChatPage, make_driver, started_servers
 
 
 @pytest.fixture(autouse=True)
@@ -24,16 +24,8 @@ def per_test_alarm():
 def server_factory(tmp_path):
     if not os.access(PARLEY_BIN, os.X_OK):
         pytest.skip(f"parley binary not found at {PARLEY_BIN} (set PARLEY_BIN)")
-    started = []
-
-    def make(port=0, database=None, extra_args=()):
-        srv = ParleyServer(database or str(tmp_path / "parley.sqlite"), port, extra_args)
-        started.append(srv)
-        return srv.start()
-
-    yield make
-    for srv in started:
-        srv.stop()
+    with started_servers(tmp_path) as start:
+        yield lambda port=0, database=None, extra_args=(): start(*extra_args, port=port, database=database)
 
 
 @pytest.fixture

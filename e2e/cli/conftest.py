@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from parley_server import PARLEY_BIN, ParleyServer as Server, free_port  # noqa: E402  (shared by the suites)
+from parley_server import PARLEY_BIN, ParleyServer as Server, free_port, started_servers  # noqa: E402  (shared by the suites)
 
 
 class Lines:
@@ -91,18 +91,8 @@ def run_parley(*args, input_text="", timeout=30, env=None):
 
 @pytest.fixture
 def make_server(tmp_path):
-    servers = []
-
-    def make(*extra_args):
-        directory = tmp_path / f"server{len(servers)}"
-        directory.mkdir()
-        server = Server(directory / "parley.sqlite", extra_args=extra_args)
-        servers.append(server)
-        return server.start()
-
-    yield make
-    for server in servers:
-        server.stop()
+    with started_servers(tmp_path) as start:
+        yield start
 
 
 @pytest.fixture

@@ -12,20 +12,21 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "e2e"))
-from parley_server import ParleyServer  # noqa: E402  (shared by the suites)
+from parley_server import started_servers  # noqa: E402  (shared by the suites)
 
 METRIC = re.compile(r"\bparley_[a-z0-9_]+")
 HISTOGRAM_SUFFIX = re.compile(r"_(bucket|sum|count)$")
 
 
+def served_metrics():
+    """The text a fresh server serves at /metrics."""
+    with tempfile.TemporaryDirectory() as folder, started_servers(folder) as start:
+        with urllib.request.urlopen(f"{start().base_url}/metrics", timeout=10) as response:
+            return response.read().decode()
+
+
 def served_metric_names():
-    with tempfile.TemporaryDirectory() as folder:
-        server = ParleyServer(Path(folder) / "parley.sqlite").start()
-        try:
-            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:
-                text = response.read().decode()
-        finally:
-            server.stop()
+    text = served_metrics()
     names = set()
     for line in text.splitlines():
         if line.startswith("# TYPE "):
@@ -81,12 +82,6 @@ def test_the_dashboard_charts_each_subject_and_storage_health_has_an_alert():
 
 
 def test_storage_health_is_served_as_1_while_storage_takes_writes():
-    with tempfile.TemporaryDirectory() as folder:
-        server = ParleyServer(Path(folder) / "parley.sqlite").start()
-        try:
-            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:
-                text = response.read().decode()
-        finally:
-            server.stop()
+    text = served_metrics()
     assert "# TYPE parley_storage_healthy gauge" in text
     assert re.search(r"^parley_storage_healthy 1(\.0)?$", text, re.MULTILINE), text

@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import ParleyProtocol
 
 /// The life of one WebSocket after the upgrade, as a value: commands in order, reading paused and resumed,
 /// pings answered, the heartbeat and idle close, the write timeout and the close handshake.
@@ -12,55 +13,6 @@ import NIOCore
 /// The ``Outbox`` stays apart: rooms fill it from any thread, and its own phase decides what is queued. This
 /// machine learns of its decisions when the writer takes them (``closeTaken(code:reason:)``).
 struct ConnectionStateMachine {
-    /// The contract's time limits, as this connection uses them.
-    struct Timeouts: Equatable {
-        /// How often the client is pinged.
-        var ping: TimeAmount
-        /// Silence (no frame at all) that closes with 1001.
-        var idle: TimeAmount
-        /// How long the socket may take no bytes while frames wait for it.
-        var write: TimeAmount
-        /// How long a client has to read what it is owed once it closed, or once our close reached its socket.
-        var close: TimeAmount
-
-        init(ping: TimeAmount, idle: TimeAmount, write: TimeAmount, close: TimeAmount) {
-            self.ping = ping
-            self.idle = idle
-            self.write = write
-            self.close = close
-        }
-
-        init(_ configuration: ServerConfiguration) {
-            self.ping = TimeAmount(min(configuration.heartbeatInterval, configuration.idleTimeout / 2))
-            self.idle = TimeAmount(configuration.idleTimeout)
-            self.write = TimeAmount(configuration.writeTimeout)
-            self.close = TimeAmount(configuration.closeTimeout)
-        }
-    }
-
-    /// What the handler or the writer does next.
-    enum Action: Equatable {
-        case none
-        /// Hand this command to the connection, then report ``commandFinished()`` or ``commandWaiting()``.
-        case run(String)
-        case pauseReading
-        case resumeReading
-        /// Queue a pong with this payload in the outbox, where it counts against the outbound limit.
-        case answerPing(ByteBuffer)
-        /// Write a ping.
-        case ping
-        /// Close with this code as soon as the writer can; what is queued is dropped.
-        case close(code: UInt16, reason: String)
-        /// The client is done: stop reading, send what is queued, then our close with its code.
-        case answerClose(code: UInt16)
-        /// Write our close frame now, behind what the socket already holds.
-        case writeClose(code: UInt16, reason: String)
-        /// The socket takes bytes again: write what the outbox holds.
-        case writeOutbox
-        /// Close the socket, whatever is left unwritten.
-        case drop
-    }
-
     private enum Phase {
         /// `welcome` is not queued yet: commands wait.
         case joining
@@ -240,7 +192,7 @@ struct ConnectionStateMachine {
 
     /// The client shut its side of the TCP connection without a close frame.
     mutating func inputClosed() -> Action {
-        clientEnded(code: 1000)
+        clientEnded(code: CloseCode.normalClosure.rawValue)
     }
 
     private mutating func clientEnded(code: UInt16) -> Action {
@@ -315,7 +267,7 @@ struct ConnectionStateMachine {
         // Checked on every tick, not only on beats: silence is measured from the client's last frame.
         if case .serving = phase, !closing, reading, now - lastHeard >= timeouts.idle {
             closing = true
-            return .close(code: 1001, reason: "idle timeout")
+            return .close(code: CloseCode.goingAway.rawValue, reason: "idle timeout")
         }
         guard now >= nextBeat else { return .none }
         nextBeat = now + timeouts.ping

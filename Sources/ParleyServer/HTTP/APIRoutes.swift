@@ -5,7 +5,12 @@ import ParleyProtocol
 
 /// The HTTP API of contract §7.
 struct APIRoutes {
-    let hub: ChatHub
+    let configuration: ServerConfiguration
+    let store: any MessageStore
+    /// Members on every node; nil on a single node.
+    let cluster: ClusterPresence?
+    let rooms: RoomRegistry
+    let serverMetrics: ParleyMetrics
 
     func add(to router: Router<ParleyRequestContext>) {
         router.post("/api/rooms", use: createRoom)
@@ -60,7 +65,7 @@ struct APIRoutes {
         struct Body: Decodable {
             var name: String?
         }
-        let data = try await request.body.collect(upTo: hub.configuration.maxBodyBytes)
+        let data = try await request.body.collect(upTo: configuration.maxBodyBytes)
         var name: String?
         if data.readableBytes > 0 {
             name = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView)).name
@@ -68,7 +73,7 @@ struct APIRoutes {
         if let name, name.unicodeScalars.count > 100 {
             throw APIError(.badRequest, .badRequest, "name must be at most 100 characters")
         }
-        let record = try await hub.store.createRoom(code: RoomCode.makePrivate(), name: name)
+        let record = try await store.createRoom(code: RoomCode.makePrivate(), name: name)
         let (base, webSocketBase) = publicBases(request)
         return EditedResponse(
             status: .created,
@@ -84,17 +89,17 @@ struct APIRoutes {
 
     /// Where users reach the server: `--public-url`, else the request's `Host` (or `--host` and `--port`).
     private func publicBases(_ request: Request) -> (String, String) {
-        if let publicURL = hub.configuration.publicURL { return (publicURL.base, publicURL.webSocketBase) }
-        let host = request.head.authority ?? "\(hub.configuration.host):\(hub.configuration.port)"
-        let secure = hub.configuration.tlsCertificatePath != nil
+        if let publicURL = configuration.publicURL { return (publicURL.base, publicURL.webSocketBase) }
+        let host = request.head.authority ?? "\(configuration.host):\(configuration.port)"
+        let secure = configuration.tlsCertificatePath != nil
         return ("\(secure ? "https" : "http")://\(host)", "\(secure ? "wss" : "ws")://\(host)")
     }
 
     @Sendable func showRoom(_ request: Request, context: ParleyRequestContext) async throws -> RoomDetails {
         let record = try await room(context)
-        let lastID = try await hub.store.lastID(roomID: record.id)
+        let lastID = try await store.lastID(roomID: record.id)
         // On a cluster the list is every node's; on one node, the live room's.
-        let members = try await hub.cluster?.members(roomID: record.id) ?? hub.rooms.room(code: record.code)?.nicks ?? []
+        let members = try await cluster?.members(roomID: record.id) ?? rooms.room(code: record.code)?.nicks ?? []
         return RoomDetails(
             code: record.code,
             name: record.name,
@@ -112,10 +117,9 @@ struct APIRoutes {
             guard let value = Int64(raw), value >= 0 else { throw APIError(.badRequest, .badRequest, "\(key) must be a non-negative integer") }
             return value
         }
-        let limit = try integer("limit").map(Int.init) ?? 50
-        guard (1...200).contains(limit) else { throw APIError(.badRequest, .badRequest, "limit must be 1-200") }
+        let limit = try Limits.historyPageSize(integer("limit").map(Int.init))
         let after = try integer("after")
-        let page = try await hub.store.messages(roomID: record.id, after: after, before: try integer("before"), limit: limit, newest: after == nil)
+        let page = try await store.messages(roomID: record.id, after: after, before: try integer("before"), limit: limit, newest: after == nil)
         return Page(messages: page.messages, hasMore: page.hasMore)
     }
 
@@ -131,17 +135,19 @@ struct APIRoutes {
             }
         }
         let record = try await room(context)
-        let data = try await request.body.collect(upTo: hub.configuration.maxBodyBytes)
+        let data = try await request.body.collect(upTo: configuration.maxBodyBytes)
         let body = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView))
         let nick = try Nick.normalize(body.nick)
         let clientID = try MessageText.validateClientID(body.clientID)
         let text = try validatedText(body.text)
         try await refuseHeldNick(nick, in: record)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
-        try await hub.submit(room: record, nick: nick, text: text, clientID: clientID) { result in
+        let message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
+            rooms.deliver(result, toRoom: record.code)
             continuation.yield(result)
             continuation.finish()
         }
+        try await store.append(message)
         var iterator = results.makeAsyncIterator()
         switch await iterator.next() {
         case .stored(let message): return EditedResponse(status: .created, response: message)
@@ -156,14 +162,14 @@ struct APIRoutes {
     /// that nobody can post as them.
     private func refuseHeldNick(_ nick: String, in record: RoomRecord) async throws {
         let members: [String]
-        if let cluster = hub.cluster {
+        if let cluster = cluster {
             do {
                 members = try await cluster.members(roomID: record.id)
             } catch {
                 throw APIError(.serviceUnavailable, .unavailable, "the room's members could not be read")
             }
         } else {
-            members = hub.rooms.room(code: record.code)?.nicks ?? []
+            members = rooms.room(code: record.code)?.nicks ?? []
         }
         let key = Nick.key(nick)
         if members.contains(where: { Nick.key($0) == key }) {
@@ -174,7 +180,7 @@ struct APIRoutes {
     /// Text over the limit is `413 too_large`; empty text is `400 bad_request`.
     private func validatedText(_ text: String) throws -> String {
         do {
-            return try MessageText.validate(text, maxBytes: hub.configuration.maxMessageBytes)
+            return try MessageText.validate(text, maxBytes: configuration.maxMessageBytes)
         } catch {
             throw APIError(error.code == .tooLarge ? .contentTooLarge : .badRequest, error)
         }
@@ -182,7 +188,7 @@ struct APIRoutes {
 
     @Sendable func health(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         // 503 while storage cannot write (a full disk, a lost file) or does not answer within the deadline.
-        let store = hub.store
+        let store = self.store
         guard (try? await withDeadline(StorageDeadline.call, { await store.isHealthy() })) == true else {
             throw APIError(.serviceUnavailable, .unavailable, "storage is not answering")
         }
@@ -193,14 +199,14 @@ struct APIRoutes {
         Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: hub.metrics.registry.emitToBuffer()))
+            body: .init(byteBuffer: ByteBuffer(bytes: serverMetrics.registry.emitToBuffer()))
         )
     }
 
     /// The stored room named by the `{code}` path parameter.
     private func room(_ context: ParleyRequestContext) async throws -> RoomRecord {
         let code = try RoomCode.validate(context.parameters.get("code") ?? "")
-        guard let record = try await hub.store.room(code: code) else {
+        guard let record = try await store.room(code: code) else {
             throw APIError.notFound("no such room")
         }
         return record

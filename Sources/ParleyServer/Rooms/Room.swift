@@ -45,7 +45,7 @@ final class Room: Sendable {
     var nicks: [String] { state.withLock { $0.members.nicks } }
 
     /// What a joining connection learns.
-    struct Admission {
+    struct Joined {
         var nick: String
         var session: SessionSecret
         var members: [String]
@@ -54,33 +54,33 @@ final class Room: Sendable {
     /// Adds a member whose outbox is still holding. A valid `session` reclaims its nick, replacing a live
     /// holder (closed 4001, with no leave/join pair); otherwise `requestedNick` (or a guest nick) is used,
     /// suffixed on a clash.
-    func join(_ id: ConnectionID, requestedNick: String?, session requestedSession: SessionSecret?, outbox: Outbox) -> Admission {
+    func join(_ id: ConnectionID, requestedNick: String?, session requestedSession: SessionSecret?, outbox: Outbox) -> Joined {
         let claim = requestedSession.flatMap { secret in sessions.lookup(secret, roomCode: code).map { (secret, $0.nick) } }
         let session = claim?.0 ?? SessionSecret.random()
         let desired = claim?.1 ?? requestedNick ?? Nick.makeGuest()
-        let admission = admit(id, nick: desired, session: session, outbox: outbox, announce: true)
-        sessions.bind(session, roomCode: code, nick: admission.nick)
-        return admission
+        let joined = add(id, nick: desired, session: session, outbox: outbox, announce: true)
+        sessions.bind(session, roomCode: code, nick: joined.nick)
+        return joined
     }
 
     /// Adds a member whose nick the cluster already reserved (see ``ClusterPresence``). `announce` is false
     /// when the member took over its session from a connection on any node.
-    func join(_ id: ConnectionID, claimed nick: String, session: SessionSecret, announce: Bool, outbox: Outbox) -> Admission {
-        admit(id, nick: nick, session: session, outbox: outbox, announce: announce)
+    func join(_ id: ConnectionID, claimed nick: String, session: SessionSecret, announce: Bool, outbox: Outbox) -> Joined {
+        add(id, nick: nick, session: session, outbox: outbox, announce: announce)
     }
 
-    private func admit(_ id: ConnectionID, nick: String, session: SessionSecret, outbox: Outbox, announce: Bool) -> Admission {
+    private func add(_ id: ConnectionID, nick: String, session: SessionSecret, outbox: Outbox, announce: Bool) -> Joined {
         let ts = Timestamp.now()
-        let (admission, replaced): (Admission, Outbox?) = state.withLock { state in
+        let (joined, replaced): (Joined, Outbox?) = state.withLock { state in
             let joined = state.members.join(id, desired: nick, session: session, handle: outbox)
             state.remote.heldHere(joined.nick)
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
-            return (Admission(nick: joined.nick, session: session, members: state.members.nicks), joined.replaced?.handle)
+            return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.replaced?.handle)
         }
-        replaced?.closeNow(code: 4001, reason: "replaced")
-        return admission
+        replaced?.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
+        return joined
     }
 
     /// Removes a member that a connection on another node took over: closed 4001, no leave event.
@@ -90,7 +90,7 @@ final class Room: Sendable {
             if let member { state.remote.movedAway(member.nick) }
             return member
         }
-        member?.handle.closeNow(code: 4001, reason: "replaced")
+        member?.handle.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
     }
 
     /// Removes a member and tells the others; a member that was replaced leaves silently.

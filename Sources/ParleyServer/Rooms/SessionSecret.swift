@@ -1,7 +1,7 @@
 /// A session secret: 160 random bits, written as 40 lowercase hexadecimal digits.
 ///
 /// A value of three words rather than a `String`: every member keeps its secret, and as a string it was a
-/// heap block of about 96 bytes per connection.
+/// heap block per connection (docs/ARCHITECTURE.md, "Memory per connection").
 struct SessionSecret: Hashable, Sendable, CustomStringConvertible {
     private var high: UInt64
     private var middle: UInt64

@@ -39,8 +39,8 @@ enum CommitOutcome: Sendable {
     /// A large batch's outcome goes to a second task that runs the completions (fan-out to the rooms), so
     /// the next transaction starts while it is delivered; at most four written batches wait. A small batch
     /// with nothing waiting before it is completed by the writer itself: the hand-off would cost more than
-    /// it saves (measured at a fixed 50,000 deliveries/s: 5 to 7 points of CPU). Either way completions run in
-    /// commit order. On graceful shutdown what is queued is still written.
+    /// it saves (docs/PERFORMANCE.md, "Measurements behind the code"). Either way completions run in commit
+    /// order. On graceful shutdown what is queued is still written.
     static func runWriter(
         queue: CommitQueue<PendingMessage>,
         maxBatch: Int,

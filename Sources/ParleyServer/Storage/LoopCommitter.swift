@@ -5,10 +5,10 @@ import NIOPosix
 /// hands them over together once the pass is done (to the ``SQLiteWriter``).
 ///
 /// At a steady rate a pass holds only a few messages. Handing each message to a writer task, from there to
-/// the database's queue and the results back to the loop cost more than the messages themselves: at 5,000
-/// messages/s into 100 rooms of 10, the server made about 8,000 futex calls a second. Here the first message
-/// of a pass schedules one task on the loop; it runs after the loop has read everything that woke it and
-/// hands all of it over at once, without waiting for the disk.
+/// the database's queue and the results back to the loop cost more than the messages themselves, in thread
+/// wake-ups (docs/PERFORMANCE.md, "Measurements behind the code"). Here the first message of a pass schedules
+/// one task on the loop; it runs after the loop has read everything that woke it and hands all of it over at
+/// once, without waiting for the disk.
 final class LoopCommitter: Sendable {
     let eventLoop: any EventLoop
     /// Takes a pass's batch, on the loop's thread; must not wait.

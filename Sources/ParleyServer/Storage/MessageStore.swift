@@ -19,7 +19,8 @@ public struct PendingMessage: Sendable {
     public var text: String
     public var ts: Timestamp
     public var clientID: String?
-    /// Called in commit order, after the batch holding this message is durable.
+    /// Called in commit order, after the batch holding this message is durable. The server's own
+    /// completions hand the result to the room first (``RoomRegistry/deliver(_:toRoom:)``).
     public var completion: @Sendable (AppendResult) -> Void
 }
 

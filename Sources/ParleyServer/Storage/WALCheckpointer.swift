@@ -5,8 +5,8 @@ import Synchronization
 /// Copies the write-ahead log back into the database file from a connection and thread of its own.
 ///
 /// SQLite's automatic checkpoint runs inside the commit that fills the log: every 1,000 pages it copied them
-/// and synced both files while the event loop that committed waited (3–12 ms per sync here), and that set the
-/// p99 latency of a durable server. These passes run in passive mode, alongside commits.
+/// and synced both files while the event loop that committed waited, and that set the p99 latency of a
+/// durable server (docs/ARCHITECTURE.md, "Checkpoints"). These passes run in passive mode, alongside commits.
 ///
 /// A pass competes with the event loops for the CPU while it copies, so passes are kept short: while commits
 /// keep coming, one runs `interval` (25 ms by default) after the previous one once `busyCommits` commits have
@@ -22,8 +22,8 @@ import Synchronization
 /// log from its beginning, truncating the file back to `restartPages` pages. The writer's own automatic
 /// checkpoint stays on, at twice that, as a backstop.
 ///
-/// Each restart makes the writer wait for two syncs, so restarts are kept rare: at 16,384 pages they
-/// came every second or two under load and set the p99 latency (docs/ARCHITECTURE.md, "Checkpoints").
+/// Each restart makes the writer wait for two syncs, so restarts are kept rare: at a quarter of the default
+/// they came often enough under load to set the p99 latency (docs/ARCHITECTURE.md, "Checkpoints").
 final class WALCheckpointer: Sendable {
     /// Log pages (4 KB each) after which the writer empties the log, unless told otherwise.
     static let defaultRestartPages = 65_536

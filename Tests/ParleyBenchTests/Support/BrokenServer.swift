@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
-import Logging
+import ParleyTestSupport
 import Synchronization
 
 /// A chat server that speaks just enough of the protocol for `parley bench` (a `welcome`, then every message
@@ -43,20 +43,16 @@ struct BrokenServer {
                 }
             }
         }
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: Router(),
-            server: .http1WebSocketUpgrade(webSocketRouter: router),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in portSink.yield(channel.localAddress?.port ?? 0) },
-            logger: .quiet
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { return }
+        try await withApplication { listening in
+            Application(
+                router: Router(),
+                server: .http1WebSocketUpgrade(webSocketRouter: router),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { channel in listening(channel.localAddress?.port ?? 0) },
+                logger: .quiet
+            )
+        } body: { port in
             try await body(port)
-            group.cancelAll()
         }
     }
 

@@ -1,0 +1,143 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOHTTP1
+import ParleyProtocol
+
+/// The one step before a WebSocket upgrade (contract §2): it parses the connect request once, checks the
+/// `Host` and `Origin`, reads the room in api mode, and takes a place in the ``ConnectionLimiter``, or
+/// answers with the HTTP refusal. What it decided goes on to the connection as ``Admitted``, so nothing is
+/// parsed or read twice. Nothing is stored here: an open room is created only once its first connection
+/// is upgraded.
+final class Admission: Sendable {
+    let configuration: ServerConfiguration
+    let store: any MessageStore
+    let limiter: ConnectionLimiter
+    /// Runs the api-mode room read, which must not block the event loop.
+    let work: ConnectionWork
+    let metrics: ParleyMetrics
+
+    /// A request that may upgrade.
+    struct Admitted: Sendable {
+        var request: ConnectRequest
+        /// The room, read here in api mode; nil in open mode (opened on join).
+        var room: RoomRecord?
+        /// The connection's place in the limiter; the connection takes it over.
+        var slot: ConnectionSlot
+    }
+
+    init(configuration: ServerConfiguration, store: any MessageStore, limiter: ConnectionLimiter, work: ConnectionWork, metrics: ParleyMetrics) {
+        self.configuration = configuration
+        self.store = store
+        self.limiter = limiter
+        self.work = work
+        self.metrics = metrics
+    }
+
+    /// Decides a WebSocket upgrade request: admitted, or the refusal to answer with.
+    func decide(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Result<Admitted, APIError>> {
+        let origin = head.headers.first(name: "origin")
+        let host = head.headers.first(name: "host")
+        let address = ClientAddress(peer: channel.remoteAddress, forwardedFor: head.headers["X-Forwarded-For"], trusted: configuration.trustedProxies)
+        guard URI(head.uri).path == "/ws" else {
+            return channel.eventLoop.makeSucceededFuture(.failure(APIError(.notFound, .notFound, "no WebSocket here")))
+        }
+        let request: ConnectRequest
+        do throws(APIError) {
+            request = try check(target: head.uri, origin: origin, host: host)
+        } catch {
+            return channel.eventLoop.makeSucceededFuture(refused(error))
+        }
+        if configuration.roomCreation == .open {
+            return channel.eventLoop.makeSucceededFuture(reserve(request, room: nil, address: address))
+        }
+        // A room must exist: that takes a storage read.
+        let promise = channel.eventLoop.makePromise(of: Result<Admitted, APIError>.self)
+        let queued = work.submit {
+            do throws(APIError) {
+                let room = try await self.existingRoom(request)
+                promise.succeed(self.reserve(request, room: room, address: address))
+            } catch {
+                promise.succeed(self.refused(error))
+            }
+        }
+        if !queued { promise.succeed(refused(APIError(.serviceUnavailable, .unavailable, "the server is busy; try again"))) }
+        return promise.futureResult
+    }
+
+    /// The checks that need no storage: the query parsed into a ``ConnectRequest``, then `Host` and `Origin`.
+    func check(target: String, origin: String?, host: String?) throws(APIError) -> ConnectRequest {
+        let connect: ConnectRequest
+        do throws(ProtocolError) {
+            connect = try ConnectRequest(query: URI(target).queryParameters)
+        } catch {
+            throw APIError(.badRequest, error)
+        }
+        let policy = HostPolicy(configuration: configuration)
+        guard policy.allows(host: host) else {
+            metrics.edge.foreignHost.increment()
+            throw APIError.foreignHost
+        }
+        guard policy.allows(origin: origin, host: host) else {
+            metrics.edge.foreignOrigin.increment()
+            throw APIError.foreignOrigin
+        }
+        return connect
+    }
+
+    /// In api mode, the room the request names, which must exist; nil in open mode.
+    private func existingRoom(_ request: ConnectRequest) async throws(APIError) -> RoomRecord? {
+        guard configuration.roomCreation == .api else { return nil }
+        let record: RoomRecord?
+        do {
+            record = try await store.room(code: request.roomCode)
+        } catch {
+            throw APIError(.serviceUnavailable, .unavailable, "storage is unavailable")
+        }
+        guard let record else { throw APIError(.notFound, .notFound, "no such room") }
+        return record
+    }
+
+    private func reserve(_ request: ConnectRequest, room: RoomRecord?, address: ClientAddress) -> Result<Admitted, APIError> {
+        do throws(ConnectionLimiter.Refusal) {
+            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address)))
+        } catch {
+            return refused(Self.refusal(error))
+        }
+    }
+
+    private func refused(_ error: APIError) -> Result<Admitted, APIError> {
+        metrics.connectionsRefused.increment()
+        return .failure(error)
+    }
+
+    /// `GET /ws` on the HTTP router, for requests without upgrade headers: the same checks, then 400.
+    func addRefusalRoute(to router: Router<ParleyRequestContext>) {
+        router.get("/ws") { request, context -> Response in
+            let connect = try self.check(target: request.uri.description, origin: request.headers[.origin], host: request.head.authority)
+            _ = try await self.existingRoom(connect)
+            do throws(ConnectionLimiter.Refusal) {
+                try self.limiter.check(address: context.clientAddress(of: request, trustedProxies: self.configuration.trustedProxies))
+            } catch {
+                throw Self.refusal(error)
+            }
+            throw APIError(.badRequest, .badRequest, "expected a WebSocket upgrade request")
+        }
+        router.refuseOtherMethods("/ws", allowed: [.get])
+    }
+
+    /// The HTTP refusal for a connection-limit failure.
+    static func refusal(_ refusal: ConnectionLimiter.Refusal) -> APIError {
+        switch refusal {
+        case .perAddress: APIError(.tooManyRequests, .rateLimited, "too many connections from this address")
+        case .total: APIError(.serviceUnavailable, .unavailable, "the server is at its connection limit")
+        case .shuttingDown: APIError(.serviceUnavailable, .unavailable, "the server is shutting down")
+        }
+    }
+}
+
+extension APIError {
+    static let foreignHost = APIError(.forbidden, .forbidden, "this server is not reached under that host name")
+    static let foreignOrigin = APIError(.forbidden, .forbidden, "origin not allowed")
+}

@@ -1,0 +1,183 @@
+import Logging
+import NIOCore
+import ParleyProtocol
+import Synchronization
+
+/// The commands a joined member sends, handled on the socket's event loop.
+extension ChatConnection {
+    /// What became of a command, for ``ChatSocketHandler``.
+    enum CommandResult {
+        /// Done (or refused): the next command may run.
+        case finished
+        /// It went to ``ConnectionWork``: the handler takes no other command until ``Event/finished`` comes
+        /// down the pipeline.
+        case waiting
+    }
+
+    /// Handles one text frame on the event loop.
+    func receive(_ text: String) -> CommandResult {
+        guard let room else { return .finished }
+        var clientID: String?
+        do {
+            let command = try ClientCommand.parse(frame: text)
+            if case .message(_, let id) = command { clientID = id }
+            return try handle(command, in: room)
+        } catch {
+            context.metrics.refused(error.code)
+            send(.error(code: error.code, message: error.message, clientID: clientID))
+            return .finished
+        }
+    }
+
+    private func handle(_ command: ClientCommand, in room: Room) throws(ProtocolError) -> CommandResult {
+        switch command {
+        case .message(let text, let clientID):
+            return try post(text: text, clientID: clientID, in: room)
+        case .typing:
+            let now = ContinuousClock.now
+            let relay = lastTyping.withLock { last in
+                if let previous = last, now - previous < Self.typingInterval { return false }
+                last = now
+                return true
+            }
+            guard relay else { return .finished }
+            room.typing(id)
+            if let cluster = context.cluster, let nick = room.nick(of: id) {
+                var notice = ClusterNotice(.typing, room: room.code, node: cluster.node)
+                notice.nick = nick
+                // Nothing waits for it: a lost typing notice costs nothing.
+                _ = context.work.submit { [notice] in await cluster.publish(notice) }
+            }
+            return .finished
+        case .nick(let raw):
+            let nick = try Nick.normalize(raw)
+            guard let cluster = context.cluster else {
+                try room.rename(id, to: nick)
+                return .finished
+            }
+            guard room.nick(of: id) != nick else { return .finished }
+            return wait(clientID: nil) {
+                try await cluster.rename(room: room.record, connection: self.id, to: nick)
+                try room.rename(self.id, to: nick)
+            }
+        case .history(let before, let limit):
+            let limit = try Limits.historyPageSize(limit)
+            return wait(clientID: nil) {
+                let page = try await self.context.store.messages(roomID: room.record.id, after: nil, before: before, limit: limit, newest: true)
+                self.send(.history(messages: page.messages, hasMore: page.hasMore))
+            }
+        case .ping:
+            send(.pong)
+            return .finished
+        }
+    }
+
+    /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
+    /// connection alone with the original and costs no rate-limit token.
+    private func post(text: String, clientID: String?, in room: Room) throws(ProtocolError) -> CommandResult {
+        let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes)
+        let allowed = rate.withLock { $0.take() == .allow }
+        if !allowed {
+            guard let clientID else {
+                try refuseRate()
+                return .finished
+            }
+            return wait(clientID: clientID) {
+                if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
+                    guard original.text == text else { throw Self.clientIDTaken }
+                    self.send(.message(original))
+                } else {
+                    try self.refuseRate()
+                }
+            }
+        }
+        guard let nick = room.nick(of: id) else { return .finished }
+        let message = PendingMessage(
+            roomID: room.record.id,
+            nick: nick,
+            text: text,
+            ts: .now(),
+            clientID: clientID,
+            completion: committed(roomCode: room.code, clientID: clientID)
+        )
+        if context.store.offer(message) {
+            context.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(room.code)"])
+            // Behind a slow disk: read nothing more until the store has room again.
+            guard context.store.isBacklogged else { return .finished }
+            return wait(clientID: nil) { await self.context.store.waitForRoom() }
+        }
+        // The store cannot take it now (PostgreSQL's commit queue is full, or the store has stopped): wait in
+        // its queue, reading nothing more meanwhile.
+        return wait(clientID: clientID) {
+            try await self.context.store.append(message)
+        }
+    }
+
+    private func refuseRate() throws(ProtocolError) {
+        if rate.withLock({ $0.refuse() }) == .close {
+            outbox.closeNow(code: CloseCode.policyViolation.rawValue, reason: "rate limit exceeded")
+            return
+        }
+        throw ProtocolError(.rateLimited, "too many messages; slow down")
+    }
+
+    /// What runs once storage has decided on a message this connection sent: the room gets it first
+    /// (``RoomRegistry/deliver(_:toRoom:)``), then the sender hears of anything but success.
+    private func committed(roomCode: String, clientID: String?) -> @Sendable (AppendResult) -> Void {
+        { [rooms = context.rooms] result in
+            rooms.deliver(result, toRoom: roomCode)
+            switch result {
+            case .stored:
+                break
+            case .duplicate(let original):
+                self.rate.withLock { $0.refund() }
+                self.send(.message(original))
+            case .conflict:
+                self.context.metrics.refused(.badRequest)
+                self.send(.error(code: .badRequest, message: Self.clientIDTaken.message, clientID: clientID))
+            case .noRoom:
+                self.send(.error(code: .notFound, message: "the room no longer exists", clientID: clientID))
+            case .failed:
+                self.send(.error(code: .unavailable, message: "the message could not be stored; resend it", clientID: clientID))
+            }
+        }
+    }
+
+    /// A `client_id` already stored in the room with other text: only the same message may be resent.
+    static let clientIDTaken = ProtocolError(.badRequest, "client_id is already used by another message in this room")
+
+    /// Runs `command` on a worker and tells the handler when it is done. A protocol error is answered as
+    /// usual; any other failure means storage did not answer: the command fails, the connection stays.
+    /// When no worker can take it, the client is told the server is busy and the command is finished.
+    private func wait(clientID: String?, _ command: @escaping @Sendable () async throws -> Void) -> CommandResult {
+        let queued = context.work.submit {
+            do {
+                try await command()
+            } catch let error as ProtocolError {
+                self.context.metrics.refused(error.code)
+                self.send(.error(code: error.code, message: error.message, clientID: clientID))
+            } catch {
+                self.logger.warning("command failed", metadata: ["error": "\(error)"])
+                self.context.metrics.refused(.unavailable)
+                self.send(.error(code: .unavailable, message: "storage is unavailable; try again", clientID: clientID))
+            }
+            self.channel.pipeline.fireUserInboundEventTriggered(Event.finished)
+        }
+        if !queued {
+            context.metrics.refused(.unavailable)
+            send(.error(code: .unavailable, message: "the server is busy; try again", clientID: clientID))
+        }
+        return queued ? .waiting : .finished
+    }
+
+    private func send(_ event: ServerEvent) {
+        enqueue(EventEncoder.encode(event))
+    }
+
+    /// Queues a frame for this client alone; an overflow cuts it off as a slow consumer, counted here.
+    func enqueue(_ frame: ByteBuffer) {
+        if outbox.enqueue(frame) == .overflowed {
+            context.metrics.slowConsumersClosed.increment()
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import DequeModule
+import NIOCore
+
+extension Outbox {
+    /// Frames taken from the queue, in order. A single frame (the usual case: one message to a member that
+    /// keeps up) is held inline; more keep the queue's own storage. No array is built per take.
+    struct Frames: RandomAccessCollection {
+        let pending: Pending
+        var startIndex: Int { 0 }
+        var endIndex: Int { pending.count }
+        subscript(position: Int) -> ByteBuffer {
+            switch pending {
+            case .empty: preconditionFailure("index out of range")
+            case .one(let queued):
+                precondition(position == 0, "index out of range")
+                return queued.frame
+            case .many(let queue): return queue[position].frame
+            }
+        }
+    }
+
+    struct Queued {
+        var frame: ByteBuffer
+        var messageID: Int64?
+        var counted: Bool
+    }
+
+    /// The queue. A member is sent one frame at a time far more often than several, and an idle member has
+    /// none: only a backlog allocates storage, and it goes with the frames when the writer takes them.
+    enum Pending {
+        case empty
+        case one(Queued)
+        case many(Deque<Queued>)
+
+        var count: Int {
+            switch self {
+            case .empty: 0
+            case .one: 1
+            case .many(let queue): queue.count
+            }
+        }
+
+        var items: Deque<Queued> {
+            switch self {
+            case .empty: []
+            case .one(let queued): [queued]
+            case .many(let queue): queue
+            }
+        }
+
+        mutating func append(_ item: Queued) {
+            switch self {
+            case .empty:
+                self = .one(item)
+            case .one(let first):
+                self = .many([first, item])
+            case .many(var queue):
+                self = .empty
+                queue.append(item)
+                self = .many(queue)
+            }
+        }
+    }
+}

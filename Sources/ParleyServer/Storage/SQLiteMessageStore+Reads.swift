@@ -1,0 +1,120 @@
+import GRDB
+import GRDBSQLite
+import ParleyProtocol
+
+extension SQLiteMessageStore {
+    public func room(code: String) async throws -> RoomRecord? {
+        try await database.read { db in try Self.room(db, code: code) }
+    }
+
+    /// A room made here is `ephemeral` until its first message: ``forgetRoom(_:)`` deletes it again.
+    public func openRoom(code: String) async throws -> RoomRecord {
+        if let existing = try await room(code: code) { return existing }
+        defer { checkpointer?.committed() }
+        return try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomID), ?, NULL, ?, 0, 1)",
+                arguments: [code, Timestamp.now().milliseconds]
+            )
+            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+            return record
+        }
+    }
+
+    public func createRoom(code: String, name: String?) async throws -> RoomRecord {
+        defer { checkpointer?.committed() }
+        return try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomID), ?, ?, ?, 0)",
+                arguments: [code, name, Timestamp.now().milliseconds]
+            )
+            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+            return record
+        }
+    }
+
+    /// Above every id a room ever had, forgotten ones included: SQLite would otherwise give the next room the
+    /// id of a forgotten one that had the largest, and a request still holding that id would reach the new room.
+    private static let nextRoomID =
+        "(SELECT max(coalesce((SELECT max(id) FROM rooms), 0), (SELECT forgotten FROM parley_room_ids WHERE only = 1)) + 1)"
+
+    /// Deletes an open room in which no message was ever stored. The caller (``RoomRegistry``) has made sure
+    /// it has no members and that nobody is joining it; the `WHERE` keeps a message that got in first.
+    public func forgetRoom(_ room: RoomRecord) async {
+        guard room.ephemeral else { return }
+        do {
+            try await database.write { db in
+                try db.execute(sql: "DELETE FROM rooms WHERE id = ? AND ephemeral = 1 AND last_id = 0", arguments: [room.id])
+                guard db.changesCount > 0 else { return }
+                try db.execute(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1", arguments: [room.id])
+            }
+            checkpointer?.committed()
+        } catch {
+            // It stays on disk, as any used room does; the next leave tries again.
+            logger.debug("could not forget room", metadata: ["room": "\(room.code)", "error": "\(error)"])
+        }
+    }
+
+    public func lastID(roomID: Int64) async throws -> Int64 {
+        try await database.read { db in try Self.lastID(db, roomID: roomID) }
+    }
+
+    public func messages(roomID: Int64, after: Int64?, before: Int64?, limit: Int, newest: Bool) async throws -> MessagePage {
+        try await database.read { db in
+            let order = newest ? "DESC" : "ASC"
+            var rows = try Self.messages(
+                db,
+                sql: "WHERE room_id = ? AND id > ? AND id < ? ORDER BY id \(order) LIMIT ?",
+                arguments: [roomID, after ?? 0, before ?? Int64.max, limit + 1]
+            )
+            let hasMore = rows.count > limit
+            if hasMore { rows.removeLast() }
+            if newest { rows.reverse() }
+            return MessagePage(messages: rows, hasMore: hasMore, lastID: try Self.lastID(db, roomID: roomID))
+        }
+    }
+
+    public func message(roomID: Int64, clientID: String) async throws -> ChatMessage? {
+        try await database.read { db in try Self.message(db, roomID: roomID, clientID: clientID) }
+    }
+
+    // MARK: statements shared by reads and the writer
+
+    static func room(_ db: Database, code: String) throws -> RoomRecord? {
+        let sql = "SELECT id, code, name, created_at, ephemeral FROM rooms WHERE code = ?"
+        guard let row = try Row.fetchOne(db, sql: sql, arguments: [code]) else { return nil }
+        return RoomRecord(
+            id: row["id"],
+            code: row["code"],
+            name: row["name"],
+            createdAt: Timestamp(milliseconds: row["created_at"]),
+            ephemeral: row["ephemeral"]
+        )
+    }
+
+    static func lastID(_ db: Database, roomID: Int64) throws -> Int64 {
+        try existingLastID(db, roomID: roomID) ?? 0
+    }
+
+    /// The room's newest id, or nil when the room does not exist.
+    static func existingLastID(_ db: Database, roomID: Int64) throws -> Int64? {
+        // Cached: the writer asks once per room in every batch, and parsing the SQL showed in its profile.
+        let statement = try db.cachedStatement(sql: "SELECT last_id FROM rooms WHERE id = ?")
+        let handle = statement.sqliteStatement
+        defer { sqlite3_reset(handle) }
+        sqlite3_bind_int64(handle, 1, roomID)
+        guard try step(statement, in: db) == SQLITE_ROW else { return nil }
+        return sqlite3_column_int64(handle, 0)
+    }
+
+    static func message(_ db: Database, roomID: Int64, clientID: String) throws -> ChatMessage? {
+        try messages(db, sql: "WHERE room_id = ? AND client_id = ?", arguments: [roomID, clientID]).first
+    }
+
+    static func messages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [ChatMessage] {
+        let statement = try db.cachedStatement(sql: "SELECT id, nick, text, ts, client_id FROM messages " + sql)
+        return try Row.fetchAll(statement, arguments: arguments).map { row in
+            ChatMessage(id: row[0], nick: row[1], text: row[2], ts: Timestamp(milliseconds: row[3]), clientID: row[4])
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// Each accepted TCP connection: HTTP/1.1 for the API and the web UI, or a WebSocket upgrade on `/ws`
+/// that is served by a ``ChatSocketHandler`` on the event loop.
+///
+/// HummingbirdWebSocket gives every socket an async task group (reader, auto-ping, handler) over an
+/// `NIOAsyncChannel`: every idle member kept those tasks' stacks, and every inbound frame crossed from the
+/// event loop to a task (docs/ARCHITECTURE.md, "Memory per connection"). Here the socket's task ends once
+/// `welcome` is sent; frames are handled where NIO reads them.
+struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
+    enum UpgradeResult: Sendable {
+        case websocket(ChatConnection, Admission.Admitted)
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// `/ws` without an acceptable request: answered with the contract's status and JSON error.
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    /// Decides each upgrade request.
+    let admission: Admission
+    /// What the upgraded connections share.
+    let connections: ConnectionContext
+    let responder: Responder
+    /// Sockets per peer that are still before their upgrade or first request head.
+    let unfinished: UnfinishedSockets
+
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // NIO keeps each socket's receive buffer for its next read, so an idle member holds it for
+            // good: start it at 256 bytes (NIO's default is 2 KB; a command is usually smaller); a socket
+            // that fills it gets a bigger one.
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
+            let peer = ClientAddress(peer: channel.remoteAddress)
+            guard unfinished.admit(peer) else {
+                // `handle` closes it at once, when the socket is registered.
+                connections.metrics.edge.tooManyUnfinished.increment()
+                return Value(upgradeResult: channel.eventLoop.makeFailedFuture(TooManyUnfinishedSockets()), channel: channel)
+            }
+            // First, so that it also times the TLS handshake (TLS sits in front of everything set up here).
+            // From here the deadline gives the place back; if it cannot be added, nothing else would.
+            do {
+                try channel.pipeline.syncOperations.addHandler(
+                    HandshakeDeadline(
+                        timeout: TimeAmount(connections.configuration.handshakeTimeout),
+                        unfinished: unfinished,
+                        address: peer,
+                        metrics: connections.metrics
+                    )
+                )
+            } catch {
+                unfinished.finish(peer)
+                throw error
+            }
+            // What the admission decided, for the upgrade (the request, room and slot) or for the HTTP side (the refusal).
+            let decision = NIOLoopBoundBox<Result<Admission.Admitted, APIError>?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: connections.configuration.maxFrameBytes,
+                shouldUpgrade: { channel, head in
+                    admission.decide(head, channel: channel).map { decided in
+                        decision.value = decided
+                        if case .success = decided { return HTTPHeaders() }
+                        return nil
+                    }
+                },
+                upgradePipelineHandler: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        HandshakeDeadline.finish(channel)
+                        // Only an admitted request gets here. The connection takes the slot over; if the upgrade
+                        // fails first, dropping it releases it.
+                        guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
+                        decision.value = nil
+                        return .websocket(try connections.upgraded(channel, slot: admitted.slot), admitted)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
+                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            HandshakeDeadline.finish(channel)
+                            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                            // Closes keep-alive connections idle for `--handshake-timeout` between requests (or
+                            // between the parts of one), and between requests on graceful shutdown.
+                            try channel.pipeline.syncOperations.addHandler(
+                                HTTPConnectionStateHandler(idleTimeout: connections.configuration.handshakeTimeout, logger: logger)
+                            )
+                            let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                                wrappingChannelSynchronously: channel,
+                                configuration: .init(isOutboundHalfClosureEnabled: true)
+                            )
+                            if case .failure(let refused) = decision.value { return .refused(http, refused) }
+                            return .notUpgraded(http)
+                        }
+                    }
+                )
+            )
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .websocket(let connection, let admitted):
+                // Joins and sends `welcome`; from then on the socket lives on the event loop alone.
+                await connection.start(admitted.request, room: admitted.room)
+            case .notUpgraded(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let refusal):
+                await Self.refuse(http, with: refusal)
+            }
+        } catch {
+            logger.debug("connection ended before a request", metadata: ["error": "\(error)"])
+            try? await value.channel.close()
+        }
+    }
+
+    /// Writes the refusal of an upgrade request, then closes.
+    private static func refuse(_ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, with refusal: APIError) async {
+        try? await http.executeThenClose { _, outbound in
+            let body = refusal.body
+            var fields = refusal.headers
+            fields[.contentType] = "application/json; charset=utf-8"
+            fields[.contentLength] = "\(body.readableBytes)"
+            fields[.connection] = "close"
+            let head = HTTPResponse(status: refusal.status, headerFields: fields)
+            try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+        }
+    }
+}
+
+/// A socket closed at once: its peer already has ``UnfinishedSockets/limitPerAddress`` sockets before
+/// their upgrade or request.
+struct TooManyUnfinishedSockets: Error {}

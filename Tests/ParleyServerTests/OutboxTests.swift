@@ -1,0 +1,90 @@
+import NIOCore
+import ParleyTestSupport
+import Testing
+
+@testable import ParleyServer
+
+/// One connection's bounded outbound queue: held until `welcome`, cut off on overflow, drained on close.
+@Suite struct OutboxTests {
+    func frame(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    @Test func holdsUntilWelcomeAndDropsWhatHistoryCovered() async {
+        let outbox = Outbox(limit: 1000)
+        _ = outbox.enqueue(frame("m4"), messageID: 4)
+        _ = outbox.enqueue(frame("join"))
+        _ = outbox.enqueue(frame("m5"), messageID: 5)
+        outbox.open(with: frame("welcome"), coveredID: 4)
+        guard case .frames(let frames) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames.map { String(buffer: $0) } == ["welcome", "join", "m5"])
+        // A covered message whose delivery comes after welcome is dropped too.
+        _ = outbox.enqueue(frame("m3"), messageID: 3)
+        _ = outbox.enqueue(frame("m6"), messageID: 6)
+        guard case .frames(let later) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(later.map { String(buffer: $0) } == ["m6"])
+    }
+
+    @Test func overflowClosesWithSlowConsumerAndDropsTheRest() async {
+        let outbox = Outbox(limit: 10)
+        outbox.open(with: frame("welcome-is-not-counted"), coveredID: 0)
+        #expect(outbox.enqueue(frame("12345")) == .queued)
+        #expect(outbox.enqueue(frame("12345")) == .queued)
+        #expect(outbox.enqueue(frame("1")) == .overflowed)
+        // Reported once: later frames are refused.
+        #expect(outbox.enqueue(frame("1")) == .refused)
+        guard case .close(let code, let reason) = await outbox.next() else {
+            Issue.record("expected close")
+            return
+        }
+        #expect(code == 1008 && reason == "slow consumer")
+        #expect(await outbox.next() == nil)
+    }
+
+    @Test func aWriterWaitingForItsSocketIsWokenByACloseButNotByFrames() {
+        let outbox = Outbox(limit: 100)
+        outbox.open(with: frame("w"), coveredID: 0)
+        let woken = ManagedAtomicFlag()
+        // Frames are queued, but a writer whose socket is full does not take them.
+        #expect(outbox.pollClose { woken.set() } == nil)
+        _ = outbox.enqueue(frame("a"))
+        #expect(!woken.isSet)
+        outbox.closeNow(code: 1008, reason: "slow consumer")
+        #expect(woken.isSet)
+        guard case .next(.close(1008, "slow consumer")) = outbox.pollClose(orWake: {}) else {
+            Issue.record("expected the close")
+            return
+        }
+    }
+
+    @Test func drainSendsQueuedFramesThenCloses() async {
+        let outbox = Outbox(limit: 100)
+        outbox.open(with: frame("w"), coveredID: 0)
+        _ = outbox.enqueue(frame("a"))
+        outbox.drainAndClose(code: 1001, reason: "bye")
+        #expect(outbox.enqueue(frame("late")) == .refused)
+        guard case .frames(let frames) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames.count == 2)
+        guard case .close(1001, _) = await outbox.next() else {
+            Issue.record("expected close")
+            return
+        }
+    }
+}
+
+extension Outbox.Next: Equatable {
+    public static func == (lhs: Outbox.Next, rhs: Outbox.Next) -> Bool {
+        switch (lhs, rhs) {
+        case (.frames(let a), .frames(let b)): a.elementsEqual(b)
+        case (.close(let a, let x), .close(let b, let y)): a == b && x == y
+        default: false
+        }
+    }
+}

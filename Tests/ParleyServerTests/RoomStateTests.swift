@@ -1,0 +1,40 @@
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+/// Members, nicks and sessions of one room, without sockets.
+@Suite struct RoomStateTests {
+    let a = ConnectionID(value: 1)
+    let b = ConnectionID(value: 2)
+    let c = ConnectionID(value: 3)
+
+    @Test func clashingNicksAreSuffixedCaseInsensitively() {
+        var state = RoomState<Int>()
+        #expect(state.join(a, desired: "Bob", session: secret(1), handle: 1).nick == "Bob")
+        #expect(state.join(b, desired: "bob", session: secret(2), handle: 2).nick == "bob-2")
+        #expect(state.join(c, desired: "BOB", session: secret(3), handle: 3).nick == "BOB-3")
+        #expect(state.nicks == ["Bob", "bob-2", "BOB-3"])
+        _ = state.leave(a)
+        #expect(state.join(a, desired: "bob", session: secret(4), handle: 4).nick == "bob")
+    }
+
+    @Test func sessionReplacesTheLiveHolderUnderItsNick() {
+        var state = RoomState<Int>()
+        _ = state.join(a, desired: "alice", session: secret(9), handle: 1)
+        let joined = state.join(b, desired: "ignored", session: secret(9), handle: 2)
+        #expect(joined.nick == "alice")
+        #expect(joined.replaced?.id == a)
+        #expect(state.members.count == 1)
+        #expect(state.leave(a) == nil)
+    }
+
+    @Test func renameRefusesANickHeldByAnother() throws {
+        var state = RoomState<Int>()
+        _ = state.join(a, desired: "alice", session: secret(1), handle: 1)
+        _ = state.join(b, desired: "bob", session: secret(2), handle: 2)
+        #expect(throws: ProtocolError.self) { try state.rename(b, to: "ALICE") }
+        #expect(try state.rename(a, to: "ALICE")?.from == "alice")
+        #expect(state.nicks == ["ALICE", "bob"])
+    }
+}
