@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import ParleyTestSupport
 import Synchronization
 
 /// A chat server that speaks just enough of the protocol for `parley bench --storm` (`welcome` with nick,

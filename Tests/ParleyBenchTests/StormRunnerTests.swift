@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ParleyBench
 import ParleyServer
+import ParleyTestSupport
 import Synchronization
 import Testing
 
