@@ -37,6 +37,8 @@ public struct StormReport: Codable, Sendable, Equatable {
     /// Dials refused and tried again, and members that never got in.
     public var retries = 0
     public var failed = 0
+    /// Members back after the restart that the server closed before the run stopped.
+    public var closedAfterResume = 0
     public var firstError: String?
     /// The bench's own CPU time while everyone reconnected, in % of one core.
     public var cpuPercent: Double?
@@ -59,11 +61,12 @@ public struct StormReport: Codable, Sendable, Equatable {
     public var connectsPerSecond: Double { allBackSeconds > 0 ? Double(rejoined) / allBackSeconds : 0 }
 
     public var hasFaults: Bool { gaps > 0 || duplicates > 0 || reorders > 0 || lostNicks > 0 || behind > 0 }
-    public var isClean: Bool { completed && failed == 0 && rejoined == connections && !hasFaults }
+    public var isClean: Bool { completed && failed == 0 && closedAfterResume == 0 && rejoined == connections && !hasFaults }
 
     enum CodingKeys: String, CodingKey {
         case url, rooms, members, connections, history, missed, joined, dropped, rejoined, behind, gaps, duplicates, reorders, anomalies,
             retries, failed, completed
+        case closedAfterResume = "closed_after_resume"
         case roomPrefix = "room_prefix"
         case joinSeconds = "join_s"
         case restartSeconds = "restart_s"
@@ -104,6 +107,7 @@ public struct StormReport: Codable, Sendable, Equatable {
         anomalies = try values.decode([DeliveryAnomaly].self, forKey: .anomalies)
         retries = try values.decode(Int.self, forKey: .retries)
         failed = try values.decode(Int.self, forKey: .failed)
+        closedAfterResume = try values.decode(Int.self, forKey: .closedAfterResume)
         firstError = try values.decodeIfPresent(String.self, forKey: .firstError)
         cpuPercent = try values.decodeIfPresent(Double.self, forKey: .cpuPercent)
         completed = try values.decode(Bool.self, forKey: .completed)
@@ -137,6 +141,7 @@ public struct StormReport: Codable, Sendable, Equatable {
         try values.encode(anomalies, forKey: .anomalies)
         try values.encode(retries, forKey: .retries)
         try values.encode(failed, forKey: .failed)
+        try values.encode(closedAfterResume, forKey: .closedAfterResume)
         try values.encodeIfPresent(firstError, forKey: .firstError)
         try values.encodeIfPresent(cpuPercent, forKey: .cpuPercent)
         try values.encode(completed, forKey: .completed)
@@ -157,7 +162,9 @@ public struct StormReport: Codable, Sendable, Equatable {
             "ids          \(gaps) gaps (\(missingIDs) ids missing), \(duplicates) duplicates, \(reorders) reorders",
             "nicks        \(lostNicks) lost" + (lostNickSample.map { " (\($0))" } ?? ""),
         ]
-        if retries > 0 || failed > 0 { lines.append("dials        \(retries) retried, \(failed) failed") }
+        if retries > 0 || failed > 0 || closedAfterResume > 0 {
+            lines.append("dials        \(retries) retried, \(failed) failed, \(closedAfterResume) closed by the server after resuming")
+        }
         if let firstError { lines.append("stopped      \(firstError)") }
         for anomaly in anomalies {
             let missing = anomaly.missing.map { " (\($0) missing)" } ?? ""

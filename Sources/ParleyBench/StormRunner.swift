@@ -1,6 +1,7 @@
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import ParleyClient
 import Synchronization
 
 /// `parley bench --storm`: a reconnect storm after a server restart, checked like a real client's resume.
@@ -45,6 +46,8 @@ public struct StormRunner: Sendable {
         case done(at: ContinuousClock.Instant)
         case retried
         case failed(String)
+        /// A member back after the restart was closed by the server before the run stopped.
+        case closedAfterResume(String)
         case finished(StormMember)
         case tick
     }
@@ -118,6 +121,7 @@ public struct StormRunner: Sendable {
         report.anomalies = Array(members.flatMap(\.anomalies).sorted { $0.atSeconds < $1.atSeconds }.prefix(10))
         report.retries = tracker.counts.retries
         report.failed = tracker.counts.failed
+        report.closedAfterResume = tracker.counts.closedAfterResume
         report.firstError = report.firstError ?? tracker.counts.firstError
         return report
     }
@@ -219,7 +223,7 @@ public struct StormRunner: Sendable {
             box: box,
             shared: shared
         )
-        guard first == .dropped else { return }
+        guard case .dropped = first else { return }
         shared.events.yield(.dropped)
         guard await shared.goes[index].wait() != nil, shared.stop.value == nil else { return }
         let (since, session) = box.state.withLock { ($0.lastID, $0.session) }
@@ -230,14 +234,17 @@ public struct StormRunner: Sendable {
             box: box,
             shared: shared
         )
-        if second == .dropped, shared.stop.value == nil {
-            shared.events.yield(.failed("\(plan.roomCode(room)) member \(plan.nick(number)): closed by the server after resuming"))
+        if case .dropped(let close) = second, shared.stop.value == nil {
+            let reason = close.map { " (\($0))" } ?? ""
+            shared.events.yield(
+                .closedAfterResume("\(plan.roomCode(room)) member \(plan.nick(number)): closed by the server after resuming\(reason)")
+            )
         }
     }
 
     enum Outcome: Equatable {
-        /// The connection got its `welcome` and later closed.
-        case dropped
+        /// The connection got its `welcome` and later closed, with the server's close frame if one came.
+        case dropped(close: String?)
         /// No attempt got a `welcome`, or the run stopped first.
         case failed
     }
@@ -248,13 +255,14 @@ public struct StormRunner: Sendable {
         let expected = Int64(history + (resuming ? missed : 0))
         let welcomed = Latch<Void>()
         var problem = "closed before welcome"
+        var close: WebSocketCloseFrame?
         for attempt in 1...Self.attempts {
             if attempt > 1 {
                 shared.events.yield(.retried)
                 try? await Task.sleep(for: .milliseconds(500 * attempt))
             }
             do {
-                _ = try await Self.connect(url: url, logger: logger) { inbound, outbound in
+                close = try await Self.connect(url: url, logger: logger) { inbound, outbound in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             guard await shared.stop.wait() != nil else { return }
@@ -294,7 +302,7 @@ public struct StormRunner: Sendable {
             } catch {
                 problem = "\(error)"
             }
-            if welcomed.value != nil { return .dropped }
+            if welcomed.value != nil { return .dropped(close: close?.summary) }
             if shared.stop.value != nil || Task.isCancelled { break }
         }
         shared.freed.yield()
@@ -392,6 +400,7 @@ public struct StormRunner: Sendable {
             var done = 0
             var retries = 0
             var failed = 0
+            var closedAfterResume = 0
             var finished = 0
             var lastJoin: ContinuousClock.Instant?
             var lastRejoin: ContinuousClock.Instant?
@@ -423,6 +432,9 @@ public struct StormRunner: Sendable {
                 case .retried: counts.retries += 1
                 case .failed(let problem):
                     counts.failed += 1
+                    counts.firstError = counts.firstError ?? problem
+                case .closedAfterResume(let problem):
+                    counts.closedAfterResume += 1
                     counts.firstError = counts.firstError ?? problem
                 case .finished(let member):
                     counts.finished += 1

@@ -11,7 +11,7 @@ import Darwin
 /// most `limit` (then it gets SIGTERM). Its standard output goes to standard error, so that it cannot mix
 /// with the report.
 ///
-/// Spawned and reaped directly (a thread blocked in `waitpid`): the server the command starts in the
+/// Only standard input, output and error are passed on. Spawned and reaped directly (a thread blocked in `waitpid`): the server the command starts in the
 /// background outlives it, and nothing here may wait for that one.
 struct RestartCommand: Sendable {
     var command: String
@@ -22,6 +22,7 @@ struct RestartCommand: Sendable {
     }
 
     func run() async throws {
+        Self.keepDescriptorsToOurselves()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -51,5 +52,17 @@ struct RestartCommand: Sendable {
             )
         }
         guard (status >> 8) & 0xFF == 0 else { throw Failure(description: "the restart command exited with status \((status >> 8) & 0xFF)") }
+    }
+
+    /// Marks every descriptor past standard error close-on-exec. The WebSocket client's sockets are not, and a
+    /// server the command starts would otherwise hold every member's socket: the members' closes would not
+    /// reach their peers, and the server would start with 10,000 descriptors fewer than it may open.
+    static func keepDescriptorsToOurselves() {
+        let limit = sysconf(Int32(_SC_OPEN_MAX))
+        guard limit > 3 else { return }
+        for descriptor in 3..<Int32(clamping: limit) {
+            let flags = fcntl(descriptor, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 }

@@ -2,6 +2,12 @@ import Testing
 
 @testable import parley
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// `parley bench --storm`: its options, and the restart command it runs between the two connections.
 @Suite struct BenchStormCommandTests {
     @Test func stormDefaults() throws {
@@ -41,5 +47,13 @@ import Testing
         let start = ContinuousClock.now
         try await RestartCommand(command: "sleep 12 >/dev/null 2>&1 & echo $! >/dev/null", limit: .seconds(30)).run()
         #expect(ContinuousClock.now - start < .seconds(8))
+    }
+
+    /// The WebSocket client's sockets are inheritable; the restarted server must not get them.
+    @Test(.timeLimit(.minutes(1))) func theCommandInheritsNoDescriptorOfOurs() async throws {
+        let descriptor = open("/dev/null", O_RDONLY)
+        try #require(descriptor > 2)
+        defer { close(descriptor) }
+        try await RestartCommand(command: "[ ! -e /proc/self/fd/\(descriptor) ]", limit: .seconds(10)).run()
     }
 }
