@@ -462,14 +462,33 @@ def markdown(path, meta, runs, discarded, chart_files, source):
     w("`tools/table.py` reads it too.")
     w("")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    kept = hand_written(path)
     with open(path, "w") as f:
         f.write("\n".join(out))
+        if kept:
+            f.write("\n" + kept)
     # The raw results beside the charts, with repository paths made relative.
     raw = os.path.join(os.path.dirname(path) or ".", "perf", "results.jsonl")
     os.makedirs(os.path.dirname(raw), exist_ok=True)
     with open(source) as src, open(raw, "w") as dst:
         for line in src:
             dst.write(sanitize(line, roots))
+
+
+GENERATED_SECTIONS = {"## Machine", "## How it was measured", "## Results"}
+
+
+def hand_written(path):
+    """The sections written by hand at the end of an existing report (from its first `## ` heading that this
+    script does not write), kept when the report is generated again."""
+    try:
+        lines = open(path).read().split("\n")
+    except OSError:
+        return ""
+    for i, line in enumerate(lines):
+        if line.startswith("## ") and line.strip() not in GENERATED_SECTIONS:
+            return "\n".join(lines[i:])
+    return ""
 
 
 def main():
