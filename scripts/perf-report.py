@@ -47,9 +47,11 @@ def load(path):
 
 
 def kind(d):
-    """closed / fixed / idle, or None for a run without a result."""
+    """closed / fixed / idle / connect / storm, or None for a run without a result."""
+    if "all_back_s" in d:
+        return "storm"
     if d.get("mode") == "idle":
-        return "idle"
+        return "connect" if str(d.get("scenario", "")).startswith("connect-") else "idle"
     if d.get("mode") == "fanout":
         return "fixed" if d.get("loop") == "open" else "closed"
     return None
@@ -91,15 +93,26 @@ def old_table(runs):
             continue
         if k == "idle":
             shape = f"idle {d['conns'] // 1000}k"
+        elif k == "connect":
+            shape = f"connect 10k into {d['rooms']:,} rooms"
+        elif k == "storm":
+            shape = "storm"
         else:
             shape = f"{d['rooms']}x{d['members']}" + (" @50k" if k == "fixed" else "")
         rows.setdefault(shape, {})[d["server"]] = d
     print("| shape | parley | go-hub | ratio |\n| --- | --- | --- | --- |")
+    storm, plain = rows.get("storm", {}).get("parley"), rows.get("connect 10k into 100 rooms", {}).get("go-hub")
+    if storm and plain:
+        print(f"| storm all back s vs go-hub 10k connects s | {num(storm.get('all_back_s'), 2)} | {num(plain.get('connect_s'), 2)} | "
+              f"{ratio(storm.get('all_back_s'), plain.get('connect_s'))} |")
     for shape, by in rows.items():
         p, g = by.get("parley"), by.get("go-hub")
         if not p or not g:
             continue
-        if shape.startswith("idle"):
+        if shape.startswith("connect"):
+            pc, gc = p.get("conn_per_s"), g.get("conn_per_s")
+            print(f"| {shape} connects/s | {num(pc)} | {num(gc)} | {ratio(pc, gc)} |")
+        elif shape.startswith("idle"):
             pk, gk = p.get("rss_per_conn_kb"), g.get("rss_per_conn_kb")
             print(f"| {shape} KB/conn | {num(pk, 1)} | {num(gk, 1)} | {ratio(pk, gk)} |")
         elif "@" in shape:
@@ -176,6 +189,47 @@ def idle_table(by, servers, base):
             f"| {LABELS.get(s, s)} | {num(d.get('ok'))} | {num(d.get('rss_per_conn_kb'), 1)} | "
             f"{ratio(d.get('rss_per_conn_kb'), base)} | {num(rss / 1024 if rss else None, 0)} | "
             f"{num(d.get('conn_per_s'))} | {flags(d)} |"
+        )
+    return lines
+
+
+def connect_table(by, servers):
+    base = by.get(BASELINE, {}).get("conn_per_s")
+    lines = [
+        "| server | connected | connects/s | vs go-hub | seconds | server CPU % | loadgen CPU % | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in servers:
+        d = by.get(s)
+        if not d:
+            continue
+        lines.append(
+            f"| {LABELS.get(s, s)} | {num(d.get('ok'))} | {num(d.get('conn_per_s'))} | {ratio(d.get('conn_per_s'), base)} | "
+            f"{num(d.get('connect_s'), 2)} | {num(d.get('srv_cpu_pct'), 1)} | {num(d.get('lg_cpu_pct'), 1)} | {flags(d)} |"
+        )
+    return lines
+
+
+def storm_table(by, servers, plain):
+    """`parley bench --storm` rows; `plain` is go-hub's 10,000 plain connects into 100 rooms, the target's yardstick."""
+    base = plain.get("connect_s") if plain else None
+    lines = [
+        "| server | back | all back s | vs go-hub's 10k connects | connects/s | caught up s | gaps | duplicates | lost nicks | bench CPU % | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in servers:
+        d = by.get(s)
+        if not d:
+            continue
+        notes = [n for n in [flags(d) if flags(d) != "–" else None, d.get("first_error")] if n]
+        for key in ("behind", "reorders", "failed"):
+            if d.get(key):
+                notes.append(f"{key} {d[key]}")
+        lines.append(
+            f"| {LABELS.get(s, s)} | {num(d.get('rejoined'))} of {num(d.get('connections'))} | {num(d.get('all_back_s'), 2)} | "
+            f"{ratio(d.get('all_back_s'), base)} | {num(d.get('connects_per_s'))} | {num(d.get('caught_up_s'), 2)} | "
+            f"{num(d.get('gaps'))} | {num(d.get('duplicates'))} | {num(d.get('lost_nicks'))} | {num(d.get('cpu_pct'), 0)} | "
+            f"{'; '.join(notes) or '–'} |"
         )
     return lines
 
@@ -386,18 +440,55 @@ def markdown(path, meta, runs, discarded, chart_files, source):
         w("")
         out.extend(idle_table(by[("idle", scenario)], servers, base))
         w("")
+    for scenario in sorted((s for k, s in by if k == "connect"), key=lambda s: int(s.split("-")[1])):
+        rooms = int(scenario.split("-")[1])
+        w(f"### Connecting, 10,000 connections into {rooms:,} rooms")
+        w("")
+        out.extend(connect_table(by[("connect", scenario)], servers))
+        w("")
+    if ("storm", "storm-10000") in by:
+        w("### Reconnect storm, 10,000 members in 100 rooms")
+        w("")
+        w("`parley bench --storm` (the peers cannot resume, so it runs against Parley with a file database): every")
+        w("member connects and receives 20 messages; the server is killed with `-9` and started again on the same")
+        w("database; one announcer per room posts 5 messages; then all 10,000 reconnect at once (64 dials at a time,")
+        w("the per-address limit) with `since` and `session`. *All back* runs from the restarted server listening")
+        w("to the last `welcome`; the target is at most 2× go-hub's time for 10,000 plain connects into 100 rooms.")
+        w("Each member checks that its `welcome` gives back its nick and holds exactly the ids it missed.")
+        w("")
+        out.extend(storm_table(by[("storm", "storm-10000")], servers, by.get(("connect", "connect-100"), {}).get(BASELINE)))
+        w("")
     w("Full per-run fields (CPU busy and softirq per CPU, send lag, loss, RSS) are in the JSONL; the shared")
     w("`tools/table.py` reads it too.")
     w("")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    kept = hand_written(path)
     with open(path, "w") as f:
         f.write("\n".join(out))
+        if kept:
+            f.write("\n" + kept)
     # The raw results beside the charts, with repository paths made relative.
     raw = os.path.join(os.path.dirname(path) or ".", "perf", "results.jsonl")
     os.makedirs(os.path.dirname(raw), exist_ok=True)
     with open(source) as src, open(raw, "w") as dst:
         for line in src:
             dst.write(sanitize(line, roots))
+
+
+GENERATED_SECTIONS = {"## Machine", "## How it was measured", "## Results"}
+
+
+def hand_written(path):
+    """The sections written by hand at the end of an existing report (from its first `## ` heading that this
+    script does not write), kept when the report is generated again."""
+    try:
+        lines = open(path).read().split("\n")
+    except OSError:
+        return ""
+    for i, line in enumerate(lines):
+        if line.startswith("## ") and line.strip() not in GENERATED_SECTIONS:
+            return "\n".join(lines[i:])
+    return ""
 
 
 def main():

@@ -33,3 +33,17 @@ public struct BenchEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { webSocketBase }
 }
+
+extension BenchEndpoint {
+    /// The `/ws` URL for a member coming back: `since` and `session` as a resuming client sends them.
+    public func webSocketURL(room: String, nick: String, since: Int64?, session: String?) -> String {
+        var url = webSocketURL(room: room, nick: nick)
+        if let since { url += "&since=\(since)" }
+        if let session {
+            var allowed = CharacterSet.urlQueryAllowed
+            allowed.remove(charactersIn: "&+=#")
+            url += "&session=" + (session.addingPercentEncoding(withAllowedCharacters: allowed) ?? session)
+        }
+        return url
+    }
+}

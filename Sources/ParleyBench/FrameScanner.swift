@@ -80,6 +80,61 @@ public enum FrameScanner {
         }
     }
 
+    /// Reads a `welcome` for a resume check: its nick, session and `last_id`, and the id of every message in
+    /// `history`, in order. `nil` when the frame is not a `welcome`.
+    public static func scanWelcome(_ bytes: UnsafeRawBufferPointer) -> WelcomeFrame? {
+        guard let fields = TopLevelFields(bytes), let type = fields.type, Word(bytes, type) == .welcome else { return decodeWelcome(bytes) }
+        func string(_ range: Range<Int>?) -> String?? {
+            guard let range else { return .some(nil) }
+            let value = UnsafeRawBufferPointer(rebasing: bytes[range])
+            return value.contains(UInt8(ascii: "\\")) ? .none : .some(String(decoding: value, as: UTF8.self))
+        }
+        guard let nick = string(fields.nick), let session = string(fields.session) else { return decodeWelcome(bytes) }
+        var ids: [Int64] = []
+        if let history = fields.history {
+            guard historyIDs(UnsafeRawBufferPointer(rebasing: bytes[history]), into: &ids) else { return decodeWelcome(bytes) }
+        }
+        return WelcomeFrame(nick: nick, session: session, lastID: fields.lastID, historyIDs: ids)
+    }
+
+    /// The `id` of each object in a JSON array; false when the array is not one the pass can read.
+    private static func historyIDs(_ array: UnsafeRawBufferPointer, into ids: inout [Int64]) -> Bool {
+        var index = skipSpaces(array, 0)
+        guard index < array.count, array[index] == UInt8(ascii: "[") else { return false }
+        index = skipSpaces(array, index + 1)
+        if index < array.count, array[index] == UInt8(ascii: "]") { return true }
+        while index < array.count {
+            guard array[index] == UInt8(ascii: "{"), let end = endOfValue(array, index),
+                let id = TopLevelFields(UnsafeRawBufferPointer(rebasing: array[index..<end]))?.id
+            else { return false }
+            ids.append(id)
+            index = skipSpaces(array, end)
+            guard index < array.count else { return false }
+            if array[index] == UInt8(ascii: "]") { return true }
+            guard array[index] == UInt8(ascii: ",") else { return false }
+            index = skipSpaces(array, index + 1)
+        }
+        return false
+    }
+
+    /// The slow path for a `welcome`.
+    static func decodeWelcome(_ bytes: UnsafeRawBufferPointer) -> WelcomeFrame? {
+        struct Message: Decodable { var id: Int64 }
+        struct Welcome: Decodable {
+            var type: String
+            var nick: String?
+            var session: String?
+            var lastID: Int64?
+            var history: [Message]?
+            enum CodingKeys: String, CodingKey {
+                case type, nick, session, history
+                case lastID = "last_id"
+            }
+        }
+        guard let welcome = try? JSONDecoder().decode(Welcome.self, from: Data(bytes)), welcome.type == "welcome" else { return nil }
+        return WelcomeFrame(nick: welcome.nick, session: welcome.session, lastID: welcome.lastID, historyIDs: welcome.history?.map(\.id) ?? [])
+    }
+
     /// The top-level fields the bench reads: string values as byte ranges inside their quotes, integers parsed.
     private struct TopLevelFields {
         var type: Range<Int>?
@@ -87,6 +142,10 @@ public enum FrameScanner {
         var text: Range<Int>?
         var lastID: Int64?
         var code: Range<Int>?
+        var nick: Range<Int>?
+        var session: Range<Int>?
+        /// The whole value, brackets included.
+        var history: Range<Int>?
 
         /// One pass over the object's keys; `nil` when `bytes` is not a well-formed JSON object as far as the
         /// pass can tell.
@@ -108,6 +167,8 @@ public enum FrameScanner {
                     case .type: type = (index + 1)..<end
                     case .text: text = (index + 1)..<end
                     case .code: code = (index + 1)..<end
+                    case .nick: nick = (index + 1)..<end
+                    case .session: session = (index + 1)..<end
                     default: break
                     }
                     index = end + 1
@@ -117,6 +178,7 @@ public enum FrameScanner {
                         if key == .id { id = number } else { lastID = number }
                     }
                     guard let end = endOfValue(bytes, index) else { return nil }
+                    if key == .history { history = index..<end }
                     index = end
                 }
                 index = skipSpaces(bytes, index)
@@ -129,7 +191,7 @@ public enum FrameScanner {
     }
 
     private enum Key {
-        case type, id, text, lastID, code, other
+        case type, id, text, lastID, code, nick, session, history, other
 
         init(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) {
             let key = UnsafeRawBufferPointer(rebasing: bytes[range])
@@ -143,6 +205,12 @@ public enum FrameScanner {
                 self = .code
             } else if equals(key, "last_id") {
                 self = .lastID
+            } else if equals(key, "nick") {
+                self = .nick
+            } else if equals(key, "session") {
+                self = .session
+            } else if equals(key, "history") {
+                self = .history
             } else {
                 self = .other
             }

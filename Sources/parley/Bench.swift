@@ -45,6 +45,12 @@ struct Bench: AsyncParsableCommand {
     var idle = false
     @Option(help: "Idle mode: seconds to wait for the broadcast after everyone joined.") var hold = 60.0
     @Option(help: "Room codes are PREFIX-N (default: random per run); processes with one prefix share rooms.") var roomPrefix: String?
+    @Flag(help: "Storm mode: connect every member, run --restart-command, then reconnect everyone at once with since and session.")
+    var storm = false
+    @Option(help: "Storm mode: a shell command that restarts the server and exits once it accepts connections again.")
+    var restartCommand: String?
+    @Option(help: "Storm mode: messages sent to each room before the restart.") var history = 20
+    @Option(help: "Storm mode: messages sent to each room after the restart, before the members come back.") var missed = 5
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
@@ -63,6 +69,11 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--size must be between 1 and \(Limits.defaultMaxFrameBytes)")
         }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        if storm {
+            guard !idle else { throw ValidationError("--storm and --idle exclude each other") }
+            guard restartCommand != nil else { throw ValidationError("--storm needs --restart-command") }
+            guard history >= 0, missed >= 0 else { throw ValidationError("--history and --missed must be at least 0") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
 
@@ -90,6 +101,10 @@ struct Bench: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .critical
         if idle {
             try await runIdle(plan: plan, logger: logger)
+            return
+        }
+        if storm, let restartCommand {
+            try await runStorm(plan: plan, restartCommand: restartCommand, logger: logger)
             return
         }
         let onTerminal = isatty(STDERR_FILENO) == 1
@@ -141,6 +156,29 @@ struct Bench: AsyncParsableCommand {
         // broadcast are a delivery problem (65).
         if report.joined < report.connections { throw ExitCode(ClientExitCode.unavailable) }
         if !report.isComplete { throw ExitCode(ClientExitCode.dataError) }
+    }
+
+    /// Storm mode: everyone connects, the server restarts, everyone comes back at once.
+    private func runStorm(plan: BenchPlan, restartCommand: String, logger: Logger) async throws {
+        let limit = plan.joinTimeout
+        let runner = StormRunner(plan: plan, history: history, missed: missed, logger: logger) {
+            try await RestartCommand(command: restartCommand, limit: limit).run()
+        }
+        let showProgress = !quiet
+        let report = await runner.run { phase in
+            if showProgress { Terminal.standardError.write("parley bench --storm: \(phase)\n") }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+        } else {
+            Terminal.standardOutput.write(report.text)
+        }
+        // Wrong ids, lost nicks or members still behind are delivery faults (65); anything else that kept the
+        // storm from finishing is a connection problem (69).
+        if report.hasFaults { throw ExitCode(ClientExitCode.dataError) }
+        if !report.isClean { throw ExitCode(ClientExitCode.unavailable) }
     }
 
     private func fail(_ message: String, code: Int32) -> ExitCode {
