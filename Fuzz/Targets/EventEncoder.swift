@@ -27,7 +27,7 @@ public func fuzzEventEncoder(_ start: UnsafePointer<UInt8>, _ count: Int) -> CIn
     require(decoded == event, "\(event) came back as \(decoded)")
 
     switch event {
-    case .message, .welcome, .history, .join, .leave:
+    case .message, .welcome, .history, .join, .leave, .update:
         // Written by hand, in a fixed key order: the same event gives the same bytes.
         let again = Array(EventEncoder.encode(decoded).readableBytesView)
         require(again == payload, "\(event) encoded again differs: \(String(decoding: again, as: UTF8.self).debugDescription)")
@@ -53,7 +53,7 @@ public func fuzzEventEncoder(_ start: UnsafePointer<UInt8>, _ count: Int) -> CIn
 }
 
 private func makeEvent(_ input: inout FuzzInput) -> ServerEvent {
-    switch input.byte() % 9 {
+    switch input.byte() % 10 {
     case 0: return .message(message(&input))
     case 1:
         let room = RoomInfo(code: input.string(), name: input.bool() ? input.string() : nil, createdAt: timestamp(&input))
@@ -64,7 +64,10 @@ private func makeEvent(_ input: inout FuzzInput) -> ServerEvent {
             members: (0..<input.byte() % 8).map { _ in input.string() },
             history: (0..<input.byte() % 8).map { _ in message(&input) },
             lastID: input.int64(),
-            truncated: input.bool()
+            truncated: input.bool(),
+            rev: input.bool() ? input.int64() : nil,
+            updates: input.bool() ? (0..<input.byte() % 4).map { _ in message(&input) } : nil,
+            updatesTruncated: input.bool() ? true : nil
         )
         return .welcome(welcome)
     case 2: return .history(messages: (0..<input.byte() % 8).map { _ in message(&input) }, hasMore: input.bool())
@@ -73,6 +76,7 @@ private func makeEvent(_ input: inout FuzzInput) -> ServerEvent {
     case 5: return .nick(from: input.string(), to: input.string(), ts: timestamp(&input))
     case 6: return .typing(nick: input.string())
     case 7: return .pong
+    case 8: return .update(rev: input.int64(), message: message(&input))
     default:
         let code = ErrorCode.allCases[Int(input.byte()) % ErrorCode.allCases.count]
         return .error(code: code, message: input.string(), clientID: input.bool() ? input.string() : nil)
@@ -85,7 +89,19 @@ private func message(_ input: inout FuzzInput) -> ChatMessage {
     let clientID = input.bool() ? input.string() : nil
     // Long texts reach the two- and eight-byte frame lengths.
     let text = input.byte() == 0xFF ? String(repeating: input.string(), count: 300) : input.string()
-    return ChatMessage(id: id, nick: input.string(), text: text, ts: ts, clientID: clientID)
+    var message = ChatMessage(id: id, nick: input.string(), text: text, ts: ts, clientID: clientID)
+    // The living-message fields (contract §11), each present only when it applies.
+    if input.bool() { message.replyTo = input.int64() }
+    if input.bool() { message.editedAt = timestamp(&input) }
+    if input.bool() {
+        message.deleted = true
+        message.text = ""
+    } else if input.bool() {
+        message.reactions = (0..<1 + input.byte() % 3).map { _ in
+            Reaction(emoji: input.string(), nicks: (0..<1 + input.byte() % 3).map { _ in input.string() })
+        }
+    }
+    return message
 }
 
 /// 0000-01-01T00:00:00.000Z up to 9999-12-31T23:59:59.999Z.

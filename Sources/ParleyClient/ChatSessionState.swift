@@ -1,3 +1,5 @@
+// Over 300 lines: one state machine whose stored state is private to it; spreading its transitions over
+// extension files would widen that state to the whole module.
 import OrderedCollections
 import ParleyProtocol
 
