@@ -139,6 +139,23 @@ import Testing
         }
     }
 
+    /// Two spellings of one emoji (composed and decomposed) are one reaction: the second is already there, and
+    /// the twenty-emoji cap cannot be passed by spelling one emoji many ways.
+    @Test func canonicallyEqualEmojiAreOneReaction() async throws {
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=spelling&nick=alice")
+            try await alice.send("react to me")
+            let message = try await alice.nextMessage()
+            try await alice.send(.react(id: message.id, emoji: "e\u{301}\u{323}"))
+            let (_, first) = try await alice.nextUpdate()
+            #expect(first.reactions?.map { Array($0.emoji.unicodeScalars) } == [["\u{1EB9}", "\u{301}"]])
+            for spelling in ["e\u{323}\u{301}", "\u{1EB9}\u{301}"] { try await alice.send(.react(id: message.id, emoji: spelling)) }
+            try await alice.send(.react(id: message.id, emoji: "👍"))
+            let (_, state) = try await alice.nextUpdate()
+            #expect(state.reactions?.count == 2 && state.reactions?.first?.nicks == ["alice"])
+        }
+    }
+
     /// Edits, deletions and reactions take rate-limit tokens like messages.
     @Test func changesCountAgainstTheRateLimit() async throws {
         try await withServer(.set(\.rateBurst, 3), .set(\.ratePerSecond, 0.01)) { server in

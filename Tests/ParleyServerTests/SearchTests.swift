@@ -111,6 +111,9 @@ private struct CheckpointBusy: Error {}
             #expect(try await server.http("GET", "/api/rooms/nowhere/search?q=a").status == 404)
             #expect(try await server.http("POST", "/api/rooms/search/search?q=a").status == 405)
             #expect(try await ids(server, "q=%21%21").isEmpty)  // no word at all: nothing matches
+            // A NUL or another control character separates words; it once ended the FTS5 query string early (500).
+            #expect(try await ids(server, "q=ab%00cd").isEmpty)
+            #expect(try await server.http("GET", "/api/rooms/search/search?q=U%C2%80%00%C3%98%27%12x").status == 200)
         }
     }
 }

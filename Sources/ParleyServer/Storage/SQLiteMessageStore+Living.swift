@@ -74,7 +74,12 @@ extension SQLiteMessageStore {
 enum SearchQuery {
     /// Nil when `text` holds no letter or digit (nothing can match).
     static func fts5(_ text: String) -> String? {
-        let words = text.split(whereSeparator: { $0.isWhitespace }).filter { word in
+        // Control characters separate words too: the tokenizer never indexes them, and a NUL would end the
+        // query string SQLite reads.
+        let separates = { (character: Character) in
+            character.isWhitespace || character.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        }
+        let words = text.split(whereSeparator: separates).filter { word in
             word.unicodeScalars.contains { $0.properties.isAlphabetic || $0.properties.numericType != nil }
         }
         guard !words.isEmpty else { return nil }
