@@ -88,6 +88,8 @@ import Testing
             #expect(try await probe.request("POST", "/api/rooms", headers: json).status == 429)
             #expect(try await probe.request("DELETE", "/api/rooms").status == 429)
             #expect(try await probe.request("GET", "/api/rooms/flood/messages").status == 200)
+            // Search reads, but a query can cost the database far more than a post: it counts too.
+            #expect(try await probe.request("GET", "/api/rooms/flood/search?q=m").status == 429)
             let page = try await server.http("GET", "/api/rooms/flood/messages")
             #expect((page.json["messages"] as? [Any])?.count == 5)
         }

@@ -25,25 +25,38 @@ struct RequestGuardMiddleware: RouterMiddleware {
             metrics.foreignHost.increment()
             throw APIError.foreignHost
         }
-        guard Self.changesState(request.method) else { return try await next(request, context) }
+        guard Self.changesState(request.method) else {
+            if Self.isCostlyRead(request) { try takeToken(request, context: context) }
+            return try await next(request, context)
+        }
         // A page on another site can send a form or a simple `fetch` here without asking (no CORS
         // preflight); its origin and its `text/plain` body give it away.
         guard policy.allows(origin: request.headers[.origin], host: request.head.authority) else {
             metrics.foreignOrigin.increment()
             throw APIError.foreignOrigin
         }
-        if !Self.isExemptFromRateLimit(request),
-            case .refuse(let retryAfter) = rateLimiter.take(context.clientAddress(of: request, trustedProxies: trustedProxies))
-        {
-            metrics.rateLimited.increment()
-            let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
-            throw APIError(.tooManyRequests, .rateLimited, "too many requests; retry later", headers: [.retryAfter: "\(seconds)"])
-        }
+        try takeToken(request, context: context)
         guard Self.hasAcceptableBody(request.headers) else {
             metrics.notJSON.increment()
             throw APIError(.unsupportedMediaType, .badRequest, "the body must be application/json")
         }
         return try await next(request, context)
+    }
+
+    /// Takes one of the client address's tokens, or refuses with `429` and `Retry-After`.
+    private func takeToken(_ request: Request, context: Context) throws {
+        guard !Self.isExemptFromRateLimit(request),
+            case .refuse(let retryAfter) = rateLimiter.take(context.clientAddress(of: request, trustedProxies: trustedProxies))
+        else { return }
+        metrics.rateLimited.increment()
+        let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
+        throw APIError(.tooManyRequests, .rateLimited, "too many requests; retry later", headers: [.retryAfter: "\(seconds)"])
+    }
+
+    /// A read that can cost the database far more than a post (a full-text search: its cost grows with the
+    /// index, not the room), so it takes a token like a request that changes state.
+    static func isCostlyRead(_ request: Request) -> Bool {
+        request.method == .get && request.uri.path.hasPrefix("/api/rooms/") && request.uri.path.hasSuffix("/search")
     }
 
     static func changesState(_ method: HTTPRequest.Method) -> Bool {
