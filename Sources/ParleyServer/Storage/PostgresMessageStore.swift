@@ -86,13 +86,16 @@ public final class PostgresMessageStore: MessageStore, Service {
 
     /// Results in batch order; throws only when nothing of `batch` can have been stored for a reason other
     /// than one of its rows.
+    static let rowRefused = ProtocolError(.badRequest, "the database cannot store this message (its text or a field is refused)")
+
     private func appendSplitting(_ batch: ArraySlice<PendingMessage>) async throws -> [AppendResult] {
         do {
             return try await append(Array(batch))
         } catch let error as PSQLError where Self.isRowError(error) {
             guard batch.count > 1 else {
                 logger.warning("a message could not be stored", metadata: ["error": "\(String(reflecting: error))"])
-                return [.failed]
+                // Refused for what it holds, so a resend would fail again: not `unavailable`, which clients resend.
+                return [.refused(Self.rowRefused)]
             }
             let middle = batch.startIndex + batch.count / 2
             let first = try await appendSplitting(batch[..<middle])
