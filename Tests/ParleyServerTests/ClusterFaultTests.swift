@@ -292,7 +292,8 @@ extension ClusterTests {
                 #expect(message.text == text)
             }
             // Refused for good (a resend would fail again), so not `unavailable`, which clients resend forever.
-            #expect(answers["m1"] == .error(code: .badRequest, message: "the database cannot store this message (its text or a field is refused)", clientID: "m1"))
+            let refusal = "the database cannot store this message (its text or a field is refused)"
+            #expect(answers["m1"] == .error(code: .badRequest, message: refusal, clientID: "m1"))
             let page = try await node.server.http("GET", "/api/rooms/latin/messages?limit=10").json
             let stored = try #require(page["messages"] as? [[String: Any]]).compactMap { $0["text"] as? String }
             #expect(stored == ["first", "café", "thé"])

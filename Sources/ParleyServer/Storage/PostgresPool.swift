@@ -146,6 +146,8 @@ final class PostgresPool: Sendable {
             return
         }
         previous?.cancel()
+        // The probe connected: reachable again, even if no call of the old pool fails or succeeds afterwards.
+        reachable.set(to: 1.0)
         logger.warning("the database answers again; started a fresh connection pool")
     }
 }
