@@ -3,7 +3,7 @@
 /// missed announcement. The value-type core of ``Room``'s delivery, tested without sockets.
 ///
 /// Until the first member's `welcome` says up to which id history covered (``anchor(after:)``), arrivals
-/// wait. After that, message `n + 1` is released only after `n`; when a later id is known to exist but an
+/// wait; the anchor releases them all, in id order. After that, message `n + 1` is released only after `n`; when a later id is known to exist but an
 /// earlier one has not arrived, the sequencer asks for one fetch from storage at a time.
 struct RoomSequencer<Payload> {
     /// The next id to release; nil until anchored.
@@ -28,12 +28,20 @@ struct RoomSequencer<Payload> {
         var fetchAfter: Int64?
     }
 
-    /// Sets the first id to release (once); everything at or below `lastID` is already in history.
+    /// Sets the first id to release (once): the first `welcome`'s history ends at `lastID`.
+    ///
+    /// What waited at or below `lastID` is released too, in id order, not dropped: another member joining at
+    /// the same time may have read its history earlier, up to a lower id, and needs those messages. Each
+    /// member's outbox drops what its own `welcome` covered (``Outbox/open(with:coveredID:)``), so nobody
+    /// gets a message twice.
     mutating func anchor(after lastID: Int64) -> Output {
         guard next == nil else { return Output() }
         next = lastID + 1
-        waiting = waiting.filter { $0.key > lastID }
-        return drain()
+        let covered = waiting.keys.filter { $0 <= lastID }.sorted()
+        let early = covered.compactMap { waiting.removeValue(forKey: $0) }
+        var output = drain()
+        output.release = early + output.release
+        return output
     }
 
     /// Messages that are committed, in any order; ids already released are ignored.
