@@ -35,10 +35,15 @@ def until(page, condition, message):
 
 
 def node(page, text):
-    """The message element whose text starts with `text`."""
-    for element in page.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="message"]'):
-        if element.find_element(By.CSS_SELECTOR, ".msg-text").text.startswith(text):
-            return element
+    """The message element whose text starts with `text` (looked up again if a redraw replaced one meanwhile)."""
+    for _ in range(5):
+        try:
+            for element in page.d.find_elements(By.CSS_SELECTOR, '#messages [data-testid="message"]'):
+                if element.find_element(By.CSS_SELECTOR, ".msg-text").text.startswith(text):
+                    return element
+            break
+        except StaleElementReferenceException:
+            continue
     raise AssertionError(f"no message {text!r}")
 
 
@@ -344,6 +349,8 @@ def test_reply_react_edit_and_delete_by_keyboard_on_a_phone_in_dark_mode(server,
     b.wait(lambda: focused() == "message-input", message="edit did not focus the composer")
     b.d.switch_to.active_element.send_keys(" (fixed)", Keys.ENTER)
     a.wait(lambda: text_of(a, "typed reply") == "typed reply (fixed) (edited)", message="edit not shown")
+    # Grace's page redraws the edited message too: wait for that before taking its delete button.
+    b.wait(lambda: text_of(b, "typed reply") == "typed reply (fixed) (edited)", message="edit not shown to its author")
     remove = node(b, "typed reply").find_element(By.CSS_SELECTOR, '[data-testid="delete-button"]')
     b.d.execute_script("arguments[0].focus()", remove)
     b.d.switch_to.active_element.send_keys(Keys.ENTER)
