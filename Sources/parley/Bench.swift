@@ -121,9 +121,7 @@ struct Bench: AsyncParsableCommand {
         }
         if showProgress, onTerminal { Terminal.standardError.write("\r\u{1B}[K") }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+            try writeJSON(report)
         } else {
             Terminal.standardOutput.write(report.text)
         }
@@ -141,9 +139,7 @@ struct Bench: AsyncParsableCommand {
             Terminal.standardOutput.write("ready \(joined)\n")
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+            try writeJSON(report)
         } else {
             let spread = report.spreadSeconds.map { String(format: "%.2f s", $0) } ?? "-"
             Terminal.standardOutput.write(
@@ -169,9 +165,7 @@ struct Bench: AsyncParsableCommand {
             if showProgress { Terminal.standardError.write("parley bench --storm: \(phase)\n") }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
+            try writeJSON(report)
         } else {
             Terminal.standardOutput.write(report.text)
         }
@@ -179,6 +173,13 @@ struct Bench: AsyncParsableCommand {
         // storm from finishing is a connection problem (69).
         if report.hasFaults { throw ExitCode(ClientExitCode.dataError) }
         if !report.isClean { throw ExitCode(ClientExitCode.unavailable) }
+    }
+
+    /// Writes a report as one line of JSON, keys sorted, for scripts.
+    private func writeJSON(_ report: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        Terminal.standardOutput.write(String(decoding: try encoder.encode(report), as: UTF8.self) + "\n")
     }
 
     private func fail(_ message: String, code: Int32) -> ExitCode {
