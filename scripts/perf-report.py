@@ -139,99 +139,89 @@ def flags(d):
     return "; ".join(notes) or "–"
 
 
-def closed_table(by, servers):
-    base = by.get(BASELINE, {}).get("deliveries_per_s")
-    lines = [
-        "| server | deliveries/s | vs go-hub | p50 ms | p99 ms | server CPU % | loadgen CPU % | notes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
+def with_rows(header, by, servers, cells):
+    """A Markdown table: `header` (its two first lines), then a row for each server with a result: its label,
+    then `cells(d)`."""
+    lines = list(header)
     for s in servers:
         d = by.get(s)
-        if not d:
-            continue
-        lines.append(
-            f"| {LABELS.get(s, s)} | {num(d.get('deliveries_per_s'))} | {ratio(d.get('deliveries_per_s'), base)} | "
-            f"{num(d.get('p50_ms'), 2)} | {num(d.get('p99_ms'), 2)} | {num(d.get('srv_cpu_pct'), 1)} | "
-            f"{num(d.get('lg_cpu_pct'), 1)} | {flags(d)} |"
-        )
+        if d:
+            lines.append(f"| {LABELS.get(s, s)} | " + " | ".join(cells(d)) + " |")
     return lines
+
+
+def closed_table(by, servers):
+    base = by.get(BASELINE, {}).get("deliveries_per_s")
+    header = (
+        "| server | deliveries/s | vs go-hub | p50 ms | p99 ms | server CPU % | loadgen CPU % | notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    )
+    return with_rows(header, by, servers, lambda d: [
+        num(d.get("deliveries_per_s")), ratio(d.get("deliveries_per_s"), base), num(d.get("p50_ms"), 2),
+        num(d.get("p99_ms"), 2), num(d.get("srv_cpu_pct"), 1), num(d.get("lg_cpu_pct"), 1), flags(d),
+    ])
 
 
 def fixed_table(by, servers):
     g = by.get(BASELINE, {})
-    lines = [
+    header = (
         "| server | deliveries/s | p50 ms | p99 ms | p99 vs go-hub | server CPU % | CPU vs go-hub | notes |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for s in servers:
-        d = by.get(s)
-        if not d:
-            continue
-        lines.append(
-            f"| {LABELS.get(s, s)} | {num(d.get('deliveries_per_s'))} | {num(d.get('p50_ms'), 2)} | {num(d.get('p99_ms'), 2)} | "
-            f"{ratio(d.get('p99_ms'), g.get('p99_ms'))} | {num(d.get('srv_cpu_pct'), 1)} | "
-            f"{ratio(d.get('srv_cpu_pct'), g.get('srv_cpu_pct'))} | {flags(d)} |"
-        )
-    return lines
+    )
+    return with_rows(header, by, servers, lambda d: [
+        num(d.get("deliveries_per_s")), num(d.get("p50_ms"), 2), num(d.get("p99_ms"), 2),
+        ratio(d.get("p99_ms"), g.get("p99_ms")), num(d.get("srv_cpu_pct"), 1),
+        ratio(d.get("srv_cpu_pct"), g.get("srv_cpu_pct")), flags(d),
+    ])
 
 
 def idle_table(by, servers, base):
-    lines = [
+    header = (
         "| server | connected | KB per connection | vs go-hub (10k) | server RSS after, MB | connects/s | notes |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for s in servers:
-        d = by.get(s)
-        if not d:
-            continue
+    )
+
+    def cells(d):
         rss = d.get("srv_rss_end_kb")
-        lines.append(
-            f"| {LABELS.get(s, s)} | {num(d.get('ok'))} | {num(d.get('rss_per_conn_kb'), 1)} | "
-            f"{ratio(d.get('rss_per_conn_kb'), base)} | {num(rss / 1024 if rss else None, 0)} | "
-            f"{num(d.get('conn_per_s'))} | {flags(d)} |"
-        )
-    return lines
+        return [
+            num(d.get("ok")), num(d.get("rss_per_conn_kb"), 1), ratio(d.get("rss_per_conn_kb"), base),
+            num(rss / 1024 if rss else None, 0), num(d.get("conn_per_s")), flags(d),
+        ]
+
+    return with_rows(header, by, servers, cells)
 
 
 def connect_table(by, servers):
     base = by.get(BASELINE, {}).get("conn_per_s")
-    lines = [
+    header = (
         "| server | connected | connects/s | vs go-hub | seconds | server CPU % | loadgen CPU % | notes |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for s in servers:
-        d = by.get(s)
-        if not d:
-            continue
-        lines.append(
-            f"| {LABELS.get(s, s)} | {num(d.get('ok'))} | {num(d.get('conn_per_s'))} | {ratio(d.get('conn_per_s'), base)} | "
-            f"{num(d.get('connect_s'), 2)} | {num(d.get('srv_cpu_pct'), 1)} | {num(d.get('lg_cpu_pct'), 1)} | {flags(d)} |"
-        )
-    return lines
+    )
+    return with_rows(header, by, servers, lambda d: [
+        num(d.get("ok")), num(d.get("conn_per_s")), ratio(d.get("conn_per_s"), base), num(d.get("connect_s"), 2),
+        num(d.get("srv_cpu_pct"), 1), num(d.get("lg_cpu_pct"), 1), flags(d),
+    ])
 
 
 def storm_table(by, servers, plain):
     """`parley bench --storm` rows; `plain` is go-hub's 10,000 plain connects into 100 rooms, the target's yardstick."""
     base = plain.get("connect_s") if plain else None
-    lines = [
+    header = (
         "| server | back | all back s | vs go-hub's 10k connects | connects/s | caught up s | gaps | duplicates | lost nicks | bench CPU % | notes |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for s in servers:
-        d = by.get(s)
-        if not d:
-            continue
+    )
+
+    def cells(d):
         notes = [n for n in [flags(d) if flags(d) != "–" else None, d.get("first_error")] if n]
-        for key in ("behind", "reorders", "failed"):
-            if d.get(key):
-                notes.append(f"{key} {d[key]}")
-        lines.append(
-            f"| {LABELS.get(s, s)} | {num(d.get('rejoined'))} of {num(d.get('connections'))} | {num(d.get('all_back_s'), 2)} | "
-            f"{ratio(d.get('all_back_s'), base)} | {num(d.get('connects_per_s'))} | {num(d.get('caught_up_s'), 2)} | "
-            f"{num(d.get('gaps'))} | {num(d.get('duplicates'))} | {num(d.get('lost_nicks'))} | {num(d.get('cpu_pct'), 0)} | "
-            f"{'; '.join(notes) or '–'} |"
-        )
-    return lines
+        notes += [f"{key} {d[key]}" for key in ("behind", "reorders", "failed") if d.get(key)]
+        return [
+            f"{num(d.get('rejoined'))} of {num(d.get('connections'))}", num(d.get("all_back_s"), 2),
+            ratio(d.get("all_back_s"), base), num(d.get("connects_per_s")), num(d.get("caught_up_s"), 2),
+            num(d.get("gaps")), num(d.get("duplicates")), num(d.get("lost_nicks")), num(d.get("cpu_pct"), 0),
+            "; ".join(notes) or "–",
+        ]
+
+    return with_rows(header, by, servers, cells)
 
 
 def sanitize(text, roots):
