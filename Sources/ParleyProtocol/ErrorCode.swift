@@ -10,6 +10,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case unavailable
     case nickTaken = "nick_taken"
     case unknownType = "unknown_type"
+    /// A signed identity (§13) that is missing, invalid, expired or for another room: HTTP 401.
+    case unauthorized
 }
 
 /// A refusal with a contract error code and a human-readable explanation.
