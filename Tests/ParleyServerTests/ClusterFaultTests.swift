@@ -233,6 +233,36 @@ extension ClusterTests {
         }
     }
 
+    /// Node `a`'s open connections to PostgreSQL go silent (as after a fast failover) while new ones work:
+    /// its listener, which gets no error, is found deaf by its echo and listens again, so `a`'s member still
+    /// hears a join and a message made on node `b`.
+    @Test func aListenerThatHearsNothingListensAgain() async throws {
+        try await withTimeout(.seconds(60)) {
+            // A node timeout above the deadline, so calls stuck on silent connections do not get `a` swept.
+            let cluster = try await cluster(nodeTimeout: 9)
+            defer { cluster.stop() }
+            let room = room()
+            let (watcher, _) = try await cluster.a.server.join("room=\(room)&nick=watcher")
+            let (early, _) = try await cluster.b.server.join("room=\(room)&nick=early")
+            #expect(try await watcher.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "early")
+
+            cluster.proxy.blackholeOpenConnections()
+            let (newcomer, _) = try await cluster.b.server.join("room=\(room)&nick=newcomer")
+            try await newcomer.send(.message(text: "can you hear me", clientID: "hear"))
+            var heardJoin = false
+            var heardMessage = false
+            while !heardJoin || !heardMessage {
+                switch try await watcher.next() {
+                case .join("newcomer", _): heardJoin = true
+                case .message(let message) where message.clientID == "hear": heardMessage = true
+                default: break
+                }
+            }
+            early.close()
+            newcomer.close()
+        }
+    }
+
     /// A row PostgreSQL refuses (here text a LATIN1 database cannot hold) fails only its own message: the
     /// messages that shared its batch are stored.
     @Test func aRowTheDatabaseRefusesFailsOnlyItsMessage() async throws {

@@ -27,6 +27,8 @@ public final class FaultProxy: Sendable {
         var mode = Mode.pass
         var held: [(to: any Channel, item: Item)] = []
         var channels: [ObjectIdentifier: any Channel] = [:]
+        /// Connections held as by a blackhole while the mode passes others (``blackholeOpenConnections()``).
+        var silenced: Set<ObjectIdentifier> = []
     }
 
     private final class Core: Sendable {
@@ -44,6 +46,7 @@ public final class FaultProxy: Sendable {
         func forward(_ item: Item, to peer: any Channel) {
             state.withLock { state in
                 switch state.mode {
+                case .pass where state.silenced.contains(ObjectIdentifier(peer)): state.held.append((peer, item))
                 case .pass: Self.deliver(item, to: peer)
                 case .blackhole: state.held.append((peer, item))
                 case .refuse: Self.deliver(.close, to: peer)
@@ -152,6 +155,12 @@ public final class FaultProxy: Sendable {
 
     public func blackhole() { core.state.withLock { $0.mode = .blackhole } }
 
+    /// Holds every byte and close of the connections open now, in both directions, as ``blackhole()`` does,
+    /// while connections opened from now on pass: a server that failed over and left its old sockets silent.
+    public func blackholeOpenConnections() {
+        core.state.withLock { $0.silenced = Set($0.channels.keys) }
+    }
+
     /// Closes every connection and refuses new ones until ``resume()``.
     public func refuse() {
         reset()
@@ -164,6 +173,7 @@ public final class FaultProxy: Sendable {
     public func resume() {
         core.state.withLock { state in
             state.mode = .pass
+            state.silenced = []
             for (peer, item) in state.held { Core.deliver(item, to: peer) }
             state.held = []
         }
@@ -174,6 +184,7 @@ public final class FaultProxy: Sendable {
         let channels = core.state.withLock { state in
             state.mode = .pass
             state.held = []
+            state.silenced = []
             return Array(state.channels.values)
         }
         for channel in channels {

@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// This node's tie to the others through PostgreSQL: it listens on the `parley` channel and hands each
 /// ``ClusterNotice`` to the live room it concerns, and it keeps this node's heartbeat so that members
@@ -8,7 +9,8 @@ import ServiceLifecycle
 /// the database was away are removed).
 ///
 /// A lost listener reconnects by itself and then has every live room check storage, so a notice missed
-/// meanwhile costs a fetch, never a message.
+/// meanwhile costs a fetch, never a message. A listener that stays connected but hears nothing (see
+/// ``ListenerWatchdog``) is made to reconnect.
 final class ClusterLink: Service {
     let client: PostgresPool
     let node: String
@@ -18,6 +20,10 @@ final class ClusterLink: Service {
     let heartbeat: Duration
     let nodeTimeout: Duration
     let logger: Logger
+    /// The listener's connection while it has one, and whether it still hears.
+    private let listener: Mutex<(connection: PostgresConnection?, watchdog: ListenerWatchdog)>
+    /// What an echo's payload starts with; never valid JSON, so no node takes it for a ``ClusterNotice``.
+    static let echoPrefix = "echo:"
 
     init(presence: ClusterPresence, connections: ConnectionDirectory, rooms: RoomRegistry, nodeTimeout: Duration, logger: Logger) {
         self.client = presence.client
@@ -28,6 +34,7 @@ final class ClusterLink: Service {
         self.nodeTimeout = nodeTimeout
         self.heartbeat = nodeTimeout / 3
         self.logger = logger
+        self.listener = Mutex((nil, ListenerWatchdog(deadline: PostgresMessageStore.callTimeout)))
     }
 
     func run() async throws {
@@ -46,8 +53,11 @@ final class ClusterLink: Service {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
+                    self.listener.withLock { $0.connection = connection }
+                    defer { self.listener.withLock { $0.connection = nil } }
                     try await connection.listen(on: "parley") { notifications in
                         self.logger.debug("listening for cluster notices")
+                        self.listener.withLock { $0.watchdog.listening() }
                         for room in self.rooms.all { room.catchUp() }
                         try await self.resyncPresence()
                         for try await notification in notifications {
@@ -83,6 +93,10 @@ final class ClusterLink: Service {
     }
 
     func handle(_ payload: String) {
+        if payload.hasPrefix(Self.echoPrefix) {
+            heardEcho(payload)
+            return
+        }
         guard let notice = ClusterNotice(payload: payload), notice.node != node else { return }
         guard let room = rooms.room(code: notice.room) else { return }
         switch notice.k {
@@ -97,6 +111,39 @@ final class ClusterLink: Service {
         }
     }
 
+    // MARK: listener watchdog
+
+    /// Checks that the listener heard the last echo in time (else has it reconnect), then sends the next.
+    private func echo() async {
+        let (deaf, connection, number) = listener.withLock { listener in
+            let deaf = listener.watchdog.isDeaf(at: .now)
+            return (deaf, deaf ? listener.connection : nil, listener.watchdog.nextEcho())
+        }
+        if deaf {
+            logger.warning("the cluster listener hears nothing; reconnecting it")
+            // Ends the listen with an error; the loop listens again on another connection and catches up.
+            if let connection { try? await connection.close() }
+        }
+        do {
+            let payload = "\(Self.echoPrefix)\(number):\(node)"
+            try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+                try await db.query("SELECT pg_notify('parley', \(payload))", logger: self.logger)
+            }
+            listener.withLock { $0.watchdog.committed(number, at: .now) }
+        } catch {
+            // Not known to have committed: hearing it or not proves nothing.
+            logger.debug("could not send the listener's echo", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func heardEcho(_ payload: String) {
+        let body = payload.dropFirst(Self.echoPrefix.count)
+        guard let colon = body.firstIndex(of: ":"), body[body.index(after: colon)...] == node, let echo = UInt64(body[..<colon]) else {
+            return
+        }
+        listener.withLock { $0.watchdog.heard(echo) }
+    }
+
     // MARK: heartbeat
 
     /// Marks this node alive every third of the timeout, and sweeps nodes not seen for a whole timeout.
@@ -109,6 +156,7 @@ final class ClusterLink: Service {
         while !Task.isCancelled {
             do {
                 if try await markAlive() { mayBeSwept = true }
+                await echo()
                 let listed = try await presence.reconcile(isOpen: connections.contains)
                 drift = try await relist(listed: listed, before: drift, sweptMaybe: mayBeSwept)
                 mayBeSwept = false
