@@ -194,6 +194,65 @@ extension ClusterTests {
         }
     }
 
+    /// A batch whose answer timed out commits later, after the room's catch-up found nothing and after a
+    /// newer message took the next id: node `a`'s own members still get it, once, and its resend by
+    /// `client_id` answers the original.
+    @Test func aBatchThatCommitsLateReachesTheNodesOwnMembers() async throws {
+        try await withTimeout(.seconds(90)) {
+            let cluster = try await cluster(nodeTimeout: 9)
+            defer { cluster.stop() }
+            let room = room()
+            let (writer, welcome) = try await cluster.a.server.join("room=\(room)&nick=writer")
+            let (neighbour, _) = try await cluster.a.server.join("room=\(room)&nick=neighbour")
+            for n in 0..<3 {
+                try await writer.send(.message(text: "warm \(n)", clientID: "warm-\(n)"))
+                _ = try await neighbour.nextMessage()
+            }
+
+            // The batch goes out on a connection that was open, and is held.
+            cluster.proxy.blackhole()
+            try await writer.send(.message(text: "late", clientID: "late"))
+            #expect(try await writer.nextError() == .unavailable)
+            cluster.proxy.passNewConnections()
+            // A newer message takes the next id while the late one is still held.
+            let fresh = try await deliver(writer, "fresh")
+            #expect(try await neighbour.nextMessage().id == fresh)
+            // Lets any catch-up fetch still stuck on a held connection reach its deadline and end, so none is
+            // in flight when the late batch commits (no event says so).
+            try await Task.sleep(for: .seconds(7))
+            cluster.proxy.resume()
+
+            let late = try await neighbour.nextMessage()
+            #expect(late.clientID == "late" && late.id == fresh + 1)
+            #expect(try await deliver(writer, "late") == late.id)
+            let after = try await deliver(writer, "after")
+            #expect(try await neighbour.nextMessage().id == after)
+            #expect(try await storedIDs(cluster.b, room, after: welcome.lastID) == Array(welcome.lastID + 1...after))
+        }
+    }
+
+    /// Sends `clientID` (as its text too) until it is stored, resending after an error; its id.
+    func deliver(_ writer: RawSocket, _ clientID: String) async throws -> Int64 {
+        while true {
+            try await writer.send(.message(text: clientID, clientID: clientID))
+            let answer = try await writer.next { event -> ServerEvent? in
+                switch event {
+                case .message(let message) where message.clientID == clientID: event
+                case .error(_, _, clientID): event
+                default: nil
+                }
+            }
+            if case .message(let message) = answer { return message.id }
+            try await Task.sleep(for: .milliseconds(200))  // pacing the resend, not waiting for an event
+        }
+    }
+
+    /// The ids stored in `room` after `after`, as `node` reads them.
+    func storedIDs(_ node: ChildServer, _ room: String, after: Int64) async throws -> [Int64] {
+        let page = try await node.server.http("GET", "/api/rooms/\(room)/messages?after=\(after)&limit=200").json
+        return try #require(page["messages"] as? [[String: Any]]).compactMap { ($0["id"] as? NSNumber)?.int64Value }
+    }
+
     /// Node `a` is cut off from PostgreSQL past the node timeout, so `b` sweeps its members and `b`'s own
     /// member takes a freed nick. Healed, `a` lists its members again: the one whose nick was taken gets the
     /// next suffixed form and hears the rename, and no nick is held twice.

@@ -70,4 +70,19 @@ import Testing
         #expect(sequencer.fetchEnded(exhausted: false).fetchAfter == 3)
         #expect(sequencer.receive(arrivals(4, 5)).release == [4, 5])
     }
+
+    /// The node's own notice arrives before or after its completion: nothing is fetched for it; only a commit
+    /// whose completion never came (its answer timed out) is fetched, when the room settles.
+    @Test func ownCommitsAreFetchedOnlyWhenTheirCompletionNeverCame() {
+        var sequencer = Sequencer()
+        _ = sequencer.anchor(after: 0)
+        sequencer.committedHere(last: 2)
+        #expect(sequencer.receive(arrivals(1, 2)).release == [1, 2])
+        #expect(sequencer.settle().fetchAfter == nil, "delivered from its completion")
+        sequencer.committedHere(last: 4)
+        let settled = sequencer.settle()
+        #expect(settled.fetchAfter == 2, "3 and 4 committed late: fetch them")
+        #expect(sequencer.receive(arrivals(3, 4)).release == [3, 4])
+        #expect(sequencer.fetchEnded(exhausted: true).fetchAfter == nil)
+    }
 }

@@ -169,6 +169,15 @@ public final class FaultProxy: Sendable {
 
     public func delay(_ delay: Duration) { core.state.withLock { $0.mode = .delay(delay) } }
 
+    /// Keeps holding what the connections open now send (and what was held), while connections opened from
+    /// now on pass: after ``blackhole()``, a path that came back for new connections only.
+    public func passNewConnections() {
+        core.state.withLock { state in
+            state.silenced = Set(state.channels.keys)
+            state.mode = .pass
+        }
+    }
+
     /// Delivers what was held, in order, and forwards again.
     public func resume() {
         core.state.withLock { state in

@@ -97,8 +97,13 @@ final class ClusterLink: Service {
             heardEcho(payload)
             return
         }
-        guard let notice = ClusterNotice(payload: payload), notice.node != node else { return }
-        guard let room = rooms.room(code: notice.room) else { return }
+        guard let notice = ClusterNotice(payload: payload), let room = rooms.room(code: notice.room) else { return }
+        guard notice.node != node else {
+            // This node's commits reach its members from their completions; one whose answer timed out but
+            // that committed has none, so the room fetches it when it settles (on the next heartbeat).
+            if notice.k == .message, let last = notice.last { room.committedHere(last: last) }
+            return
+        }
         switch notice.k {
         case .message:
             if let last = notice.last { room.announce(last: last) }
@@ -157,6 +162,7 @@ final class ClusterLink: Service {
             do {
                 if try await markAlive() { mayBeSwept = true }
                 await echo()
+                for room in rooms.all { room.settle() }
                 let listed = try await presence.reconcile(isOpen: connections.contains)
                 drift = try await relist(listed: listed, before: drift, sweptMaybe: mayBeSwept)
                 mayBeSwept = false

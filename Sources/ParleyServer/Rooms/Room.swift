@@ -202,6 +202,16 @@ final class Room: Sendable {
         sequence { $0.announce(last: lastID) }
     }
 
+    /// This node committed messages up to `lastID` in this room (see ``RoomSequencer/committedHere(last:)``).
+    func committedHere(last lastID: Int64) {
+        state.withLock { $0.sequencer.committedHere(last: lastID) }
+    }
+
+    /// Fetches messages known to be committed that no completion delivered.
+    func settle() {
+        sequence { $0.settle() }
+    }
+
     /// Checks storage for messages nobody announced (after a listener reconnect or an unanswered commit).
     func catchUp() {
         sequence { $0.catchUp() }

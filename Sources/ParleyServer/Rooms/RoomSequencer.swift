@@ -73,6 +73,18 @@ struct RoomSequencer<Payload> {
         return drain()
     }
 
+    /// This node committed up to `lastID` (its own notice). Its completions deliver that, so nothing is fetched
+    /// now; if a completion never came (a commit whose answer timed out but that took effect), ``settle()``
+    /// fetches it later.
+    mutating func committedHere(last lastID: Int64) {
+        known = max(known, lastID)
+    }
+
+    /// Fetches what is known to be committed but has not arrived (see ``committedHere(last:)``).
+    mutating func settle() -> Output {
+        drain()
+    }
+
     /// Something may have been committed that nobody announced (a lost listener, an unanswered commit):
     /// check storage from `next`.
     mutating func catchUp() -> Output {
