@@ -59,6 +59,28 @@ extension SQLiteMessageStore {
         }
     }
 
+    public func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage {
+        try await database.read { db in
+            var changed = try Self.messages(
+                db,
+                sql: "WHERE room_id = ? AND rev > ? ORDER BY rev LIMIT ?",
+                arguments: [roomID, rev, limit + 1]
+            )
+            let revs = try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT rev FROM messages WHERE room_id = ? AND rev > ? ORDER BY rev LIMIT ?"),
+                arguments: [roomID, rev, limit + 1]
+            )
+            var covered = try Self.currentRev(db, roomID: roomID)
+            let hasMore = changed.count > limit
+            if hasMore {
+                changed.removeLast()
+                covered = revs[limit - 1]
+            }
+            let changes = zip(revs, changed).map { (rev: $0, message: $1) }
+            return ChangePage(changes: changes, covered: max(covered, rev), hasMore: hasMore)
+        }
+    }
+
     public func session(roomID: Int64, author: AuthorKey) async throws -> String? {
         try await database.read { db in
             try String.fetchOne(
