@@ -41,13 +41,28 @@ extension PostgresSchema {
                 "CREATE INDEX authors_used_at ON authors (used_at)",
                 // Search folds case (the `simple` configuration lowercases) and diacritics: decomposed, then
                 // combining marks dropped. Built from immutable functions only, so it can be indexed, and
-                // needs no extension (`unaccent` is not installed everywhere).
+                // needs no extension (`unaccent` is not installed everywhere). Unicode normalization needs a
+                // UTF8 database; in any other, the accented Latin-1 letters are mapped instead.
                 """
-                CREATE FUNCTION parley_fold(p_text TEXT) RETURNS TEXT
-                LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
-                    SELECT regexp_replace(
-                        normalize(p_text, NFKD), '[\\u0300-\\u036f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u20d0-\\u20ff\\ufe20-\\ufe2f]', '', 'g')
-                $fn$
+                DO $do$
+                BEGIN
+                    IF current_setting('server_encoding') = 'UTF8' THEN
+                        CREATE FUNCTION parley_fold(p_text TEXT) RETURNS TEXT
+                        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+                            SELECT regexp_replace(
+                                normalize(p_text, NFKD), '[\\u0300-\\u036f\\u1ab0-\\u1aff\\u1dc0-\\u1dff\\u20d0-\\u20ff\\ufe20-\\ufe2f]', '', 'g')
+                        $fn$;
+                    ELSE
+                        CREATE FUNCTION parley_fold(p_text TEXT) RETURNS TEXT
+                        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+                            SELECT translate(
+                                p_text,
+                                'ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿ',
+                                'AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyy')
+                        $fn$;
+                    END IF;
+                END
+                $do$
                 """,
                 "CREATE INDEX messages_search ON messages USING gin (to_tsvector('simple', parley_fold(text)))",
                 // Every word of the query, folded and split as the index splits text, as a prefix; NULL (which
