@@ -143,6 +143,57 @@ import Testing
         }
     }
 
+    /// At most `Limits.maxReactors` members react to one message: one more is `too_large`, while a member who
+    /// reacted already may add another emoji.
+    @Test(arguments: TestStorage.available) func atMostOneHundredReactors(storage: TestStorage) async throws {
+        let room = storage.room("reactors")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
+            try await alice.send("react to me")
+            let message = try await alice.nextMessage()
+            for n in 1...Limits.maxReactors {
+                let (member, _) = try await server.join("room=\(room)&nick=r\(n)")
+                try await member.send(.react(id: message.id, emoji: "👍"))
+                _ = try await member.nextUpdate()
+                member.close()
+            }
+            let (late, _) = try await server.join("room=\(room)&nick=late")
+            try await late.send(.react(id: message.id, emoji: "👍"))
+            #expect(try await late.nextError() == .tooLarge)
+            let (first, _) = try await server.join("room=\(room)&nick=r1")
+            // Not the same session: `r1` is a new member, refused too.
+            try await first.send(.react(id: message.id, emoji: "🎉"))
+            #expect(try await first.nextError() == .tooLarge)
+            let reply = try await server.http("GET", "/api/rooms/\(room)/messages/\(message.id)")
+            let reactions = try #require(reply.json["reactions"] as? [[String: Any]])
+            #expect((reactions.first?["nicks"] as? [String])?.count == Limits.maxReactors)
+        }
+    }
+
+    /// A resend (same `client_id`) of a message edited meanwhile is answered with the message, not refused as
+    /// another message taking its id: the stored text is no longer the one the client sent.
+    @Test(arguments: TestStorage.available) func resendOfAnEditedMessageIsAnswered(storage: TestStorage) async throws {
+        let room = storage.room("resend")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
+            try await alice.send(.message(text: "helo", clientID: "c1"))
+            let original = try await alice.nextMessage()
+            try await alice.send(.edit(id: original.id, text: "hello"))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.message(text: "helo", clientID: "c1"))
+            let answer = try await alice.next { event -> ServerEvent? in
+                switch event {
+                case .message, .error: event
+                default: nil
+                }
+            }
+            guard case .message(let resent) = answer else { throw RawSocket.Failure.unexpected("\(answer)") }
+            #expect(resent.id == original.id && resent.text == "hello" && resent.editedAt != nil)
+            try await alice.send("next")
+            #expect(try await alice.nextMessage().id == original.id + 1)
+        }
+    }
+
     /// Two spellings of one emoji (composed and decomposed) are one reaction: the second is already there, and
     /// the twenty-emoji cap cannot be passed by spelling one emoji many ways.
     @Test(arguments: TestStorage.available) func canonicallyEqualEmojiAreOneReaction(storage: TestStorage) async throws {

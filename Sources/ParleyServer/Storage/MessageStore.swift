@@ -47,6 +47,15 @@ public enum MessageChange: Sendable, Hashable {
     }
 }
 
+extension ChatMessage {
+    /// Whether a message sent again with this stored message's `client_id` and `text` is a resend of it (answered
+    /// with it) rather than another message taking its id (refused). Once edited or deleted, the stored text is no
+    /// longer the one sent, so any resend is answered: nothing is stored either way.
+    func isResent(as text: String) -> Bool {
+        self.text == text || editedAt != nil || deleted == true
+    }
+}
+
 /// What became of a ``PendingMessage``.
 public enum AppendResult: Sendable {
     /// Stored under a new id.

@@ -55,6 +55,7 @@ extension PostgresMessageStore {
             }
         let author = pending.author?.value
         let maxEmoji = Int32(Limits.maxReactionEmoji)
+        let maxReactors = Int32(Limits.maxReactors)
         let node = self.node
         do {
             return try await client.withDeadline(Self.callTimeout) { db in
@@ -62,7 +63,7 @@ extension PostgresMessageStore {
                     """
                     SELECT o_status, o_rev, o_nick, o_text, o_ts, o_client_id, o_reply_to, o_edited_at, o_deleted, o_reactions
                     FROM parley_change(\(pending.roomID), \(change.id), \(kind), \(text), \(author), \(pending.nick),
-                        \(pending.ts.milliseconds), \(pending.savesSession), \(maxEmoji), \(node))
+                        \(pending.ts.milliseconds), \(pending.savesSession), \(maxEmoji), \(maxReactors), \(node))
                     """,
                     logger: self.logger
                 )
@@ -79,6 +80,8 @@ extension PostgresMessageStore {
                     case "not_found": return .refused(ProtocolError(.notFound, "no message \(change.id) in this room"))
                     case "too_large":
                         return .refused(ProtocolError(.tooLarge, "a message holds at most \(maxEmoji) distinct emoji"))
+                    case "too_many_reactors":
+                        return .refused(ProtocolError(.tooLarge, "at most \(maxReactors) members can react to a message"))
                     default:
                         let what = kind == "react" ? "reactions need a session" : "only its author can \(kind) a message"
                         return .refused(ProtocolError(.forbidden, what))
@@ -129,12 +132,13 @@ extension PostgresMessageStore {
                 let hasMore = history.count > limit
                 if hasMore { history.removeLast() }
                 history.reverse()
-                // Newer messages are in the history already, in their current state.
+                // Newer messages are in the history already, in their current state; with `since` 0 no message
+                // can have been changed before (and the rev index would be walked to its end for nothing).
                 var updates: [ChatMessage] = []
                 for try await row in try await db.query(
                     """
                     SELECT \(unescaped: Self.messageColumns) FROM messages m
-                    WHERE m.room_id = \(roomID) AND m.rev > \(rev) AND m.id <= \(since) ORDER BY m.rev LIMIT \(updateLimit + 1)
+                    WHERE m.room_id = \(roomID) AND m.rev > \(rev) AND m.id <= \(since) ORDER BY m.rev LIMIT \(since > 0 ? updateLimit + 1 : 0)
                     """,
                     logger: self.logger
                 ).decode(MessageRow.self) {

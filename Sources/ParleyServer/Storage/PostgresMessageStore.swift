@@ -184,9 +184,8 @@ public final class PostgresMessageStore: MessageStore, Service {
                     continue
                 }
                 Self.fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
-                // A client can only resend its own message: the same id with other text is refused, unless the
-                // message was edited or deleted since (its text is no longer the one sent, and nothing is stored).
-                results[index] = text == batch[index].text || editedAt != nil || deleted ? .duplicate(message) : .conflict(message)
+                // A client can only resend its own message: the same id with other text is refused.
+                results[index] = message.isResent(as: batch[index].text) ? .duplicate(message) : .conflict(message)
             }
             return results
         }

@@ -174,7 +174,7 @@ extension PostgresSchema {
                 """
                 CREATE FUNCTION parley_change(
                     p_room BIGINT, p_id BIGINT, p_kind TEXT, p_text TEXT, p_author BIGINT, p_nick TEXT, p_ts BIGINT,
-                    p_saves BOOLEAN, p_max_emoji INTEGER, p_node TEXT
+                    p_saves BOOLEAN, p_max_emoji INTEGER, p_max_reactors INTEGER, p_node TEXT
                 ) RETURNS TABLE (
                     o_status TEXT, o_rev BIGINT, o_nick TEXT, o_text TEXT, o_ts BIGINT, o_client_id TEXT,
                     o_reply_to BIGINT, o_edited_at BIGINT, o_deleted BOOLEAN, o_reactions TEXT
@@ -234,6 +234,13 @@ extension PostgresSchema {
                                 RETURN NEXT;
                                 RETURN;
                             END IF;
+                        END IF;
+                        IF NOT EXISTS (SELECT 1 FROM reactions r WHERE r.room_id = p_room AND r.message_id = p_id AND r.reactor = p_author)
+                            AND (SELECT count(DISTINCT r.reactor) FROM reactions r WHERE r.room_id = p_room AND r.message_id = p_id)
+                                >= p_max_reactors THEN
+                            o_status := 'too_many_reactors';
+                            RETURN NEXT;
+                            RETURN;
                         END IF;
                         INSERT INTO reactions (room_id, message_id, emoji, reactor, nick, rev)
                         VALUES (p_room, p_id, p_text, p_author, p_nick, new_rev);

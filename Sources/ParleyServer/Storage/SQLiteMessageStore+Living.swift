@@ -20,12 +20,15 @@ extension SQLiteMessageStore {
             let hasMore = rows.count > limit
             if hasMore { rows.removeLast() }
             rows.reverse()
-            // Newer messages are in the history already, in their current state.
-            var updates = try Self.messages(
-                db,
-                sql: "WHERE room_id = ? AND rev > ? AND id <= ? ORDER BY rev LIMIT ?",
-                arguments: [roomID, rev, since, updateLimit + 1]
-            )
+            // Newer messages are in the history already, in their current state. With `since` 0 no message can
+            // have been changed before, and the rev index would be walked to its end for nothing.
+            var updates =
+                since > 0
+                ? try Self.messages(
+                    db,
+                    sql: "WHERE room_id = ? AND rev > ? AND id <= ? ORDER BY rev LIMIT ?",
+                    arguments: [roomID, rev, since, updateLimit + 1]
+                ) : []
             let updatesTruncated = updates.count > updateLimit
             if updatesTruncated { updates.removeLast() }
             let history = MessagePage(
