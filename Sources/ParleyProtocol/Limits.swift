@@ -32,6 +32,9 @@ public struct Limits: Codable, Hashable, Sendable {
     public static let resumedUpdates = 1000
     /// At most this many distinct emoji on one message (§11); more is `too_large`.
     public static let maxReactionEmoji = 20
+    /// At most this many members (sessions) react to one message (§11); one more is `too_large`. Every update of a
+    /// message carries every reactor's nick, so without a cap one message's state would grow with the room.
+    public static let maxReactors = 100
     /// Search (§15): the longest query in bytes of UTF-8, and the page sizes.
     public static let maxSearchQueryBytes = 200
     public static let searchPageSizes = 1...100

@@ -8,10 +8,11 @@ import Testing
 
 /// Replies, edits, deletions and reactions (contract §11) over real sockets.
 @Suite struct LivingMessageTests {
-    @Test func editReactAndDeleteReachEveryMemberAsUpdates() async throws {
-        try await withServer { server in
-            let (alice, _) = try await server.join("room=living&nick=alice")
-            let (bob, _) = try await server.join("room=living&nick=bob")
+    @Test(arguments: TestStorage.available) func editReactAndDeleteReachEveryMemberAsUpdates(storage: TestStorage) async throws {
+        let room = storage.room("living")
+        try await withServer(storage.setting) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
+            let (bob, _) = try await server.join("room=\(room)&nick=bob")
             try await alice.send(.message(text: "helo", clientID: "c1"))
             let original = try await alice.nextMessage()
             #expect(try await bob.nextMessage() == original)
@@ -49,22 +50,23 @@ import Testing
             #expect(deletedRev == 6 && deleted.deleted == true && deleted.text == "" && deleted.reactions == nil)
 
             // History and HTTP show the current state; the room's revision is in `welcome`.
-            let (carol, welcome) = try await server.join("room=living&nick=carol")
+            let (carol, welcome) = try await server.join("room=\(room)&nick=carol")
             #expect(welcome.rev == 6 && welcome.history.first == deleted)
-            let reply = try await server.http("GET", "/api/rooms/living/messages/\(original.id)")
+            let reply = try await server.http("GET", "/api/rooms/\(room)/messages/\(original.id)")
             #expect(reply.status == 200 && reply.json["deleted"] as? Bool == true && reply.json["text"] as? String == "")
-            #expect(try await server.http("GET", "/api/rooms/living/messages/99").status == 404)
-            #expect(try await server.http("GET", "/api/rooms/living/messages/\(Int64.max)").status == 404)
-            #expect(try await server.http("GET", "/api/rooms/living/messages/x").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/\(room)/messages/99").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/\(room)/messages/\(Int64.max)").status == 404)
+            #expect(try await server.http("GET", "/api/rooms/\(room)/messages/x").status == 404)
             #expect(try await server.http("GET", "/api/rooms/nowhere/messages/1").status == 404)
             carol.close()
         }
     }
 
-    @Test func authorRulesAndErrors() async throws {
-        try await withServer { server in
-            let (alice, _) = try await server.join("room=rules&nick=alice")
-            let (bob, _) = try await server.join("room=rules&nick=bob")
+    @Test(arguments: TestStorage.available) func authorRulesAndErrors(storage: TestStorage) async throws {
+        let room = storage.room("rules")
+        try await withServer(storage.setting) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
+            let (bob, _) = try await server.join("room=\(room)&nick=bob")
             try await alice.send("mine")
             let message = try await alice.nextMessage()
             try await bob.send(.edit(id: message.id, text: "yours"))
@@ -81,7 +83,7 @@ import Testing
             #expect(try await alice.nextError() == .tooLarge)
 
             // HTTP posts have no author: nobody can edit or delete them.
-            let posted = try await server.http("POST", "/api/rooms/rules/messages", body: #"{"nick":"web","text":"from http"}"#)
+            let posted = try await server.http("POST", "/api/rooms/\(room)/messages", body: #"{"nick":"web","text":"from http"}"#)
             let postedID = try #require(posted.json["id"] as? Int)
             try await alice.send(.edit(id: Int64(postedID), text: "taken over"))
             #expect(try await alice.nextError() == .forbidden)
@@ -98,9 +100,10 @@ import Testing
         }
     }
 
-    @Test func repliesNameAMessageOfTheRoom() async throws {
-        try await withServer { server in
-            let (alice, _) = try await server.join("room=replies&nick=alice")
+    @Test(arguments: TestStorage.available) func repliesNameAMessageOfTheRoom(storage: TestStorage) async throws {
+        let room = storage.room("replies")
+        try await withServer(storage.setting) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("question")
             let question = try await alice.nextMessage()
             try await alice.send(.message(text: "answer", clientID: "a1", replyTo: question.id))
@@ -115,15 +118,16 @@ import Testing
             // Nothing was stored for it: the next message takes the next id.
             try await alice.send("after")
             #expect(try await alice.nextMessage().id == answer.id + 1)
-            let page = try await server.http("GET", "/api/rooms/replies/messages")
+            let page = try await server.http("GET", "/api/rooms/\(room)/messages")
             let messages = try #require(page.json["messages"] as? [[String: Any]])
             #expect(messages.map { $0["reply_to"] as? Int } == [nil, Int(question.id), nil])
         }
     }
 
-    @Test func atMostTwentyDistinctEmoji() async throws {
-        try await withServer(.set(\.ratePerSecond, 0)) { server in
-            let (alice, _) = try await server.join("room=emoji&nick=alice")
+    @Test(arguments: TestStorage.available) func atMostTwentyDistinctEmoji(storage: TestStorage) async throws {
+        let room = storage.room("emoji")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("react to me")
             let message = try await alice.nextMessage()
             let emoji = (0..<21).map { String(UnicodeScalar(0x1F600 + $0)!) }
@@ -132,18 +136,70 @@ import Testing
             try await alice.send(.react(id: message.id, emoji: emoji[20]))
             #expect(try await alice.nextError() == .tooLarge)
             // Another member may still add one of the twenty.
-            let (bob, _) = try await server.join("room=emoji&nick=bob")
+            let (bob, _) = try await server.join("room=\(room)&nick=bob")
             try await bob.send(.react(id: message.id, emoji: emoji[0]))
             let (_, state) = try await bob.nextUpdate()
             #expect(state.reactions?.count == 20 && state.reactions?.first?.nicks == ["alice", "bob"])
         }
     }
 
+    /// At most `Limits.maxReactors` members react to one message: one more is `too_large`, while a member who
+    /// reacted already may add another emoji.
+    @Test(arguments: TestStorage.available) func atMostOneHundredReactors(storage: TestStorage) async throws {
+        let room = storage.room("reactors")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
+            try await alice.send("react to me")
+            let message = try await alice.nextMessage()
+            for n in 1...Limits.maxReactors {
+                let (member, _) = try await server.join("room=\(room)&nick=r\(n)")
+                try await member.send(.react(id: message.id, emoji: "👍"))
+                _ = try await member.nextUpdate()
+                member.close()
+            }
+            let (late, _) = try await server.join("room=\(room)&nick=late")
+            try await late.send(.react(id: message.id, emoji: "👍"))
+            #expect(try await late.nextError() == .tooLarge)
+            let (first, _) = try await server.join("room=\(room)&nick=r1")
+            // Not the same session: `r1` is a new member, refused too.
+            try await first.send(.react(id: message.id, emoji: "🎉"))
+            #expect(try await first.nextError() == .tooLarge)
+            let reply = try await server.http("GET", "/api/rooms/\(room)/messages/\(message.id)")
+            let reactions = try #require(reply.json["reactions"] as? [[String: Any]])
+            #expect((reactions.first?["nicks"] as? [String])?.count == Limits.maxReactors)
+        }
+    }
+
+    /// A resend (same `client_id`) of a message edited meanwhile is answered with the message, not refused as
+    /// another message taking its id: the stored text is no longer the one the client sent.
+    @Test(arguments: TestStorage.available) func resendOfAnEditedMessageIsAnswered(storage: TestStorage) async throws {
+        let room = storage.room("resend")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
+            try await alice.send(.message(text: "helo", clientID: "c1"))
+            let original = try await alice.nextMessage()
+            try await alice.send(.edit(id: original.id, text: "hello"))
+            _ = try await alice.nextUpdate()
+            try await alice.send(.message(text: "helo", clientID: "c1"))
+            let answer = try await alice.next { event -> ServerEvent? in
+                switch event {
+                case .message, .error: event
+                default: nil
+                }
+            }
+            guard case .message(let resent) = answer else { throw RawSocket.Failure.unexpected("\(answer)") }
+            #expect(resent.id == original.id && resent.text == "hello" && resent.editedAt != nil)
+            try await alice.send("next")
+            #expect(try await alice.nextMessage().id == original.id + 1)
+        }
+    }
+
     /// Two spellings of one emoji (composed and decomposed) are one reaction: the second is already there, and
     /// the twenty-emoji cap cannot be passed by spelling one emoji many ways.
-    @Test func canonicallyEqualEmojiAreOneReaction() async throws {
-        try await withServer(.set(\.ratePerSecond, 0)) { server in
-            let (alice, _) = try await server.join("room=spelling&nick=alice")
+    @Test(arguments: TestStorage.available) func canonicallyEqualEmojiAreOneReaction(storage: TestStorage) async throws {
+        let room = storage.room("spelling")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("react to me")
             let message = try await alice.nextMessage()
             try await alice.send(.react(id: message.id, emoji: "e\u{301}\u{323}"))
@@ -157,9 +213,10 @@ import Testing
     }
 
     /// Edits, deletions and reactions take rate-limit tokens like messages.
-    @Test func changesCountAgainstTheRateLimit() async throws {
-        try await withServer(.set(\.rateBurst, 3), .set(\.ratePerSecond, 0.01)) { server in
-            let (alice, _) = try await server.join("room=rate&nick=alice")
+    @Test(arguments: TestStorage.available) func changesCountAgainstTheRateLimit(storage: TestStorage) async throws {
+        let room = storage.room("rate")
+        try await withServer(storage.setting, .set(\.rateBurst, 3), .set(\.ratePerSecond, 0.01)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("one")
             let message = try await alice.nextMessage()
             try await alice.send(.react(id: message.id, emoji: "👍"))
@@ -172,9 +229,10 @@ import Testing
     }
 
     /// A reaction shows the nick its member had when reacting, and a rename does not rewrite it.
-    @Test func reactionsKeepTheNickOfTheirTime() async throws {
-        try await withServer { server in
-            let (alice, _) = try await server.join("room=nicks&nick=alice")
+    @Test(arguments: TestStorage.available) func reactionsKeepTheNickOfTheirTime(storage: TestStorage) async throws {
+        let room = storage.room("nicks")
+        try await withServer(storage.setting) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("hello")
             let message = try await alice.nextMessage()
             try await alice.send(.react(id: message.id, emoji: "👋"))
@@ -191,9 +249,10 @@ import Testing
     }
 
     /// A room that uses none of §11 sends exactly the version 1 message shape, live, in history and over HTTP.
-    @Test func plainRoomsKeepTheVersionOneShape() async throws {
-        try await withServer { server in
-            let alice = try await server.connect("room=plain&nick=alice")
+    @Test(arguments: TestStorage.available) func plainRoomsKeepTheVersionOneShape(storage: TestStorage) async throws {
+        let room = storage.room("plain")
+        try await withServer(storage.setting) { server in
+            let alice = try await server.connect("room=\(room)&nick=alice")
             _ = try await alice.welcome()
             try await alice.send(.message(text: "plain", clientID: "p1"))
             try await alice.send("plainer")
@@ -203,11 +262,11 @@ import Testing
                 #expect(Set(object.keys) == Set(expected))
                 #expect(String(decoding: frame.payload, as: UTF8.self).hasPrefix(#"{"type":"message","id":"#))
             }
-            let page = try await server.http("GET", "/api/rooms/plain/messages")
+            let page = try await server.http("GET", "/api/rooms/\(room)/messages")
             for message in try #require(page.json["messages"] as? [[String: Any]]) {
                 #expect(Set(message.keys).isSubset(of: ["id", "nick", "text", "ts", "client_id"]))
             }
-            let (_, welcome) = try await server.join("room=plain&nick=bob")
+            let (_, welcome) = try await server.join("room=\(room)&nick=bob")
             #expect(welcome.history.allSatisfy(\.isPlain) && welcome.rev == 0 && welcome.updates == nil)
         }
     }

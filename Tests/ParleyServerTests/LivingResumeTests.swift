@@ -11,25 +11,26 @@ import Testing
 @Suite struct LivingResumeTests {
     /// The session secret is kept (hashed) with the author's messages: after a restart the same secret still
     /// edits them and reclaims the nick, and nobody else can.
-    @Test func authorshipSurvivesARestart() async throws {
+    @Test(arguments: TestStorage.available) func authorshipSurvivesARestart(storage: TestStorage) async throws {
         let directory = try TemporaryDirectory(prefix: "parley-living")
         let path = directory.url.appendingPathComponent("restart.sqlite").path
-        let (session, id) = try await withServer(at: path) { server in
-            let (alice, welcome) = try await server.join("room=keep&nick=alice")
+        let room = storage.room("keep")
+        let (session, id) = try await withServer(at: path, storage: storage) { server in
+            let (alice, welcome) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("before the restart")
             let message = try await alice.nextMessage()
             // A second connection of the same session (after a drop) is still the author.
-            let again = try await server.connect("room=keep&session=\(welcome.session)")
+            let again = try await server.connect("room=\(room)&session=\(welcome.session)")
             _ = try await again.welcome()
             try await again.send(.edit(id: message.id, text: "edited by the same session"))
             _ = try await again.nextUpdate()
             return (welcome.session, message.id)
         }
-        try await withServer(at: path) { server in
-            let (stranger, _) = try await server.join("room=keep&nick=mallory")
+        try await withServer(at: path, storage: storage) { server in
+            let (stranger, _) = try await server.join("room=\(room)&nick=mallory")
             try await stranger.send(.edit(id: id, text: "not mine"))
             #expect(try await stranger.nextError() == .forbidden)
-            let (alice, welcome) = try await server.join("room=keep&session=\(session)")
+            let (alice, welcome) = try await server.join("room=\(room)&session=\(session)")
             #expect(welcome.nick == "alice" && welcome.session == session)
             try await alice.send(.edit(id: id, text: "after the restart"))
             let (_, edited) = try await alice.nextUpdate()
@@ -41,10 +42,11 @@ import Testing
 
     /// Five members, five of whom edit and react at once: every member sees every revision once, in order,
     /// with no gap.
-    @Test func updatesReachEveryMemberInRevisionOrder() async throws {
-        try await withServer(.set(\.ratePerSecond, 0)) { server in
+    @Test(arguments: TestStorage.available) func updatesReachEveryMemberInRevisionOrder(storage: TestStorage) async throws {
+        let room = storage.room("order")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
             var members: [RawSocket] = []
-            for n in 0..<5 { members.append(try await server.join("room=order&nick=m\(n)").0) }
+            for n in 0..<5 { members.append(try await server.join("room=\(room)&nick=m\(n)").0) }
             // Each member's own message, which it edits.
             var own: [Int64] = []
             for (n, member) in members.enumerated() {
@@ -97,9 +99,10 @@ import Testing
 
     /// A client that drops again and again while others edit, delete, react and post, and resumes each time
     /// with `since` and `rev`, ends with the same view as a fresh client.
-    @Test func resumeWithSinceAndRevConverges() async throws {
-        try await withServer(.set(\.ratePerSecond, 0)) { server in
-            let (writer, _) = try await server.join("room=resume&nick=writer")
+    @Test(arguments: TestStorage.available) func resumeWithSinceAndRevConverges(storage: TestStorage) async throws {
+        let room = storage.room("resume")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (writer, _) = try await server.join("room=\(room)&nick=writer")
             try await writer.sendConfirmed(10)
             var view: [Int64: ChatMessage] = [:]
             var (since, rev): (Int64, Int64) = (0, 0)
@@ -108,7 +111,7 @@ import Testing
                 since = welcome.lastID
                 rev = welcome.rev ?? 0
             }
-            let (reader, first) = try await server.join("room=resume&nick=reader&since=0")
+            let (reader, first) = try await server.join("room=\(room)&nick=reader&since=0")
             take(first)
             reader.close()
             for round in 0..<6 {
@@ -123,12 +126,12 @@ import Testing
                     if case .message(let message) = event, message.clientID == "n\(round)" { return true }
                     return nil
                 }
-                let (socket, welcome) = try await server.join("room=resume&nick=reader&since=\(since)&rev=\(rev)")
+                let (socket, welcome) = try await server.join("room=\(room)&nick=reader&since=\(since)&rev=\(rev)")
                 #expect(welcome.updatesTruncated == false)
                 take(welcome)
                 socket.close()
             }
-            let (_, fresh) = try await server.join("room=resume&nick=fresh&since=0")
+            let (_, fresh) = try await server.join("room=\(room)&nick=fresh&since=0")
             #expect(fresh.history.count == view.count)
             for message in fresh.history { #expect(view[message.id] == message) }
         }
@@ -136,38 +139,42 @@ import Testing
 
     /// More than 1,000 changed messages since `rev`: the newest 1,000 changes are not all sent, and
     /// `updates_truncated` says so.
-    @Test func updatesAreTruncatedAtOneThousand() async throws {
-        try await withServer(timeout: .seconds(120), .set(\.ratePerSecond, 0)) { server in
-            let (writer, welcome) = try await server.join("room=many&nick=writer")
+    @Test(arguments: TestStorage.available) func updatesAreTruncatedAtOneThousand(storage: TestStorage) async throws {
+        let room = storage.room("many")
+        try await withServer(timeout: .seconds(120), storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (writer, welcome) = try await server.join("room=\(room)&nick=writer")
             let count = 1001
             for n in 1...count { try await writer.send("m\(n)") }
             for _ in 1...count { _ = try await writer.nextMessage() }
             for n in 1...count { try await writer.send(.react(id: Int64(n), emoji: "👍")) }
             for _ in 1...count { _ = try await writer.nextUpdate() }
-            let (_, resumed) = try await server.join("room=many&nick=reader&since=\(count)&rev=0")
+            let (_, resumed) = try await server.join("room=\(room)&nick=reader&since=\(count)&rev=0")
             #expect(resumed.updates?.count == 1000 && resumed.updatesTruncated == true && resumed.rev == Int64(count))
             #expect(resumed.updates?.first?.id == 1)
-            let (_, recent) = try await server.join("room=many&nick=reader2&since=\(count)&rev=1")
+            let (_, recent) = try await server.join("room=\(room)&nick=reader2&since=\(count)&rev=1")
             #expect(recent.updates?.count == 1000 && recent.updatesTruncated == false)
             // `rev` without `since` is ignored; a bad `rev` is refused before the upgrade.
-            let (_, plain) = try await server.join("room=many&nick=reader3&rev=5")
+            let (_, plain) = try await server.join("room=\(room)&nick=reader3&rev=5")
             #expect(plain.updates == nil && plain.rev == Int64(count))
             _ = welcome
-            let refused = try await server.http("GET", "/ws?room=many&since=1&rev=x")
+            let refused = try await server.http("GET", "/ws?room=\(room)&since=1&rev=x")
             #expect(refused.status == 400 && refused.errorCode == "bad_request")
         }
     }
 }
 
-/// Runs `body` against a server on the SQLite file at `path` (which may hold a previous run's data), then stops it.
+/// Runs `body` against a server on the SQLite file at `path` (which may hold a previous run's data), or on the
+/// test PostgreSQL, then stops it.
 func withServer<T: Sendable>(
     at path: String,
+    storage: TestStorage = .sqlite,
     timeout: Duration = .seconds(60),
     _ body: @escaping @Sendable (TestServer) async throws -> T
 ) async throws -> T {
     var configuration = ServerConfiguration()
     configuration.port = 0
     configuration.database = .sqliteFile(path)
+    storage.setting.apply(&configuration)
     let ready = configuration
     return try await withTimeout(timeout) {
         let result = Mutex<T?>(nil)

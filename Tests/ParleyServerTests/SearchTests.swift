@@ -16,9 +16,11 @@ private struct CheckpointBusy: Error {}
         return (reply.json["messages"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
     }
 
-    @Test func wordsPrefixesCaseAndDiacritics() async throws {
-        try await withServer(.set(\.ratePerSecond, 0)) { server in
-            let (alice, _) = try await server.join("room=search&nick=alice")
+    @Test(arguments: TestStorage.available) func wordsPrefixesCaseAndDiacritics(storage: TestStorage) async throws {
+        let room = storage.room("search")
+        let roomElsewhere = storage.room("elsewhere")
+        try await withServer(storage.setting, .set(\.ratePerSecond, 0)) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             let texts = [
                 "The Café opens at noon",  // 1
                 "cafe closed today",  // 2
@@ -29,26 +31,27 @@ private struct CheckpointBusy: Error {}
             for text in texts { try await alice.send(text) }
             for _ in texts { _ = try await alice.nextMessage() }
             // Other rooms never match.
-            let (other, _) = try await server.join("room=elsewhere&nick=bob")
+            let (other, _) = try await server.join("room=\(roomElsewhere)&nick=bob")
             try await other.send("cafe elsewhere")
             _ = try await other.nextMessage()
 
-            #expect(try await ids(server, "q=cafe") == [3, 2, 1])  // newest first, diacritics and case ignored
-            #expect(try await ids(server, "q=caf%C3%A9%20open") == [3, 1])  // every word, each a prefix
-            #expect(try await ids(server, "q=OPEN%20cafe%20noon") == [1])
-            #expect(try await ids(server, "q=naive%20resume") == [5])
-            #expect(try await ids(server, "q=caf&limit=2") == [3, 2])
-            #expect(try await ids(server, "q=caf&before=3") == [2, 1])
-            #expect(try await ids(server, "q=zebra").isEmpty)
-            #expect(try await ids(server, #"q=%22cafe%22%20*%20(-"#) == [3, 2, 1])  // FTS5 syntax is just text
-            let more = try await server.http("GET", "/api/rooms/search/search?q=cafe&limit=1")
+            #expect(try await ids(server, "q=cafe", room: room) == [3, 2, 1])  // newest first, diacritics and case ignored
+            #expect(try await ids(server, "q=caf%C3%A9%20open", room: room) == [3, 1])  // every word, each a prefix
+            #expect(try await ids(server, "q=OPEN%20cafe%20noon", room: room) == [1])
+            #expect(try await ids(server, "q=naive%20resume", room: room) == [5])
+            #expect(try await ids(server, "q=caf&limit=2", room: room) == [3, 2])
+            #expect(try await ids(server, "q=caf&before=3", room: room) == [2, 1])
+            #expect(try await ids(server, "q=zebra", room: room).isEmpty)
+            #expect(try await ids(server, #"q=%22cafe%22%20*%20(-"#, room: room) == [3, 2, 1])  // FTS5 syntax is just text
+            let more = try await server.http("GET", "/api/rooms/\(room)/search?q=cafe&limit=1")
             #expect(more.json["has_more"] as? Bool == true)
         }
     }
 
-    @Test func editedAndDeletedMessages() async throws {
-        try await withServer { server in
-            let (alice, _) = try await server.join("room=search&nick=alice")
+    @Test(arguments: TestStorage.available) func editedAndDeletedMessages(storage: TestStorage) async throws {
+        let room = storage.room("search")
+        try await withServer(storage.setting) { server in
+            let (alice, _) = try await server.join("room=\(room)&nick=alice")
             try await alice.send("old words here")
             let edited = try await alice.nextMessage()
             try await alice.send("secret plans")
@@ -57,10 +60,10 @@ private struct CheckpointBusy: Error {}
             _ = try await alice.nextUpdate()
             try await alice.send(.delete(id: deleted.id))
             _ = try await alice.nextUpdate()
-            #expect(try await ids(server, "q=old").isEmpty)
-            #expect(try await ids(server, "q=fresh") == [Int(edited.id)])
-            #expect(try await ids(server, "q=secret").isEmpty)
-            #expect(try await ids(server, "q=words") == [Int(edited.id)])
+            #expect(try await ids(server, "q=old", room: room).isEmpty)
+            #expect(try await ids(server, "q=fresh", room: room) == [Int(edited.id)])
+            #expect(try await ids(server, "q=secret", room: room).isEmpty)
+            #expect(try await ids(server, "q=words", room: room) == [Int(edited.id)])
         }
     }
 
@@ -101,19 +104,20 @@ private struct CheckpointBusy: Error {}
         }
     }
 
-    @Test func queryValidation() async throws {
-        try await withServer { server in
-            _ = try await server.join("room=search&nick=alice")
+    @Test(arguments: TestStorage.available) func queryValidation(storage: TestStorage) async throws {
+        let room = storage.room("search")
+        try await withServer(storage.setting) { server in
+            _ = try await server.join("room=\(room)&nick=alice")
             for query in ["", "q=", "q=\(String(repeating: "a", count: 201))", "q=a&limit=0", "q=a&limit=101", "q=a&before=x"] {
-                let reply = try await server.http("GET", "/api/rooms/search/search?\(query)")
+                let reply = try await server.http("GET", "/api/rooms/\(room)/search?\(query)")
                 #expect(reply.status == 400 && reply.errorCode == "bad_request", "\(query)")
             }
             #expect(try await server.http("GET", "/api/rooms/nowhere/search?q=a").status == 404)
-            #expect(try await server.http("POST", "/api/rooms/search/search?q=a").status == 405)
-            #expect(try await ids(server, "q=%21%21").isEmpty)  // no word at all: nothing matches
+            #expect(try await server.http("POST", "/api/rooms/\(room)/search?q=a").status == 405)
+            #expect(try await ids(server, "q=%21%21", room: room).isEmpty)  // no word at all: nothing matches
             // A NUL or another control character separates words; it once ended the FTS5 query string early (500).
-            #expect(try await ids(server, "q=ab%00cd").isEmpty)
-            #expect(try await server.http("GET", "/api/rooms/search/search?q=U%C2%80%00%C3%98%27%12x").status == 200)
+            #expect(try await ids(server, "q=ab%00cd", room: room).isEmpty)
+            #expect(try await server.http("GET", "/api/rooms/\(room)/search?q=U%C2%80%00%C3%98%27%12x").status == 200)
         }
     }
 }

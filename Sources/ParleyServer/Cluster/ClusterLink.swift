@@ -107,6 +107,8 @@ final class ClusterLink: Service {
         switch notice.k {
         case .message:
             if let last = notice.last { room.announce(last: last) }
+        case .update:
+            if let rev = notice.rev { room.announce(rev: rev) }
         case .replace:
             if notice.target == node, let connection = notice.connection {
                 room.evict(ConnectionID(value: connection))

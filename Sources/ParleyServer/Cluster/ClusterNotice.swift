@@ -7,6 +7,8 @@ struct ClusterNotice: Codable, Equatable, Sendable {
     enum Kind: String, Codable, Sendable {
         /// `room` has messages up to `last` (sent by `parley_append` inside the commit).
         case message
+        /// A message of `room` was changed under revision `rev` (sent by `parley_change` inside the commit).
+        case update
         case join, leave, nick, typing
         /// The member `connection` on node `target` was taken over by its session elsewhere.
         case replace
@@ -17,6 +19,7 @@ struct ClusterNotice: Codable, Equatable, Sendable {
     /// The sending node; a node ignores its own notices. Empty when no node sent it (a sweep of a dead node).
     var node: String
     var last: Int64?
+    var rev: Int64?
     var nick: String?
     var from: String?
     var to: String?
@@ -31,7 +34,7 @@ struct ClusterNotice: Codable, Equatable, Sendable {
         case .typing: nick.map { .typing(nick: $0) }
         case .nick:
             if let from, let to { .nick(from: from, to: to, ts: .now()) } else { nil }
-        case .message, .replace: nil
+        case .message, .update, .replace: nil
         }
     }
 

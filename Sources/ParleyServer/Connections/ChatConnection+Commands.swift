@@ -94,7 +94,7 @@ extension ChatConnection {
             }
             return wait(clientID: clientID) {
                 if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
-                    guard original.text == text else { throw Self.clientIDTaken }
+                    guard original.isResent(as: text) else { throw Self.clientIDTaken }
                     self.send(.message(original))
                 } else {
                     try self.refuseRate()

@@ -158,7 +158,7 @@ final class ChatConnection: Sendable {
             } else {
                 try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
             }
-        room.anchor(after: page.lastID)
+        room.anchor(after: page.lastID, rev: page.rev)
         var members = joined.members
         if let cluster = context.cluster {
             members = try await cluster.members(roomID: room.record.id)

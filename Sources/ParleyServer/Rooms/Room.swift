@@ -20,6 +20,8 @@ final class Room: Sendable {
     private struct Locked {
         var members = RoomState<Outbox>()
         var sequencer = RoomSequencer<Delivery>()
+        /// Encoded `update` frames in revision order (§11).
+        var revisions = RevisionSequencer<ByteBuffer>()
         /// Members on other nodes, as last announced here (cluster mode).
         var remote = RemoteRoster()
     }
@@ -175,16 +177,43 @@ final class Room: Sendable {
         sequence { $0.receive(deliveries) }
     }
 
-    /// A change to a message (§11), committed in revision order: sent to every member, the changer included.
-    /// A member that joined meanwhile may get a change its `welcome` already showed, which is harmless: an
-    /// update carries the message's whole current state.
+    /// A change to a message (§11) this node committed: sent to every member, the changer included, in
+    /// revision order with the changes other nodes committed (``RevisionSequencer``). A member that joined
+    /// meanwhile may get a change its `welcome` already showed, which is harmless: an update carries the
+    /// message's whole current state.
     func update(rev: Int64, message: ChatMessage) {
         let frame = EventEncoder.encode(.update(rev: rev, message: message))
-        state.withLock { state in
-            for member in state.members.members.values {
-                if member.handle.enqueue(frame) == .overflowed { metrics.slowConsumersClosed.increment() }
-            }
+        sequenceRevisions { $0.receive(rev: rev, frame) }
+    }
+
+    /// Another node committed a change under revision `rev` in this room.
+    func announce(rev: Int64) {
+        sequenceRevisions { $0.announce(rev: rev) }
+    }
+
+    /// A fetch of changes ``RoomFeed`` ran for this room has ended.
+    func changesFetched(_ page: ChangePage?) {
+        guard let page else {
+            sequenceRevisions { $0.fetched([], covered: 0, exhausted: false) }
+            return
         }
+        let frames = page.changes.map { (rev: $0.rev, payload: EventEncoder.encode(.update(rev: $0.rev, message: $0.message))) }
+        sequenceRevisions { $0.fetched(frames, covered: page.covered, exhausted: !page.hasMore) }
+    }
+
+    private func sequenceRevisions(_ step: (inout RevisionSequencer<ByteBuffer>) -> RevisionSequencer<ByteBuffer>.Output) {
+        let (fetchAfter, overflowed) = state.withLock { state in
+            let output = step(&state.revisions)
+            var overflowed = 0
+            for frame in output.release {
+                for member in state.members.members.values where member.handle.enqueue(frame) == .overflowed {
+                    overflowed += 1
+                }
+            }
+            return (output.fetchAfter, overflowed)
+        }
+        if overflowed > 0 { metrics.slowConsumersClosed.increment(by: overflowed) }
+        if let fetchAfter { feed.requestChanges(self, after: fetchAfter) }
     }
 
     /// The session a member joined with.
@@ -192,9 +221,11 @@ final class Room: Sendable {
         state.withLock { $0.members.members[id]?.session }
     }
 
-    /// The first member's history ends at `lastID`: live delivery starts after it.
-    func anchor(after lastID: Int64) {
+    /// The first member's history ends at `lastID`, at the room's revision `rev`: live delivery starts after
+    /// them.
+    func anchor(after lastID: Int64, rev: Int64 = 0) {
         sequence { $0.anchor(after: lastID) }
+        sequenceRevisions { $0.anchor(rev: rev) }
     }
 
     /// Another node committed messages up to `lastID` in this room.
@@ -215,6 +246,7 @@ final class Room: Sendable {
     /// Checks storage for messages nobody announced (after a listener reconnect or an unanswered commit).
     func catchUp() {
         sequence { $0.catchUp() }
+        sequenceRevisions { $0.catchUp() }
     }
 
     /// A fetch ``RoomFeed`` ran for this room has ended.

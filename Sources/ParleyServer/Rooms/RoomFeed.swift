@@ -11,6 +11,8 @@ final class RoomFeed: Service {
     struct Request: Sendable {
         var room: Room
         var after: Int64
+        /// Changes after revision `after` (§11) rather than messages after id `after`.
+        var changes = false
     }
 
     private let requests: AsyncStream<Request>
@@ -34,6 +36,13 @@ final class RoomFeed: Service {
         }
     }
 
+    /// Asks for the changes after revision `after` in `room`.
+    func requestChanges(_ room: Room, after: Int64) {
+        if case .dropped = continuation.yield(Request(room: room, after: after, changes: true)) {
+            room.changesFetched(nil)
+        }
+    }
+
     func run() async {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -52,6 +61,17 @@ final class RoomFeed: Service {
 
     private func fetch(_ request: Request) async {
         guard !request.room.released.load(ordering: .relaxed) else { return }
+        if request.changes {
+            do {
+                let page = try await store.changes(roomID: request.room.record.id, after: request.after, limit: Self.pageSize)
+                request.room.changesFetched(page)
+            } catch {
+                logger.warning("fetching changes failed; retrying", metadata: ["room": "\(request.room.code)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                request.room.changesFetched(nil)
+            }
+            return
+        }
         do {
             let page = try await store.messages(
                 roomID: request.room.record.id,

@@ -47,6 +47,15 @@ public enum MessageChange: Sendable, Hashable {
     }
 }
 
+extension ChatMessage {
+    /// Whether a message sent again with this stored message's `client_id` and `text` is a resend of it (answered
+    /// with it) rather than another message taking its id (refused). Once edited or deleted, the stored text is no
+    /// longer the one sent, so any resend is answered: nothing is stored either way.
+    func isResent(as text: String) -> Bool {
+        self.text == text || editedAt != nil || deleted == true
+    }
+}
+
 /// What became of a ``PendingMessage``.
 public enum AppendResult: Sendable {
     /// Stored under a new id.
@@ -84,6 +93,17 @@ public struct ResumePage: Sendable, Equatable {
     /// The current state of messages with id ≤ `since` changed after `rev`, oldest change first.
     public var updates: [ChatMessage]
     public var updatesTruncated: Bool
+}
+
+/// Changes after a revision (§11), for a node that must catch up on them: the current state of each changed
+/// message, in revision order.
+public struct ChangePage: Sendable {
+    public var changes: [(rev: Int64, message: ChatMessage)]
+    /// Every change up to this revision is covered by `changes` (the room's revision, or the last change in the
+    /// page when more exist).
+    public var covered: Int64
+    /// More changes exist after `covered`.
+    public var hasMore = false
 }
 
 /// Durable history. Appends are group-committed: many rooms' messages share one transaction.
@@ -128,6 +148,8 @@ public protocol MessageStore: Sendable {
     func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage
     /// The nick last bound to a persisted session of this room, or nil when the room has no such session.
     func session(roomID: Int64, author: AuthorKey) async throws -> String?
+    /// Up to `limit` messages changed after revision `rev`, in revision order.
+    func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage
 }
 
 extension MessageStore {
@@ -154,4 +176,8 @@ extension MessageStore {
     }
 
     public func session(roomID: Int64, author: AuthorKey) async throws -> String? { nil }
+
+    public func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage {
+        ChangePage(changes: [], covered: rev)
+    }
 }

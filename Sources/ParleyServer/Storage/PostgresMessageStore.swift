@@ -78,7 +78,7 @@ public final class PostgresMessageStore: MessageStore, Service {
     func write(_ batch: [PendingMessage]) async -> CommitOutcome {
         let start = ContinuousClock.now
         do {
-            return .committed(try await appendSplitting(batch[...]), since: start)
+            return .committed(try await append(batch), since: start)
         } catch {
             return .failed(error)
         }
@@ -90,7 +90,7 @@ public final class PostgresMessageStore: MessageStore, Service {
 
     private func appendSplitting(_ batch: ArraySlice<PendingMessage>) async throws -> [AppendResult] {
         do {
-            return try await append(Array(batch))
+            return try await appendMessages(Array(batch))
         } catch let error as PSQLError where Self.isRowError(error) {
             guard batch.count > 1 else {
                 logger.warning("a message could not be stored", metadata: ["error": "\(String(reflecting: error))"])
@@ -116,7 +116,33 @@ public final class PostgresMessageStore: MessageStore, Service {
         return state.hasPrefix("22") || state.hasPrefix("23")
     }
 
+    /// A run of new messages is one `parley_append` call; each change to a stored message (§11) is one
+    /// `parley_change` call, in queue order, so revisions follow commit order. Once part of the batch is
+    /// committed, a later failure fails only the rest.
     private func append(_ batch: [PendingMessage]) async throws -> [AppendResult] {
+        var results: [AppendResult] = []
+        results.reserveCapacity(batch.count)
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            do {
+                if let change = batch[start].change {
+                    results.append(try await apply(change, from: batch[start]))
+                    start += 1
+                    continue
+                }
+                let end = batch[start...].firstIndex { $0.change != nil } ?? batch.endIndex
+                results += try await appendSplitting(batch[start..<end])
+                start = end
+            } catch {
+                guard !results.isEmpty else { throw error }
+                results += Array(repeating: .failed, count: batch.count - results.count)
+                return results
+            }
+        }
+        return results
+    }
+
+    private func appendMessages(_ batch: [PendingMessage]) async throws -> [AppendResult] {
         // Grouped by room (stable, so each room keeps queue order); rooms are locked in id order.
         let order = batch.indices.sorted { (batch[$0].roomID, $0) < (batch[$1].roomID, $1) }
         let rooms = order.map { batch[$0].roomID }
@@ -124,30 +150,42 @@ public final class PostgresMessageStore: MessageStore, Service {
         let texts = order.map { batch[$0].text }
         let stamps = order.map { batch[$0].ts.milliseconds }
         let clientIDs = order.map { batch[$0].clientID ?? "" }
+        // 0 stands for none: ids and author keys are never 0 (an author key of 0 is one secret in 2^64).
+        let replies = order.map { batch[$0].replyTo ?? 0 }
+        let authors = order.map { batch[$0].author?.value ?? 0 }
+        let saves = order.map { batch[$0].savesSession }
         let node = self.node
         return try await client.withDeadline(Self.callTimeout) { db in
             var results = [AppendResult](repeating: .failed, count: batch.count)
             let rows = try await db.query(
                 """
-                SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts
-                FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node))
+                SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts, o_refused, o_reply_to, o_edited_at, o_deleted, o_rev, o_reactions
+                FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node), \(replies), \(authors), \(saves))
                 """,
                 logger: self.logger
             )
-            for try await (ordinal, id, duplicate, nick, text, ts) in rows.decode((Int32, Int64?, Bool, String?, String?, Int64?).self) {
+            typealias Row = (Int32, Int64?, Bool, String?, String?, Int64?, String?, Int64?, Int64?, Bool, Int64?, String?)
+            for try await row in rows.decode(Row.self) {
+                let (ordinal, id, duplicate, nick, text, ts, refused, replyTo, editedAt, deleted, rev, reactions) = row
                 let index = order[Int(ordinal) - 1]
+                if refused != nil, let replyTo = batch[index].replyTo {
+                    results[index] = .refused(ProtocolError(.notFound, "reply_to: no message \(replyTo) in this room"))
+                    continue
+                }
                 // No id: the room was forgotten before the message reached it.
                 guard let id, let nick, let text, let ts else {
                     results[index] = .noRoom
                     continue
                 }
-                let message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
+                var message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
+                message.replyTo = replyTo
                 if !duplicate {
                     results[index] = .stored(message)
-                } else {
-                    // A client can only resend its own message: the same id with other text is refused.
-                    results[index] = text == batch[index].text ? .duplicate(message) : .conflict(message)
+                    continue
                 }
+                Self.fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
+                // A client can only resend its own message: the same id with other text is refused.
+                results[index] = message.isResent(as: batch[index].text) ? .duplicate(message) : .conflict(message)
             }
             return results
         }
@@ -233,39 +271,41 @@ public final class PostgresMessageStore: MessageStore, Service {
             // when the page is empty).
             let direction = newest ? "DESC" : "ASC"
             let query: PostgresQuery = """
-                SELECT r.last_id, m.id, m.nick, m.text, m.ts, m.client_id FROM rooms r
+                SELECT r.last_id, r.rev, \(unescaped: Self.messageColumns) FROM rooms r
                 LEFT JOIN LATERAL (
-                    SELECT id, nick, text, ts, client_id FROM messages
+                    SELECT * FROM messages
                     WHERE room_id = r.id AND id > \(after ?? 0) AND id < \(before ?? Int64.max)
                     ORDER BY id \(unescaped: direction) LIMIT \(limit + 1)
                 ) m ON TRUE
                 WHERE r.id = \(roomID)
+                ORDER BY m.id \(unescaped: direction)
                 """
             var messages: [ChatMessage] = []
             var lastID: Int64 = 0
+            var roomRev: Int64 = 0
+            typealias Row = (Int64, Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?)
             let rows = try await db.query(query, logger: self.logger)
-            for try await (last, id, nick, text, ts, clientID) in rows.decode((Int64, Int64?, String?, String?, Int64?, String?).self) {
-                lastID = last
+            for try await row in rows.decode(Row.self) {
+                let (last, rev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions) = row
+                (lastID, roomRev) = (last, rev)
                 if let id, let nick, let text, let ts {
-                    messages.append(ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: clientID))
+                    messages.append(Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions)))
                 }
             }
             let hasMore = messages.count > limit
             if hasMore { messages.removeLast() }
             if newest { messages.reverse() }
-            return MessagePage(messages: messages, hasMore: hasMore, lastID: lastID)
+            return MessagePage(messages: messages, hasMore: hasMore, lastID: lastID, rev: roomRev)
         }
     }
 
     public func message(roomID: Int64, clientID: String) async throws -> ChatMessage? {
         try await client.withDeadline(Self.callTimeout) { db in
             let rows = try await db.query(
-                "SELECT id, nick, text, ts, client_id FROM messages WHERE room_id = \(roomID) AND client_id = \(clientID)",
+                "SELECT \(unescaped: Self.messageColumns) FROM messages m WHERE m.room_id = \(roomID) AND m.client_id = \(clientID)",
                 logger: self.logger
             )
-            for try await (id, nick, text, ts, clientID) in rows.decode((Int64, String, String, Int64, String?).self) {
-                return ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: clientID)
-            }
+            for try await row in rows.decode(MessageRow.self) { return Self.message(row) }
             return nil
         }
     }

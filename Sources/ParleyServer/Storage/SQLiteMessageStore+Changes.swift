@@ -42,6 +42,15 @@ extension SQLiteMessageStore {
             if !existing.contains(emoji), existing.count >= Limits.maxReactionEmoji {
                 return .refused(ProtocolError(.tooLarge, "a message holds at most \(Limits.maxReactionEmoji) distinct emoji"))
             }
+            let reactors = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT count(DISTINCT reactor), coalesce(max(reactor = ?), 0) FROM reactions WHERE room_id = ? AND message_id = ?"
+                ),
+                arguments: [reactor.value, roomID, id]
+            )
+            if let reactors, reactors[1] as Int64 == 0, reactors[0] as Int64 >= Limits.maxReactors {
+                return .refused(ProtocolError(.tooLarge, "at most \(Limits.maxReactors) members can react to a message"))
+            }
             try db.cachedStatement(sql: "INSERT INTO reactions (room_id, message_id, emoji, reactor, nick, rev) VALUES (?, ?, ?, ?, ?, ?)")
                 .execute(arguments: [roomID, id, emoji, reactor.value, pending.nick, rev])
             try touch(db, roomID: roomID, id: id, rev: rev)

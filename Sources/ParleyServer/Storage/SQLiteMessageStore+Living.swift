@@ -20,12 +20,15 @@ extension SQLiteMessageStore {
             let hasMore = rows.count > limit
             if hasMore { rows.removeLast() }
             rows.reverse()
-            // Newer messages are in the history already, in their current state.
-            var updates = try Self.messages(
-                db,
-                sql: "WHERE room_id = ? AND rev > ? AND id <= ? ORDER BY rev LIMIT ?",
-                arguments: [roomID, rev, since, updateLimit + 1]
-            )
+            // Newer messages are in the history already, in their current state. With `since` 0 no message can
+            // have been changed before, and the rev index would be walked to its end for nothing.
+            var updates =
+                since > 0
+                ? try Self.messages(
+                    db,
+                    sql: "WHERE room_id = ? AND rev > ? AND id <= ? ORDER BY rev LIMIT ?",
+                    arguments: [roomID, rev, since, updateLimit + 1]
+                ) : []
             let updatesTruncated = updates.count > updateLimit
             if updatesTruncated { updates.removeLast() }
             let history = MessagePage(
@@ -56,6 +59,28 @@ extension SQLiteMessageStore {
                 if let message = try Self.message(db, roomID: roomID, id: rowID - low) { messages.append(message) }
             }
             return MessagePage(messages: messages, hasMore: hasMore, lastID: try Self.lastID(db, roomID: roomID))
+        }
+    }
+
+    public func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage {
+        try await database.read { db in
+            var changed = try Self.messages(
+                db,
+                sql: "WHERE room_id = ? AND rev > ? ORDER BY rev LIMIT ?",
+                arguments: [roomID, rev, limit + 1]
+            )
+            let revs = try Int64.fetchAll(
+                db.cachedStatement(sql: "SELECT rev FROM messages WHERE room_id = ? AND rev > ? ORDER BY rev LIMIT ?"),
+                arguments: [roomID, rev, limit + 1]
+            )
+            var covered = try Self.currentRev(db, roomID: roomID)
+            let hasMore = changed.count > limit
+            if hasMore {
+                changed.removeLast()
+                covered = revs[limit - 1]
+            }
+            let changes = zip(revs, changed).map { (rev: $0, message: $1) }
+            return ChangePage(changes: changes, covered: max(covered, rev), hasMore: hasMore)
         }
     }
 
