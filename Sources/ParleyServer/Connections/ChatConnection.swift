@@ -5,9 +5,10 @@ import Synchronization
 
 /// One client's session in a room.
 ///
-/// ``start(_:room:)`` joins it to its room and sends `welcome`, in the task that accepted the socket. After that the
-/// connection has no task: ``ChatSocketHandler`` hands it each command on the event loop, and what has
-/// to wait for storage runs on ``ConnectionWork`` while the socket reads nothing more.
+/// ``joinAtUpgrade(_:)`` joins it to a live room on the event loop, or ``start(_:room:joined:)`` joins it in the
+/// task that accepted the socket; that task then sends `welcome`. After that the connection has no task:
+/// ``ChatSocketHandler`` hands it each command on the event loop, and what has to wait for storage runs on
+/// ``ConnectionWork`` while the socket reads nothing more.
 final class ChatConnection: Sendable {
     let context: ConnectionContext
     let id: ConnectionID
@@ -74,9 +75,45 @@ final class ChatConnection: Sendable {
 
     // MARK: joining and leaving
 
-    /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
-    /// closes 1011. A room that is live here, or that the admission read (api mode), needs no storage read.
-    func start(_ request: ConnectRequest, room record: RoomRecord?) async {
+    /// Joins a room that is live here, on the event loop in the tick that upgraded the socket, when nothing has
+    /// to be read or claimed first (no cluster, a session this process knows or none): the other members hear
+    /// of it without waiting for the socket's task to be scheduled, and the task only reads the history.
+    /// Nil when ``start(_:room:joined:)`` has to join.
+    func joinAtUpgrade(_ request: ConnectRequest) -> Room.Joined? {
+        guard context.cluster == nil else { return nil }
+        if let secret = request.session, context.store.supportsLivingMessages,
+            context.rooms.sessions.lookup(secret, roomCode: request.roomCode) == nil
+        {
+            return nil
+        }
+        guard let room = context.rooms.acquireLive(code: request.roomCode) else { return nil }
+        let joined = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
+        guard entered(room) else {
+            room.leave(id)
+            context.rooms.release(room)
+            return nil
+        }
+        return joined
+    }
+
+    /// Keeps the room the member joined; false when the socket closed meanwhile (`ended()` found no room).
+    private func entered(_ room: Room) -> Bool {
+        state.withLock { state in
+            if !state.ended { state.room = room }
+            return !state.ended
+        }
+    }
+
+    /// Finds (or opens) the room and joins it, unless ``joinAtUpgrade(_:)`` did (`joined`), then queues
+    /// `welcome`; on a storage failure, tells the client and closes 1011. A room that is live here, or that the
+    /// admission read (api mode), needs no storage read.
+    func start(_ request: ConnectRequest, room record: RoomRecord?, joined early: Room.Joined? = nil) async {
+        if let early {
+            // The socket may have closed since the upgrade: then the member has left already.
+            guard let room else { return }
+            await greet(room, early, request)
+            return
+        }
         let admitted: Room?
         do {
             admitted = try await context.rooms.acquire(code: request.roomCode) { [context] in
@@ -114,15 +151,16 @@ final class ChatConnection: Sendable {
             refuse()
             return
         }
-        let stillOpen = state.withLock { state in
-            if !state.ended { state.room = room }
-            return !state.ended
-        }
-        guard stillOpen else {
+        guard entered(room) else {
             // The socket closed while joining: undo it here, as `ended()` found no room to leave.
             await leave(room)
             return
         }
+        await greet(room, joined, request)
+    }
+
+    /// Reads the history and queues `welcome`, or refuses when storage fails.
+    private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) async {
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
         do {
             try await welcome(room, joined, since: request.since, rev: request.rev)

@@ -44,6 +44,13 @@ final class Outbox: Sendable {
         /// delivers it, so a message already in the history can still arrive live: it is dropped here.
         var coveredID: Int64 = 0
         var writer: Waiter?
+        /// Asks for a drain at a given time (``WriteScheduler/scheduleSoon(_:at:)``), for frames that may wait.
+        var soon: (@Sendable (NIODeadline) -> Void)?
+        /// `soon` was called and its drain has not run yet.
+        var soonPending = false
+        /// Until then, a frame that may wait does: presence was written less than
+        /// ``WriteScheduler/presenceInterval`` ago.
+        var presenceQuietUntil = NIODeadline.uptimeNanoseconds(0)
 
         mutating func takeWriter() -> Waiter? {
             defer { writer = nil }
@@ -90,11 +97,14 @@ final class Outbox: Sendable {
         case callback(@Sendable () -> Void)
         /// A writer whose socket is full: only a decision to close wakes it.
         case closeOnly(@Sendable () -> Void)
+        /// Never waiting: how a frame that may wait asks for a drain later.
+        case soon(@Sendable (NIODeadline) -> Void, at: NIODeadline)
 
         func wake() {
             switch self {
             case .task(let continuation): continuation.resume()
             case .callback(let callback), .closeOnly(let callback): callback()
+            case .soon(let soon, let deadline): soon(deadline)
             }
         }
     }
@@ -117,7 +127,12 @@ final class Outbox: Sendable {
     /// Queues a frame; never waits. A frame that would take the counted bytes past the limit closes the
     /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer writes the close behind
     /// what the socket holds (``ConnectionStateMachine`` drops it after the write timeout without progress).
-    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
+    ///
+    /// A frame that `mayWait` (presence) wakes a waiting writer at once only when no presence was written in
+    /// the last ``WriteScheduler/presenceInterval``; otherwise it goes out with the next frame that does wake
+    /// it, or with the drain asked for through ``setSoon(_:)``, whichever comes first. In a join storm the
+    /// `join` frames a member gets then share a write instead of taking one each.
+    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil, mayWait: Bool = false) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
@@ -133,6 +148,16 @@ final class Outbox: Sendable {
                 state.countedBytes += frame.readableBytes
                 state.queue.append(Queued(frame: frame, messageID: messageID, counted: true))
                 if case .holding = state.phase { return (.queued, nil) }
+                if mayWait, case .callback = state.writer, let soon = state.soon {
+                    // The writer stays registered, so that a frame that may not wait still wakes it now.
+                    if state.soonPending { return (.queued, nil) }
+                    let now = NIODeadline.now()
+                    if now < state.presenceQuietUntil {
+                        state.soonPending = true
+                        return (.queued, .soon(soon, at: state.presenceQuietUntil))
+                    }
+                    state.presenceQuietUntil = now + WriteScheduler.presenceInterval
+                }
                 return (.queued, state.takeWriterForFrames())
             case .draining, .closing, .closed:
                 return (.refused, nil)
@@ -140,6 +165,22 @@ final class Outbox: Sendable {
         }
         writer?.wake()
         return enqueued
+    }
+
+    /// Sets how a frame that may wait asks for a drain a moment from now. Without it, every frame wakes the
+    /// writer at once.
+    func setSoon(_ soon: @escaping @Sendable (NIODeadline) -> Void) {
+        state.withLock { $0.soon = soon }
+    }
+
+    /// The drain asked for through `soon` is running (and writing presence): the next frame that may wait
+    /// asks again, unless it comes within ``WriteScheduler/presenceInterval``.
+    func soonRan() {
+        let now = NIODeadline.now()
+        state.withLock { state in
+            state.soonPending = false
+            state.presenceQuietUntil = now + WriteScheduler.presenceInterval
+        }
     }
 
     /// Whether frames are still taken (no close has been decided).

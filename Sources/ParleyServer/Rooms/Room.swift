@@ -47,7 +47,7 @@ final class Room: Sendable {
     var nicks: [String] { state.withLock { $0.members.nicks } }
 
     /// What a joining connection learns.
-    struct Joined {
+    struct Joined: Sendable {
         var nick: String
         var session: SessionSecret
         var members: [String]
@@ -271,11 +271,17 @@ final class Room: Sendable {
         if let fetchAfter { feed.request(self, after: fetchAfter) }
     }
 
-    /// Encodes once and queues the same bytes for every member but `except`.
+    /// Encodes once and queues the same bytes for every member but `except`. Presence may wait a moment for
+    /// company (``WriteScheduler/presenceInterval``).
     private func broadcastLocked(_ state: RoomState<Outbox>, _ event: ServerEvent, except: ConnectionID?) {
         let frame = EventEncoder.encode(event)
+        let mayWait =
+            switch event {
+            case .join, .leave: true
+            default: false
+            }
         for (id, member) in state.members where id != except {
-            if member.handle.enqueue(frame) == .overflowed { metrics.slowConsumersClosed.increment() }
+            if member.handle.enqueue(frame, mayWait: mayWait) == .overflowed { metrics.slowConsumersClosed.increment() }
         }
     }
 }

@@ -76,6 +76,16 @@ final class RoomRegistry: Sendable {
         }
     }
 
+    /// The live room with this code, with one more reference (balance with ``release(_:)``); nil when it has no
+    /// members here, or is being opened or forgotten. Never waits, so it may run on an event loop.
+    func acquireLive(code: String) -> Room? {
+        rooms.withLock { rooms in
+            guard case .live(let room, let references)? = rooms[code] else { return nil }
+            rooms[code] = .live(room, references: references + 1)
+            return room
+        }
+    }
+
     /// Drops one reference; the last one frees the room, and forgets an ephemeral one in storage.
     func release(_ room: Room) {
         let (count, forgetting): (Int, Bool) = rooms.withLock { rooms in

@@ -87,8 +87,7 @@ extension SQLiteMessageStore {
     public func session(roomID: Int64, author: AuthorKey) async throws -> String? {
         try await database.read { db in
             try String.fetchOne(
-                db,
-                sql: "SELECT nick FROM sessions WHERE room_id = ? AND author = ?",
+                db.cachedStatement(sql: "SELECT nick FROM sessions WHERE room_id = ? AND author = ?"),
                 arguments: [roomID, author.value]
             )
         }

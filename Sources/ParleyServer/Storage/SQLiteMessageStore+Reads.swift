@@ -12,10 +12,9 @@ extension SQLiteMessageStore {
         if let existing = try await room(code: code) { return existing }
         defer { checkpointer?.committed() }
         return try await database.write { db in
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomID), ?, NULL, ?, 0, 1)",
-                arguments: [code, Timestamp.now().milliseconds]
-            )
+            try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomID), ?, NULL, ?, 0, 1)"
+            ).execute(arguments: [code, Timestamp.now().milliseconds])
             guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
             return record
         }
@@ -44,9 +43,9 @@ extension SQLiteMessageStore {
         guard room.ephemeral else { return }
         do {
             try await database.write { db in
-                try db.execute(sql: "DELETE FROM rooms WHERE id = ? AND ephemeral = 1 AND last_id = 0", arguments: [room.id])
+                try db.cachedStatement(sql: "DELETE FROM rooms WHERE id = ? AND ephemeral = 1 AND last_id = 0").execute(arguments: [room.id])
                 guard db.changesCount > 0 else { return }
-                try db.execute(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1", arguments: [room.id])
+                try db.cachedStatement(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1").execute(arguments: [room.id])
             }
             checkpointer?.committed()
         } catch {
@@ -86,8 +85,9 @@ extension SQLiteMessageStore {
     // MARK: statements shared by reads and the writer
 
     static func room(_ db: Database, code: String) throws -> RoomRecord? {
-        let sql = "SELECT id, code, name, created_at, ephemeral FROM rooms WHERE code = ?"
-        guard let row = try Row.fetchOne(db, sql: sql, arguments: [code]) else { return nil }
+        // Cached, as every statement a connect runs: SQLite compiling them showed in the connect profile.
+        let statement = try db.cachedStatement(sql: "SELECT id, code, name, created_at, ephemeral FROM rooms WHERE code = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [code]) else { return nil }
         return RoomRecord(
             id: row["id"],
             code: row["code"],

@@ -17,7 +17,8 @@ import NIOWebSocket
 /// `welcome` is sent; frames are handled where NIO reads them.
 struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
-        case websocket(ChatConnection, Admission.Admitted)
+        /// With the member's join when it was made in the upgrade (``ChatConnection/joinAtUpgrade(_:)``).
+        case websocket(ChatConnection, Admission.Admitted, Room.Joined?)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// `/ws` without an acceptable request: answered with the contract's status and JSON error.
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError)
@@ -83,7 +84,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                         // fails first, dropping it releases it.
                         guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
-                        return .websocket(try connections.upgraded(channel, slot: admitted.slot), admitted)
+                        let connection = try connections.upgraded(channel, slot: admitted.slot)
+                        return .websocket(connection, admitted, connection.joinAtUpgrade(admitted.request))
                     }
                 }
             )
@@ -120,9 +122,10 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     func handle(value: Value, logger: Logger) async {
         do {
             switch try await value.upgradeResult.get() {
-            case .websocket(let connection, let admitted):
-                // Joins and sends `welcome`; from then on the socket lives on the event loop alone.
-                await connection.start(admitted.request, room: admitted.room)
+            case .websocket(let connection, let admitted, let joined):
+                // Joins (unless the upgrade did) and sends `welcome`; from then on the socket lives on the event
+                // loop alone.
+                await connection.start(admitted.request, room: admitted.room, joined: joined)
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let refusal):

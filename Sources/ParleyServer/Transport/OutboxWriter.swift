@@ -41,6 +41,7 @@ final class OutboxWriter: Sendable {
 
     /// Starts writing whatever the outbox holds, now and whenever it gets more.
     func start() {
+        outbox.setSoon { [self] deadline in scheduler.scheduleSoon(self, at: deadline) }
         scheduler.schedule(self)
     }
 
@@ -192,6 +193,12 @@ final class WriteScheduler: Sendable {
     /// The other of two arrays that take turns as `pending`, so that neither is allocated anew per run.
     private let spare: NIOLoopBoundBox<[OutboxWriter]>
 
+    /// A member's `join` and `leave` frames go out at most once per interval; the first after a quiet one at
+    /// once. In a reconnect storm every member gets one every few milliseconds, and each cost a write system
+    /// call of its own (docs/PERFORMANCE.md, "Connecting: where the time goes"); held, they share one. The
+    /// wait is short for a person, and order is kept: any other frame takes the waiting ones along at once.
+    static let presenceInterval = TimeAmount.seconds(1)
+
     private init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
         self.spare = .makeBoxSendingValue([], eventLoop: eventLoop)
@@ -203,6 +210,16 @@ final class WriteScheduler: Sendable {
             return pending.count == 1
         }
         if first { eventLoop.execute { self.run() } }
+    }
+
+    /// Drains `writer` at `deadline`, for the frames that waited. Each writer has its own deadline (a
+    /// quiet interval after its last presence write), so that these drains spread out instead of stalling
+    /// the loop all at once.
+    func scheduleSoon(_ writer: OutboxWriter, at deadline: NIODeadline) {
+        eventLoop.scheduleTask(deadline: deadline) {
+            writer.outbox.soonRan()
+            writer.drain()
+        }
     }
 
     private func run() {
