@@ -5,11 +5,11 @@ import Crypto
 /// Secrets are kept and stored only as digests, so a reader of the database or of memory dumps cannot act as
 /// anyone. Two digests are compared in constant time: all 32 bytes always, with no early exit, so the time a
 /// check takes says nothing about how much of a guess was right.
-struct SecretDigest: Sendable {
+public struct SecretDigest: Sendable {
     /// Always 32 bytes.
     let bytes: [UInt8]
 
-    init(of secret: some StringProtocol) {
+    public init(of secret: some StringProtocol) {
         bytes = Array(SHA256.hash(data: Array(secret.utf8)))
     }
 
