@@ -17,6 +17,8 @@ final class ClusterLink: Service {
     let presence: ClusterPresence
     let connections: ConnectionDirectory
     let rooms: RoomRegistry
+    /// Set by the application: moderation notices go there.
+    let moderation: RoomModeration?
     let heartbeat: Duration
     let nodeTimeout: Duration
     let logger: Logger
@@ -25,7 +27,15 @@ final class ClusterLink: Service {
     /// What an echo's payload starts with; never valid JSON, so no node takes it for a ``ClusterNotice``.
     static let echoPrefix = "echo:"
 
-    init(presence: ClusterPresence, connections: ConnectionDirectory, rooms: RoomRegistry, nodeTimeout: Duration, logger: Logger) {
+    init(
+        presence: ClusterPresence,
+        connections: ConnectionDirectory,
+        rooms: RoomRegistry,
+        moderation: RoomModeration? = nil,
+        nodeTimeout: Duration,
+        logger: Logger
+    ) {
+        self.moderation = moderation
         self.client = presence.client
         self.node = presence.node
         self.presence = presence
@@ -60,6 +70,8 @@ final class ClusterLink: Service {
                         self.listener.withLock { $0.watchdog.listening() }
                         for room in self.rooms.all { room.catchUp() }
                         try await self.resyncPresence()
+                        // Ban notices missed while not listening: read them all again.
+                        await self.moderation?.reloadBans()
                         for try await notification in notifications {
                             self.handle(notification.payload)
                         }
@@ -97,7 +109,13 @@ final class ClusterLink: Service {
             heardEcho(payload)
             return
         }
-        guard let notice = ClusterNotice(payload: payload), let room = rooms.room(code: notice.room) else { return }
+        guard let notice = ClusterNotice(payload: payload) else { return }
+        if let moderation, notice.isModeration {
+            // Bans matter even where the room is not live.
+            if notice.node != node { moderation.receive(notice) }
+            return
+        }
+        guard let room = rooms.room(code: notice.room) else { return }
         guard notice.node != node else {
             // This node's commits reach its members from their completions; one whose answer timed out but
             // that committed has none, so the room fetches it when it settles (on the next heartbeat).
@@ -115,6 +133,8 @@ final class ClusterLink: Service {
             }
         case .join, .leave, .nick, .typing:
             if let event = notice.event { room.relay(event) }
+        case .kick, .ban, .bans, .settings, .revoke, .deleted:
+            break
         }
     }
 

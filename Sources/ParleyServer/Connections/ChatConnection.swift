@@ -20,6 +20,8 @@ final class ChatConnection: Sendable {
     private let state = Mutex(State())
     let rate: Mutex<RateLimiter>
     let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
+    /// Its role in the room (§12): one atomic load where a message is checked.
+    let role = ConnectionRole()
     static let typingInterval = Duration.seconds(2)
 
     private struct State {
@@ -29,6 +31,8 @@ final class ChatConnection: Sendable {
         var ended = false
         /// Its session's author key (§11), worked out on first use.
         var author: AuthorKey?
+        /// What admission decided (§12, §13): the verified subject, the address, the host.
+        var grant = Admission.Grant()
     }
 
     /// Sent down the pipeline to ``ChatSocketHandler`` when the connection may take commands again.
@@ -63,6 +67,12 @@ final class ChatConnection: Sendable {
     /// The room, once joined.
     var room: Room? { state.withLock { $0.room } }
 
+    /// The verified subject of its signed identity (§13), if any; bans name it.
+    var subject: String? { state.withLock { $0.grant.subject } }
+
+    /// What admission decided for it.
+    var grant: Admission.Grant { state.withLock { $0.grant } }
+
     /// The author key of this member's session, and whether it is the first use on this connection (the
     /// change or message then saves the session, so it outlives a restart).
     func authorship(in room: Room) -> (author: AuthorKey, savesSession: Bool)? {
@@ -78,8 +88,9 @@ final class ChatConnection: Sendable {
     /// Joins a room that is live here, on the event loop in the tick that upgraded the socket, when nothing has
     /// to be read or claimed first (no cluster, a session this process knows or none): the other members hear
     /// of it without waiting for the socket's task to be scheduled, and the task only reads the history.
-    /// Nil when ``start(_:room:joined:)`` has to join.
-    func joinAtUpgrade(_ request: ConnectRequest) -> Room.Joined? {
+    /// Nil when ``start(_:room:grant:joined:)`` has to join.
+    func joinAtUpgrade(_ admitted: Admission.Admitted) -> Room.Joined? {
+        let request = admitted.request
         guard context.cluster == nil else { return nil }
         if let secret = request.session, context.store.supportsLivingMessages,
             context.rooms.sessions.lookup(secret, roomCode: request.roomCode) == nil
@@ -87,12 +98,14 @@ final class ChatConnection: Sendable {
             return nil
         }
         guard let room = context.rooms.acquireLive(code: request.roomCode) else { return nil }
+        take(admitted.grant)
         let joined = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         guard entered(room) else {
             room.leave(id)
             context.rooms.release(room)
             return nil
         }
+        enrol(in: room, joined)
         return joined
     }
 
@@ -104,25 +117,61 @@ final class ChatConnection: Sendable {
         }
     }
 
+    /// Keeps what admission decided (§12, §13): the role, and what bans name.
+    private func take(_ grant: Admission.Grant) {
+        state.withLock { $0.grant = grant }
+        role.set(grant.role)
+    }
+
+    /// Tells the room what moderation needs to know of the member who just joined.
+    private func enrol(in room: Room, _ joined: Room.Joined) {
+        let grant = self.grant
+        room.admit(
+            id,
+            traits: MemberTraits(
+                nick: joined.nick,
+                role: role,
+                byModeratorKey: grant.byModeratorKey,
+                session: SecretDigest(of: joined.session.description),
+                subject: grant.subject,
+                address: grant.address?.description
+            )
+        )
+    }
+
     /// Finds (or opens) the room and joins it, unless ``joinAtUpgrade(_:)`` did (`joined`), then queues
     /// `welcome`; on a storage failure, tells the client and closes 1011. A room that is live here, or that the
     /// admission read (api mode), needs no storage read.
-    func start(_ request: ConnectRequest, room record: RoomRecord?, joined early: Room.Joined? = nil) async {
+    func start(
+        _ request: ConnectRequest,
+        room record: RoomRecord?,
+        grant: Admission.Grant = .init(),
+        joined early: Room.Joined? = nil
+    ) async {
         if let early {
             // The socket may have closed since the upgrade: then the member has left already.
             guard let room else { return }
             await greet(room, early, request)
             return
         }
+        take(grant)
         let admitted: Room?
         do {
             admitted = try await context.rooms.acquire(code: request.roomCode) { [context] in
                 // In api mode the admission has read the room already.
-                if let record { return record }
-                switch context.configuration.roomCreation {
-                case .open: return try await context.store.openRoom(code: request.roomCode)
-                case .api: return try await context.store.room(code: request.roomCode)
+                var found = record
+                if found == nil {
+                    switch context.configuration.roomCreation {
+                    case .open: found = try await context.store.openRoom(code: request.roomCode)
+                    case .api: found = try await context.store.room(code: request.roomCode)
+                    }
                 }
+                // A room just opened has its default settings; any other may have been changed (§12).
+                if var stored = found, !stored.ephemeral, stored.settings == nil {
+                    stored.settings = try await context.store.roomSettings(roomID: stored.id)
+                    found = stored
+                }
+                return found
             }
         } catch {
             // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
@@ -156,6 +205,7 @@ final class ChatConnection: Sendable {
             await leave(room)
             return
         }
+        enrol(in: room, joined)
         await greet(room, joined, request)
     }
 
@@ -204,7 +254,7 @@ final class ChatConnection: Sendable {
             room.seedRemote(members: members.filter { $0 != joined.nick })
         }
         let welcome = ServerEvent.Welcome(
-            room: room.record.info,
+            room: room.info,
             nick: joined.nick,
             session: joined.session.description,
             members: members,
@@ -214,7 +264,8 @@ final class ChatConnection: Sendable {
             limits: configuration.clientLimits,
             rev: page.rev,
             updates: resumed?.updates,
-            updatesTruncated: resumed?.updatesTruncated
+            updatesTruncated: resumed?.updatesTruncated,
+            role: role.role
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)

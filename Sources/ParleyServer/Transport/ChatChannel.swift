@@ -85,7 +85,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                         guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
                         let connection = try connections.upgraded(channel, slot: admitted.slot)
-                        return .websocket(connection, admitted, connection.joinAtUpgrade(admitted.request))
+                        return .websocket(connection, admitted, connection.joinAtUpgrade(admitted))
                     }
                 }
             )
@@ -125,7 +125,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             case .websocket(let connection, let admitted, let joined):
                 // Joins (unless the upgrade did) and sends `welcome`; from then on the socket lives on the event
                 // loop alone.
-                await connection.start(admitted.request, room: admitted.room, joined: joined)
+                await connection.start(admitted.request, room: admitted.room, grant: admitted.grant, joined: joined)
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let refusal):
