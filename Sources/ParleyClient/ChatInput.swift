@@ -22,4 +22,7 @@ public enum ChatInput: Hashable, Sendable {
     case unreact(id: Int64, emoji: String)
     /// Search the room's messages (protocol §15); answered as ``ChatOutput/searchResults(query:messages:hasMore:)``.
     case search(String)
+    /// Send a chat line carrying uploaded files (§14, ids from ``ParleyAPI/upload(room:path:name:progress:)``); `text`
+    /// may be empty.
+    case sayWithFiles(text: String, files: [String])
 }

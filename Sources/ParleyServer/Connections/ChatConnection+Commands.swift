@@ -86,6 +86,7 @@ extension ChatConnection {
     private func post(text: String, clientID: String?, replyTo: Int64?, attachments: [String], in room: Room) throws(ProtocolError) -> CommandResult {
         let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes, attachments: attachments.count)
         if replyTo != nil { try requireLivingMessages() }
+        if !attachments.isEmpty, !context.store.supportsFiles { throw ProtocolError(.badRequest, StorageError.files) }
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
             guard let clientID else {

@@ -130,6 +130,8 @@ public protocol MessageStore: Sendable {
     func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage
     /// The nick last bound to a persisted session of this room, or nil when the room has no such session.
     func session(roomID: Int64, author: AuthorKey) async throws -> String?
+    /// Whether messages can carry files (§14): otherwise a message with `attachments` is refused.
+    var supportsFiles: Bool { get }
 }
 
 extension MessageStore {
@@ -138,6 +140,7 @@ extension MessageStore {
     public func waitForRoom() async {}
 
     public var supportsLivingMessages: Bool { false }
+    public var supportsFiles: Bool { false }
 
     /// A store without changes holds every message as it was sent: one message is a page of one.
     public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {
