@@ -35,6 +35,8 @@ public struct PendingMessage: Sendable {
     var savesSession = false
     /// Sent by the room's owner or a moderator: a `delete` needs no authorship (§12).
     var byModerator = false
+    /// Files to attach (§14): uploaded to this room and not attached yet, or the message is refused.
+    var attachments: [String] = []
 }
 
 /// A change to a stored message (§11).
@@ -173,6 +175,8 @@ public protocol MessageStore: Sendable {
     func activeBans(now: Timestamp) async throws -> [String: [Ban]]
     /// Erases the room, its messages and everything kept for it.
     func deleteRoom(roomID: Int64) async throws
+    /// Whether messages can carry files (§14): otherwise a message with `attachments` is refused.
+    var supportsFiles: Bool { get }
 }
 
 extension MessageStore {
@@ -181,6 +185,7 @@ extension MessageStore {
     public func waitForRoom() async {}
 
     public var supportsLivingMessages: Bool { false }
+    public var supportsFiles: Bool { false }
 
     /// A store without changes holds every message as it was sent: one message is a page of one.
     public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {
