@@ -195,9 +195,14 @@ final class WriteScheduler: Sendable {
 
     /// A member's `join` and `leave` frames go out at most once per interval; the first after a quiet one at
     /// once. In a reconnect storm every member gets one every few milliseconds, and each cost a write system
-    /// call of its own (docs/PERFORMANCE.md, "Connecting: where the time goes"); held, they share one. The
-    /// wait is short for a person, and order is kept: any other frame takes the waiting ones along at once.
-    static let presenceInterval = TimeAmount.seconds(1)
+    /// call of its own (docs/PERFORMANCE.md, "Connecting: where the time goes"); held, they share one. A
+    /// longer interval saves more writes but holds more frames per member at once, which stays in the
+    /// server's memory after the storm. Order is kept: any other frame takes the waiting ones along at once.
+    static let presenceInterval = TimeAmount.milliseconds(250)
+    /// How finely the drains for waiting presence are spread over the interval.
+    static let soonSlot = TimeAmount.milliseconds(25)
+    /// Writers whose presence waits, by the slot they are drained in.
+    private let soon = Mutex<[UInt64: [OutboxWriter]]>([:])
 
     private init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -212,11 +217,22 @@ final class WriteScheduler: Sendable {
         if first { eventLoop.execute { self.run() } }
     }
 
-    /// Drains `writer` at `deadline`, for the frames that waited. Each writer has its own deadline (a
-    /// quiet interval after its last presence write), so that these drains spread out instead of stalling
-    /// the loop all at once.
+    /// Drains `writer` at `deadline` (rounded up to a ``soonSlot``), for the frames that waited. Each writer
+    /// has its own deadline (a quiet interval after its last presence write), so these drains spread out
+    /// over the interval instead of stalling the loop all at once; one timer per slot, not per writer.
     func scheduleSoon(_ writer: OutboxWriter, at deadline: NIODeadline) {
-        eventLoop.scheduleTask(deadline: deadline) {
+        let width = UInt64(Self.soonSlot.nanoseconds)
+        let slot = (deadline.uptimeNanoseconds + width - 1) / width
+        let first = soon.withLock { soon in
+            soon[slot, default: []].append(writer)
+            return soon[slot]?.count == 1
+        }
+        if first { eventLoop.scheduleTask(deadline: .uptimeNanoseconds(slot * width)) { self.runSoon(slot) } }
+    }
+
+    private func runSoon(_ slot: UInt64) {
+        let writers = soon.withLock { $0.removeValue(forKey: slot) } ?? []
+        for writer in writers {
             writer.outbox.soonRan()
             writer.drain()
         }
