@@ -31,6 +31,8 @@ public struct PendingMessage: Sendable {
     var change: MessageChange? = nil
     /// Keep the author's session (its first message on this connection), so it outlives a restart.
     var savesSession = false
+    /// Nothing to store but the author's session (a member that joined with a new one): answered `unchanged`.
+    var onlySession = false
 }
 
 /// A change to a stored message (§11).

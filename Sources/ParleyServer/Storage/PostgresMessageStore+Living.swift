@@ -95,6 +95,21 @@ extension PostgresMessageStore {
         }
     }
 
+    /// Keeps a session's author key and nick for the room (a member that joined with a new session).
+    func saveSession(_ pending: PendingMessage) async throws {
+        guard let author = pending.author else { return }
+        try await client.withDeadline(Self.callTimeout) { db in
+            try await db.query(
+                """
+                INSERT INTO authors (room_id, author, nick, used_at)
+                SELECT id, \(author.value), \(pending.nick), \(pending.ts.milliseconds) FROM rooms WHERE id = \(pending.roomID)
+                ON CONFLICT (room_id, author) DO UPDATE SET nick = excluded.nick, used_at = excluded.used_at
+                """,
+                logger: self.logger
+            )
+        }
+    }
+
     public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {
         try await client.withDeadline(Self.callTimeout) { db in
             let rows = try await db.query(
