@@ -3,8 +3,8 @@ public enum StorageError: Error, CustomStringConvertible {
     case unavailable
     case unsupported(String)
 
-    /// Why a store without living messages (PostgreSQL, for now) refuses replies, changes and search.
-    static let livingMessages = "replies, edits, deletions, reactions and search are not supported on PostgreSQL yet"
+    /// Why a store without living messages (the benchmark store) refuses replies, changes and search.
+    static let livingMessages = "replies, edits, deletions, reactions and search are not supported by this storage"
 
     public var description: String {
         switch self {
