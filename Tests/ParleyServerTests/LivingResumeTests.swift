@@ -40,6 +40,29 @@ import Testing
         }
     }
 
+    /// A session is saved when it is handed out, not at its first message: one that only read before a restart
+    /// still reclaims its nick after it.
+    @Test(arguments: TestStorage.available) func aSessionThatNeverPostedSurvivesARestart(storage: TestStorage) async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-living")
+        let path = directory.url.appendingPathComponent("reader.sqlite").path
+        let room = storage.room("reader")
+        let session = try await withServer(at: path, storage: storage) { server in
+            let (writer, _) = try await server.join("room=\(room)&nick=writer")
+            try await writer.send("so the room is kept")
+            _ = try await writer.nextMessage()
+            let (reader, welcome) = try await server.join("room=\(room)&nick=reader")
+            // The save shares the writer's queue: once a later message is stored, so is the session.
+            try await writer.send("after the reader joined")
+            _ = try await writer.nextMessage()
+            reader.close()
+            return welcome.session
+        }
+        try await withServer(at: path, storage: storage) { server in
+            let (_, welcome) = try await server.join("room=\(room)&session=\(session)")
+            #expect(welcome.nick == "reader" && welcome.session == session)
+        }
+    }
+
     /// Five members, five of whom edit and react at once: every member sees every revision once, in order,
     /// with no gap.
     @Test(arguments: TestStorage.available) func updatesReachEveryMemberInRevisionOrder(storage: TestStorage) async throws {

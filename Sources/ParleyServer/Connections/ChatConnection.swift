@@ -212,6 +212,14 @@ final class ChatConnection: Sendable {
     /// Reads the history and queues `welcome`, or refuses when storage fails.
     private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) async {
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
+        if context.store.supportsLivingMessages, joined.session != request.session {
+            // A new session is saved at once, so it outlives a restart even if it never posts (§11). Best effort:
+            // with the queue full, its first message or change saves it.
+            var save = PendingMessage(roomID: room.record.id, nick: joined.nick, text: "", ts: .now(), clientID: nil) { _ in }
+            save.author = AuthorKey(joined.session)
+            save.onlySession = true
+            _ = context.store.offer(save)
+        }
         do {
             try await welcome(room, joined, since: request.since, rev: request.rev)
         } catch {

@@ -2,11 +2,12 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Fetches committed messages from storage for rooms whose ``RoomSequencer`` saw a gap: another node's
-/// commit was announced, a notification was lost, or a commit went unanswered.
+/// Fetches committed messages (or changes, §11) from storage for rooms whose ``RoomSequencer`` (or
+/// ``RevisionSequencer``) saw a gap: another node's commit was announced, a notification was lost, or a
+/// commit went unanswered.
 ///
-/// A room has at most one fetch in flight (the sequencer sees to it), so the queue holds at most one
-/// request per live room; a few fetches run at once.
+/// A room has at most one fetch of each kind in flight (its sequencers see to it), so the queue holds at
+/// most two requests per live room; a few fetches run at once.
 final class RoomFeed: Service {
     struct Request: Sendable {
         var room: Room

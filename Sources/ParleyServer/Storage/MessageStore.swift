@@ -37,6 +37,8 @@ public struct PendingMessage: Sendable {
     var byModerator = false
     /// Files to attach (§14): uploaded to this room and not attached yet, or the message is refused.
     var attachments: [String] = []
+    /// Nothing to store but the author's session (a member that joined with a new one): answered `unchanged`.
+    var onlySession = false
 }
 
 /// A change to a stored message (§11).

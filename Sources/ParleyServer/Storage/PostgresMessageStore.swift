@@ -125,12 +125,18 @@ public final class PostgresMessageStore: MessageStore, Service {
         var start = batch.startIndex
         while start < batch.endIndex {
             do {
+                if batch[start].onlySession {
+                    try await saveSession(batch[start])
+                    results.append(.unchanged)
+                    start += 1
+                    continue
+                }
                 if let change = batch[start].change {
                     results.append(try await apply(change, from: batch[start]))
                     start += 1
                     continue
                 }
-                let end = batch[start...].firstIndex { $0.change != nil } ?? batch.endIndex
+                let end = batch[start...].firstIndex { $0.change != nil || $0.onlySession } ?? batch.endIndex
                 results += try await appendSplitting(batch[start..<end])
                 start = end
             } catch {

@@ -16,6 +16,11 @@ extension SQLiteMessageStore {
             sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id, reply_to, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         for pending in batch {
+            if pending.onlySession, let author = pending.author {
+                try saveSession(db, roomID: pending.roomID, author: author, nick: pending.nick, at: pending.ts)
+                results.append(.unchanged)
+                continue
+            }
             if let change = pending.change {
                 results.append(try apply(change, from: pending, revs: &revs, in: db))
                 if pending.savesSession, let author = pending.author {

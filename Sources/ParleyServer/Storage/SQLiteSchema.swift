@@ -84,6 +84,34 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v4: prefix indexes for two- and three-letter search words") { db in
+            // Every search word is a prefix; FTS5 merges the doclists of every term a short prefix matches, which
+            // took a common three-letter prefix to p99 192 ms on a room of 1,000,000 messages. Indexes of the
+            // two- and three-letter prefixes make those one lookup each (longer prefixes match few terms). The
+            // index is rebuilt: the option cannot be added to an existing table.
+            try db.execute(
+                sql: """
+                    DROP TRIGGER message_search_insert;
+                    DROP TRIGGER message_search_update;
+                    DROP TABLE message_search;
+                    CREATE VIRTUAL TABLE message_search USING fts5(
+                        text, content = '', columnsize = 0, prefix = '2 3', tokenize = 'unicode61 remove_diacritics 2'
+                    );
+                    INSERT INTO message_search (rowid, text)
+                        SELECT room_id * 4294967296 + id, text FROM messages WHERE room_id < 2147483648 AND deleted = 0;
+                    CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+                        INSERT INTO message_search (rowid, text)
+                            SELECT new.room_id * 4294967296 + new.id, new.text WHERE new.room_id < 2147483648;
+                    END;
+                    CREATE TRIGGER message_search_update AFTER UPDATE OF text ON messages WHEN old.room_id < 2147483648 BEGIN
+                        INSERT INTO message_search (message_search, rowid, text)
+                            VALUES ('delete', old.room_id * 4294967296 + old.id, old.text);
+                        INSERT INTO message_search (rowid, text)
+                            SELECT new.room_id * 4294967296 + new.id, new.text WHERE new.deleted = 0;
+                    END;
+                    """
+            )
+        }
         migrator.registerMigration("v5: room owners, moderator keys, bans and room settings") { db in
             // Keys and sessions are kept as SHA-256 digests only (``SecretDigest``); a ban names what it refuses
             // (a session digest, a verified subject, a client address), one row per banned member.
