@@ -117,7 +117,7 @@ import Testing
             let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
             let troll = try await server.connect("room=\(code)&nick=troll", headers: Self.from("10.0.0.66"))
             _ = try await troll.welcome()
-            try await owner.send(.ban(nick: "troll", seconds: 1))
+            try await owner.send(.ban(nick: "troll", seconds: 4))
             #expect(try await troll.closeCode() == CloseCode.kicked.rawValue)
             try await owner.send(.bans)
             let until = try #require(
@@ -126,8 +126,11 @@ import Testing
                     return nil
                 }.until
             )
-            #expect(try await refused { try await server.connect("room=\(code)", headers: Self.from("10.0.0.66")) }.status == 403)
-            // The ban ends at `until`: wait for exactly that moment, then it is let in.
+            // Refused while the ban lasts (a machine too loaded to ask in time skips this part)...
+            do {
+                #expect(try await refused { try await server.connect("room=\(code)", headers: Self.from("10.0.0.66")) }.status == 403)
+            } catch RawSocket.Failure.unexpected(_) where Timestamp.now().milliseconds >= until.milliseconds {}
+            // ... and the ban ends at `until`: wait for exactly that moment, then it is let in.
             let remaining = until.milliseconds - Timestamp.now().milliseconds
             if remaining > 0 { try await Task.sleep(for: .milliseconds(remaining + 20)) }
             _ = try await server.connect("room=\(code)&nick=troll", headers: Self.from("10.0.0.66")).welcome()
