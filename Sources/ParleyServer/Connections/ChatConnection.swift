@@ -87,7 +87,10 @@ final class ChatConnection: Sendable {
     /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
     /// closes 1011. A room that is live here, or that the admission read (api mode), needs no storage read.
     func start(_ request: ConnectRequest, room record: RoomRecord?, grant: Admission.Grant = .init()) async {
-        state.withLock { $0.grant = grant }
+        var kept = grant
+        // Only an owner hands out links, which need the host; nobody else keeps it.
+        if grant.role != .owner { kept.host = nil }
+        state.withLock { [kept] in $0.grant = kept }
         role.set(grant.role)
         let admitted: Room?
         do {
@@ -145,14 +148,7 @@ final class ChatConnection: Sendable {
         }
         room.admit(
             id,
-            traits: MemberTraits(
-                nick: joined.nick,
-                role: role,
-                byModeratorKey: grant.byModeratorKey,
-                session: SecretDigest(of: joined.session.description),
-                subject: grant.subject,
-                address: grant.address?.description
-            )
+            traits: MemberTraits(role: role, byModeratorKey: grant.byModeratorKey, subject: grant.subject, address: grant.address)
         )
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
         do {
