@@ -261,6 +261,20 @@ import Testing
         }
     }
 
+    /// Requests carrying the admin token are not rate limited (§6); others are.
+    @Test func adminTokenRequestsSkipTheHTTPRateLimit() async throws {
+        try await withServer(.set(\.adminToken, Self.adminToken), .set(\.httpRateBurst, 1), .set(\.httpRatePerSecond, 0.01)) { server in
+            for _ in 0..<3 {
+                let made = try await server.http("POST", "/api/rooms", body: "{}", headers: [("Authorization", "Bearer \(Self.adminToken)")])
+                #expect(made.status == 201)
+            }
+            #expect(try await server.http("POST", "/api/rooms", body: "{}").status == 201)
+            #expect(try await server.http("POST", "/api/rooms", body: "{}").status == 429)
+            let wrong = try await server.http("POST", "/api/rooms", body: "{}", headers: [("Authorization", "Bearer not-the-token")])
+            #expect(wrong.status == 429)
+        }
+    }
+
     @Test func keysAndTokensNeverReachTheLog() async throws {
         let lines = LogCapture()
         let directory = try TemporaryDirectory(prefix: "parley-owner-log")
