@@ -49,6 +49,10 @@ struct ChatSessionState: Sendable {
     private(set) var awaitingReplies = 0
     /// Changes sent whose `ping` is not answered yet.
     private(set) var changesInFlight = 0
+    /// The room's slow mode in seconds, and whether this connection is exempt from it (§12): a line refused
+    /// by slow mode is dropped with a status rather than resent again and again.
+    private(set) var slowMode = 0
+    private(set) var moderates = false
     /// What the server allows, from the last `welcome` (nil before it, or from a server that does not say).
     private(set) var limits: Limits?
     let room: String
@@ -201,6 +205,8 @@ struct ChatSessionState: Sendable {
         isConnected = true
         hasConnected = true
         var action = Action(outputs: [.connected(room: welcome.room, nick: welcome.nick, members: welcome.members)])
+        slowMode = welcome.room.slowMode ?? 0
+        moderates = welcome.role?.moderates ?? false
         // Only a role beyond member is worth a line; the settings when any is in force.
         if let role = welcome.role, role != .member { action.outputs.append(.role(role)) }
         if welcome.room.topic != nil || welcome.room.locked == true || (welcome.room.slowMode ?? 0) > 0 {
@@ -293,6 +299,7 @@ struct ChatSessionState: Sendable {
             members.removeAll { $0 == who }
             return Action(outputs: [.removed(nick: who, reason: reason, ts: ts)])
         case .room(let info):
+            slowMode = info.slowMode ?? 0
             return Action(outputs: [.roomSettings(info)])
         case .bans(let bans):
             return Action(outputs: [.bans(bans)])
@@ -349,6 +356,13 @@ struct ChatSessionState: Sendable {
                 replyTargets.removeValue(forKey: line.key)
                 attachedFiles.removeValue(forKey: line.key)
                 action.outputs.append(.status(.dropped(text: line.value, reason: code.rawValue)))
+            }
+            action.close = isSettled
+        case .rateLimited where slowMode > 0 && !moderates && clientID != nil:
+            if let line {
+                pending.removeValue(forKey: line.key)
+                replyTargets.removeValue(forKey: line.key)
+                action.outputs.append(.status(.dropped(text: line.value, reason: "slow mode: one message per \(slowMode) s")))
             }
             action.close = isSettled
         case .rateLimited, .unavailable:

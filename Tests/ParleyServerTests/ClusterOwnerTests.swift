@@ -66,6 +66,15 @@ struct ClusterOwnerTests {
                 return nil
             }
             #expect(bans.map(\.nick) == ["troll"])
+
+            // Deleting the room on one node closes its members on the other with 4004 and erases it.
+            try await member.send("soon gone")
+            _ = try await owner.nextMessage()
+            let deleted = try await here.http("DELETE", "/api/rooms/\(code)", headers: [("Authorization", "Bearer \(key)")])
+            #expect(deleted.status == 204)
+            #expect(try await owner.closeCode() == CloseCode.roomDeleted.rawValue)
+            #expect(try await member.closeCode() == CloseCode.roomDeleted.rawValue)
+            for node in [here, there] { #expect(try await node.http("GET", "/api/rooms/\(code)").status == 404) }
         }
     }
 

@@ -117,7 +117,7 @@ import Testing
             let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
             let troll = try await server.connect("room=\(code)&nick=troll", headers: Self.from("10.0.0.66"))
             _ = try await troll.welcome()
-            try await owner.send(.ban(nick: "troll", seconds: 1))
+            try await owner.send(.ban(nick: "troll", seconds: 4))
             #expect(try await troll.closeCode() == CloseCode.kicked.rawValue)
             try await owner.send(.bans)
             let until = try #require(
@@ -126,8 +126,11 @@ import Testing
                     return nil
                 }.until
             )
-            #expect(try await refused { try await server.connect("room=\(code)", headers: Self.from("10.0.0.66")) }.status == 403)
-            // The ban ends at `until`: wait for exactly that moment, then it is let in.
+            // Refused while the ban lasts (a machine too loaded to ask in time skips this part)...
+            do {
+                #expect(try await refused { try await server.connect("room=\(code)", headers: Self.from("10.0.0.66")) }.status == 403)
+            } catch RawSocket.Failure.unexpected(_) where Timestamp.now().milliseconds >= until.milliseconds {}
+            // ... and the ban ends at `until`: wait for exactly that moment, then it is let in.
             let remaining = until.milliseconds - Timestamp.now().milliseconds
             if remaining > 0 { try await Task.sleep(for: .milliseconds(remaining + 20)) }
             _ = try await server.connect("room=\(code)&nick=troll", headers: Self.from("10.0.0.66")).welcome()
@@ -255,6 +258,20 @@ import Testing
             #expect(try await member.closeCode() == CloseCode.kicked.rawValue)
             let deleted = try await server.http("DELETE", "/api/rooms/\(code)", headers: [("Authorization", "Bearer \(Self.adminToken)")])
             #expect(deleted.status == 204)
+        }
+    }
+
+    /// Requests carrying the admin token are not rate limited (§6); others are.
+    @Test func adminTokenRequestsSkipTheHTTPRateLimit() async throws {
+        try await withServer(.set(\.adminToken, Self.adminToken), .set(\.httpRateBurst, 1), .set(\.httpRatePerSecond, 0.01)) { server in
+            for _ in 0..<3 {
+                let made = try await server.http("POST", "/api/rooms", body: "{}", headers: [("Authorization", "Bearer \(Self.adminToken)")])
+                #expect(made.status == 201)
+            }
+            #expect(try await server.http("POST", "/api/rooms", body: "{}").status == 201)
+            #expect(try await server.http("POST", "/api/rooms", body: "{}").status == 429)
+            let wrong = try await server.http("POST", "/api/rooms", body: "{}", headers: [("Authorization", "Bearer not-the-token")])
+            #expect(wrong.status == 429)
         }
     }
 

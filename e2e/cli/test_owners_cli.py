@@ -37,6 +37,10 @@ def test_owner_moderates_from_the_terminal(server, clients):
     mia.err.wait_for("topic: be kind; not locked")
     owner.send("/slow 3600")
     mia.err.wait_for("slow mode: one message per 3600 s")
+    mia.send("first")
+    owner.out.wait_for(rf"^{TIME} <mia> first$")
+    mia.send("second")
+    mia.err.wait_for(r"not sent \(slow mode: one message per 3600 s\): second")
     owner.send("/slow 0")
     mia.err.wait_for("slow mode off", start=len(mia.err.lines) - 1)
 

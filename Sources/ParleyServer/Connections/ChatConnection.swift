@@ -119,7 +119,10 @@ final class ChatConnection: Sendable {
 
     /// Keeps what admission decided (§12, §13): the role, and what bans name.
     private func take(_ grant: Admission.Grant) {
-        state.withLock { $0.grant = grant }
+        var kept = grant
+        // Only an owner hands out links, which need the host; nobody else keeps it.
+        if grant.role != .owner { kept.host = nil }
+        state.withLock { [kept] in $0.grant = kept }
         role.set(grant.role)
     }
 
@@ -128,14 +131,7 @@ final class ChatConnection: Sendable {
         let grant = self.grant
         room.admit(
             id,
-            traits: MemberTraits(
-                nick: joined.nick,
-                role: role,
-                byModeratorKey: grant.byModeratorKey,
-                session: SecretDigest(of: joined.session.description),
-                subject: grant.subject,
-                address: grant.address?.description
-            )
+            traits: MemberTraits(role: role, byModeratorKey: grant.byModeratorKey, subject: grant.subject, address: grant.address)
         )
     }
 

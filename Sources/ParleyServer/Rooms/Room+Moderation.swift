@@ -1,13 +1,20 @@
 import NIOCore
 import ParleyProtocol
 
-/// What a ban records of a member, and the role it holds (§12).
+/// What a ban records of a member besides its session, and the role it holds (§12). Values only (the role
+/// cell is the connection's own), so a member costs no extra heap block here.
 struct MemberTraits: Sendable {
-    var nick: String
     var role: ConnectionRole
     /// It got its role from a moderator key: revoking the keys makes it a member.
     var byModeratorKey: Bool
-    var session: SecretDigest?
+    var subject: String?
+    var address: ClientAddress?
+}
+
+/// A member a ban is about to name.
+struct BanTarget {
+    var nick: String
+    var session: SecretDigest
     var subject: String?
     var address: String?
 }
@@ -46,15 +53,15 @@ extension Room {
     }
 
     /// What a ban of `nick` would record, one entry per connection holding it here.
-    func traits(ofNick nick: String) -> [MemberTraits] {
+    func banTargets(nick: String) -> [BanTarget] {
         let key = Nick.key(nick)
-        return state.withLock { state in
+        let found: [(String, SessionSecret, MemberTraits?)] = state.withLock { state in
             state.members.members.compactMap { id, member in
-                guard Nick.key(member.nick) == key else { return nil }
-                var traits = state.traits[id] ?? MemberTraits(nick: member.nick, role: ConnectionRole(), byModeratorKey: false)
-                traits.nick = member.nick
-                return traits
+                Nick.key(member.nick) == key ? (member.nick, member.session, state.traits[id]) : nil
             }
+        }
+        return found.map { nick, session, traits in
+            BanTarget(nick: nick, session: SecretDigest(of: session.description), subject: traits?.subject, address: traits?.address?.description)
         }
     }
 

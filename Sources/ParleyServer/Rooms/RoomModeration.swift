@@ -112,7 +112,7 @@ final class RoomModeration: Sendable {
     /// Records a ban of a member connected to this node, then closes it; false when it is not here. The ban
     /// is stored before the close, so a banned client that reconnects at once is refused.
     func banHere(nick: String, until: Timestamp?, in room: Room) async throws -> Bool {
-        let targets = room.traits(ofNick: nick)
+        let targets = room.banTargets(nick: nick)
         guard !targets.isEmpty else { return false }
         for target in targets {
             let ban = Ban(nick: target.nick, until: until, session: target.session, subject: target.subject, address: target.address)

@@ -119,7 +119,12 @@ extension PostgresMessageStore {
         try await client.withDeadline(Self.callTimeout) { db in
             try await db.withTransaction(logger: self.logger) { db in
                 try await Self.eraseFiles(db, roomID: roomID, logger: self.logger)
-                for table in ["members", "sessions", "messages"] {
+                // Reactions (§11) refer to messages; their table exists once living messages are on PostgreSQL.
+                for table in ["reactions", "members", "sessions", "messages"] {
+                    let exists = try await db.query("SELECT to_regclass(\(table)) IS NOT NULL", logger: self.logger)
+                    var present = false
+                    for try await value in exists.decode(Bool.self) { present = value }
+                    guard present else { continue }
                     try await db.query("DELETE FROM \(unescaped: table) WHERE room_id = \(roomID)", logger: self.logger)
                 }
                 try await db.query("DELETE FROM rooms WHERE id = \(roomID)", logger: self.logger)
