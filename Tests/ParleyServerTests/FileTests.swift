@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func fileAndRoomLimits() async throws {
-        try await withServer(.set(\.maxFileBytes, 1000), .set(\.maxRoomFileBytes, 2500)) { server in
+        try await withServer(.set(\.maxFileBytes, 1000), .set(\.maxRoomFileBytes, 2900)) { server in
             _ = try await server.join("room=f&nick=ann")
             let big = try await Self.upload(server, Array(repeating: 1, count: 1001))
             #expect(big.status == 413 && (Self.json(big)["error"] as? [String: Any])?["code"] as? String == "too_large")
@@ -110,13 +110,20 @@ import Testing
             #expect(try await Self.upload(server, Array(repeating: 2, count: 1000)).status == 201)
             let full = try await Self.upload(server, Array(repeating: 3, count: 1000))
             #expect(full.status == 413 && (Self.json(full)["error"] as? [String: Any])?["code"] as? String == "too_large")
+            // Without a length, the body is cut off once it passes either limit (here the room's, 2,400 bytes in).
+            let streamed = try await server.raw("POST", "/api/rooms/f/files?name=s", body: Array(repeating: 4, count: 400), chunked: true)
+            #expect(streamed.status == 201 && Self.json(streamed)["size"] as? Int == 400)
+            let streamedBig = try await server.raw("POST", "/api/rooms/f/files?name=s", body: Array(repeating: 4, count: 50_000), chunked: true)
+            #expect(streamedBig.status == 413 && streamedBig.headers["connection"] == "close")
             // Another room has its own allowance.
             _ = try await server.join("room=g&nick=bob")
             #expect(try await Self.upload(server, room: "g", Array(repeating: 3, count: 1000)).status == 201)
+            let tooLong = try await server.raw("POST", "/api/rooms/g/files?name=s", body: Array(repeating: 4, count: 50_000), chunked: true)
+            #expect(tooLong.status == 413)
             let metrics = try await server.http("GET", "/metrics").body
-            #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="file_too_large"} 1"#))
-            #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="room_full"} 1"#))
-            #expect(metrics.contains("parley_file_uploads_total 3"))
+            #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="file_too_large"} 2"#))
+            #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="room_full"} 2"#))
+            #expect(metrics.contains("parley_file_uploads_total 4"))
         }
     }
 
