@@ -1,3 +1,5 @@
+import ParleyProtocol
+
 /// Something the user asks a ``ChatSession`` to do.
 public enum ChatInput: Hashable, Sendable {
     /// Send a chat line; it is kept and resent with its `client_id` until the server acknowledges it.
@@ -22,6 +24,8 @@ public enum ChatInput: Hashable, Sendable {
     case unreact(id: Int64, emoji: String)
     /// Search the room's messages (protocol §15); answered as ``ChatOutput/searchResults(query:messages:hasMore:)``.
     case search(String)
+    /// A moderation command (§12): kick, ban, unban, bans, room, moderator_key, revoke_moderator_keys.
+    case moderate(ClientCommand)
     /// Send a chat line carrying uploaded files (§14, ids from ``ParleyAPI/upload(room:path:name:progress:)``); `text`
     /// may be empty.
     case sayWithFiles(text: String, files: [String])

@@ -52,12 +52,21 @@ struct ChatSessionState: Sendable {
     /// What the server allows, from the last `welcome` (nil before it, or from a server that does not say).
     private(set) var limits: Limits?
     let room: String
+    /// The room key this session connects with (§12).
+    let key: String?
     let maxPending: Int
     /// Makes the `client_id` of each line: random (``ClientID/random()``), so nobody can claim the next one first.
     private let newClientID: @Sendable () -> String
 
-    init(room: String, nick: String?, maxPending: Int = 10_000, newClientID: @escaping @Sendable () -> String = ClientID.random) {
+    init(
+        room: String,
+        nick: String?,
+        key: String? = nil,
+        maxPending: Int = 10_000,
+        newClientID: @escaping @Sendable () -> String = ClientID.random
+    ) {
         self.room = room
+        self.key = key
         self.nick = nick
         self.maxPending = maxPending
         self.newClientID = newClientID
@@ -75,6 +84,7 @@ struct ChatSessionState: Sendable {
             if let rev { query.append(("rev", String(rev))) }
         }
         if let session { query.append(("session", session)) }
+        if let key { query.append(("key", key)) }
         return query
     }
 
@@ -116,6 +126,8 @@ struct ChatSessionState: Sendable {
             command = .delete(id: id)
         case .react(let id, let emoji), .unreact(let id, let emoji):
             command = if case .react = input { .react(id: id, emoji: emoji) } else { .unreact(id: id, emoji: emoji) }
+        case .moderate(let moderation):
+            command = moderation
         default:
             return Action()
         }
@@ -135,7 +147,7 @@ struct ChatSessionState: Sendable {
             return say(text, replyTo: id)
         case .sayWithFiles(let text, let files):
             return say(text, attachments: files)
-        case .edit, .delete, .react, .unreact:
+        case .edit, .delete, .react, .unreact, .moderate:
             return change(input)
         case .search:
             return Action()  // HTTP, not the session's: the caller answers it
@@ -189,6 +201,11 @@ struct ChatSessionState: Sendable {
         isConnected = true
         hasConnected = true
         var action = Action(outputs: [.connected(room: welcome.room, nick: welcome.nick, members: welcome.members)])
+        // Only a role beyond member is worth a line; the settings when any is in force.
+        if let role = welcome.role, role != .member { action.outputs.append(.role(role)) }
+        if welcome.room.topic != nil || welcome.room.locked == true || (welcome.room.slowMode ?? 0) > 0 {
+            action.outputs.append(.roomSettings(welcome.room))
+        }
         // Lines typed before the limits were known.
         for (clientID, text) in pending {
             if let refusal = tooLong(text) {
@@ -272,6 +289,15 @@ struct ChatSessionState: Sendable {
             return Action(close: isSettled)
         case .typing:
             return Action()
+        case .removed(let who, let reason, let ts):
+            members.removeAll { $0 == who }
+            return Action(outputs: [.removed(nick: who, reason: reason, ts: ts)])
+        case .room(let info):
+            return Action(outputs: [.roomSettings(info)])
+        case .bans(let bans):
+            return Action(outputs: [.bans(bans)])
+        case .moderatorKey(_, let url):
+            return Action(outputs: [.moderatorLink(url: url)])
         }
     }
 
@@ -315,8 +341,9 @@ struct ChatSessionState: Sendable {
             if let clientID { pending[clientID].map { (clientID, $0) } } else { pending.elements.first.map { ($0.key, $0.value) } }
         switch code {
         case .tooLarge, .badRequest,
-            .notFound where clientID != nil:
-            // `not_found` naming a line: the message it replies to is gone.
+            .notFound where clientID != nil,
+            .forbidden where clientID != nil:
+            // `not_found` naming a line: the message it replies to is gone; `forbidden`: a locked room (§12).
             if let line {
                 pending.removeValue(forKey: line.key)
                 replyTargets.removeValue(forKey: line.key)

@@ -56,6 +56,9 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: PublicURL?
     /// With SQLite: `full` syncs every commit (survives a power cut); `normal` may lose the last commits then.
     public var sqliteSynchronous = SQLiteSynchronous.full
+    /// A secret that acts as the owner key of every room (§12, §16); nil: no operator key. Kept here as given
+    /// (the process needs it to hash), never logged; rooms keep only digests.
+    public var adminToken: String?
     /// An uploaded file no message carries is deleted after this long (§14: one hour); shorter in tests.
     public var unattachedFileLifetime: Duration = .seconds(3600)
 

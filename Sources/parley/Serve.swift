@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The URL users reach the server at, for invite links and as an allowed Origin and Host.") var publicURL: String?
     @Option(help: "With SQLite: full (every commit survives a power cut) or normal (faster; a power cut may lose the last commits).")
     var sqliteSynchronous = "full"
+    @Option(help: "A secret that acts as the owner key of every room (key=, or HTTP Bearer), for the operator.") var adminToken: String?
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -58,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         "max-file-bytes", "max-room-file-bytes",
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
         "sqlite-synchronous",
+        "admin-token",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -116,6 +118,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
         }
         guard SQLiteSynchronous(rawValue: sqliteSynchronous) != nil else { throw ValidationError("--sqlite-synchronous must be full or normal") }
+        if let adminToken, adminToken.utf8.count < 16 || adminToken.utf8.count > 256 {
+            throw ValidationError("--admin-token must be 16-256 bytes (a long random secret)")
+        }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -155,6 +160,7 @@ struct Serve: AsyncParsableCommand {
         configuration.trustedProxies = trustedProxy.compactMap(AddressRange.init)
         configuration.publicURL = publicURL.flatMap(PublicURL.init)
         configuration.sqliteSynchronous = SQLiteSynchronous(rawValue: sqliteSynchronous)!
+        configuration.adminToken = adminToken
         return configuration
     }
 

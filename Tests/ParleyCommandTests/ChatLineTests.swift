@@ -1,4 +1,5 @@
 import ParleyClient
+import ParleyProtocol
 import Testing
 
 @testable import parley
@@ -36,5 +37,23 @@ import Testing
     @Test func unknownCommandsAndANickWithoutANameAreNotSent() {
         #expect(ChatLine("/nick") == .unknown("/nick needs a new nick"))
         #expect(ChatLine("/dance now") == .unknown("unknown command /dance; /help lists them"))
+    }
+
+    @Test func moderationCommandsBecomeTheContractsCommands() {
+        #expect(ChatLine("/kick troll") == .input(.moderate(.kick(nick: "troll"))))
+        #expect(ChatLine("/ban troll") == .input(.moderate(.ban(nick: "troll", seconds: nil))))
+        #expect(ChatLine("/ban troll 600") == .input(.moderate(.ban(nick: "troll", seconds: 600))))
+        #expect(ChatLine("/unban troll") == .input(.moderate(.unban(nick: "troll"))))
+        #expect(ChatLine("/bans") == .input(.moderate(.bans)))
+        #expect(ChatLine("/topic be kind") == .input(.moderate(.room(RoomChange(topic: .some("be kind"))))))
+        #expect(ChatLine("/topic") == .input(.moderate(.room(RoomChange(topic: .some(nil))))))
+        #expect(ChatLine("/lock") == .input(.moderate(.room(RoomChange(locked: true)))))
+        #expect(ChatLine("/unlock") == .input(.moderate(.room(RoomChange(locked: false)))))
+        #expect(ChatLine("/slow 30") == .input(.moderate(.room(RoomChange(slowMode: 30)))))
+        #expect(ChatLine("/modlink") == .input(.moderate(.moderatorKey)))
+        #expect(ChatLine("/revoke") == .input(.moderate(.revokeModeratorKeys)))
+        for refused in ["/kick", "/ban", "/ban troll soon", "/ban troll 0", "/slow 3601", "/slow x"] {
+            if case .unknown = ChatLine(refused) {} else { Issue.record("\(refused) was accepted") }
+        }
     }
 }

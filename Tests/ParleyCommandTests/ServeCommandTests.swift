@@ -75,6 +75,7 @@ import Testing
         (["--http-rate-per-second=-1"], [:], "--http-rate-per-second must be 0 or more"),
         (["--write-timeout", "0"], [:], "--write-timeout must be at least 1"),
         ([], ["PARLEY_SQLITE_SYNCHRONOUS": "off"], "--sqlite-synchronous must be full or normal"),
+        ([], ["PARLEY_ADMIN_TOKEN": "short"], "--admin-token must be 16-256 bytes"),
     ])
     func badValuesAreRefusedAtStartUp(arguments: [String], environment: [String: String], message: String) async throws {
         try await withTimeout(.seconds(30)) {

@@ -13,6 +13,8 @@ struct ConnectRequest: Sendable {
     var rev: Int64?
     /// Nil also when it is not a secret this server could have handed out: the member joins as new.
     var session: SessionSecret?
+    /// An owner or moderator key, or the admin token (§12); never logged.
+    var key: String?
 
     /// `parameter` answers the percent-decoded value of the first query parameter with that name, or nil.
     init(parameter: (Substring) -> Substring?) throws(ProtocolError) {
@@ -38,6 +40,9 @@ struct ConnectRequest: Sendable {
         }
         if let raw = parameter("session"), !raw.isEmpty {
             session = SessionSecret(raw)
+        }
+        if let raw = parameter("key"), !raw.isEmpty {
+            key = String(raw)
         }
     }
 }
