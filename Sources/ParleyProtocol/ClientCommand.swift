@@ -236,6 +236,21 @@ private struct RawObject: Decodable {
         }
     }
 
+    /// The `attachments` of a message: absent, or 1–10 distinct file ids.
+    private func attachments() throws(ProtocolError) -> [String] {
+        switch fields["attachments"] {
+        case .none, .null: return []
+        case .array(let values):
+            var ids: [String] = []
+            for value in values {
+                guard let id = value.string else { throw ProtocolError(.badRequest, "attachments must be file ids") }
+                ids.append(id)
+            }
+            return try FileRules.validateAttachments(ids)
+        default: throw ProtocolError(.badRequest, "attachments must be an array of file ids")
+        }
+    }
+
     private func requiredNick(_ command: String) throws(ProtocolError) -> String {
         guard let nick = fields["nick"]?.string else { throw ProtocolError(.badRequest, "\(command) needs a string nick") }
         return nick
@@ -265,21 +280,6 @@ private struct RawObject: Decodable {
         case .null: return .some(nil)
         case .string(let value): return .some(value)
         default: throw ProtocolError(.badRequest, "\(key) must be a string or null")
-        }
-    }
-
-    /// The `attachments` of a message: absent, or 1–10 distinct file ids.
-    private func attachments() throws(ProtocolError) -> [String] {
-        switch fields["attachments"] {
-        case .none, .null: return []
-        case .array(let values):
-            var ids: [String] = []
-            for value in values {
-                guard let id = value.string else { throw ProtocolError(.badRequest, "attachments must be file ids") }
-                ids.append(id)
-            }
-            return try FileRules.validateAttachments(ids)
-        default: throw ProtocolError(.badRequest, "attachments must be an array of file ids")
         }
     }
 

@@ -92,10 +92,10 @@ public func buildApplication(
     router.add(middleware: RequestGuardMiddleware(configuration: configuration, metrics: metrics.edge))
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
-    APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics, moderation: moderation)
-        .add(to: router)
+    let api = APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics, moderation: moderation)
+    api.add(to: router)
     if let files {
-        FileRoutes(configuration: configuration, store: store, files: files, metrics: metrics.files).add(to: router)
+        FileRoutes(configuration: configuration, store: store, files: files, metrics: metrics.files, api: api).add(to: router)
     }
     admission.addRefusalRoute(to: router)
 

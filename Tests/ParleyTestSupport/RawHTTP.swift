@@ -17,10 +17,22 @@ public struct RawHTTP: Sendable {
         method: String,
         path: String,
         headers: [(String, String)] = [],
-        body: [UInt8]? = nil
+        body: [UInt8]? = nil,
+        chunked: Bool = false
     ) async throws -> RawHTTP {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
-        if let body { head += "Content-Length: \(body.count)\r\n" }
+        var body = body
+        if chunked, let plain = body {
+            // Sent without a length, in pieces of 4 KiB.
+            head += "Transfer-Encoding: chunked\r\n"
+            body =
+                stride(from: 0, to: plain.count, by: 4096).flatMap { start in
+                    let piece = plain[start..<min(start + 4096, plain.count)]
+                    return Array("\(String(piece.count, radix: 16))\r\n".utf8) + piece + Array("\r\n".utf8)
+                } + Array("0\r\n\r\n".utf8)
+        } else if let body {
+            head += "Content-Length: \(body.count)\r\n"
+        }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         let collected = Collected()
@@ -88,7 +100,13 @@ public struct RawHTTP: Sendable {
 
 extension TestServer {
     /// One HTTP request with a binary body and the answer's headers.
-    public func raw(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) async throws -> RawHTTP {
-        try await RawHTTP.send(port: port, method: method, path: path, headers: headers, body: body)
+    public func raw(
+        _ method: String,
+        _ path: String,
+        headers: [(String, String)] = [],
+        body: [UInt8]? = nil,
+        chunked: Bool = false
+    ) async throws -> RawHTTP {
+        try await RawHTTP.send(port: port, method: method, path: path, headers: headers, body: body, chunked: chunked)
     }
 }

@@ -11,6 +11,8 @@ struct FileRoutes {
     let store: any MessageStore
     let files: any FileStore
     let metrics: FileMetrics
+    /// For the room rules that posting a message obeys.
+    let api: APIRoutes
 
     func add(to router: Router<ParleyRequestContext>) {
         router.post("/api/rooms/{code}/files", use: upload)
@@ -29,7 +31,7 @@ struct FileRoutes {
     @Sendable func upload(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<Attachment> {
         let code = try RoomCode.validate(context.parameters.get("code") ?? "")
         guard let room = try await store.room(code: code) else { throw APIError.notFound("no such room") }
-        try await checkMayUpload(request, to: room)
+        try await checkMayUpload(request, to: room, context: context)
         let name: String
         do {
             name = try FileRules.validateName(request.uri.queryParameters["name"].map(String.init) ?? "")
@@ -101,9 +103,13 @@ struct FileRoutes {
         }
     }
 
-    /// The room rules for posting a message (bans, `locked`, `--auth required`, §12 and §13) apply to uploads too.
-    /// The rate limit is already taken by ``RequestGuardMiddleware``; the rest joins here when the room-rules check lands.
-    private func checkMayUpload(_ request: Request, to room: RoomRecord) async throws {}
+    /// The room rules for posting a message (bans, `locked`, slow mode, §12; `--auth required` once §13 fills in
+    /// ``APIRoutes/verifiedSubject(bearer:in:request:)``) apply to uploads too. The rate limit is already taken by
+    /// ``RequestGuardMiddleware``.
+    private func checkMayUpload(_ request: Request, to room: RoomRecord, context: ParleyRequestContext) async throws {
+        let poster = try await api.poster(of: request, context: context, in: room)
+        try await api.checkRules(in: room, for: poster)
+    }
 
     private func refusal(_ reason: FileRefusal) -> APIError {
         metrics.refused(reason == .fileTooLarge ? .fileTooLarge : .roomFull)

@@ -171,8 +171,12 @@ struct SQLiteFileStore: FileStore {
     }
 
     func eraseFiles(room roomID: Int64) async throws {
-        try await database.write { db in
-            try db.execute(sql: "DELETE FROM files WHERE room_id = ?", arguments: [roomID])
-        }
+        try await database.write { db in try Self.eraseFiles(db, roomID: roomID) }
+    }
+
+    /// Inside the transaction that deletes the room (§12): its files go with it; the sweep then erases their
+    /// content, a few chunks to a transaction, rather than holding the writer for all of it here.
+    static func eraseFiles(_ db: Database, roomID: Int64) throws {
+        try db.execute(sql: "DELETE FROM files WHERE room_id = ?", arguments: [roomID])
     }
 }

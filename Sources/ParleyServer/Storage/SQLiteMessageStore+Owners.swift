@@ -129,10 +129,9 @@ extension SQLiteMessageStore {
         }
     }
 
-    /// The room's files (§14), erased with it: their URLs answer 404 at once; content no other file uses is
-    /// removed by the next sweep (``FileSweeper``), a few chunks to a transaction.
+    /// The room's files (§14), erased with it.
     static func eraseFiles(_ db: Database, roomID: Int64) throws {
-        try db.execute(sql: "DELETE FROM files WHERE room_id = ?", arguments: [roomID])
+        try SQLiteFileStore.eraseFiles(db, roomID: roomID)
     }
 
     private static func insertKey(_ db: Database, roomID: Int64, key: SecretDigest, role: Role) throws {
