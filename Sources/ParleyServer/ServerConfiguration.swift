@@ -56,6 +56,12 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: PublicURL?
     /// With SQLite: `full` syncs every commit (survives a power cut); `normal` may lose the last commits then.
     public var sqliteSynchronous = SQLiteSynchronous.full
+    /// HS256 secret that signs identity tokens (contract §13).
+    public var authSecret: String?
+    /// A PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens (contract §13).
+    public var authPublicKeyPath: String?
+    /// Whether every WebSocket and state-changing HTTP request needs a valid token (only with a key configured).
+    public var auth = AuthMode.optional
 
     public init() {}
 }
