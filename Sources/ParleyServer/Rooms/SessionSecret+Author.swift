@@ -16,6 +16,15 @@ public struct AuthorKey: Hashable, Sendable {
         for byte in digest.prefix(8) { value = value << 8 | UInt64(byte) }
         self.value = Int64(bitPattern: value)
     }
+
+    /// The author key of a verified subject (§13): the same from every connection of that `sub`. The prefix
+    /// keeps it apart from every session secret's key (a secret's written form never holds a colon).
+    init(subject: String) {
+        let digest = SHA256.hash(Array("sub:\(subject)".utf8))
+        var value: UInt64 = 0
+        for byte in digest.prefix(8) { value = value << 8 | UInt64(byte) }
+        self.value = Int64(bitPattern: value)
+    }
 }
 
 /// SHA-256 (FIPS 180-4), for the few bytes of a session secret; nothing else in the server needs a digest.

@@ -31,6 +31,8 @@ public struct PendingMessage: Sendable {
     var change: MessageChange? = nil
     /// Keep the author's session (its first message on this connection), so it outlives a restart.
     var savesSession = false
+    /// Sent by a verified identity (§13).
+    var verified = false
 }
 
 /// A change to a stored message (§11).

@@ -84,6 +84,10 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v6: verified messages") { db in
+            // Sent by a verified identity (§13); shown as `verified: true` wherever the message is.
+            try db.execute(sql: "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
