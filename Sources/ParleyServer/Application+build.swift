@@ -76,6 +76,7 @@ public func buildApplication(
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: RequestGuardMiddleware(configuration: configuration, metrics: metrics.edge))
+    if let verifier { router.add(middleware: IdentityMiddleware(verifier: verifier)) }
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
     APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics).add(to: router)

@@ -161,6 +161,28 @@ import Testing
         }
     }
 
+    @Test func bearerTokensOnHTTPPostAsTheVerifiedNickOrAreRefusedWith401() async throws {
+        try await withServer(Self.withSecret, .set(\.auth, .required)) { server in
+            let body = #"{"nick":"mallory","text":"over http"}"#
+            let missing = try await server.http("POST", "/api/rooms/h/messages", body: body)
+            #expect(missing.status == 401 && missing.errorCode == "unauthorized")
+            let otherRoom = try await Self.token(sub: "u", rooms: ["elsewhere"])
+            let wrong = try await server.http("POST", "/api/rooms/h/messages", body: body, headers: [("Authorization", "Bearer \(otherRoom)")])
+            #expect(wrong.status == 401 && wrong.errorCode == "unauthorized")
+            let expired = try await Self.token(sub: "u", expiresIn: -5)
+            let late = try await server.http("POST", "/api/rooms/h/messages", body: body, headers: [("Authorization", "Bearer \(expired)")])
+            #expect(late.status == 401)
+
+            let token = try await Self.token(sub: "u", nick: "Ursula", rooms: ["h"])
+            let (watcher, _) = try await server.join("room=h&auth=\(token)")
+            let posted = try await server.http("POST", "/api/rooms/h/messages", body: body, headers: [("Authorization", "Bearer \(token)")])
+            #expect(posted.status == 201 && posted.json["nick"] as? String == "Ursula" && posted.json["verified"] as? Bool == true)
+            let seen = try await watcher.nextMessage()
+            #expect(seen.verified == true && seen.nick == "Ursula")
+            watcher.close()
+        }
+    }
+
     @Test func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost() async throws {
         try await withServer(Self.withSecret) { server in
             let (bob, _) = try await server.join("room=e&nick=bob")

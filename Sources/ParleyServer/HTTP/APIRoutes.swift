@@ -129,7 +129,8 @@ struct APIRoutes {
 
     @Sendable func postMessage(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<ChatMessage> {
         struct Body: Decodable {
-            var nick: String
+            /// Ignored for a verified client, whose nick is its token's.
+            var nick: String?
             var text: String
             var clientID: String?
 
@@ -141,15 +142,22 @@ struct APIRoutes {
         let record = try await room(context)
         let data = try await request.body.collect(upTo: configuration.maxBodyBytes)
         let body = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView))
-        let nick = try Nick.normalize(body.nick)
+        let identity = context.identity
+        guard let given = identity?.nick ?? body.nick else { throw APIError(.badRequest, .invalidNick, "nick is required") }
+        let nick = try Nick.normalize(given)
         let clientID = try MessageText.validateClientID(body.clientID)
         let text = try validatedText(body.text)
-        try await refuseHeldNick(nick, in: record)
+        // A verified client posts under its own reserved nick.
+        if identity == nil { try await refuseHeldNick(nick, in: record) }
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
-        let message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
+        var message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
             rooms.deliver(result, toRoom: record.code)
             continuation.yield(result)
             continuation.finish()
+        }
+        if let identity {
+            message.verified = true
+            if store.supportsLivingMessages { message.author = AuthorKey(subject: identity.subject) }
         }
         try await store.append(message)
         var iterator = results.makeAsyncIterator()
