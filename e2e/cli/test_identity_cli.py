@@ -47,3 +47,61 @@ def test_a_refused_token_is_said_plainly(make_server):
     result = run_parley("chat", server.ws_url, "--room", "signed", "--token", expired, input_text="x\n")
     assert result.returncode != 0
     assert "expired" in result.stderr
+
+
+def test_rs256_es256_and_eddsa_keys_from_one_pem_file(make_server, tmp_path):
+    """Keys generated here with `cryptography`, tokens signed here: an implementation other than the
+    server's checks the server's verification."""
+    import websocket
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    other = ec.generate_private_key(ec.SECP256R1())
+    pem = b"".join(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+                   for key in (rsa_key, ec_key, ed_key))
+    path = tmp_path / "keys.pem"
+    path.write_bytes(pem)
+
+    def es256(key, data):
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    signers = {
+        "RS256": lambda data: rsa_key.sign(data, padding.PKCS1v15(), hashes.SHA256()),
+        "ES256": lambda data: es256(ec_key, data),
+        "EdDSA": lambda data: ed_key.sign(data),
+    }
+
+    def token(alg, sign, sub):
+        header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+        payload = b64url(json.dumps({"sub": sub, "exp": int(time.time()) + 600, "rooms": ["pem"]}).encode())
+        return f"{header}.{payload}.{b64url(sign(f'{header}.{payload}'.encode()))}"
+
+    server = make_server("--auth-public-key", str(path), "--auth", "required")
+    for alg, sign in signers.items():
+        socket = websocket.create_connection(f"{server.ws_url}/ws?room=pem&auth={token(alg, sign, alg.lower())}", timeout=10)
+        welcome = json.loads(socket.recv())
+        assert welcome["type"] == "welcome" and welcome["nick"] == alg.lower()
+        socket.close()
+    refusals = [
+        token("ES256", lambda data: es256(other, data), "forger"),  # a key the server does not have
+        token("HS256", lambda data: hmac.new(pem, data, hashlib.sha256).digest(), "confused"),  # public key as HMAC secret
+        token("none", lambda data: b"", "nobody"),
+    ]
+    for refused in refusals:
+        try:
+            websocket.create_connection(f"{server.ws_url}/ws?room=pem&auth={refused}", timeout=10).close()
+            raise AssertionError("upgrade accepted")
+        except websocket.WebSocketBadStatusException as error:
+            assert error.status_code == 401
+    # Another room, and no token at all under --auth required.
+    for query in (f"room=elsewhere&auth={token('EdDSA', signers['EdDSA'], 'x')}", "room=pem&nick=anon"):
+        try:
+            websocket.create_connection(f"{server.ws_url}/ws?{query}", timeout=10).close()
+            raise AssertionError("upgrade accepted")
+        except websocket.WebSocketBadStatusException as error:
+            assert error.status_code == 401
