@@ -105,3 +105,38 @@ def test_rs256_es256_and_eddsa_keys_from_one_pem_file(make_server, tmp_path):
             raise AssertionError("upgrade accepted")
         except websocket.WebSocketBadStatusException as error:
             assert error.status_code == 401
+
+
+def test_the_example_app_mints_tokens_that_parley_shows_as_verified(make_server):
+    import re
+    import subprocess
+    from pathlib import Path
+
+    import websocket
+
+    server = make_server("--auth-secret", SECRET)
+    app_path = Path(__file__).resolve().parents[2] / "examples" / "token_app.py"
+    env = dict(os.environ, PARLEY_URL=server.http_url, PARLEY_SECRET=SECRET, PARLEY_ROOM="team")
+    app = subprocess.Popen(["python3", str(app_path), "--port", "0"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        port = re.search(r":(\d+)$", app.stdout.readline().strip()).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?user=grace", timeout=10) as reply:
+            page = reply.read().decode()
+        src = re.search(r'<iframe src="([^"]+)"', page).group(1).replace("&amp;", "&")
+        assert src.startswith(f"{server.http_url}/r/team?auth=")
+        token = src.split("auth=", 1)[1]
+        socket = websocket.create_connection(f"{server.ws_url}/ws?room=team&auth={token}", timeout=10)
+        assert json.loads(socket.recv())["nick"] == "Grace Hopper"
+        socket.send(json.dumps({"type": "message", "text": "from the app", "client_id": "example-1"}))
+        while True:
+            event = json.loads(socket.recv())
+            if event["type"] == "message":
+                break
+        assert event["verified"] is True and event["nick"] == "Grace Hopper"
+        socket.close()
+        # The page the iframe opens is Parley's UI.
+        with urllib.request.urlopen(src, timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        app.terminate()
+        app.wait(timeout=10)
