@@ -69,7 +69,8 @@ public struct ChatSession: Sendable {
         clientConfiguration.maxFrameSize = configuration.maxFrameBytes
         clientConfiguration.autoPing = .enabled(timePeriod: .seconds(30))
         while true {
-            let query = box.withState { $0.connectionQuery }
+            var query = box.withState { $0.connectionQuery }
+            if let token = configuration.token { query.append(("auth", token)) }
             let everConnected = box.withState { $0.hasConnected }
             output(.status(.connecting(url: "\(configuration.endpoint.webSocketBase)/ws?room=\(configuration.room)")))
             var reason = "connection closed"
@@ -85,6 +86,15 @@ public struct ChatSession: Sendable {
                     if closeFrame.closeCode == .init(codeNumber: Int(CloseCode.replaced.rawValue)) {
                         _ = box.disconnected()
                         throw ChatClientError(kind: .replaced, message: "another client took over this session (close \(CloseCode.replaced))")
+                    }
+                    if closeFrame.closeCode == .init(codeNumber: Int(CloseCode.tokenExpired.rawValue)) {
+                        // Reconnecting with the same token would only be refused: the user needs a fresh one.
+                        _ = box.disconnected()
+                        throw ChatClientError(
+                            kind: .refused(status: 401),
+                            code: "unauthorized",
+                            message: "your token expired (close 4005); start again with a fresh --token"
+                        )
                     }
                     reason = "closed by the server (\(closeFrame.summary))"
                 }

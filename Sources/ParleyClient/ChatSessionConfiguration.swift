@@ -19,6 +19,8 @@ public struct ChatSessionConfiguration: Sendable {
     /// the contract's default rate limit (burst 20, then 5 per second).
     public var sendBurst = 15
     public var sendPerSecond = 4.5
+    /// A signed identity token (§13), sent as `auth` on every connection.
+    public var token: String?
 
     public init(endpoint: ChatEndpoint, room: String, nick: String?) {
         self.endpoint = endpoint

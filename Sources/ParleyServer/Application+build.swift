@@ -68,7 +68,20 @@ public func buildApplication(
         logger: logger,
         moderation: moderation
     )
-    let admission = Admission(configuration: configuration, store: store, limiter: limiter, work: work, metrics: metrics, moderation: moderation)
+    let identityKeys = try IdentityKeys(secret: configuration.authSecret, publicKeyPath: configuration.authPublicKeyPath)
+    if configuration.auth == .required, identityKeys.isEmpty {
+        throw IdentityKeys.Invalid(description: "--auth required needs --auth-secret or --auth-public-key")
+    }
+    let verifier = await TokenVerifier.make(keys: identityKeys, mode: configuration.auth)
+    let admission = Admission(
+        configuration: configuration,
+        store: store,
+        limiter: limiter,
+        work: work,
+        metrics: metrics,
+        verifier: verifier,
+        moderation: moderation
+    )
     services += [store, feed, work]
     if let files {
         services.append(FileSweeper(files: files, lifetime: configuration.unattachedFileLifetime, metrics: metrics.files, logger: logger))
@@ -90,6 +103,7 @@ public func buildApplication(
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: RequestGuardMiddleware(configuration: configuration, metrics: metrics.edge))
+    if let verifier { router.add(middleware: IdentityMiddleware(verifier: verifier)) }
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
     let api = APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics, moderation: moderation)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import ParleyClient
 import ParleyProtocol
@@ -27,6 +28,8 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "Room code (optional with an invite URL).") var room: String?
     @Option(help: "Your nick (the server picks guest-XXXX without one).") var nick: String?
     @Option(help: "An owner or moderator key (or use the owner URL, …/r/CODE#key=KEY).") var key: String?
+    @Option(help: "A signed identity token from your application (also PARLEY_TOKEN); you then chat under its nick, verified.")
+    var token: String?
     @Option(help: "Seconds to wait at end of input for lines to be acknowledged.") var ackTimeout = 10
     @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
     @Flag(name: .customLong("show-ids"), help: "Show message ids (#12), so they can be named in /reply, /edit, /delete and /react; /ids toggles.")
@@ -56,6 +59,7 @@ struct Chat: AsyncParsableCommand {
         var configuration = ChatSessionConfiguration(endpoint: endpoint, room: room, nick: nick)
         configuration.acknowledgementTimeout = .seconds(ackTimeout)
         configuration.key = key ?? endpoint.key
+        configuration.token = token ?? ProcessInfo.processInfo.environment["PARLEY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let level = Logger.Level(rawValue: logLevel) ?? .critical
         var logger = Logger(label: "parley.chat") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level

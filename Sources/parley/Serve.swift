@@ -48,6 +48,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With SQLite: full (every commit survives a power cut) or normal (faster; a power cut may lose the last commits).")
     var sqliteSynchronous = "full"
     @Option(help: "A secret that acts as the owner key of every room (key=, or HTTP Bearer), for the operator.") var adminToken: String?
+    @Option(help: "HS256 secret (32 bytes or more) that signs identity tokens; enables &auth=JWT and Authorization: Bearer JWT.")
+    var authSecret: String?
+    @Option(help: "PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens.") var authPublicKey: String?
+    @Option(help: "optional: anonymous nicks beside verified ones; required: every WebSocket and state-changing request needs a token.")
+    var auth = "optional"
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -59,7 +64,7 @@ struct Serve: AsyncParsableCommand {
         "max-file-bytes", "max-room-file-bytes",
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
         "sqlite-synchronous",
-        "admin-token",
+        "admin-token", "auth-secret", "auth-public-key", "auth",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -121,6 +126,14 @@ struct Serve: AsyncParsableCommand {
         if let adminToken, adminToken.utf8.count < 16 || adminToken.utf8.count > 256 {
             throw ValidationError("--admin-token must be 16-256 bytes (a long random secret)")
         }
+        guard let authMode = AuthMode(rawValue: auth) else { throw ValidationError("--auth must be optional or required") }
+        let keys: IdentityKeys
+        do throws(IdentityKeys.Invalid) {
+            keys = try IdentityKeys(secret: authSecret, publicKeyPath: authPublicKey)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if authMode == .required, keys.isEmpty { throw ValidationError("--auth required needs --auth-secret or --auth-public-key") }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -161,6 +174,9 @@ struct Serve: AsyncParsableCommand {
         configuration.publicURL = publicURL.flatMap(PublicURL.init)
         configuration.sqliteSynchronous = SQLiteSynchronous(rawValue: sqliteSynchronous)!
         configuration.adminToken = adminToken
+        configuration.authSecret = authSecret
+        configuration.authPublicKeyPath = authPublicKey
+        configuration.auth = AuthMode(rawValue: auth)!
         return configuration
     }
 

@@ -304,3 +304,17 @@ import Testing
         #expect(machine.tick(now: at(1000), pendingBytes: 5) == .none)
     }
 }
+
+extension ConnectionStateMachineTests {
+    @Test func anExpiredTokenClosesWith4005AtItsExpiry() {
+        var machine = Machine(timeouts: Self.timeouts, now: Self.start, expires: at(50))
+        #expect(machine.joined() == .resumeReading)
+        machine.frameHeard()
+        #expect(machine.tick(now: at(30), pendingBytes: 0) == .ping)
+        machine.frameHeard()
+        #expect(machine.tick(now: at(49), pendingBytes: 0) == .none)
+        #expect(machine.tick(now: at(50), pendingBytes: 0) == .close(code: 4005, reason: "token expired"))
+        // Decided once.
+        #expect(machine.tick(now: at(51), pendingBytes: 0) == .none)
+    }
+}

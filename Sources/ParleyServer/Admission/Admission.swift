@@ -17,6 +17,8 @@ final class Admission: Sendable {
     /// Runs the api-mode room read, which must not block the event loop.
     let work: ConnectionWork
     let metrics: ParleyMetrics
+    /// Checks identity tokens (§13); nil when no key is configured.
+    let verifier: TokenVerifier?
     /// Keys, roles and bans (§12).
     let moderation: RoomModeration
 
@@ -39,6 +41,8 @@ final class Admission: Sendable {
         var room: RoomRecord?
         /// The connection's place in the limiter; the connection takes it over.
         var slot: ConnectionSlot
+        /// Who the token proved the client is; nil for an anonymous one.
+        var identity: VerifiedIdentity?
         var grant = Grant()
     }
 
@@ -48,10 +52,12 @@ final class Admission: Sendable {
         limiter: ConnectionLimiter,
         work: ConnectionWork,
         metrics: ParleyMetrics,
+        verifier: TokenVerifier? = nil,
         moderation: RoomModeration
     ) {
         self.moderation = moderation
         self.configuration = configuration
+        self.verifier = verifier
         self.store = store
         self.limiter = limiter
         self.work = work
@@ -72,8 +78,14 @@ final class Admission: Sendable {
         } catch {
             return channel.eventLoop.makeSucceededFuture(refused(error))
         }
+        let token: String?
+        do throws(APIError) {
+            token = try tokenToCheck(request.auth)
+        } catch {
+            return channel.eventLoop.makeSucceededFuture(refused(error))
+        }
         var grant = Grant(address: address, host: host)
-        if configuration.roomCreation == .open, request.key == nil || moderation.isAdminToken(request.key ?? "") {
+        if configuration.roomCreation == .open, token == nil, request.key == nil || moderation.isAdminToken(request.key ?? "") {
             // No storage read: the admin token is checked here, and bans are in memory.
             if request.key != nil { grant.role = .owner }
             do throws(APIError) {
@@ -83,12 +95,16 @@ final class Admission: Sendable {
             }
             return channel.eventLoop.makeSucceededFuture(reserve(request, room: nil, grant: grant))
         }
-        // A room must exist, or a key be looked up: that takes a storage read.
+        // A token check (jwt-kit's is async), a room that must exist, or a key to look up: off the event loop.
         let promise = channel.eventLoop.makePromise(of: Result<Admitted, APIError>.self)
         let admittedSoFar = grant
         let queued = work.submit {
             do throws(APIError) {
+                let identity = try await self.identity(token, room: request.roomCode)
                 var grant = admittedSoFar
+                grant.subject = identity?.subject
+                // A token's `role` counts in the rooms it lists (§13), unless a key granted more.
+                if let role = identity?.role(in: request.roomCode), role > grant.role { grant.role = role }
                 var room = try await self.existingRoom(request)
                 if let key = request.key {
                     if room == nil { room = try await self.storedRoom(request) }
@@ -97,7 +113,7 @@ final class Admission: Sendable {
                     if self.configuration.roomCreation == .open { room = nil }
                 }
                 try self.refuseBanned(request, grant)
-                promise.succeed(self.reserve(request, room: room, grant: grant))
+                promise.succeed(self.reserve(request, room: room, grant: grant, identity: identity))
             } catch {
                 promise.succeed(self.refused(error))
             }
@@ -139,6 +155,27 @@ final class Admission: Sendable {
         return record
     }
 
+    /// The token to verify, nil when there is none; refuses a missing one under `--auth required`, and any
+    /// token when no key is configured (it could not be checked, and its holder would not be verified).
+    private func tokenToCheck(_ token: String?) throws(APIError) -> String? {
+        guard let verifier else {
+            if token != nil { throw APIError.unauthorized("this server accepts no tokens") }
+            return nil
+        }
+        if token == nil, verifier.mode == .required { throw APIError.unauthorized("a token is required (auth=JWT)") }
+        return token
+    }
+
+    private func identity(_ token: String?, room: String) async throws(APIError) -> VerifiedIdentity? {
+        guard let token, let verifier else { return nil }
+        do {
+            return try await verifier.verify(token, room: room)
+        } catch {
+            metrics.edge.unauthorized.increment()
+            throw error
+        }
+    }
+
     /// The room a key is for, read in open mode too (a key for a room that does not exist grants nothing).
     private func storedRoom(_ request: ConnectRequest) async throws(APIError) -> RoomRecord? {
         do {
@@ -174,10 +211,15 @@ final class Admission: Sendable {
         }
     }
 
-    private func reserve(_ request: ConnectRequest, room: RoomRecord?, grant: Grant) -> Result<Admitted, APIError> {
+    private func reserve(
+        _ request: ConnectRequest,
+        room: RoomRecord?,
+        grant: Grant,
+        identity: VerifiedIdentity? = nil
+    ) -> Result<Admitted, APIError> {
         guard let address = grant.address else { return refused(APIError(.badRequest, .badRequest, "no client address")) }
         do throws(ConnectionLimiter.Refusal) {
-            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address), grant: grant))
+            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address), identity: identity, grant: grant))
         } catch {
             return refused(Self.refusal(error))
         }
@@ -192,6 +234,7 @@ final class Admission: Sendable {
     func addRefusalRoute(to router: Router<ParleyRequestContext>) {
         router.get("/ws") { request, context -> Response in
             let connect = try self.check(target: request.uri.description, origin: request.headers[.origin], host: request.head.authority)
+            _ = try await self.identity(try self.tokenToCheck(connect.auth), room: connect.roomCode)
             _ = try await self.existingRoom(connect)
             do throws(ConnectionLimiter.Refusal) {
                 try self.limiter.check(address: context.clientAddress(of: request, trustedProxies: self.configuration.trustedProxies))

@@ -13,6 +13,8 @@ struct ConnectRequest: Sendable {
     var rev: Int64?
     /// Nil also when it is not a secret this server could have handed out: the member joins as new.
     var session: SessionSecret?
+    /// The identity token (`auth`, §13), unchecked: the admission verifies it.
+    var auth: String?
     /// An owner or moderator key, or the admin token (§12); never logged.
     var key: String?
 
@@ -40,6 +42,9 @@ struct ConnectRequest: Sendable {
         }
         if let raw = parameter("session"), !raw.isEmpty {
             session = SessionSecret(raw)
+        }
+        if let raw = parameter("auth"), !raw.isEmpty {
+            auth = String(raw)
         }
         if let raw = parameter("key"), !raw.isEmpty {
             key = String(raw)

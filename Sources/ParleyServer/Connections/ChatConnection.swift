@@ -15,6 +15,8 @@ final class ChatConnection: Sendable {
     let outbox: Outbox
     let writer: OutboxWriter
     let channel: any Channel
+    /// Who its token proved it is (§13); nil for an anonymous member.
+    let identity: VerifiedIdentity?
     /// Its place in the ``ConnectionLimiter``, given back in ``ended()``.
     private let slot: ConnectionSlot?
     private let state = Mutex(State())
@@ -45,8 +47,10 @@ final class ChatConnection: Sendable {
         case refused
     }
 
-    init(context: ConnectionContext, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?) {
+    init(context: ConnectionContext, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?, identity: VerifiedIdentity? = nil)
+    {
         self.context = context
+        self.identity = identity
         self.slot = slot
         self.id = id
         self.outbox = outbox
@@ -64,11 +68,11 @@ final class ChatConnection: Sendable {
         return logger
     }
 
+    /// The verified subject (§13) this connection acts as; nil for an anonymous member. Bans name it.
+    var subject: String? { identity?.subject }
+
     /// The room, once joined.
     var room: Room? { state.withLock { $0.room } }
-
-    /// The verified subject of its signed identity (§13), if any; bans name it.
-    var subject: String? { state.withLock { $0.grant.subject } }
 
     /// What admission decided for it.
     var grant: Admission.Grant { state.withLock { $0.grant } }
@@ -76,6 +80,7 @@ final class ChatConnection: Sendable {
     /// The author key of this member's session, and whether it is the first use on this connection (the
     /// change or message then saves the session, so it outlives a restart).
     func authorship(in room: Room) -> (author: AuthorKey, savesSession: Bool)? {
+        if let identity { return (AuthorKey(subject: identity.subject), false) }
         if let known = state.withLock({ $0.author }) { return (known, false) }
         guard let secret = room.session(of: id) else { return nil }
         let author = AuthorKey(secret)
@@ -91,7 +96,8 @@ final class ChatConnection: Sendable {
     /// Nil when ``start(_:room:grant:joined:)`` has to join.
     func joinAtUpgrade(_ admitted: Admission.Admitted) -> Room.Joined? {
         let request = admitted.request
-        guard context.cluster == nil else { return nil }
+        // A verified member may share its nick with its other connections: ``start`` joins it.
+        guard context.cluster == nil, identity == nil else { return nil }
         if let secret = request.session, context.store.supportsLivingMessages,
             context.rooms.sessions.lookup(secret, roomCode: request.roomCode) == nil
         {
@@ -285,7 +291,7 @@ final class ChatConnection: Sendable {
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
     private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Joined {
-        if let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
+        if identity == nil, let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
             // A session this process never handed out may be one a previous run saved (§11: authorship outlives
             // a restart): taken back under its saved nick.
             if let nick = try await context.store.session(roomID: room.record.id, author: AuthorKey(secret)) {
@@ -293,10 +299,17 @@ final class ChatConnection: Sendable {
             }
         }
         guard let cluster = context.cluster else {
+            if let identity { return room.join(id, verified: identity, outbox: outbox) }
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
-        // The reserved row announces the join to the other nodes (the members trigger).
-        let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
+        // The reserved row announces the join to the other nodes (the members trigger). A verified member
+        // claims its token's nick like any other here: on a cluster each of its connections holds a row.
+        let claim = try await cluster.claim(
+            room: room.record,
+            requested: identity?.nick ?? request.nick,
+            session: identity == nil ? request.session : nil,
+            connection: id
+        )
         return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
     }
 

@@ -14,7 +14,7 @@ extension APIRoutes {
     }
 
     /// Who is asking, as the room's rules see it: a Bearer value that is a key of this room (or the admin
-    /// token) gives its role; any other Bearer value is offered to ``verifiedSubject(bearer:in:request:)``.
+    /// token) gives its role; any other Bearer value is a token, which ``IdentityMiddleware`` has checked.
     func poster(of request: Request, context: ParleyRequestContext, in record: RoomRecord) async throws -> Poster {
         var poster = Poster(role: .member, address: context.clientAddress(of: request, trustedProxies: configuration.trustedProxies))
         guard let bearer = Self.bearer(request) else { return poster }
@@ -27,15 +27,10 @@ extension APIRoutes {
         if let role {
             poster.role = role
         } else {
-            poster.subject = try await verifiedSubject(bearer: bearer, in: record, request: request)
+            // A token (§13), checked by ``IdentityMiddleware`` before the route ran.
+            poster.subject = context.identity?.subject
         }
         return poster
-    }
-
-    /// The hook for signed identities (§13): the verified subject of a Bearer value that is no key of this room,
-    /// or nil when it is none. The token check fills this in; until then such a value counts for nothing.
-    func verifiedSubject(bearer: String, in record: RoomRecord, request: Request) async throws -> String? {
-        nil
     }
 
     /// Bans, a locked room and slow mode (§12), as for a WebSocket member.

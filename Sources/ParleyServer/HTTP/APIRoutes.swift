@@ -136,7 +136,8 @@ struct APIRoutes {
 
     @Sendable func postMessage(_ request: Request, context: ParleyRequestContext) async throws -> EditedResponse<ChatMessage> {
         struct Body: Decodable {
-            var nick: String
+            /// Ignored for a verified client, whose nick is its token's.
+            var nick: String?
             var text: String
             var clientID: String?
             var attachments: [String]?
@@ -149,7 +150,9 @@ struct APIRoutes {
         let record = try await room(context)
         let data = try await request.body.collect(upTo: configuration.maxBodyBytes)
         let body = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView))
-        let nick = try Nick.normalize(body.nick)
+        let identity = context.identity
+        guard let given = identity?.nick ?? body.nick else { throw APIError(.badRequest, .invalidNick, "nick is required") }
+        let nick = try Nick.normalize(given)
         let clientID = try MessageText.validateClientID(body.clientID)
         var attachments: [String] = []
         if let ids = body.attachments {
@@ -162,7 +165,8 @@ struct APIRoutes {
         }
         let text = try validatedText(body.text, attachments: attachments.count)
         let poster = try await poster(of: request, context: context, in: record)
-        if !poster.role.moderates { try await refuseHeldNick(nick, in: record) }
+        // A verified client posts under its own reserved nick; owners and moderators may use any.
+        if identity == nil, !poster.role.moderates { try await refuseHeldNick(nick, in: record) }
         try await checkRules(in: record, for: poster)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
         var message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
@@ -171,6 +175,10 @@ struct APIRoutes {
             continuation.finish()
         }
         message.attachments = attachments
+        if let identity {
+            message.verified = true
+            if store.supportsLivingMessages { message.author = AuthorKey(subject: identity.subject) }
+        }
         try await store.append(message)
         var iterator = results.makeAsyncIterator()
         switch await iterator.next() {

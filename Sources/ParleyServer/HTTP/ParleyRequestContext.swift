@@ -6,6 +6,8 @@ import NIOCore
 public struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     let channel: any Channel
+    /// Who a valid `Authorization: Bearer JWT` proved the client is (§13), set by ``IdentityMiddleware``.
+    var identity: VerifiedIdentity?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -39,6 +39,8 @@ public struct PendingMessage: Sendable {
     var attachments: [String] = []
     /// Nothing to store but the author's session (a member that joined with a new one): answered `unchanged`.
     var onlySession = false
+    /// Sent by a verified identity (§13).
+    var verified = false
 }
 
 /// A change to a stored message (§11).

@@ -84,7 +84,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                         // fails first, dropping it releases it.
                         guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
-                        let connection = try connections.upgraded(channel, slot: admitted.slot)
+                        let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity)
                         return .websocket(connection, admitted, connection.joinAtUpgrade(admitted))
                     }
                 }

@@ -1,0 +1,49 @@
+import HTTPTypes
+import Hummingbird
+
+/// Checks `Authorization: Bearer JWT` on state-changing HTTP requests (contract §13) and hands the
+/// identity to the route in ``ParleyRequestContext/identity``.
+///
+/// A bearer value is a token only when it has a JWT's shape (three dot-separated parts); anything else
+/// (a room key or the admin token, §12) is left to the routes that take keys.
+struct IdentityMiddleware: RouterMiddleware {
+    let verifier: TokenVerifier
+
+    func handle(
+        _ request: Request,
+        context: ParleyRequestContext,
+        next: (Request, ParleyRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard RequestGuardMiddleware.changesState(request.method) else { return try await next(request, context) }
+        var context = context
+        if let token = Self.token(in: request) {
+            context.identity = try await verifier.verify(token, room: Self.roomCode(in: request.uri.path))
+        } else if verifier.mode == .required, !Self.carriesKey(request) {
+            throw APIError.unauthorized("a token is required (Authorization: Bearer JWT)")
+        }
+        return try await next(request, context)
+    }
+
+    /// The bearer value when it has a JWT's shape.
+    static func token(in request: Request) -> String? {
+        guard let value = bearer(in: request), value.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2 else { return nil }
+        return value
+    }
+
+    private static func carriesKey(_ request: Request) -> Bool {
+        bearer(in: request) != nil
+    }
+
+    private static func bearer(in request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
+        let value = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
+        return value.isEmpty ? nil : value
+    }
+
+    /// The `{code}` of `/api/rooms/{code}/…`; nil for a request that names no room (creating one).
+    static func roomCode(in path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard parts.count >= 3, parts[0] == "api", parts[1] == "rooms" else { return nil }
+        return String(parts[2])
+    }
+}
