@@ -322,6 +322,33 @@ extension ClusterTests {
         }
     }
 
+    /// Node `a` is swept while partitioned, and its member's session reconnects on node `b` meanwhile. Healed,
+    /// `a` does not list that member again under a suffixed nick (which would also rebind the session): it
+    /// closes the old connection as replaced, and the session keeps its nick.
+    @Test func aMemberWhoseSessionMovedWhileItsNodeWasSweptIsNotListedAgain() async throws {
+        try await withTimeout(.seconds(60)) {
+            let cluster = try await cluster()
+            defer { cluster.stop() }
+            let room = room()
+            let (watcher, _) = try await cluster.b.server.join("room=\(room)&nick=watcher")
+            let (alice, aliceWelcome) = try await cluster.a.server.join("room=\(room)&nick=alice")
+            try await awaitMembers(cluster, room, ["alice", "watcher"], within: .seconds(5))
+
+            cluster.proxy.blackhole()
+            #expect(try await watcher.next { if case .leave(let nick, _) = $0 { nick } else { nil } } == "alice")
+            let (moved, movedWelcome) = try await cluster.b.server.join("room=\(room)&session=\(aliceWelcome.session)")
+            #expect(movedWelcome.nick == "alice")
+
+            cluster.proxy.resume()
+            #expect(try await alice.closeCode() == 4001)
+            try await awaitMembers(cluster, room, ["alice", "watcher"], within: .seconds(Self.faultNodeTimeout + 2))
+            moved.close()
+            let (again, againWelcome) = try await cluster.b.server.join("room=\(room)&session=\(aliceWelcome.session)")
+            #expect(againWelcome.nick == "alice")
+            again.close()
+        }
+    }
+
     /// A row PostgreSQL refuses (here text a LATIN1 database cannot hold) fails only its own message: the
     /// messages that shared its batch are stored.
     @Test func aRowTheDatabaseRefusesFailsOnlyItsMessage() async throws {

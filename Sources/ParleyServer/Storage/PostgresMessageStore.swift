@@ -23,13 +23,31 @@ public final class PostgresMessageStore: MessageStore, Service {
     static let callTimeout = StorageDeadline.call
 
     /// Connects once to apply migrations (so a node never listens on an old schema), then builds the pool.
+    /// Connecting gets the call deadline and the migrations this one (they may wait for another node's, which
+    /// hold the lock): past either, the connection is closed and start-up fails, instead of hanging on a
+    /// silent path for good.
+    static let migrationTimeout = Duration.seconds(60)
+
     public static func open(url: String, node: String, metrics: ParleyMetrics, logger: Logger) async throws -> PostgresMessageStore {
         let settings = try PostgresSettings(url: url)
-        let connection = try await PostgresConnection.connect(configuration: try settings.connectionConfiguration, id: 0, logger: logger)
+        let configuration = try settings.connectionConfiguration
+        let connecting = DeadlineLease()
+        let connection = try await withDeadline(callTimeout, onTimeout: { connecting.expire() }) {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            guard connecting.hold(connection) else {
+                try? await connection.close()
+                throw DeadlineExceeded()
+            }
+            return connection
+        }
         do {
-            try await PostgresSchema.migrate(connection, logger: logger)
-            // Listed before it serves anyone, so no other node can take its first members for a dead node's.
-            try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
+            let migrating = DeadlineLease()
+            _ = migrating.hold(connection)
+            try await withDeadline(migrationTimeout, onTimeout: { migrating.expire() }) {
+                try await PostgresSchema.migrate(connection, logger: logger)
+                // Listed before it serves anyone, so no other node can take its first members for a dead node's.
+                try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
+            }
         } catch {
             try? await connection.close()
             throw error
