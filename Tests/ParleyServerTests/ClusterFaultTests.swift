@@ -349,6 +349,33 @@ extension ClusterTests {
         }
     }
 
+    /// A database that answers reads but refuses writes (a standby after a failover, a read-only session)
+    /// makes `/healthz` say 503, though no message was sent to fail.
+    @Test func healthzIsUnavailableWhileTheDatabaseRefusesWrites() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let url = try #require(faultDatabaseURL)
+            let database = "readonly\(UUID().uuidString.prefix(8).lowercased())"
+            func psql(_ sql: String, on target: String = url) async throws {
+                try await ClusterTests().postgresTool(bin, "psql", "-X", "-q", "-d", target, "-c", sql)
+            }
+            try await psql("CREATE DATABASE \(database)")
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let node = try await ChildServer.start(database: try #require(components.string))
+            defer { node.child.signal(SIGKILL) }
+            #expect(try await node.server.http("GET", "/healthz").status == 200)
+
+            // New sessions are read-only; the node's sessions are ended, so its pool reconnects into them.
+            try await psql("ALTER DATABASE \(database) SET default_transaction_read_only = on")
+            try await psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+            try await eventually(attempts: 200) {
+                let status = try await node.server.http("GET", "/healthz").status
+                guard status == 503 else { throw FaultNotYet(description: "healthz \(status)") }
+            }
+        }
+    }
+
     /// A row PostgreSQL refuses (here text a LATIN1 database cannot hold) fails only its own message: the
     /// messages that shared its batch are stored.
     @Test func aRowTheDatabaseRefusesFailsOnlyItsMessage() async throws {

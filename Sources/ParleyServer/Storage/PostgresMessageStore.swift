@@ -288,13 +288,20 @@ public final class PostgresMessageStore: MessageStore, Service {
         }
     }
 
+    /// Whether this node can store: the database answers within the deadline and would take a write. It
+    /// writes nothing (every node is probed every few seconds by its balancer), but a server in recovery (a
+    /// standby a failover left the URL pointing at) or a read-only session answers a read and refuses
+    /// every commit, so it is asked; failed commits mark the node unhealthy too (``StorageHealth``).
     public func isHealthy() async -> Bool {
-        let answer = try? await client.withDeadline(.seconds(2)) { db in
-            let rows = try await db.query("SELECT 1", logger: self.logger)
-            for try await one in rows.decode(Int.self) { return one }
-            return 0
+        let writable = try? await client.withDeadline(.seconds(2)) { db in
+            let rows = try await db.query(
+                "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'",
+                logger: self.logger
+            )
+            for try await writable in rows.decode(Bool.self) { return writable }
+            return false
         }
-        health.written(answer == 1)
-        return answer == 1
+        health.written(writable == true)
+        return writable == true
     }
 }
