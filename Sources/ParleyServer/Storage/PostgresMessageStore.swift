@@ -32,22 +32,30 @@ public final class PostgresMessageStore: MessageStore, Service {
         let settings = try PostgresSettings(url: url)
         let configuration = try settings.connectionConfiguration
         let connecting = DeadlineLease()
-        let connection = try await withDeadline(callTimeout, onTimeout: { connecting.expire() }) {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            guard connecting.hold(connection) else {
-                try? await connection.close()
-                throw DeadlineExceeded()
+        let connection = try await withDeadline(
+            callTimeout,
+            onTimeout: { connecting.expire() },
+            {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+                guard connecting.hold(connection) else {
+                    try? await connection.close()
+                    throw DeadlineExceeded()
+                }
+                return connection
             }
-            return connection
-        }
+        )
         do {
             let migrating = DeadlineLease()
             _ = migrating.hold(connection)
-            try await withDeadline(migrationTimeout, onTimeout: { migrating.expire() }) {
-                try await PostgresSchema.migrate(connection, logger: logger)
-                // Listed before it serves anyone, so no other node can take its first members for a dead node's.
-                try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
-            }
+            try await withDeadline(
+                migrationTimeout,
+                onTimeout: { migrating.expire() },
+                {
+                    try await PostgresSchema.migrate(connection, logger: logger)
+                    // Listed before it serves anyone, so no other node can take its first members for a dead node's.
+                    try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
+                }
+            )
         } catch {
             try? await connection.close()
             throw error
