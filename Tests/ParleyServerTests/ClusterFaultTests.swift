@@ -322,6 +322,60 @@ extension ClusterTests {
         }
     }
 
+    /// Node `a` is swept while partitioned, and its member's session reconnects on node `b` meanwhile. Healed,
+    /// `a` does not list that member again under a suffixed nick (which would also rebind the session): it
+    /// closes the old connection as replaced, and the session keeps its nick.
+    @Test func aMemberWhoseSessionMovedWhileItsNodeWasSweptIsNotListedAgain() async throws {
+        try await withTimeout(.seconds(60)) {
+            let cluster = try await cluster()
+            defer { cluster.stop() }
+            let room = room()
+            let (watcher, _) = try await cluster.b.server.join("room=\(room)&nick=watcher")
+            let (alice, aliceWelcome) = try await cluster.a.server.join("room=\(room)&nick=alice")
+            try await awaitMembers(cluster, room, ["alice", "watcher"], within: .seconds(5))
+
+            cluster.proxy.blackhole()
+            #expect(try await watcher.next { if case .leave(let nick, _) = $0 { nick } else { nil } } == "alice")
+            let (moved, movedWelcome) = try await cluster.b.server.join("room=\(room)&session=\(aliceWelcome.session)")
+            #expect(movedWelcome.nick == "alice")
+
+            cluster.proxy.resume()
+            #expect(try await alice.closeCode() == 4001)
+            try await awaitMembers(cluster, room, ["alice", "watcher"], within: .seconds(Self.faultNodeTimeout + 2))
+            moved.close()
+            let (again, againWelcome) = try await cluster.b.server.join("room=\(room)&session=\(aliceWelcome.session)")
+            #expect(againWelcome.nick == "alice")
+            again.close()
+        }
+    }
+
+    /// A database that answers reads but refuses writes (a standby after a failover, a read-only session)
+    /// makes `/healthz` say 503, though no message was sent to fail.
+    @Test func healthzIsUnavailableWhileTheDatabaseRefusesWrites() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let url = try #require(faultDatabaseURL)
+            let database = "readonly\(UUID().uuidString.prefix(8).lowercased())"
+            func psql(_ sql: String, on target: String = url) async throws {
+                try await ClusterTests().postgresTool(bin, "psql", "-X", "-q", "-d", target, "-c", sql)
+            }
+            try await psql("CREATE DATABASE \(database)")
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let node = try await ChildServer.start(database: try #require(components.string))
+            defer { node.child.signal(SIGKILL) }
+            #expect(try await node.server.http("GET", "/healthz").status == 200)
+
+            // New sessions are read-only; the node's sessions are ended, so its pool reconnects into them.
+            try await psql("ALTER DATABASE \(database) SET default_transaction_read_only = on")
+            try await psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'")
+            try await eventually(attempts: 200) {
+                let status = try await node.server.http("GET", "/healthz").status
+                guard status == 503 else { throw FaultNotYet(description: "healthz \(status)") }
+            }
+        }
+    }
+
     /// A row PostgreSQL refuses (here text a LATIN1 database cannot hold) fails only its own message: the
     /// messages that shared its batch are stored.
     @Test func aRowTheDatabaseRefusesFailsOnlyItsMessage() async throws {

@@ -233,11 +233,13 @@ final class ClusterLink: Service {
     /// eviction notice arrives. One whose nick was taken meanwhile gets the next suffixed form and everyone
     /// here hears the rename (the other nodes hear a join from the members trigger). A member the table
     /// lists under another nick on two heartbeats in a row (a rename that timed out and then took effect;
-    /// the other nodes heard it) takes that nick here too, and everyone here hears it.
+    /// the other nodes heard it) takes that nick here too, and everyone here hears it. A member whose session
+    /// another connection holds now (taken over while this node could not hear it) is closed as replaced.
     private func relist(listed: [Int64: String], before: Drift, sweptMaybe: Bool) async throws -> Drift {
         var now = Drift()
         var relisted = 0
         var renamed = 0
+        var moved = 0
         for room in rooms.all {
             var due: [ClusterPresence.LiveMember] = []
             for member in room.localMembers {
@@ -258,14 +260,21 @@ final class ClusterLink: Service {
                 }
             }
             guard !due.isEmpty else { continue }
-            for (id, nick) in try await presence.reregister(room: room.record, members: due) {
+            let outcome = try await presence.reregister(room: room.record, members: due)
+            for (id, nick) in outcome.renamed {
                 try? room.rename(id, to: nick)
                 renamed += 1
             }
-            relisted += due.count
+            // Taken over on another node while this one could not hear the `replace` notice.
+            for id in outcome.moved { room.evict(id) }
+            moved += outcome.moved.count
+            relisted += due.count - outcome.moved.count
         }
-        if relisted > 0 || renamed > 0 {
-            logger.warning("listed this node's members again", metadata: ["members": "\(relisted)", "renamed": "\(renamed)"])
+        if relisted > 0 || renamed > 0 || moved > 0 {
+            logger.warning(
+                "listed this node's members again",
+                metadata: ["members": "\(relisted)", "renamed": "\(renamed)", "replaced": "\(moved)"]
+            )
         }
         return now
     }

@@ -233,12 +233,37 @@ final class ClusterPresence: Sendable {
         var session: SessionSecret
     }
 
+    /// How many members one call lists again, each call under its own deadline.
+    static let reregisterBatch = 100
+
+    /// What listing members again did: the new nicks of those whose nick was taken meanwhile (for the room
+    /// to announce), and those whose session another connection holds now (taken over while this node
+    /// could not hear it), which the room must close as replaced rather than list again.
+    struct Reregistered: Sendable {
+        var renamed: [(id: ConnectionID, nick: String)] = []
+        var moved: [ConnectionID] = []
+    }
+
     /// Lists again this node's live members of `room` that the table lacks (another node swept this one
     /// while it could not beat). A nick someone took meanwhile is given up for the next suffixed form, as on
-    /// a join clash; the new nicks are returned for the room to announce.
-    func reregister(room: RoomRecord, members: [LiveMember]) async throws -> [(id: ConnectionID, nick: String)] {
-        guard !members.isEmpty else { return [] }
+    /// a join clash. A member whose session is listed elsewhere is not listed again: its session moved on.
+    /// Done in batches, each one call under the deadline, so a thousand members do not share one.
+    func reregister(room: RoomRecord, members: [LiveMember]) async throws -> Reregistered {
+        var outcome = Reregistered()
+        var start = 0
+        while start < members.count {
+            let batch = Array(members[start..<min(start + Self.reregisterBatch, members.count)])
+            start += batch.count
+            let done = try await reregisterBatch(room: room, members: batch)
+            outcome.renamed += done.renamed
+            outcome.moved += done.moved
+        }
+        return outcome
+    }
+
+    private func reregisterBatch(room: RoomRecord, members: [LiveMember]) async throws -> Reregistered {
         let node = self.node
+        let sessions = members.map(\.session.description)
         return try await client.withDeadline(Self.callTimeout) { db in
             var listed = Set<Int64>()
             let rows = try await db.query(
@@ -246,12 +271,22 @@ final class ClusterPresence: Sendable {
                 logger: self.logger
             )
             for try await connection in rows.decode(Int64.self) { listed.insert(connection) }
-            var renamed: [(id: ConnectionID, nick: String)] = []
+            var held = Set<String>()
+            let holders = try await db.query(
+                "SELECT session FROM members WHERE room_id = \(room.id) AND session = ANY(\(sessions))",
+                logger: self.logger
+            )
+            for try await session in holders.decode(String.self) { held.insert(session) }
+            var outcome = Reregistered()
             for member in members where !listed.contains(Int64(member.id.value)) {
+                guard !held.contains(member.session.description) else {
+                    outcome.moved.append(member.id)
+                    continue
+                }
                 let claim = try await self.reserve(db, room: room, desired: member.nick, session: member.session, connection: member.id)
-                if claim.nick != member.nick { renamed.append((member.id, claim.nick)) }
+                if claim.nick != member.nick { outcome.renamed.append((member.id, claim.nick)) }
             }
-            return renamed
+            return outcome
         }
     }
 

@@ -23,13 +23,39 @@ public final class PostgresMessageStore: MessageStore, Service {
     static let callTimeout = StorageDeadline.call
 
     /// Connects once to apply migrations (so a node never listens on an old schema), then builds the pool.
+    /// Connecting gets the call deadline and the migrations this one (they may wait for another node's, which
+    /// hold the lock): past either, the connection is closed and start-up fails, instead of hanging on a
+    /// silent path for good.
+    static let migrationTimeout = Duration.seconds(60)
+
     public static func open(url: String, node: String, metrics: ParleyMetrics, logger: Logger) async throws -> PostgresMessageStore {
         let settings = try PostgresSettings(url: url)
-        let connection = try await PostgresConnection.connect(configuration: try settings.connectionConfiguration, id: 0, logger: logger)
+        let configuration = try settings.connectionConfiguration
+        let connecting = DeadlineLease()
+        let connection = try await withDeadline(
+            callTimeout,
+            onTimeout: { connecting.expire() },
+            {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+                guard connecting.hold(connection) else {
+                    try? await connection.close()
+                    throw DeadlineExceeded()
+                }
+                return connection
+            }
+        )
         do {
-            try await PostgresSchema.migrate(connection, logger: logger)
-            // Listed before it serves anyone, so no other node can take its first members for a dead node's.
-            try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
+            let migrating = DeadlineLease()
+            _ = migrating.hold(connection)
+            try await withDeadline(
+                migrationTimeout,
+                onTimeout: { migrating.expire() },
+                {
+                    try await PostgresSchema.migrate(connection, logger: logger)
+                    // Listed before it serves anyone, so no other node can take its first members for a dead node's.
+                    try await connection.query("INSERT INTO nodes (id, seen_at) VALUES (\(node), now())", logger: logger)
+                }
+            )
         } catch {
             try? await connection.close()
             throw error
@@ -316,13 +342,20 @@ public final class PostgresMessageStore: MessageStore, Service {
         }
     }
 
+    /// Whether this node can store: the database answers within the deadline and would take a write. It
+    /// writes nothing (every node is probed every few seconds by its balancer), but a server in recovery (a
+    /// standby a failover left the URL pointing at) or a read-only session answers a read and refuses
+    /// every commit, so it is asked; failed commits mark the node unhealthy too (``StorageHealth``).
     public func isHealthy() async -> Bool {
-        let answer = try? await client.withDeadline(.seconds(2)) { db in
-            let rows = try await db.query("SELECT 1", logger: self.logger)
-            for try await one in rows.decode(Int.self) { return one }
-            return 0
+        let writable = try? await client.withDeadline(.seconds(2)) { db in
+            let rows = try await db.query(
+                "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'",
+                logger: self.logger
+            )
+            for try await writable in rows.decode(Bool.self) { return writable }
+            return false
         }
-        health.written(answer == 1)
-        return answer == 1
+        health.written(writable == true)
+        return writable == true
     }
 }

@@ -7,19 +7,14 @@ import Synchronization
 ///
 /// While the database is away, postgres-nio's pool waits longer and longer between attempts to connect
 /// (up to a minute), so after a long outage a node could stay unable to store for most of a minute more.
-/// Here, once every call has failed for ``renewAfter`` and a direct probe connects, the pool is replaced by
-/// a fresh one (its calls in flight fail, as they were failing anyway), so service is back within seconds.
+/// Here, once calls have got no connection for a while and a direct probe connects, the pool is replaced by
+/// a fresh one (its calls in flight fail, as they were failing anyway), so service is back within seconds
+/// (see ``PoolRenewal``).
 final class PostgresPool: Sendable {
-    /// How long calls must have failed, with no success in between, before the pool may be renewed.
-    static let renewAfter = Duration.seconds(3)
-    /// How often a failing pool probes the database directly.
-    static let probeInterval = Duration.seconds(1)
-
     private struct State {
         var client: PostgresClient
         var running: Task<Void, Never>?
-        /// The first failed call since the last success.
-        var failingSince: ContinuousClock.Instant?
+        var renewal = PoolRenewal()
         var stopped = false
     }
 
@@ -46,7 +41,7 @@ final class PostgresPool: Sendable {
     var client: PostgresClient { state.withLock { $0.client } }
 
     /// Whether calls have been failing, with no success since (for metrics and `/healthz`).
-    var isFailing: Bool { state.withLock { $0.failingSince != nil } }
+    var isFailing: Bool { state.withLock { $0.renewal.failingSince != nil } }
 
     /// Runs `operation` on a connection of the current pool within `timeout` (see
     /// ``PostgresClient/withDeadline(_:_:)``), noting whether the database answered.
@@ -61,11 +56,9 @@ final class PostgresPool: Sendable {
             return value
         } catch {
             if Self.isUnreachable(error) {
-                let now = ContinuousClock.now
-                let first = state.withLock { state in
-                    defer { if state.failingSince == nil { state.failingSince = now } }
-                    return state.failingSince == nil
-                }
+                // Only a call whose own connection went silent (its deadline closed it) says nothing of the pool.
+                let connecting = !(error is DeadlineExceeded)
+                let first = state.withLock { $0.renewal.unanswered(at: .now, connecting: connecting) }
                 if first { reachable.set(to: 0.0) }
             } else {
                 // PostgreSQL answered, if only with an error.
@@ -76,10 +69,7 @@ final class PostgresPool: Sendable {
     }
 
     private func answered() {
-        let wasFailing = state.withLock { state in
-            defer { state.failingSince = nil }
-            return state.failingSince != nil
-        }
+        let wasFailing = state.withLock { $0.renewal.answered() }
         if wasFailing { reachable.set(to: 1.0) }
     }
 
@@ -100,9 +90,9 @@ final class PostgresPool: Sendable {
         let first = client
         state.withLock { $0.running = Task { await first.run() } }
         while !Task.isCancelled {
-            try? await Task.sleep(for: Self.probeInterval)
-            let since = state.withLock { $0.failingSince }
-            guard let since, ContinuousClock.now - since >= Self.renewAfter, await probeConnects() else { continue }
+            try? await Task.sleep(for: PoolRenewal.probeInterval)
+            let due = state.withLock { $0.renewal.shouldProbe(at: .now) }
+            guard due, await probeConnects() else { continue }
             renew()
         }
         let running = state.withLock { state in
@@ -137,7 +127,7 @@ final class PostgresPool: Sendable {
             defer {
                 state.client = fresh
                 state.running = task
-                state.failingSince = nil
+                state.renewal.renewed()
             }
             return .some(state.running)
         }
