@@ -141,7 +141,10 @@ def test_owner_settings_panel_topic_lock_slow_mode_and_moderator_link(server, br
     b.send("my one message")
     a.wait_message("my one message")
     until(b, lambda: "you can send again in" in b.tid("room-rules").text, message="no countdown")
-    assert not b.tid("send-button").is_enabled()
+    b.send("too soon")
+    until(b, lambda: any("slow mode is on" in t for t in lines(b)), message="an early send was not explained")
+    assert b.tid("message-input").get_attribute("value") == "too soon", "the refused text was lost"
+    b.tid("message-input").clear()
 
     # A moderator link, opened in a third browser, makes a moderator and leaves the address bar clean.
     a.tid("settings-button").click()

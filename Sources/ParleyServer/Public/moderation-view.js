@@ -100,8 +100,9 @@ export class RoomAdmin {
     hint.hidden = !text;
     const wait = s.postWait(now);
     const locked = wait === Infinity;
+    // The send button stays enabled: pressing it early says why in the conversation, which a dimmed
+    // button would not.
     $('message-input').disabled = locked;
-    $('send-button').disabled = locked || wait > 0;
     $('attach-button').disabled = locked;
     $('message-input').placeholder = locked ? 'Only moderators can post while the room is locked' : 'Message';
     clearTimeout(this.countdown);
