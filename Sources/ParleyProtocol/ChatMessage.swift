@@ -12,6 +12,8 @@ public struct ChatMessage: Codable, Hashable, Sendable {
     public var deleted: Bool?
     /// In the order each emoji was first added; absent when there are none.
     public var reactions: [Reaction]?
+    /// The files it carries (§14); absent when none, and once deleted.
+    public var attachments: [Attachment]?
 
     public init(
         id: Int64,
@@ -22,7 +24,8 @@ public struct ChatMessage: Codable, Hashable, Sendable {
         replyTo: Int64? = nil,
         editedAt: Timestamp? = nil,
         deleted: Bool? = nil,
-        reactions: [Reaction]? = nil
+        reactions: [Reaction]? = nil,
+        attachments: [Attachment]? = nil
     ) {
         self.id = id
         self.nick = nick
@@ -33,15 +36,16 @@ public struct ChatMessage: Codable, Hashable, Sendable {
         self.editedAt = editedAt
         self.deleted = deleted
         self.reactions = reactions
+        self.attachments = attachments
     }
 
     /// Whether the message carries none of the living-message fields: its JSON is the version 1 shape.
     public var isPlain: Bool {
-        replyTo == nil && editedAt == nil && deleted == nil && reactions == nil
+        replyTo == nil && editedAt == nil && deleted == nil && reactions == nil && attachments == nil
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, nick, text, ts, deleted, reactions
+        case id, nick, text, ts, deleted, reactions, attachments
         case clientID = "client_id"
         case replyTo = "reply_to"
         case editedAt = "edited_at"

@@ -2,8 +2,9 @@ import Foundation
 
 /// A client → server command (contract §5).
 public enum ClientCommand: Hashable, Sendable {
-    /// `replyTo` is a message id in the same room (§11).
-    case message(text: String, clientID: String?, replyTo: Int64? = nil)
+    /// `replyTo` is a message id in the same room (§11); `attachments` are file ids (§14), checked with
+    /// ``FileRules/validateAttachments(_:)`` when not empty.
+    case message(text: String, clientID: String?, replyTo: Int64? = nil, attachments: [String] = [])
     /// Living messages (§11): the text is raw, checked by the caller like a message's.
     case edit(id: Int64, text: String)
     case delete(id: Int64)
@@ -41,10 +42,11 @@ public enum ClientCommand: Hashable, Sendable {
     public var json: String {
         var object: [String: JSONValue] = [:]
         switch self {
-        case .message(let text, let clientID, let replyTo):
+        case .message(let text, let clientID, let replyTo, let attachments):
             object = ["type": .string("message"), "text": .string(text)]
             if let clientID { object["client_id"] = .string(clientID) }
             if let replyTo { object["reply_to"] = .number(Double(replyTo)) }
+            if !attachments.isEmpty { object["attachments"] = .array(attachments.map { .string($0) }) }
         case .edit(let id, let text):
             object = ["type": .string("edit"), "id": .number(Double(id)), "text": .string(text)]
         case .delete(let id):
@@ -75,6 +77,8 @@ enum JSONValue: Codable, Hashable {
     case number(Double)
     case bool(Bool)
     case null
+    /// Only where a command takes an array (`attachments`); nested values stay ``other``.
+    case array([JSONValue])
     case other
 
     init(from decoder: any Decoder) throws {
@@ -87,6 +91,8 @@ enum JSONValue: Codable, Hashable {
             self = .number(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
         } else {
             self = .other
         }
@@ -99,6 +105,7 @@ enum JSONValue: Codable, Hashable {
         case .number(let value):
             if value == value.rounded(), abs(value) < 1e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
         case .bool(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
         case .null, .other: try container.encodeNil()
         }
     }
@@ -149,7 +156,12 @@ private struct RawObject: Decodable {
             case .string(let value): clientID = value
             default: throw ProtocolError(.badRequest, "client_id must be a string")
             }
-            return .message(text: text, clientID: try MessageText.validateClientID(clientID), replyTo: try optionalID("reply_to"))
+            return .message(
+                text: text,
+                clientID: try MessageText.validateClientID(clientID),
+                replyTo: try optionalID("reply_to"),
+                attachments: try attachments()
+            )
         case "edit":
             guard let text = fields["text"]?.string else {
                 throw ProtocolError(.badRequest, "edit needs a string text")
@@ -176,6 +188,21 @@ private struct RawObject: Decodable {
             return .ping
         default:
             throw ProtocolError(.unknownType, "unknown command type")
+        }
+    }
+
+    /// The `attachments` of a message: absent, or 1–10 distinct file ids.
+    private func attachments() throws(ProtocolError) -> [String] {
+        switch fields["attachments"] {
+        case .none, .null: return []
+        case .array(let values):
+            var ids: [String] = []
+            for value in values {
+                guard let id = value.string else { throw ProtocolError(.badRequest, "attachments must be file ids") }
+                ids.append(id)
+            }
+            return try FileRules.validateAttachments(ids)
+        default: throw ProtocolError(.badRequest, "attachments must be an array of file ids")
         }
     }
 

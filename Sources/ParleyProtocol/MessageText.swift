@@ -12,6 +12,12 @@ public enum MessageText {
     }
 
     /// Returns the text when it has 1...`maxBytes` bytes of UTF-8 and is not only white space.
+    /// A message carrying files (§14) may have empty text.
+    public static func validate(_ text: String, maxBytes: Int, attachments: Int) throws(ProtocolError) -> String {
+        guard attachments > 0, text.isEmpty else { return try validate(text, maxBytes: maxBytes) }
+        return text
+    }
+
     public static func validate(_ text: String, maxBytes: Int) throws(ProtocolError) -> String {
         let count = text.utf8.count
         if count > maxBytes {

@@ -18,6 +18,7 @@ public func buildApplication(
 ) async throws -> ParleyApplication {
     let metrics = ParleyMetrics()
     let store: any MessageStore & Service
+    var files: (any FileStore)?
     var presence: ClusterPresence?
     var services: [any Service] = []
     if case .postgres(let url) = configuration.database {
@@ -27,12 +28,14 @@ public func buildApplication(
         store = postgres
         presence = ClusterPresence(client: postgres.client, node: node, logger: logger)
     } else {
-        store = try SQLiteMessageStore(
+        let sqlite = try SQLiteMessageStore(
             location: configuration.database,
             synchronous: configuration.sqliteSynchronous,
             metrics: metrics,
             logger: logger
         )
+        store = sqlite
+        files = SQLiteFileStore(store: sqlite)
     }
     let feed = RoomFeed(store: store, logger: logger)
     let work = ConnectionWork()
@@ -61,6 +64,9 @@ public func buildApplication(
     )
     let admission = Admission(configuration: configuration, store: store, limiter: limiter, work: work, metrics: metrics)
     services += [store, feed, work]
+    if let files {
+        services.append(FileSweeper(files: files, lifetime: configuration.unattachedFileLifetime, metrics: metrics.files, logger: logger))
+    }
     if let presence {
         services.append(
             ClusterLink(presence: presence, connections: directory, rooms: rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
@@ -74,6 +80,9 @@ public func buildApplication(
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
     APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics).add(to: router)
+    if let files {
+        FileRoutes(configuration: configuration, store: store, files: files, metrics: metrics.files).add(to: router)
+    }
     admission.addRefusalRoute(to: router)
 
     let unfinished = UnfinishedSockets()

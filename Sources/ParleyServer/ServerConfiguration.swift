@@ -56,6 +56,8 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: PublicURL?
     /// With SQLite: `full` syncs every commit (survives a power cut); `normal` may lose the last commits then.
     public var sqliteSynchronous = SQLiteSynchronous.full
+    /// An uploaded file no message carries is deleted after this long (§14: one hour); shorter in tests.
+    public var unattachedFileLifetime: Duration = .seconds(3600)
 
     public init() {}
 }

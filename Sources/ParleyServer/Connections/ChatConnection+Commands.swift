@@ -20,7 +20,7 @@ extension ChatConnection {
         var clientID: String?
         do {
             let command = try ClientCommand.parse(frame: text)
-            if case .message(_, let id, _) = command { clientID = id }
+            if case .message(_, let id, _, _) = command { clientID = id }
             return try handle(command, in: room)
         } catch {
             context.metrics.refused(error.code)
@@ -31,8 +31,8 @@ extension ChatConnection {
 
     private func handle(_ command: ClientCommand, in room: Room) throws(ProtocolError) -> CommandResult {
         switch command {
-        case .message(let text, let clientID, let replyTo):
-            return try post(text: text, clientID: clientID, replyTo: replyTo, in: room)
+        case .message(let text, let clientID, let replyTo, let attachments):
+            return try post(text: text, clientID: clientID, replyTo: replyTo, attachments: attachments, in: room)
         case .edit(let id, let text):
             let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes)
             return try change(.edit(id: id, text: text), in: room)
@@ -83,8 +83,8 @@ extension ChatConnection {
 
     /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
     /// connection alone with the original and costs no rate-limit token.
-    private func post(text: String, clientID: String?, replyTo: Int64?, in room: Room) throws(ProtocolError) -> CommandResult {
-        let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes)
+    private func post(text: String, clientID: String?, replyTo: Int64?, attachments: [String], in room: Room) throws(ProtocolError) -> CommandResult {
+        let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes, attachments: attachments.count)
         if replyTo != nil { try requireLivingMessages() }
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
@@ -111,6 +111,7 @@ extension ChatConnection {
             completion: committed(roomCode: room.code, clientID: clientID)
         )
         message.replyTo = replyTo
+        message.attachments = attachments
         if context.store.supportsLivingMessages, let authorship = authorship(in: room) {
             message.author = authorship.author
             message.savesSession = authorship.savesSession

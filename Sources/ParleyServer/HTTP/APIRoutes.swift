@@ -132,9 +132,10 @@ struct APIRoutes {
             var nick: String
             var text: String
             var clientID: String?
+            var attachments: [String]?
 
             enum CodingKeys: String, CodingKey {
-                case nick, text
+                case nick, text, attachments
                 case clientID = "client_id"
             }
         }
@@ -143,14 +144,23 @@ struct APIRoutes {
         let body = try JSONDecoder().decode(Body.self, from: Data(data.readableBytesView))
         let nick = try Nick.normalize(body.nick)
         let clientID = try MessageText.validateClientID(body.clientID)
-        let text = try validatedText(body.text)
+        var attachments: [String] = []
+        if let ids = body.attachments {
+            do {
+                attachments = try FileRules.validateAttachments(ids)
+            } catch {
+                throw APIError(.badRequest, error)
+            }
+        }
+        let text = try validatedText(body.text, attachments: attachments.count)
         try await refuseHeldNick(nick, in: record)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
-        let message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
+        var message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
             rooms.deliver(result, toRoom: record.code)
             continuation.yield(result)
             continuation.finish()
         }
+        message.attachments = attachments
         try await store.append(message)
         var iterator = results.makeAsyncIterator()
         switch await iterator.next() {
@@ -158,7 +168,7 @@ struct APIRoutes {
         case .duplicate(let message): return EditedResponse(status: .ok, response: message)
         case .conflict: throw APIError(.conflict, .badRequest, "client_id is already used by another message in this room")
         case .noRoom: throw APIError.notFound("no such room")
-        case .refused(let error): throw APIError(.badRequest, error)
+        case .refused(let error): throw APIError(error.code == .notFound ? .notFound : .badRequest, error)
         case .failed, .none, .changed, .unchanged: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
         }
     }
@@ -183,9 +193,9 @@ struct APIRoutes {
     }
 
     /// Text over the limit is `413 too_large`; empty text is `400 bad_request`.
-    private func validatedText(_ text: String) throws -> String {
+    private func validatedText(_ text: String, attachments: Int = 0) throws -> String {
         do {
-            return try MessageText.validate(text, maxBytes: configuration.maxMessageBytes)
+            return try MessageText.validate(text, maxBytes: configuration.maxMessageBytes, attachments: attachments)
         } catch {
             throw APIError(error.code == .tooLarge ? .contentTooLarge : .badRequest, error)
         }
@@ -234,3 +244,4 @@ extension Router {
 
 extension ChatMessage: ResponseEncodable {}
 extension CreatedRoom: ResponseEncodable {}
+extension Attachment: ResponseEncodable {}

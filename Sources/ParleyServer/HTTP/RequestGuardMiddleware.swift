@@ -36,7 +36,7 @@ struct RequestGuardMiddleware: RouterMiddleware {
             throw APIError.foreignOrigin
         }
         try takeToken(request, context: context)
-        guard Self.hasAcceptableBody(request.headers) else {
+        guard Self.hasAcceptableBody(request.headers) || FileRoutes.isUpload(request.uri.path) else {
             metrics.notJSON.increment()
             throw APIError(.unsupportedMediaType, .badRequest, "the body must be application/json")
         }

@@ -23,6 +23,8 @@ public struct ParleyMetrics: Sendable {
     let edge: EdgeMetrics
     /// 1 while storage takes writes, 0 after a commit or `/healthz` probe failed (see ``StorageHealth``).
     let storageHealthy: Metrics.Gauge
+    /// Files (§14): stored bytes, uploads and refused uploads.
+    let files: FileMetrics
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -48,6 +50,7 @@ public struct ParleyMetrics: Sendable {
         storageFailures = Metrics.Counter(label: "parley_storage_failures_total", factory: factory)
         edge = EdgeMetrics(factory: factory)
         storageHealthy = Metrics.Gauge(label: "parley_storage_healthy", factory: factory)
+        files = FileMetrics(factory: factory)
     }
 
     /// Counts a refused command under its error code.

@@ -49,6 +49,29 @@ extension ByteBuffer {
             }
             writeInteger(UInt8(ascii: "]"))
         }
+        if let attachments = message.attachments {
+            writeStaticString(#","attachments":["#)
+            for (index, attachment) in attachments.enumerated() {
+                writeStaticString(index == 0 ? #"{"id":"# : #",{"id":"#)
+                writeJSONString(attachment.id)
+                writeStaticString(#","name":"#)
+                writeJSONString(attachment.name)
+                writeStaticString(#","type":"#)
+                writeJSONString(attachment.type)
+                writeStaticString(#","size":"#)
+                writeDecimal(attachment.size)
+                writeStaticString(#","url":"#)
+                writeJSONString(attachment.url)
+                if let width = attachment.width, let height = attachment.height {
+                    writeStaticString(#","width":"#)
+                    writeDecimal(Int64(width))
+                    writeStaticString(#","height":"#)
+                    writeDecimal(Int64(height))
+                }
+                writeInteger(UInt8(ascii: "}"))
+            }
+            writeInteger(UInt8(ascii: "]"))
+        }
     }
 
     /// A JSON array of message objects.

@@ -143,7 +143,10 @@ enum EventEncoder {
 
     /// About what a message takes when nothing in it needs escaping.
     private static func size(of message: ChatMessage) -> Int {
-        let plain = 112 + message.nick.utf8.count + message.text.utf8.count + (message.clientID?.utf8.count ?? 0)
+        var plain = 112 + message.nick.utf8.count + message.text.utf8.count + (message.clientID?.utf8.count ?? 0)
+        if let attachments = message.attachments {
+            plain = attachments.reduce(plain + 16) { $0 + 160 + 2 * $1.name.utf8.count + $1.type.utf8.count }
+        }
         guard let reactions = message.reactions else { return message.isPlain ? plain : plain + 80 }
         return reactions.reduce(plain + 96) { total, reaction in
             reaction.nicks.reduce(total + 24 + reaction.emoji.utf8.count) { $0 + 3 + $1.utf8.count }

@@ -31,6 +31,8 @@ public struct PendingMessage: Sendable {
     var change: MessageChange? = nil
     /// Keep the author's session (its first message on this connection), so it outlives a restart.
     var savesSession = false
+    /// Files to attach (§14): uploaded to this room and not attached yet, or the message is refused.
+    var attachments: [String] = []
 }
 
 /// A change to a stored message (§11).

@@ -25,8 +25,10 @@ extension SQLiteMessageStore {
         case .delete:
             guard isAuthor else { return .refused(ProtocolError(.forbidden, "only its author can delete a message")) }
             // The text is overwritten, and the update trigger takes it out of the search index.
-            try db.cachedStatement(sql: "UPDATE messages SET text = '', deleted = 1, rev = ? WHERE room_id = ? AND id = ?")
+            try db.cachedStatement(sql: "UPDATE messages SET text = '', deleted = 1, rev = ?, attachments = NULL WHERE room_id = ? AND id = ?")
                 .execute(arguments: [rev, roomID, id])
+            // Its files are gone at once (their route answers 404); the sweep deletes their content.
+            try db.cachedStatement(sql: "DELETE FROM files WHERE room_id = ? AND message_id = ?").execute(arguments: [roomID, id])
             try db.cachedStatement(sql: "DELETE FROM reactions WHERE room_id = ? AND message_id = ?").execute(arguments: [roomID, id])
         case .react(_, let emoji):
             guard let reactor = pending.author else { return .refused(ProtocolError(.forbidden, "reactions need a session")) }

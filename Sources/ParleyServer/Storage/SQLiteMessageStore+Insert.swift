@@ -36,14 +36,32 @@ extension SQLiteMessageStore {
                 continue
             }
             let id = previous + 1
+            var attachments: [Attachment]?
+            if !pending.attachments.isEmpty {
+                switch try claimAttachments(pending.attachments, roomID: pending.roomID, messageID: id, in: db) {
+                case .success(let claimed): attachments = claimed
+                case .failure(let error):
+                    results.append(.refused(error))
+                    continue
+                }
+            }
             try Self.insert(pending, id: id, with: insert, in: db)
+            if let attachments { try saveAttachments(attachments, roomID: pending.roomID, messageID: id, in: db) }
             if pending.savesSession, let author = pending.author {
                 try saveSession(db, roomID: pending.roomID, author: author, nick: pending.nick, at: pending.ts)
             }
             lastIDs[pending.roomID] = id
             results.append(
                 .stored(
-                    ChatMessage(id: id, nick: pending.nick, text: pending.text, ts: pending.ts, clientID: pending.clientID, replyTo: pending.replyTo)
+                    ChatMessage(
+                        id: id,
+                        nick: pending.nick,
+                        text: pending.text,
+                        ts: pending.ts,
+                        clientID: pending.clientID,
+                        replyTo: pending.replyTo,
+                        attachments: attachments
+                    )
                 )
             )
         }

@@ -84,6 +84,43 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v7: files and attachments") { db in
+            // Content is kept once per SHA-256 (`hash` is NULL while its upload is under way), in chunks of
+            // ``FileChunking/chunkBytes``; `files` are what users uploaded, each pointing at its content. A message's
+            // attachments are also kept on the message as the JSON its readers get, so reading history costs no join.
+            try db.execute(
+                sql: """
+                    CREATE TABLE file_contents (
+                        id INTEGER PRIMARY KEY,
+                        hash TEXT UNIQUE,
+                        size INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE file_chunks (
+                        content_id INTEGER NOT NULL,
+                        idx INTEGER NOT NULL,
+                        data BLOB NOT NULL
+                    );
+                    CREATE UNIQUE INDEX file_chunks_content ON file_chunks (content_id, idx);
+                    CREATE TABLE files (
+                        id TEXT PRIMARY KEY,
+                        room_id INTEGER NOT NULL,
+                        content_id INTEGER NOT NULL,
+                        name TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        width INTEGER,
+                        height INTEGER,
+                        created_at INTEGER NOT NULL,
+                        message_id INTEGER
+                    ) WITHOUT ROWID;
+                    CREATE INDEX files_room ON files (room_id, message_id);
+                    CREATE INDEX files_content ON files (content_id);
+                    CREATE INDEX files_unattached ON files (created_at) WHERE message_id IS NULL;
+                    ALTER TABLE messages ADD COLUMN attachments TEXT;
+                    """
+            )
+        }
         return migrator
     }
 
