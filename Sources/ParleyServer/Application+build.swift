@@ -62,7 +62,12 @@ public func buildApplication(
         metrics: metrics,
         logger: logger
     )
-    let admission = Admission(configuration: configuration, store: store, limiter: limiter, work: work, metrics: metrics)
+    let identityKeys = try IdentityKeys(secret: configuration.authSecret, publicKeyPath: configuration.authPublicKeyPath)
+    if configuration.auth == .required, identityKeys.isEmpty {
+        throw IdentityKeys.Invalid(description: "--auth required needs --auth-secret or --auth-public-key")
+    }
+    let verifier = await TokenVerifier.make(keys: identityKeys, mode: configuration.auth)
+    let admission = Admission(configuration: configuration, store: store, limiter: limiter, work: work, metrics: metrics, verifier: verifier)
     services += [store, feed, work]
     if let files {
         services.append(FileSweeper(files: files, lifetime: configuration.unattachedFileLifetime, metrics: metrics.files, logger: logger))

@@ -58,6 +58,12 @@ public struct ServerConfiguration: Sendable {
     public var sqliteSynchronous = SQLiteSynchronous.full
     /// An uploaded file no message carries is deleted after this long (§14: one hour); shorter in tests.
     public var unattachedFileLifetime: Duration = .seconds(3600)
+    /// HS256 secret that signs identity tokens (contract §13).
+    public var authSecret: String?
+    /// A PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens (contract §13).
+    public var authPublicKeyPath: String?
+    /// Whether every WebSocket and state-changing HTTP request needs a valid token (only with a key configured).
+    public var auth = AuthMode.optional
 
     public init() {}
 }

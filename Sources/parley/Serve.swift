@@ -47,6 +47,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The URL users reach the server at, for invite links and as an allowed Origin and Host.") var publicURL: String?
     @Option(help: "With SQLite: full (every commit survives a power cut) or normal (faster; a power cut may lose the last commits).")
     var sqliteSynchronous = "full"
+    @Option(help: "HS256 secret (32 bytes or more) that signs identity tokens; enables &auth=JWT and Authorization: Bearer JWT.")
+    var authSecret: String?
+    @Option(help: "PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens.") var authPublicKey: String?
+    @Option(help: "optional: anonymous nicks beside verified ones; required: every WebSocket and state-changing request needs a token.")
+    var auth = "optional"
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -58,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         "max-file-bytes", "max-room-file-bytes",
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
         "sqlite-synchronous",
+        "auth-secret", "auth-public-key", "auth",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -116,6 +122,14 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
         }
         guard SQLiteSynchronous(rawValue: sqliteSynchronous) != nil else { throw ValidationError("--sqlite-synchronous must be full or normal") }
+        guard let authMode = AuthMode(rawValue: auth) else { throw ValidationError("--auth must be optional or required") }
+        let keys: IdentityKeys
+        do throws(IdentityKeys.Invalid) {
+            keys = try IdentityKeys(secret: authSecret, publicKeyPath: authPublicKey)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if authMode == .required, keys.isEmpty { throw ValidationError("--auth required needs --auth-secret or --auth-public-key") }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -155,6 +169,9 @@ struct Serve: AsyncParsableCommand {
         configuration.trustedProxies = trustedProxy.compactMap(AddressRange.init)
         configuration.publicURL = publicURL.flatMap(PublicURL.init)
         configuration.sqliteSynchronous = SQLiteSynchronous(rawValue: sqliteSynchronous)!
+        configuration.authSecret = authSecret
+        configuration.authPublicKeyPath = authPublicKey
+        configuration.auth = AuthMode(rawValue: auth)!
         return configuration
     }
 

@@ -17,6 +17,8 @@ final class Admission: Sendable {
     /// Runs the api-mode room read, which must not block the event loop.
     let work: ConnectionWork
     let metrics: ParleyMetrics
+    /// Checks identity tokens (§13); nil when no key is configured.
+    let verifier: TokenVerifier?
 
     /// A request that may upgrade.
     struct Admitted: Sendable {
@@ -25,10 +27,20 @@ final class Admission: Sendable {
         var room: RoomRecord?
         /// The connection's place in the limiter; the connection takes it over.
         var slot: ConnectionSlot
+        /// Who the token proved the client is; nil for an anonymous one.
+        var identity: VerifiedIdentity?
     }
 
-    init(configuration: ServerConfiguration, store: any MessageStore, limiter: ConnectionLimiter, work: ConnectionWork, metrics: ParleyMetrics) {
+    init(
+        configuration: ServerConfiguration,
+        store: any MessageStore,
+        limiter: ConnectionLimiter,
+        work: ConnectionWork,
+        metrics: ParleyMetrics,
+        verifier: TokenVerifier? = nil
+    ) {
         self.configuration = configuration
+        self.verifier = verifier
         self.store = store
         self.limiter = limiter
         self.work = work
@@ -49,15 +61,22 @@ final class Admission: Sendable {
         } catch {
             return channel.eventLoop.makeSucceededFuture(refused(error))
         }
-        if configuration.roomCreation == .open {
+        let token: String?
+        do throws(APIError) {
+            token = try tokenToCheck(request.auth)
+        } catch {
+            return channel.eventLoop.makeSucceededFuture(refused(error))
+        }
+        if configuration.roomCreation == .open, token == nil {
             return channel.eventLoop.makeSucceededFuture(reserve(request, room: nil, address: address))
         }
-        // A room must exist: that takes a storage read.
+        // A token check (jwt-kit's is async) or a room that must exist: off the event loop.
         let promise = channel.eventLoop.makePromise(of: Result<Admitted, APIError>.self)
         let queued = work.submit {
             do throws(APIError) {
+                let identity = try await self.identity(token, room: request.roomCode)
                 let room = try await self.existingRoom(request)
-                promise.succeed(self.reserve(request, room: room, address: address))
+                promise.succeed(self.reserve(request, room: room, address: address, identity: identity))
             } catch {
                 promise.succeed(self.refused(error))
             }
@@ -99,9 +118,35 @@ final class Admission: Sendable {
         return record
     }
 
-    private func reserve(_ request: ConnectRequest, room: RoomRecord?, address: ClientAddress) -> Result<Admitted, APIError> {
+    /// The token to verify, nil when there is none; refuses a missing one under `--auth required`, and any
+    /// token when no key is configured (it could not be checked, and its holder would not be verified).
+    private func tokenToCheck(_ token: String?) throws(APIError) -> String? {
+        guard let verifier else {
+            if token != nil { throw APIError.unauthorized("this server accepts no tokens") }
+            return nil
+        }
+        if token == nil, verifier.mode == .required { throw APIError.unauthorized("a token is required (auth=JWT)") }
+        return token
+    }
+
+    private func identity(_ token: String?, room: String) async throws(APIError) -> VerifiedIdentity? {
+        guard let token, let verifier else { return nil }
+        do {
+            return try await verifier.verify(token, room: room)
+        } catch {
+            metrics.edge.unauthorized.increment()
+            throw error
+        }
+    }
+
+    private func reserve(
+        _ request: ConnectRequest,
+        room: RoomRecord?,
+        address: ClientAddress,
+        identity: VerifiedIdentity? = nil
+    ) -> Result<Admitted, APIError> {
         do throws(ConnectionLimiter.Refusal) {
-            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address)))
+            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address), identity: identity))
         } catch {
             return refused(Self.refusal(error))
         }
@@ -116,6 +161,7 @@ final class Admission: Sendable {
     func addRefusalRoute(to router: Router<ParleyRequestContext>) {
         router.get("/ws") { request, context -> Response in
             let connect = try self.check(target: request.uri.description, origin: request.headers[.origin], host: request.head.authority)
+            _ = try await self.identity(try self.tokenToCheck(connect.auth), room: connect.roomCode)
             _ = try await self.existingRoom(connect)
             do throws(ConnectionLimiter.Refusal) {
                 try self.limiter.check(address: context.clientAddress(of: request, trustedProxies: self.configuration.trustedProxies))

@@ -13,6 +13,8 @@ struct ConnectRequest: Sendable {
     var rev: Int64?
     /// Nil also when it is not a secret this server could have handed out: the member joins as new.
     var session: SessionSecret?
+    /// The identity token (`auth`, §13), unchecked: the admission verifies it.
+    var auth: String?
 
     /// `parameter` answers the percent-decoded value of the first query parameter with that name, or nil.
     init(parameter: (Substring) -> Substring?) throws(ProtocolError) {
@@ -38,6 +40,9 @@ struct ConnectRequest: Sendable {
         }
         if let raw = parameter("session"), !raw.isEmpty {
             session = SessionSecret(raw)
+        }
+        if let raw = parameter("auth"), !raw.isEmpty {
+            auth = String(raw)
         }
     }
 }

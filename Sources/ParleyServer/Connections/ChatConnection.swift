@@ -14,6 +14,8 @@ final class ChatConnection: Sendable {
     let outbox: Outbox
     let writer: OutboxWriter
     let channel: any Channel
+    /// Who its token proved it is (§13); nil for an anonymous member.
+    let identity: VerifiedIdentity?
     /// Its place in the ``ConnectionLimiter``, given back in ``ended()``.
     private let slot: ConnectionSlot?
     private let state = Mutex(State())
@@ -40,8 +42,10 @@ final class ChatConnection: Sendable {
         case refused
     }
 
-    init(context: ConnectionContext, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?) {
+    init(context: ConnectionContext, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?, identity: VerifiedIdentity? = nil)
+    {
         self.context = context
+        self.identity = identity
         self.slot = slot
         self.id = id
         self.outbox = outbox
@@ -58,6 +62,9 @@ final class ChatConnection: Sendable {
         logger[metadataKey: "connection"] = "\(id.value)"
         return logger
     }
+
+    /// The verified subject (§13) this connection acts as; nil for an anonymous member. Bans name it.
+    var subject: String? { identity?.subject }
 
     /// The room, once joined.
     var room: Room? { state.withLock { $0.room } }

@@ -36,6 +36,8 @@ struct ConnectionStateMachine {
     /// The bytes that waited at the last tick.
     private var stalledPending = 0
     private var handedSinceTick = 0
+    /// When the connection's identity token expires (§13); `distantFuture` without one.
+    private let expires: NIODeadline
     /// Pongs in the outbox that the writer has not taken yet.
     private var pongsWaiting: UInt16 = 0
     private var phase = Phase.joining
@@ -61,8 +63,9 @@ struct ConnectionStateMachine {
     private var progressed = false
     private(set) var dropped = false
 
-    init(timeouts: Timeouts, now: NIODeadline) {
+    init(timeouts: Timeouts, now: NIODeadline, expires: NIODeadline = .distantFuture) {
         self.timeouts = timeouts
+        self.expires = expires
         self.lastHeard = now
         self.nextBeat = now + timeouts.ping
     }
@@ -268,6 +271,11 @@ struct ConnectionStateMachine {
         if case .serving = phase, !closing, reading, now - lastHeard >= timeouts.idle {
             closing = true
             return .close(code: CloseCode.goingAway.rawValue, reason: "idle timeout")
+        }
+        // A held command still runs first: what the token allowed before `exp` is not lost.
+        if case .serving = phase, !closing, now >= expires {
+            closing = true
+            return .close(code: CloseCode.tokenExpired.rawValue, reason: "token expired")
         }
         guard now >= nextBeat else { return .none }
         nextBeat = now + timeouts.ping

@@ -9,6 +9,8 @@ struct EdgeMetrics: Sendable {
     let notJSON: Metrics.Counter
     let foreignOrigin: Metrics.Counter
     let foreignHost: Metrics.Counter
+    /// Identity tokens refused (§13): bad signature, expired, another room or missing when required.
+    let unauthorized: Metrics.Counter
 
     init(factory: PrometheusMetricsFactory) {
         let label = "parley_http_refused_total"
@@ -21,5 +23,6 @@ struct EdgeMetrics: Sendable {
         notJSON = counter("content_type")
         foreignOrigin = counter("origin")
         foreignHost = counter("host")
+        unauthorized = counter("unauthorized")
     }
 }

@@ -83,7 +83,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                         // fails first, dropping it releases it.
                         guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
-                        return .websocket(try connections.upgraded(channel, slot: admitted.slot), admitted)
+                        return .websocket(try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity), admitted)
                     }
                 }
             )

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOWebSocket
 import ParleyProtocol
@@ -24,7 +25,14 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     init(connection: ChatConnection, configuration: ServerConfiguration) {
         self.connection = connection
-        self.state = ConnectionStateMachine(timeouts: .init(configuration), now: .now())
+        let now = NIODeadline.now()
+        var expires = NIODeadline.distantFuture
+        if let identity = connection.identity {
+            // `exp` is wall-clock time; the machine counts on the monotonic clock from here.
+            let left = identity.expires.timeIntervalSinceNow
+            expires = now + .nanoseconds(Int64(max(0, min(left, 1e9)) * 1e9))
+        }
+        self.state = ConnectionStateMachine(timeouts: .init(configuration), now: now, expires: expires)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

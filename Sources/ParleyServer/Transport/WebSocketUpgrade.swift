@@ -4,10 +4,10 @@ import NIOWebSocket
 extension ConnectionContext {
     /// Sets up a socket the ``Admission`` let upgrade (on its event loop): its outbox and writer, and the
     /// handler that serves its frames. The member joins in ``ChatConnection/start(_:)``.
-    func upgraded(_ channel: any Channel, slot: ConnectionSlot?) throws -> ChatConnection {
+    func upgraded(_ channel: any Channel, slot: ConnectionSlot?, identity: VerifiedIdentity? = nil) throws -> ChatConnection {
         let id = makeConnectionID()
         let outbox = Outbox(limit: configuration.maxOutboundBytes)
-        let connection = ChatConnection(context: self, id: id, outbox: outbox, channel: channel, slot: slot)
+        let connection = ChatConnection(context: self, id: id, outbox: outbox, channel: channel, slot: slot, identity: identity)
         try channel.pipeline.syncOperations.addHandlers([
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 0,
