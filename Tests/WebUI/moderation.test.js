@@ -173,6 +173,7 @@ describe('moderation commands and events', () => {
       assert.ok(s.stopped && s.paused);
       assert.equal(update.status, Status.disconnected);
       assert.match(update.lines[0].text, words);
+      assert.equal(update.roomGone, code === CloseCode.roomDeleted, 'only a deleted room forgets its key');
     }
   });
 

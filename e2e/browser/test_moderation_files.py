@@ -253,6 +253,47 @@ def test_verified_member_has_a_mark_and_the_token_leaves_the_address(server_fact
     assert not message_node(a, "anonymous me").find_elements(By.CSS_SELECTOR, '[data-testid="verified-mark"]')
 
 
+def test_an_expired_token_is_explained_and_a_fresh_one_from_the_app_resumes_without_loss(server_factory, browser):
+    try:
+        srv = server_factory(extra_args=["--auth-secret", AUTH_SECRET])
+    except RuntimeError:
+        pytest.skip("this server has no --auth-secret yet (§13: the identity branch)")
+    _, room = request("POST", f"{srv.base_url}/api/rooms", {})
+    code = room["code"]
+    short = hs256({"sub": "user-5", "nick": "Ada", "exp": int(time.time()) + 4})
+    fresh = hs256({"sub": "user-5", "nick": "Ada", "exp": int(time.time()) + 600})
+    app, other = browser(), browser()
+    # The "app" is a window that opens the chat and answers its hook with a fresh token.
+    app.open(f"{srv.base_url}/")
+    app.d.execute_script("""
+        const [url, token] = arguments;
+        window.asked = [];
+        const chat = window.open(url);
+        window.addEventListener('message', (e) => {
+          if (e.source !== chat || !e.data || e.data.type !== 'parley:token-expired') return;
+          window.asked.push(e.data.room);
+          window.answer = () => chat.postMessage({type: 'parley:token', token}, '*');
+        });""", f"{srv.base_url}/r/{code}?auth={short}", fresh)
+    app.wait(lambda: len(app.d.window_handles) == 2, message="the chat window did not open")
+    opener = app.d.current_window_handle
+    app.d.switch_to.window([h for h in app.d.window_handles if h != opener][0])
+    app.wait_connected()
+    other.join_invite(f"{srv.base_url}/r/{code}", "Grace")
+    other.send("before expiry")
+    app.wait_message("before expiry")
+    until(app, lambda: any("sign-in expired" in t for t in lines(app)), timeout=20, message="4005 was not explained")
+    assert app.status() == "disconnected", "it must wait for the app, not retry with the expired token"
+    other.send("while Ada was away")
+    app.d.switch_to.window(opener)
+    app.wait(lambda: app.d.execute_script("return window.asked") == [code], message="the app was not asked")
+    app.d.execute_script("window.answer()")
+    app.d.switch_to.window([h for h in app.d.window_handles if h != opener][0])
+    until(app, lambda: any("Signed in again" in t for t in lines(app)), message="the fresh token was not taken")
+    app.wait_connected()
+    app.wait_message("while Ada was away")
+    assert app.count_text("before expiry") == 1, "a message came twice after the resume"
+
+
 PASTE = """
 const [name, b64] = arguments;
 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));

@@ -74,6 +74,10 @@ function applyUpdate(update) {
   if (update.mentioned.length) notifyMentions(update.mentioned);
   if (update.outboxChanged) storage.outbox.save(session.room, session.outbox);
   if (update.welcomed) storage.sessionSecret.save(session.room, session.session);
+  if (update.roomGone) {
+    storage.roomKey.save(session.room, null);
+    storage.outbox.save(session.room, []);
+  }
   if (update.renamed) storage.rememberedNick.save(update.renamed.to);
 }
 

@@ -160,6 +160,8 @@ export class Update {
     this.needToken = false;
     /** Sockets keep failing before they open: ask the server why (see auth.js probeRefusal). */
     this.probe = false;
+    /** The room was deleted (4004): forget what was kept for it. */
+    this.roomGone = false;
   }
 }
 
@@ -292,6 +294,7 @@ export class ChatSession {
     update.clearTyping = true;
     if (FINAL_CLOSES.has(code)) {
       this.stopped = true;
+      update.roomGone = code === CloseCode.roomDeleted;
       update.status = Status.disconnected;
       this.line(update, closeExplanation(code, reason), 'error');
       return update;
