@@ -1,3 +1,5 @@
+import ParleyProtocol
+
 /// Something the user asks a ``ChatSession`` to do.
 public enum ChatInput: Hashable, Sendable {
     /// Send a chat line; it is kept and resent with its `client_id` until the server acknowledges it.
@@ -22,4 +24,6 @@ public enum ChatInput: Hashable, Sendable {
     case unreact(id: Int64, emoji: String)
     /// Search the room's messages (protocol §15); answered as ``ChatOutput/searchResults(query:messages:hasMore:)``.
     case search(String)
+    /// A moderation command (§12): kick, ban, unban, bans, room, moderator_key, revoke_moderator_keys.
+    case moderate(ClientCommand)
 }

@@ -15,6 +15,16 @@ public enum ChatOutput: Hashable, Sendable {
     case olderMessages([ChatMessage], hasMore: Bool)
     case join(nick: String, ts: Timestamp)
     case leave(nick: String, ts: Timestamp)
+    /// A member was kicked or banned (§12).
+    case removed(nick: String, reason: LeaveReason, ts: Timestamp)
+    /// This connection's role in the room (§12), from `welcome`.
+    case role(Role)
+    /// The room's settings changed (§12), or are as shown at connection.
+    case roomSettings(RoomInfo)
+    /// The answer to `/bans`.
+    case bans([BanInfo])
+    /// A new moderator link (`/modlink`); it is a secret.
+    case moderatorLink(url: String)
     /// A nick change; `own` when it is this user's.
     case nickChange(from: String, to: String, ts: Timestamp, own: Bool)
     /// The current member list.

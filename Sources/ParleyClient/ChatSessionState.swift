@@ -113,6 +113,8 @@ struct ChatSessionState: Sendable {
             command = .delete(id: id)
         case .react(let id, let emoji), .unreact(let id, let emoji):
             command = if case .react = input { .react(id: id, emoji: emoji) } else { .unreact(id: id, emoji: emoji) }
+        case .moderate(let moderation):
+            command = moderation
         default:
             return Action()
         }
@@ -130,7 +132,7 @@ struct ChatSessionState: Sendable {
             return say(text)
         case .reply(let id, let text):
             return say(text, replyTo: id)
-        case .edit, .delete, .react, .unreact:
+        case .edit, .delete, .react, .unreact, .moderate:
             return change(input)
         case .search:
             return Action()  // HTTP, not the session's: the caller answers it
@@ -184,6 +186,11 @@ struct ChatSessionState: Sendable {
         isConnected = true
         hasConnected = true
         var action = Action(outputs: [.connected(room: welcome.room, nick: welcome.nick, members: welcome.members)])
+        // Only a role beyond member is worth a line; the settings when any is in force.
+        if let role = welcome.role, role != .member { action.outputs.append(.role(role)) }
+        if welcome.room.topic != nil || welcome.room.locked == true || (welcome.room.slowMode ?? 0) > 0 {
+            action.outputs.append(.roomSettings(welcome.room))
+        }
         // Lines typed before the limits were known.
         for (clientID, text) in pending {
             if let refusal = tooLong(text) {
@@ -266,6 +273,15 @@ struct ChatSessionState: Sendable {
             return Action(close: isSettled)
         case .typing:
             return Action()
+        case .removed(let who, let reason, let ts):
+            members.removeAll { $0 == who }
+            return Action(outputs: [.removed(nick: who, reason: reason, ts: ts)])
+        case .room(let info):
+            return Action(outputs: [.roomSettings(info)])
+        case .bans(let bans):
+            return Action(outputs: [.bans(bans)])
+        case .moderatorKey(_, let url):
+            return Action(outputs: [.moderatorLink(url: url)])
         }
     }
 

@@ -63,21 +63,29 @@ public struct Reaction: Codable, Hashable, Sendable {
     }
 }
 
-/// Room metadata as shown in `welcome`.
+/// Room metadata as shown in `welcome`, and in the `room` event (§12).
 public struct RoomInfo: Codable, Hashable, Sendable {
     public var code: String
     public var name: String?
     public var createdAt: Timestamp
+    /// §12: absent from servers without room owners; the server always sends all three.
+    public var topic: String?
+    public var locked: Bool?
+    public var slowMode: Int?
 
-    public init(code: String, name: String?, createdAt: Timestamp) {
+    public init(code: String, name: String?, createdAt: Timestamp, topic: String? = nil, locked: Bool? = nil, slowMode: Int? = nil) {
         self.code = code
         self.name = name
         self.createdAt = createdAt
+        self.topic = topic
+        self.locked = locked
+        self.slowMode = slowMode
     }
 
     enum CodingKeys: String, CodingKey {
-        case code, name
+        case code, name, topic, locked
         case createdAt = "created_at"
+        case slowMode = "slow_mode"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -85,5 +93,10 @@ public struct RoomInfo: Codable, Hashable, Sendable {
         try container.encode(code, forKey: .code)
         try container.encode(name, forKey: .name)  // explicit null, as the contract shows
         try container.encode(createdAt, forKey: .createdAt)
+        if let locked {
+            try container.encode(topic, forKey: .topic)  // explicit null beside the other settings
+            try container.encode(locked, forKey: .locked)
+            try container.encode(slowMode ?? 0, forKey: .slowMode)
+        }
     }
 }

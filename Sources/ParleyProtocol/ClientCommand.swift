@@ -15,6 +15,16 @@ public enum ClientCommand: Hashable, Sendable {
     case nick(String)
     case history(before: Int64?, limit: Int?)
     case ping
+    /// Moderation (§12), for the owner and moderators.
+    case kick(nick: String)
+    /// `seconds` nil: until unbanned.
+    case ban(nick: String, seconds: Int64?)
+    case unban(nick: String)
+    case bans
+    case room(RoomChange)
+    /// Owner only (§12).
+    case moderatorKey
+    case revokeModeratorKeys
 
     /// Interprets one text frame.
     ///
@@ -65,6 +75,25 @@ public enum ClientCommand: Hashable, Sendable {
             if let limit { object["limit"] = .number(Double(limit)) }
         case .ping:
             object = ["type": .string("ping")]
+        case .kick(let nick):
+            object = ["type": .string("kick"), "nick": .string(nick)]
+        case .ban(let nick, let seconds):
+            object = ["type": .string("ban"), "nick": .string(nick)]
+            if let seconds { object["seconds"] = .number(Double(seconds)) }
+        case .unban(let nick):
+            object = ["type": .string("unban"), "nick": .string(nick)]
+        case .bans:
+            object = ["type": .string("bans")]
+        case .room(let change):
+            object = ["type": .string("room")]
+            if let name = change.name { object["name"] = name.map(JSONValue.string) ?? .null }
+            if let topic = change.topic { object["topic"] = topic.map(JSONValue.string) ?? .null }
+            if let locked = change.locked { object["locked"] = .bool(locked) }
+            if let slowMode = change.slowMode { object["slow_mode"] = .number(Double(slowMode)) }
+        case .moderatorKey:
+            object = ["type": .string("moderator_key")]
+        case .revokeModeratorKeys:
+            object = ["type": .string("revoke_moderator_keys")]
         }
         let data = (try? JSONEncoder().encode(object)) ?? Data()
         return String(decoding: data, as: UTF8.self)
@@ -186,6 +215,22 @@ private struct RawObject: Decodable {
             return .history(before: try optionalInteger("before"), limit: try optionalInteger("limit").map { Int($0) })
         case "ping":
             return .ping
+        case "kick", "unban":
+            let nick = try requiredNick(name)
+            return name == "kick" ? .kick(nick: nick) : .unban(nick: nick)
+        case "ban":
+            let nick = try requiredNick(name)
+            let seconds = try optionalInteger("seconds")
+            if let seconds, seconds <= 0 { throw ProtocolError(.badRequest, "seconds must be a positive integer") }
+            return .ban(nick: nick, seconds: seconds)
+        case "bans":
+            return .bans
+        case "room":
+            return .room(try roomChange().validated())
+        case "moderator_key":
+            return .moderatorKey
+        case "revoke_moderator_keys":
+            return .revokeModeratorKeys
         default:
             throw ProtocolError(.unknownType, "unknown command type")
         }
@@ -203,6 +248,38 @@ private struct RawObject: Decodable {
             }
             return try FileRules.validateAttachments(ids)
         default: throw ProtocolError(.badRequest, "attachments must be an array of file ids")
+        }
+    }
+
+    private func requiredNick(_ command: String) throws(ProtocolError) -> String {
+        guard let nick = fields["nick"]?.string else { throw ProtocolError(.badRequest, "\(command) needs a string nick") }
+        return nick
+    }
+
+    private func roomChange() throws(ProtocolError) -> RoomChange {
+        var change = RoomChange()
+        change.name = try optionalText("name")
+        change.topic = try optionalText("topic")
+        switch fields["locked"] {
+        case .none: break
+        case .bool(let locked): change.locked = locked
+        default: throw ProtocolError(.badRequest, "locked must be true or false")
+        }
+        if fields["slow_mode"] != nil {
+            guard let seconds = try optionalInteger("slow_mode") else { throw ProtocolError(.badRequest, "slow_mode must be an integer") }
+            guard let value = Int(exactly: seconds) else { throw ProtocolError(.badRequest, "slow_mode must be 0-3600 seconds") }
+            change.slowMode = value
+        }
+        return change
+    }
+
+    /// Absent: nil; `null`: clear it; a string: set it.
+    private func optionalText(_ key: String) throws(ProtocolError) -> String?? {
+        switch fields[key] {
+        case .none: return nil
+        case .null: return .some(nil)
+        case .string(let value): return .some(value)
+        default: throw ProtocolError(.badRequest, "\(key) must be a string or null")
         }
     }
 

@@ -6,19 +6,26 @@ public struct CreatedRoom: Codable, Hashable, Sendable {
     /// The invite link, `http(s)://HOST:PORT/r/CODE`.
     public var url: String
     public var wsURL: String
+    /// §12: the owner key, and the invite link carrying it in its fragment; absent from older servers.
+    public var ownerKey: String?
+    public var ownerURL: String?
 
-    public init(code: String, name: String?, createdAt: Timestamp, url: String, wsURL: String) {
+    public init(code: String, name: String?, createdAt: Timestamp, url: String, wsURL: String, ownerKey: String? = nil, ownerURL: String? = nil) {
         self.code = code
         self.name = name
         self.createdAt = createdAt
         self.url = url
         self.wsURL = wsURL
+        self.ownerKey = ownerKey
+        self.ownerURL = ownerURL
     }
 
     enum CodingKeys: String, CodingKey {
         case code, name, url
         case createdAt = "created_at"
         case wsURL = "ws_url"
+        case ownerKey = "owner_key"
+        case ownerURL = "owner_url"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -28,6 +35,8 @@ public struct CreatedRoom: Codable, Hashable, Sendable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(url, forKey: .url)
         try container.encode(wsURL, forKey: .wsURL)
+        try container.encodeIfPresent(ownerKey, forKey: .ownerKey)
+        try container.encodeIfPresent(ownerURL, forKey: .ownerURL)
     }
 }
 

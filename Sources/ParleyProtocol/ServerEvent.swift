@@ -13,6 +13,14 @@ public enum ServerEvent: Hashable, Sendable {
     /// `clientID` names the refused message when it carried a `client_id` (an addition to the contract,
     /// so clients know which line was refused even while earlier lines still await their echo).
     case error(code: ErrorCode, message: String, clientID: String? = nil)
+    /// §12: a member was kicked or banned; sent with type `leave` and its `reason`.
+    case removed(nick: String, reason: LeaveReason, ts: Timestamp)
+    /// §12: the room's settings changed (all of them, as in `welcome.room`).
+    case room(RoomInfo)
+    /// §12: the answer to `bans`.
+    case bans([BanInfo])
+    /// §12: the answer to `moderator_key`: a new moderator key and its link.
+    case moderatorKey(key: String, url: String)
 
     /// The first frame after the upgrade.
     public struct Welcome: Codable, Hashable, Sendable {
@@ -32,6 +40,8 @@ public enum ServerEvent: Hashable, Sendable {
         public var updates: [ChatMessage]?
         /// With `updates`: whether more changes exist than were sent (the client reloads what it shows).
         public var updatesTruncated: Bool?
+        /// What this connection may do in the room (§12); absent from servers without room owners.
+        public var role: Role?
 
         public init(
             room: RoomInfo,
@@ -44,7 +54,8 @@ public enum ServerEvent: Hashable, Sendable {
             limits: Limits? = nil,
             rev: Int64? = nil,
             updates: [ChatMessage]? = nil,
-            updatesTruncated: Bool? = nil
+            updatesTruncated: Bool? = nil,
+            role: Role? = nil
         ) {
             self.room = room
             self.nick = nick
@@ -57,10 +68,11 @@ public enum ServerEvent: Hashable, Sendable {
             self.rev = rev
             self.updates = updates
             self.updatesTruncated = updatesTruncated
+            self.role = role
         }
 
         enum CodingKeys: String, CodingKey {
-            case room, nick, session, members, history, truncated, limits, rev, updates
+            case room, nick, session, members, history, truncated, limits, rev, updates, role
             case lastID = "last_id"
             case updatesTruncated = "updates_truncated"
         }
@@ -79,13 +91,17 @@ public enum ServerEvent: Hashable, Sendable {
         case .history: "history"
         case .pong: "pong"
         case .error: "error"
+        case .removed: "leave"
+        case .room: "room"
+        case .bans: "bans"
+        case .moderatorKey: "moderator_key"
         }
     }
 }
 
 extension ServerEvent: Codable {
     enum CodingKeys: String, CodingKey {
-        case type, nick, ts, from, to, messages, code, message, rev
+        case type, nick, ts, from, to, messages, code, message, rev, reason, room, bans, key, url
         case hasMore = "has_more"
         case clientID = "client_id"
     }
@@ -119,6 +135,17 @@ extension ServerEvent: Codable {
             try container.encode(code, forKey: .code)
             try container.encode(message, forKey: .message)
             try container.encodeIfPresent(clientID, forKey: .clientID)
+        case .removed(let nick, let reason, let ts):
+            try container.encode(nick, forKey: .nick)
+            try container.encode(ts, forKey: .ts)
+            try container.encode(reason, forKey: .reason)
+        case .room(let room):
+            try container.encode(room, forKey: .room)
+        case .bans(let bans):
+            try container.encode(bans, forKey: .bans)
+        case .moderatorKey(let key, let url):
+            try container.encode(key, forKey: .key)
+            try container.encode(url, forKey: .url)
         }
     }
 
@@ -134,7 +161,18 @@ extension ServerEvent: Codable {
         case "join":
             self = .join(nick: try container.decode(String.self, forKey: .nick), ts: try container.decode(Timestamp.self, forKey: .ts))
         case "leave":
-            self = .leave(nick: try container.decode(String.self, forKey: .nick), ts: try container.decode(Timestamp.self, forKey: .ts))
+            let (nick, ts) = (try container.decode(String.self, forKey: .nick), try container.decode(Timestamp.self, forKey: .ts))
+            if let reason = try container.decodeIfPresent(LeaveReason.self, forKey: .reason) {
+                self = .removed(nick: nick, reason: reason, ts: ts)
+            } else {
+                self = .leave(nick: nick, ts: ts)
+            }
+        case "room":
+            self = .room(try container.decode(RoomInfo.self, forKey: .room))
+        case "bans":
+            self = .bans(try container.decode([BanInfo].self, forKey: .bans))
+        case "moderator_key":
+            self = .moderatorKey(key: try container.decode(String.self, forKey: .key), url: try container.decode(String.self, forKey: .url))
         case "nick":
             self = .nick(
                 from: try container.decode(String.self, forKey: .from),

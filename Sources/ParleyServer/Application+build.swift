@@ -51,6 +51,11 @@ public func buildApplication(
     }
     let rooms = RoomRegistry(feed: feed, metrics: metrics, forget: forget)
     let directory = ConnectionDirectory()
+    let moderation = RoomModeration(configuration: configuration, store: store, rooms: rooms, cluster: presence, work: work, logger: logger)
+    if presence == nil {
+        // On a cluster the listener reads them once it listens, and again whenever it missed notices.
+        await moderation.reloadBans()
+    }
     let limiter = ConnectionLimiter(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
     let connections = ConnectionContext(
         configuration: configuration,
@@ -60,21 +65,37 @@ public func buildApplication(
         directory: directory,
         work: work,
         metrics: metrics,
-        logger: logger
+        logger: logger,
+        moderation: moderation
     )
     let identityKeys = try IdentityKeys(secret: configuration.authSecret, publicKeyPath: configuration.authPublicKeyPath)
     if configuration.auth == .required, identityKeys.isEmpty {
         throw IdentityKeys.Invalid(description: "--auth required needs --auth-secret or --auth-public-key")
     }
     let verifier = await TokenVerifier.make(keys: identityKeys, mode: configuration.auth)
-    let admission = Admission(configuration: configuration, store: store, limiter: limiter, work: work, metrics: metrics, verifier: verifier)
+    let admission = Admission(
+        configuration: configuration,
+        store: store,
+        limiter: limiter,
+        work: work,
+        metrics: metrics,
+        verifier: verifier,
+        moderation: moderation
+    )
     services += [store, feed, work]
     if let files {
         services.append(FileSweeper(files: files, lifetime: configuration.unattachedFileLifetime, metrics: metrics.files, logger: logger))
     }
     if let presence {
         services.append(
-            ClusterLink(presence: presence, connections: directory, rooms: rooms, nodeTimeout: configuration.nodeTimeout, logger: logger)
+            ClusterLink(
+                presence: presence,
+                connections: directory,
+                rooms: rooms,
+                moderation: moderation,
+                nodeTimeout: configuration.nodeTimeout,
+                logger: logger
+            )
         )
     }
     let webUI = try WebUIRoutes()
@@ -84,7 +105,8 @@ public func buildApplication(
     router.add(middleware: RequestGuardMiddleware(configuration: configuration, metrics: metrics.edge))
     router.add(middleware: webUI.fileMiddleware)
     webUI.add(to: router)
-    APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics).add(to: router)
+    APIRoutes(configuration: configuration, store: store, cluster: presence, rooms: rooms, serverMetrics: metrics, moderation: moderation)
+        .add(to: router)
     if let files {
         FileRoutes(configuration: configuration, store: store, files: files, metrics: metrics.files).add(to: router)
     }

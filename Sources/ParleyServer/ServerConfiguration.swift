@@ -64,6 +64,9 @@ public struct ServerConfiguration: Sendable {
     public var authPublicKeyPath: String?
     /// Whether every WebSocket and state-changing HTTP request needs a valid token (only with a key configured).
     public var auth = AuthMode.optional
+    /// A secret that acts as the owner key of every room (§12, §16); nil: no operator key. Kept here as given
+    /// (the process needs it to hash), never logged; rooms keep only digests.
+    public var adminToken: String?
 
     public init() {}
 }

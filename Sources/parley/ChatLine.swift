@@ -21,6 +21,10 @@ enum ChatLine: Equatable {
           /react ID EMOJI, /unreact ID EMOJI   add or take back a reaction
           /search WORDS  find messages containing every word (newest first)
           /ids [on|off]  show message ids as #ID, so they can be named
+        Owners and moderators (connect with --key, or the owner URL):
+          /kick NICK, /ban NICK [SECONDS], /unban NICK, /bans
+          /topic TEXT, /lock, /unlock, /slow SECONDS (0: off)
+          /modlink       a new moderator link (owner only), /revoke: end every moderator link
           /quit          leave (after your lines are acknowledged)
           /help          this text
           //text         send a line that starts with /
@@ -80,6 +84,38 @@ enum ChatLine: Equatable {
             case "off": self = .showIDs(false)
             default: self = .unknown("usage: /ids [on|off]")
             }
+        case "kick", "unban":
+            let name = words.first.map(String.init) ?? ""
+            guard !argument.isEmpty else {
+                self = .unknown("usage: /\(name) NICK")
+                return
+            }
+            self = .input(.moderate(name == "kick" ? .kick(nick: argument) : .unban(nick: argument)))
+        case "ban":
+            let parts = argument.split(separator: " ")
+            if parts.count == 1 {
+                self = .input(.moderate(.ban(nick: String(parts[0]), seconds: nil)))
+            } else if parts.count == 2, let seconds = Int64(parts[1]), seconds > 0 {
+                self = .input(.moderate(.ban(nick: String(parts[0]), seconds: seconds)))
+            } else {
+                self = .unknown("usage: /ban NICK [SECONDS]")
+            }
+        case "bans":
+            self = .input(.moderate(.bans))
+        case "topic":
+            self = .input(.moderate(.room(RoomChange(topic: .some(argument.isEmpty ? nil : argument)))))
+        case "lock", "unlock":
+            self = .input(.moderate(.room(RoomChange(locked: words.first == "lock"))))
+        case "slow":
+            if let seconds = Int(argument), RoomChange.slowModeSeconds.contains(seconds) {
+                self = .input(.moderate(.room(RoomChange(slowMode: seconds))))
+            } else {
+                self = .unknown("usage: /slow SECONDS (0-3600; 0 turns slow mode off)")
+            }
+        case "modlink":
+            self = .input(.moderate(.moderatorKey))
+        case "revoke":
+            self = .input(.moderate(.revokeModeratorKeys))
         case "help", "?":
             self = .help
         case "nick":

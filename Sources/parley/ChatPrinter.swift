@@ -106,6 +106,21 @@ struct ChatPrinter: Sendable {
         case .connected(let room, let nick, let members):
             let name = room.name.map { " (\(safe($0)))" } ?? ""
             note("connected to room \(safe(room.code))\(name) as \(safe(nick)); members: \(safe(members.joined(separator: ", ")))")
+        case .removed(let nick, let reason, let ts):
+            output.write(event(ts, "\(safe(nick)) was \(reason.rawValue)"))
+        case .role(let role):
+            note("you are this room's \(role.rawValue)")
+        case .roomSettings(let room):
+            note(Self.describe(room).map(safe).joined(separator: "; "))
+        case .bans(let bans):
+            guard !bans.isEmpty else {
+                note("nobody is banned")
+                return
+            }
+            let list = bans.map { ban in "\(safe(ban.nick)) (\(ban.until.map { "until " + Self.localTime($0) } ?? "until unbanned"))" }
+            note("banned: " + list.joined(separator: ", "))
+        case .moderatorLink(let url):
+            note("moderator link (a secret: whoever holds it can moderate): \(safe(url))")
         case .members(let members):
             note("\(members.count) member\(members.count == 1 ? "" : "s"): \(safe(members.joined(separator: ", ")))")
         case .serverError(let code, let message):
@@ -114,6 +129,15 @@ struct ChatPrinter: Sendable {
             // Close reasons and echoed lines come from the server or the user: shown, never obeyed.
             note(safe(progress.description))
         }
+    }
+
+    /// The room's settings in words (§12).
+    static func describe(_ room: RoomInfo) -> [String] {
+        var parts = ["topic: " + (room.topic ?? "none")]
+        parts.append(room.locked == true ? "locked: only the owner and moderators may post" : "not locked")
+        let slow = room.slowMode ?? 0
+        parts.append(slow > 0 ? "slow mode: one message per \(slow) s" : "slow mode off")
+        return parts
     }
 
     /// A status line on standard error.

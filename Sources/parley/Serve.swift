@@ -52,6 +52,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens.") var authPublicKey: String?
     @Option(help: "optional: anonymous nicks beside verified ones; required: every WebSocket and state-changing request needs a token.")
     var auth = "optional"
+    @Option(help: "A secret that acts as the owner key of every room (key=, or HTTP Bearer), for the operator.") var adminToken: String?
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -64,6 +65,7 @@ struct Serve: AsyncParsableCommand {
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
         "sqlite-synchronous",
         "auth-secret", "auth-public-key", "auth",
+        "admin-token",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -130,6 +132,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         if authMode == .required, keys.isEmpty { throw ValidationError("--auth required needs --auth-secret or --auth-public-key") }
+        if let adminToken, adminToken.utf8.count < 16 || adminToken.utf8.count > 256 {
+            throw ValidationError("--admin-token must be 16-256 bytes (a long random secret)")
+        }
     }
 
     var serverConfiguration: ServerConfiguration {
@@ -172,6 +177,7 @@ struct Serve: AsyncParsableCommand {
         configuration.authSecret = authSecret
         configuration.authPublicKeyPath = authPublicKey
         configuration.auth = AuthMode(rawValue: auth)!
+        configuration.adminToken = adminToken
         return configuration
     }
 

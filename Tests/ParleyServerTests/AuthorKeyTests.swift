@@ -6,17 +6,12 @@ import Testing
 /// examples, the key stable for a secret and different between secrets.
 @Suite struct AuthorKeyTests {
     @Test func sha256MatchesTheStandardsExamples() {
-        func hex(_ text: String) -> String {
-            SHA256.hash(Array(text.utf8)).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-                .joined()
-        }
-        #expect(hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SecretDigest(of: "abc").hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SecretDigest(of: "").hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(
-            hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+            SecretDigest(of: "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").hex
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         )
-        #expect(hex(String(repeating: "a", count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
     @Test func keyIsStablePerSecret() throws {
@@ -24,5 +19,15 @@ import Testing
         #expect(AuthorKey(secret) == AuthorKey(secret))
         #expect(AuthorKey(secret).value == AuthorKey(try #require(SessionSecret(secret.description))).value)
         #expect(AuthorKey(secret) != AuthorKey(SessionSecret.random()))
+    }
+
+    @Test func digestsCompareByEveryByte() throws {
+        let digest = SecretDigest(of: "owner-key")
+        #expect(digest.matches(SecretDigest(of: "owner-key")))
+        #expect(!digest.matches(SecretDigest(of: "owner-kez")))
+        var flipped = digest.bytes
+        flipped[31] ^= 1
+        #expect(!digest.matches(try #require(SecretDigest(bytes: flipped))))
+        #expect(SecretDigest(bytes: Array(digest.bytes.prefix(31))) == nil)
     }
 }

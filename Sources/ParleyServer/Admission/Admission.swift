@@ -19,6 +19,20 @@ final class Admission: Sendable {
     let metrics: ParleyMetrics
     /// Checks identity tokens (§13); nil when no key is configured.
     let verifier: TokenVerifier?
+    /// Keys, roles and bans (§12).
+    let moderation: RoomModeration
+
+    /// What the connection may do, and what a ban of it would name (§12, §13).
+    struct Grant: Sendable {
+        var role = Role.member
+        /// The role came from a moderator key, which the owner may revoke.
+        var byModeratorKey = false
+        /// The verified subject of a signed identity (§13); filled by the token check.
+        var subject: String?
+        var address: ClientAddress?
+        /// The `Host` the client reached the server by, for links the connection hands out.
+        var host: String?
+    }
 
     /// A request that may upgrade.
     struct Admitted: Sendable {
@@ -29,6 +43,7 @@ final class Admission: Sendable {
         var slot: ConnectionSlot
         /// Who the token proved the client is; nil for an anonymous one.
         var identity: VerifiedIdentity?
+        var grant = Grant()
     }
 
     init(
@@ -37,8 +52,10 @@ final class Admission: Sendable {
         limiter: ConnectionLimiter,
         work: ConnectionWork,
         metrics: ParleyMetrics,
-        verifier: TokenVerifier? = nil
+        verifier: TokenVerifier? = nil,
+        moderation: RoomModeration
     ) {
+        self.moderation = moderation
         self.configuration = configuration
         self.verifier = verifier
         self.store = store
@@ -67,16 +84,34 @@ final class Admission: Sendable {
         } catch {
             return channel.eventLoop.makeSucceededFuture(refused(error))
         }
-        if configuration.roomCreation == .open, token == nil {
-            return channel.eventLoop.makeSucceededFuture(reserve(request, room: nil, address: address))
+        var grant = Grant(address: address, host: host)
+        if configuration.roomCreation == .open, token == nil, request.key == nil || moderation.isAdminToken(request.key ?? "") {
+            // No storage read: the admin token is checked here, and bans are in memory.
+            if request.key != nil { grant.role = .owner }
+            do throws(APIError) {
+                try refuseBanned(request, grant)
+            } catch {
+                return channel.eventLoop.makeSucceededFuture(refused(error))
+            }
+            return channel.eventLoop.makeSucceededFuture(reserve(request, room: nil, grant: grant))
         }
-        // A token check (jwt-kit's is async) or a room that must exist: off the event loop.
+        // A token check (jwt-kit's is async), a room that must exist, or a key to look up: off the event loop.
         let promise = channel.eventLoop.makePromise(of: Result<Admitted, APIError>.self)
+        let admittedSoFar = grant
         let queued = work.submit {
             do throws(APIError) {
                 let identity = try await self.identity(token, room: request.roomCode)
-                let room = try await self.existingRoom(request)
-                promise.succeed(self.reserve(request, room: room, address: address, identity: identity))
+                var grant = admittedSoFar
+                grant.subject = identity?.subject
+                var room = try await self.existingRoom(request)
+                if let key = request.key {
+                    if room == nil { room = try await self.storedRoom(request) }
+                    grant = try await self.authorize(key: key, room: room, grant)
+                    // Only api mode hands the room on: in open mode the join opens it as before.
+                    if self.configuration.roomCreation == .open { room = nil }
+                }
+                try self.refuseBanned(request, grant)
+                promise.succeed(self.reserve(request, room: room, grant: grant, identity: identity))
             } catch {
                 promise.succeed(self.refused(error))
             }
@@ -139,14 +174,50 @@ final class Admission: Sendable {
         }
     }
 
+    /// The room a key is for, read in open mode too (a key for a room that does not exist grants nothing).
+    private func storedRoom(_ request: ConnectRequest) async throws(APIError) -> RoomRecord? {
+        do {
+            return try await store.room(code: request.roomCode)
+        } catch {
+            throw APIError(.serviceUnavailable, .unavailable, "storage is unavailable")
+        }
+    }
+
+    /// The role `key` grants in the room; a key that grants nothing there is `403 forbidden` (§12).
+    private func authorize(key: String, room: RoomRecord?, _ grant: Grant) async throws(APIError) -> Grant {
+        let role: Role?
+        do {
+            role = try await moderation.role(of: key, in: room)
+        } catch {
+            throw APIError(.serviceUnavailable, .unavailable, "storage is unavailable")
+        }
+        guard let role else {
+            throw APIError(.forbidden, .forbidden, "this key grants nothing in this room")
+        }
+        var grant = grant
+        grant.role = role
+        grant.byModeratorKey = role == .moderator
+        return grant
+    }
+
+    /// A banned session, subject or address may not join (§12); owners and moderators are never refused.
+    private func refuseBanned(_ request: ConnectRequest, _ grant: Grant) throws(APIError) {
+        guard !grant.role.moderates else { return }
+        let session = request.session.map { SecretDigest(of: $0.description) }
+        if moderation.bans.refuses(room: request.roomCode, session: session, subject: grant.subject, address: grant.address?.description) {
+            throw APIError(.forbidden, .forbidden, "you are banned from this room")
+        }
+    }
+
     private func reserve(
         _ request: ConnectRequest,
         room: RoomRecord?,
-        address: ClientAddress,
+        grant: Grant,
         identity: VerifiedIdentity? = nil
     ) -> Result<Admitted, APIError> {
+        guard let address = grant.address else { return refused(APIError(.badRequest, .badRequest, "no client address")) }
         do throws(ConnectionLimiter.Refusal) {
-            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address), identity: identity))
+            return .success(Admitted(request: request, room: room, slot: try limiter.reserve(address: address), identity: identity, grant: grant))
         } catch {
             return refused(Self.refusal(error))
         }

@@ -15,6 +15,8 @@ struct ConnectRequest: Sendable {
     var session: SessionSecret?
     /// The identity token (`auth`, §13), unchecked: the admission verifies it.
     var auth: String?
+    /// An owner or moderator key, or the admin token (§12); never logged.
+    var key: String?
 
     /// `parameter` answers the percent-decoded value of the first query parameter with that name, or nil.
     init(parameter: (Substring) -> Substring?) throws(ProtocolError) {
@@ -43,6 +45,9 @@ struct ConnectRequest: Sendable {
         }
         if let raw = parameter("auth"), !raw.isEmpty {
             auth = String(raw)
+        }
+        if let raw = parameter("key"), !raw.isEmpty {
+            key = String(raw)
         }
     }
 }

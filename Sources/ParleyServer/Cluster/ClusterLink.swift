@@ -15,11 +15,21 @@ final class ClusterLink: Service {
     let presence: ClusterPresence
     let connections: ConnectionDirectory
     let rooms: RoomRegistry
+    /// Set by the application: moderation notices go there.
+    let moderation: RoomModeration?
     let heartbeat: Duration
     let nodeTimeout: Duration
     let logger: Logger
 
-    init(presence: ClusterPresence, connections: ConnectionDirectory, rooms: RoomRegistry, nodeTimeout: Duration, logger: Logger) {
+    init(
+        presence: ClusterPresence,
+        connections: ConnectionDirectory,
+        rooms: RoomRegistry,
+        moderation: RoomModeration? = nil,
+        nodeTimeout: Duration,
+        logger: Logger
+    ) {
+        self.moderation = moderation
         self.client = presence.client
         self.node = presence.node
         self.presence = presence
@@ -50,6 +60,8 @@ final class ClusterLink: Service {
                         self.logger.debug("listening for cluster notices")
                         for room in self.rooms.all { room.catchUp() }
                         try await self.resyncPresence()
+                        // Ban notices missed while not listening: read them all again.
+                        await self.moderation?.reloadBans()
                         for try await notification in notifications {
                             self.handle(notification.payload)
                         }
@@ -84,6 +96,11 @@ final class ClusterLink: Service {
 
     func handle(_ payload: String) {
         guard let notice = ClusterNotice(payload: payload), notice.node != node else { return }
+        if let moderation, notice.isModeration {
+            // Bans matter even where the room is not live.
+            moderation.receive(notice)
+            return
+        }
         guard let room = rooms.room(code: notice.room) else { return }
         switch notice.k {
         case .message:
@@ -94,6 +111,8 @@ final class ClusterLink: Service {
             }
         case .join, .leave, .nick, .typing:
             if let event = notice.event { room.relay(event) }
+        case .kick, .ban, .bans, .settings, .revoke, .deleted:
+            break
         }
     }
 

@@ -10,6 +10,10 @@ struct ClusterNotice: Codable, Equatable, Sendable {
         case join, leave, nick, typing
         /// The member `connection` on node `target` was taken over by its session elsewhere.
         case replace
+        /// Moderation (§12, ``RoomModeration``): close the member `nick` here (kick), ban it here (`last`: until,
+        /// in milliseconds), read the room's bans or settings again, demote moderator-key holders, or close
+        /// everyone because the room was deleted.
+        case kick, ban, bans, settings, revoke, deleted
     }
 
     var k: Kind
@@ -31,7 +35,7 @@ struct ClusterNotice: Codable, Equatable, Sendable {
         case .typing: nick.map { .typing(nick: $0) }
         case .nick:
             if let from, let to { .nick(from: from, to: to, ts: .now()) } else { nil }
-        case .message, .replace: nil
+        case .message, .replace, .kick, .ban, .bans, .settings, .revoke, .deleted: nil
         }
     }
 
@@ -48,5 +52,15 @@ struct ClusterNotice: Codable, Equatable, Sendable {
     init?(payload: String) {
         guard let decoded = try? JSONDecoder().decode(ClusterNotice.self, from: Data(payload.utf8)) else { return nil }
         self = decoded
+    }
+}
+
+extension ClusterNotice {
+    /// Handled by ``RoomModeration`` rather than by the live room.
+    var isModeration: Bool {
+        switch k {
+        case .kick, .ban, .bans, .settings, .revoke, .deleted: true
+        case .message, .join, .leave, .nick, .typing, .replace: false
+        }
     }
 }

@@ -78,6 +78,8 @@ extension ChatConnection {
         case .ping:
             send(.pong)
             return .finished
+        case .kick, .ban, .unban, .bans, .room, .moderatorKey, .revokeModeratorKeys:
+            return try moderate(command, in: room)
         }
     }
 
@@ -86,6 +88,7 @@ extension ChatConnection {
     private func post(text: String, clientID: String?, replyTo: Int64?, attachments: [String], in room: Room) throws(ProtocolError) -> CommandResult {
         let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes, attachments: attachments.count)
         if replyTo != nil { try requireLivingMessages() }
+        if room.restricted.load(ordering: .relaxed) { try checkRules(in: room) }
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
             guard let clientID else {
@@ -123,6 +126,8 @@ extension ChatConnection {
     /// like a message.
     private func change(_ change: MessageChange, in room: Room) throws(ProtocolError) -> CommandResult {
         try requireLivingMessages()
+        // A locked room takes no edits or reactions from members either; slow mode counts messages only.
+        if room.restricted.load(ordering: .relaxed), room.settings.locked, !role.role.moderates { throw RoomRules.locked }
         guard rate.withLock({ $0.take() == .allow }) else {
             try refuseRate()
             return .finished
@@ -139,6 +144,8 @@ extension ChatConnection {
         message.author = authorship.author
         message.savesSession = authorship.savesSession
         message.change = change
+        // Owners and moderators may delete any message (§11, §12); the store checks authorship otherwise.
+        message.byModerator = role.role.moderates
         return queue(message)
     }
 
@@ -221,7 +228,7 @@ extension ChatConnection {
     /// Runs `command` on a worker and tells the handler when it is done. A protocol error is answered as
     /// usual; any other failure means storage did not answer: the command fails, the connection stays.
     /// When no worker can take it, the client is told the server is busy and the command is finished.
-    private func wait(clientID: String?, _ command: @escaping @Sendable () async throws -> Void) -> CommandResult {
+    func wait(clientID: String?, _ command: @escaping @Sendable () async throws -> Void) -> CommandResult {
         let queued = context.work.submit {
             do {
                 try await command()
@@ -242,7 +249,7 @@ extension ChatConnection {
         return queued ? .waiting : .finished
     }
 
-    private func send(_ event: ServerEvent) {
+    func send(_ event: ServerEvent) {
         enqueue(EventEncoder.encode(event))
     }
 

@@ -21,6 +21,8 @@ final class ChatConnection: Sendable {
     private let state = Mutex(State())
     let rate: Mutex<RateLimiter>
     let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
+    /// Its role in the room (§12): one atomic load where a message is checked.
+    let role = ConnectionRole()
     static let typingInterval = Duration.seconds(2)
 
     private struct State {
@@ -30,6 +32,8 @@ final class ChatConnection: Sendable {
         var ended = false
         /// Its session's author key (§11), worked out on first use.
         var author: AuthorKey?
+        /// What admission decided (§12, §13): the verified subject, the address, the host.
+        var grant = Admission.Grant()
     }
 
     /// Sent down the pipeline to ``ChatSocketHandler`` when the connection may take commands again.
@@ -63,11 +67,14 @@ final class ChatConnection: Sendable {
         return logger
     }
 
-    /// The verified subject (§13) this connection acts as; nil for an anonymous member. Bans name it.
-    var subject: String? { identity?.subject }
-
     /// The room, once joined.
     var room: Room? { state.withLock { $0.room } }
+
+    /// The verified subject of its signed identity (§13), if any; bans name it.
+    var subject: String? { state.withLock { $0.grant.subject } }
+
+    /// What admission decided for it.
+    var grant: Admission.Grant { state.withLock { $0.grant } }
 
     /// The author key of this member's session, and whether it is the first use on this connection (the
     /// change or message then saves the session, so it outlives a restart).
@@ -83,16 +90,26 @@ final class ChatConnection: Sendable {
 
     /// Finds (or opens) the room, joins it and queues `welcome`; on a storage failure, tells the client and
     /// closes 1011. A room that is live here, or that the admission read (api mode), needs no storage read.
-    func start(_ request: ConnectRequest, room record: RoomRecord?) async {
+    func start(_ request: ConnectRequest, room record: RoomRecord?, grant: Admission.Grant = .init()) async {
+        state.withLock { $0.grant = grant }
+        role.set(grant.role)
         let admitted: Room?
         do {
             admitted = try await context.rooms.acquire(code: request.roomCode) { [context] in
                 // In api mode the admission has read the room already.
-                if let record { return record }
-                switch context.configuration.roomCreation {
-                case .open: return try await context.store.openRoom(code: request.roomCode)
-                case .api: return try await context.store.room(code: request.roomCode)
+                var found = record
+                if found == nil {
+                    switch context.configuration.roomCreation {
+                    case .open: found = try await context.store.openRoom(code: request.roomCode)
+                    case .api: found = try await context.store.room(code: request.roomCode)
+                    }
                 }
+                // A room just opened has its default settings; any other may have been changed (§12).
+                if var stored = found, !stored.ephemeral, stored.settings == nil {
+                    stored.settings = try await context.store.roomSettings(roomID: stored.id)
+                    found = stored
+                }
+                return found
             }
         } catch {
             // Storage stopped answering after the upgrade was granted: say so rather than just hang up.
@@ -130,6 +147,17 @@ final class ChatConnection: Sendable {
             await leave(room)
             return
         }
+        room.admit(
+            id,
+            traits: MemberTraits(
+                nick: joined.nick,
+                role: role,
+                byModeratorKey: grant.byModeratorKey,
+                session: SecretDigest(of: joined.session.description),
+                subject: grant.subject,
+                address: grant.address?.description
+            )
+        )
         logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
         do {
             try await welcome(room, joined, since: request.since, rev: request.rev)
@@ -173,7 +201,7 @@ final class ChatConnection: Sendable {
             room.seedRemote(members: members.filter { $0 != joined.nick })
         }
         let welcome = ServerEvent.Welcome(
-            room: room.record.info,
+            room: room.info,
             nick: joined.nick,
             session: joined.session.description,
             members: members,
@@ -183,7 +211,8 @@ final class ChatConnection: Sendable {
             limits: configuration.clientLimits,
             rev: page.rev,
             updates: resumed?.updates,
-            updatesTruncated: resumed?.updatesTruncated
+            updatesTruncated: resumed?.updatesTruncated,
+            role: role.role
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)

@@ -19,6 +19,8 @@ final class ConnectionContext: Sendable {
     private let heartbeats: PerEventLoop<Heartbeat>
     let metrics: ParleyMetrics
     let logger: Logger
+    /// Keys, roles, bans and room settings (§12).
+    let moderation: RoomModeration
     private let lastConnectionID = Atomic<UInt64>(0)
 
     init(
@@ -29,8 +31,10 @@ final class ConnectionContext: Sendable {
         directory: ConnectionDirectory,
         work: ConnectionWork,
         metrics: ParleyMetrics,
-        logger: Logger
+        logger: Logger,
+        moderation: RoomModeration
     ) {
+        self.moderation = moderation
         self.configuration = configuration
         self.store = store
         self.cluster = cluster

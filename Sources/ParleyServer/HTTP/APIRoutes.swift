@@ -11,6 +11,8 @@ struct APIRoutes {
     let cluster: ClusterPresence?
     let rooms: RoomRegistry
     let serverMetrics: ParleyMetrics
+    /// Keys, bans and room rules (§12).
+    let moderation: RoomModeration
 
     func add(to router: Router<ParleyRequestContext>) {
         router.post("/api/rooms", use: createRoom)
@@ -19,10 +21,11 @@ struct APIRoutes {
         router.post("/api/rooms/{code}/messages", use: postMessage)
         router.get("/api/rooms/{code}/messages/{id}", use: showMessage)
         router.get("/api/rooms/{code}/search", use: search)
+        router.delete("/api/rooms/{code}", use: deleteRoom)
         router.get("/healthz", use: health)
         router.get("/metrics", use: metrics)
         router.refuseOtherMethods("/api/rooms", allowed: [.post])
-        router.refuseOtherMethods("/api/rooms/{code}", allowed: [.get])
+        router.refuseOtherMethods("/api/rooms/{code}", allowed: [.get, .delete])
         router.refuseOtherMethods("/api/rooms/{code}/messages", allowed: [.get, .post])
         router.refuseOtherMethods("/api/rooms/{code}/messages/{id}", allowed: [.get])
         router.refuseOtherMethods("/api/rooms/{code}/search", allowed: [.get])
@@ -77,7 +80,9 @@ struct APIRoutes {
         if let name, name.unicodeScalars.count > 100 {
             throw APIError(.badRequest, .badRequest, "name must be at most 100 characters")
         }
-        let record = try await store.createRoom(code: RoomCode.makePrivate(), name: name)
+        // The owner key is shown once, here; the room keeps only its digest (§12).
+        let ownerKey = RoomModeration.makeKey()
+        let record = try await store.createRoom(code: RoomCode.makePrivate(), name: name, ownerKey: SecretDigest(of: ownerKey))
         let (base, webSocketBase) = publicBases(request)
         return EditedResponse(
             status: .created,
@@ -86,7 +91,9 @@ struct APIRoutes {
                 name: record.name,
                 createdAt: record.createdAt,
                 url: "\(base)/r/\(record.code)",
-                wsURL: "\(webSocketBase)/ws?room=\(record.code)"
+                wsURL: "\(webSocketBase)/ws?room=\(record.code)",
+                ownerKey: ownerKey,
+                ownerURL: "\(base)/r/\(record.code)#key=\(ownerKey)"
             )
         )
     }
@@ -153,7 +160,9 @@ struct APIRoutes {
             }
         }
         let text = try validatedText(body.text, attachments: attachments.count)
-        try await refuseHeldNick(nick, in: record)
+        let poster = try await poster(of: request, context: context, in: record)
+        if !poster.role.moderates { try await refuseHeldNick(nick, in: record) }
+        try await checkRules(in: record, for: poster)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
         var message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
             rooms.deliver(result, toRoom: record.code)

@@ -12,8 +12,11 @@ struct RequestGuardMiddleware: RouterMiddleware {
     let rateLimiter: HTTPRateLimiter
     let trustedProxies: [AddressRange]
     let metrics: EdgeMetrics
+    /// The digest of `--admin-token`, whose requests are not rate limited.
+    let adminDigest: SecretDigest?
 
     init(configuration: ServerConfiguration, metrics: EdgeMetrics) {
+        adminDigest = configuration.adminToken.map { SecretDigest(of: $0) }
         policy = HostPolicy(configuration: configuration)
         rateLimiter = HTTPRateLimiter(burst: configuration.httpRateBurst, perSecond: configuration.httpRatePerSecond)
         trustedProxies = configuration.trustedProxies
@@ -45,7 +48,7 @@ struct RequestGuardMiddleware: RouterMiddleware {
 
     /// Takes one of the client address's tokens, or refuses with `429` and `Retry-After`.
     private func takeToken(_ request: Request, context: Context) throws {
-        guard !Self.isExemptFromRateLimit(request),
+        guard !isExemptFromRateLimit(request),
             case .refuse(let retryAfter) = rateLimiter.take(context.clientAddress(of: request, trustedProxies: trustedProxies))
         else { return }
         metrics.rateLimited.increment()
@@ -63,10 +66,10 @@ struct RequestGuardMiddleware: RouterMiddleware {
         method == .post || method == .delete || method == .patch
     }
 
-    /// Requests carrying the admin token (contract §16) are not rate limited. There is no admin token
-    /// yet; when it comes, it is recognised here.
-    static func isExemptFromRateLimit(_ request: Request) -> Bool {
-        false
+    /// Requests carrying the admin token (contract §16) as `Authorization: Bearer` are not rate limited.
+    func isExemptFromRateLimit(_ request: Request) -> Bool {
+        guard let adminDigest, let token = APIRoutes.bearer(request) else { return false }
+        return adminDigest.matches(SecretDigest(of: token))
     }
 
     /// An empty body needs no type; any other is JSON. A chunked body counts as non-empty.

@@ -40,7 +40,7 @@ enum EventEncoder {
             return presence(#"{"type":"join","nick":"#, nick, ts)
         case .leave(let nick, let ts):
             return presence(#"{"type":"leave","nick":"#, nick, ts)
-        case .nick, .typing, .pong, .error:
+        case .nick, .typing, .pong, .error, .removed, .room, .bans, .moderatorKey:
             let encoder = JSONEncoder()
             encoder.outputFormatting = .withoutEscapingSlashes
             do {
@@ -65,7 +65,9 @@ enum EventEncoder {
     /// The `welcome` event.
     static func encode(_ welcome: ServerEvent.Welcome) -> ByteBuffer {
         let room = welcome.room
-        let strings = room.code.utf8.count + (room.name?.utf8.count ?? 0) + welcome.nick.utf8.count + welcome.session.utf8.count
+        let strings =
+            room.code.utf8.count + (room.name?.utf8.count ?? 0) + (room.topic?.utf8.count ?? 0) + welcome.nick.utf8.count
+            + welcome.session.utf8.count
         let members = welcome.members.reduce(0) { $0 + $1.utf8.count + 3 }
         let updates = welcome.updates.map { size(of: $0) } ?? 0
         return frame(capacity: 320 + strings + members + size(of: welcome.history) + updates) { buffer in
@@ -79,7 +81,21 @@ enum EventEncoder {
             }
             buffer.writeStaticString(#","created_at":""#)
             buffer.writeTimestamp(room.createdAt)
-            buffer.writeStaticString(#""},"nick":"#)
+            if let locked = room.locked {
+                buffer.writeStaticString(#"","topic":"#)
+                if let topic = room.topic {
+                    buffer.writeJSONString(topic)
+                } else {
+                    buffer.writeStaticString("null")
+                }
+                buffer.writeStaticString(#","locked":"#)
+                buffer.writeJSONBool(locked)
+                buffer.writeStaticString(#","slow_mode":"#)
+                buffer.writeDecimal(Int64(room.slowMode ?? 0))
+                buffer.writeStaticString(#"},"nick":"#)
+            } else {
+                buffer.writeStaticString(#""},"nick":"#)
+            }
             buffer.writeJSONString(welcome.nick)
             buffer.writeStaticString(#","session":"#)
             buffer.writeJSONString(welcome.session)
@@ -116,6 +132,10 @@ enum EventEncoder {
             if let truncated = welcome.updatesTruncated {
                 buffer.writeStaticString(#","updates_truncated":"#)
                 buffer.writeJSONBool(truncated)
+            }
+            if let role = welcome.role {
+                buffer.writeStaticString(#","role":"#)
+                buffer.writeJSONString(role.rawValue)
             }
             buffer.writeInteger(UInt8(ascii: "}"))
         }

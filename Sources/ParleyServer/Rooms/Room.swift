@@ -17,15 +17,22 @@ final class Room: Sendable {
         var frame: ByteBuffer
     }
 
-    private struct Locked {
+    struct Locked {
         var members = RoomState<Outbox>()
         var sequencer = RoomSequencer<Delivery>()
         /// Members on other nodes, as last announced here (cluster mode).
         var remote = RemoteRoster()
+        /// Moderation (§12): what bans and revocation need to know of each member (see Room+Moderation.swift).
+        var traits: [ConnectionID: MemberTraits] = [:]
+        /// Members kicked or banned: their `leave` (with its reason) was sent already.
+        var removed: Set<ConnectionID> = []
     }
 
     let record: RoomRecord
-    private let state = Mutex(Locked())
+    let state = Mutex(Locked())
+    /// The room's settings (§12), and whether they restrict posting: read by every message, written rarely.
+    let current: Mutex<RoomSettings>
+    let restricted: Atomic<Bool>
     private let sessions: SessionTable
     private let feed: RoomFeed
     private let metrics: ParleyMetrics
@@ -34,6 +41,9 @@ final class Room: Sendable {
 
     init(record: RoomRecord, sessions: SessionTable, feed: RoomFeed, metrics: ParleyMetrics) {
         self.record = record
+        let settings = record.settings ?? RoomSettings(name: record.name)
+        self.current = Mutex(settings)
+        self.restricted = Atomic(settings.restricts)
         self.sessions = sessions
         self.feed = feed
         self.metrics = metrics
@@ -109,7 +119,10 @@ final class Room: Sendable {
     func leave(_ id: ConnectionID) -> String? {
         state.withLock { state in
             guard let member = state.members.leave(id) else { return nil }
-            broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil)
+            state.traits.removeValue(forKey: id)
+            if state.removed.remove(id) == nil {
+                broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil)
+            }
             return member.nick
         }
     }
@@ -230,7 +243,7 @@ final class Room: Sendable {
     }
 
     /// Encodes once and queues the same bytes for every member but `except`.
-    private func broadcastLocked(_ state: RoomState<Outbox>, _ event: ServerEvent, except: ConnectionID?) {
+    func broadcastLocked(_ state: RoomState<Outbox>, _ event: ServerEvent, except: ConnectionID?) {
         let frame = EventEncoder.encode(event)
         for (id, member) in state.members where id != except {
             if member.handle.enqueue(frame) == .overflowed { metrics.slowConsumersClosed.increment() }

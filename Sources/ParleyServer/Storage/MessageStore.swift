@@ -8,6 +8,8 @@ public struct RoomRecord: Sendable, Hashable {
     public var createdAt: Timestamp
     /// Opened by a connection and no message stored yet: forgotten when its last member leaves.
     public var ephemeral = false
+    /// Its settings (§12) as read when the room was opened; nil: not read (defaults, and `name` above).
+    public var settings: RoomSettings? = nil
 
     public var info: RoomInfo { RoomInfo(code: code, name: name, createdAt: createdAt) }
 }
@@ -33,6 +35,8 @@ public struct PendingMessage: Sendable {
     var savesSession = false
     /// Files to attach (§14): uploaded to this room and not attached yet, or the message is refused.
     var attachments: [String] = []
+    /// Sent by the room's owner or a moderator: a `delete` needs no authorship (§12).
+    var byModerator = false
 }
 
 /// A change to a stored message (§11).
@@ -130,6 +134,25 @@ public protocol MessageStore: Sendable {
     func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage
     /// The nick last bound to a persisted session of this room, or nil when the room has no such session.
     func session(roomID: Int64, author: AuthorKey) async throws -> String?
+
+    // Room owners and moderation (§12); defaults in MessageStore+Owners.swift.
+
+    /// Creates a room with a new code whose owner key has this digest.
+    func createRoom(code: String, name: String?, ownerKey: SecretDigest) async throws -> RoomRecord
+    /// The room's name and settings; nil for a store that keeps none.
+    func roomSettings(roomID: Int64) async throws -> RoomSettings?
+    func updateRoom(roomID: Int64, _ settings: RoomSettings) async throws
+    /// The role a key with this digest grants in the room, or nil.
+    func role(roomID: Int64, key: SecretDigest) async throws -> Role?
+    func addModeratorKey(roomID: Int64, key: SecretDigest) async throws
+    func revokeModeratorKeys(roomID: Int64) async throws
+    func addBan(roomID: Int64, _ ban: Ban) async throws
+    /// Lifts every ban of this nick (compared as nicks are); false when there was none.
+    func removeBans(roomID: Int64, nick: String) async throws -> Bool
+    /// Every ban not yet expired, by room code.
+    func activeBans(now: Timestamp) async throws -> [String: [Ban]]
+    /// Erases the room, its messages and everything kept for it.
+    func deleteRoom(roomID: Int64) async throws
 }
 
 extension MessageStore {

@@ -23,7 +23,7 @@ extension SQLiteMessageStore {
             try db.cachedStatement(sql: "UPDATE messages SET text = ?, edited_at = ?, rev = ? WHERE room_id = ? AND id = ?")
                 .execute(arguments: [text, pending.ts.milliseconds, rev, roomID, id])
         case .delete:
-            guard isAuthor else { return .refused(ProtocolError(.forbidden, "only its author can delete a message")) }
+            guard isAuthor || pending.byModerator else { return .refused(ProtocolError(.forbidden, "only its author can delete a message")) }
             // The text is overwritten, and the update trigger takes it out of the search index.
             try db.cachedStatement(sql: "UPDATE messages SET text = '', deleted = 1, rev = ?, attachments = NULL WHERE room_id = ? AND id = ?")
                 .execute(arguments: [rev, roomID, id])

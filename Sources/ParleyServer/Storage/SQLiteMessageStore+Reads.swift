@@ -13,7 +13,7 @@ extension SQLiteMessageStore {
         defer { checkpointer?.committed() }
         return try await database.write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomID), ?, NULL, ?, 0, 1)",
+                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomIDSQL), ?, NULL, ?, 0, 1)",
                 arguments: [code, Timestamp.now().milliseconds]
             )
             guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
@@ -25,7 +25,7 @@ extension SQLiteMessageStore {
         defer { checkpointer?.committed() }
         return try await database.write { db in
             try db.execute(
-                sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomID), ?, ?, ?, 0)",
+                sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomIDSQL), ?, ?, ?, 0)",
                 arguments: [code, name, Timestamp.now().milliseconds]
             )
             guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
@@ -35,7 +35,7 @@ extension SQLiteMessageStore {
 
     /// Above every id a room ever had, forgotten ones included: SQLite would otherwise give the next room the
     /// id of a forgotten one that had the largest, and a request still holding that id would reach the new room.
-    private static let nextRoomID =
+    static let nextRoomIDSQL =
         "(SELECT max(coalesce((SELECT max(id) FROM rooms), 0), (SELECT forgotten FROM parley_room_ids WHERE only = 1)) + 1)"
 
     /// Deletes an open room in which no message was ever stored. The caller (``RoomRegistry``) has made sure

@@ -84,6 +84,34 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v5: room owners, moderator keys, bans and room settings") { db in
+            // Keys and sessions are kept as SHA-256 digests only (``SecretDigest``); a ban names what it refuses
+            // (a session digest, a verified subject, a client address), one row per banned member.
+            try db.execute(
+                sql: """
+                    ALTER TABLE rooms ADD COLUMN topic TEXT;
+                    ALTER TABLE rooms ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE rooms ADD COLUMN slow_mode INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE room_keys (
+                        room_id INTEGER NOT NULL,
+                        digest BLOB NOT NULL,
+                        role TEXT NOT NULL,
+                        PRIMARY KEY (room_id, digest)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE bans (
+                        id INTEGER PRIMARY KEY,
+                        room_id INTEGER NOT NULL,
+                        nick TEXT NOT NULL,
+                        nick_key TEXT NOT NULL,
+                        until INTEGER,
+                        session BLOB,
+                        subject TEXT,
+                        address TEXT
+                    );
+                    CREATE INDEX bans_room ON bans (room_id, nick_key);
+                    """
+            )
+        }
         migrator.registerMigration("v7: files and attachments") { db in
             // Content is kept once per SHA-256 (`hash` is NULL while its upload is under way), in chunks of
             // ``FileChunking/chunkBytes``; `files` are what users uploaded, each pointing at its content. A message's

@@ -122,7 +122,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             switch try await value.upgradeResult.get() {
             case .websocket(let connection, let admitted):
                 // Joins and sends `welcome`; from then on the socket lives on the event loop alone.
-                await connection.start(admitted.request, room: admitted.room)
+                await connection.start(admitted.request, room: admitted.room, grant: admitted.grant)
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let refusal):

@@ -1,0 +1,89 @@
+import NIOCore
+import ParleyProtocol
+
+/// What a ban records of a member, and the role it holds (§12).
+struct MemberTraits: Sendable {
+    var nick: String
+    var role: ConnectionRole
+    /// It got its role from a moderator key: revoking the keys makes it a member.
+    var byModeratorKey: Bool
+    var session: SecretDigest?
+    var subject: String?
+    var address: String?
+}
+
+/// A live room's side of moderation (§12): settings, roles, kicks and bans of members on this node.
+extension Room {
+    /// The room's settings now.
+    var settings: RoomSettings { current.withLock { $0 } }
+
+    /// What `welcome.room` shows.
+    var info: RoomInfo { settings.info(record) }
+
+    /// Records a joined member's role and what a ban would name.
+    func admit(_ id: ConnectionID, traits: MemberTraits) {
+        state.withLock { state in
+            guard state.members.members[id] != nil else { return }
+            state.traits[id] = traits
+        }
+    }
+
+    /// Takes new settings and tells every member with `room`.
+    func apply(_ settings: RoomSettings) {
+        current.withLock { $0 = settings }
+        restricted.store(settings.restricts, ordering: .relaxed)
+        state.withLock { state in broadcastLocked(state.members, .room(settings.info(record)), except: nil) }
+    }
+
+    /// Members who hold a moderator key become members.
+    func revokeKeyModerators() {
+        state.withLock { state in
+            for (id, traits) in state.traits where traits.byModeratorKey {
+                traits.role.set(.member)
+                state.traits[id]?.byModeratorKey = false
+            }
+        }
+    }
+
+    /// What a ban of `nick` would record, one entry per connection holding it here.
+    func traits(ofNick nick: String) -> [MemberTraits] {
+        let key = Nick.key(nick)
+        return state.withLock { state in
+            state.members.members.compactMap { id, member in
+                guard Nick.key(member.nick) == key else { return nil }
+                var traits = state.traits[id] ?? MemberTraits(nick: member.nick, role: ConnectionRole(), byModeratorKey: false)
+                traits.nick = member.nick
+                return traits
+            }
+        }
+    }
+
+    /// Closes every connection holding `nick` here with 4003 and `reason`, after a `leave` with that reason to
+    /// everyone; false when nobody here holds it.
+    @discardableResult
+    func remove(nick: String, reason: LeaveReason) -> Bool {
+        let key = Nick.key(nick)
+        let outboxes: [Outbox] = state.withLock { state in
+            var outboxes: [Outbox] = []
+            var shownNick: String?
+            for (id, member) in state.members.members where Nick.key(member.nick) == key && !state.removed.contains(id) {
+                state.removed.insert(id)
+                outboxes.append(member.handle)
+                shownNick = member.nick
+            }
+            if let shownNick { broadcastLocked(state.members, .removed(nick: shownNick, reason: reason, ts: .now()), except: nil) }
+            return outboxes
+        }
+        for outbox in outboxes { outbox.drainAndClose(code: CloseCode.kicked.rawValue, reason: reason.rawValue) }
+        return !outboxes.isEmpty
+    }
+
+    /// Closes every member here (a deleted room: 4004).
+    func closeAll(code: CloseCode, reason: String) {
+        let outboxes = state.withLock { state in
+            for id in state.members.members.keys { state.removed.insert(id) }
+            return state.members.members.values.map(\.handle)
+        }
+        for outbox in outboxes { outbox.drainAndClose(code: code.rawValue, reason: reason) }
+    }
+}
