@@ -298,6 +298,15 @@ def test_an_expired_token_is_explained_and_a_fresh_one_from_the_app_resumes_with
     assert app.count_text("before expiry") == 1, "a message came twice after the resume"
 
 
+DROP = """
+const [name, b64, type] = arguments;
+const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+const data = new DataTransfer();
+data.items.add(new File([bytes], name, {type: 'image/png'}));
+document.querySelector('.conversation').dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true}));
+"""
+
+
 PASTE = """
 const [name, b64] = arguments;
 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
@@ -340,6 +349,19 @@ def test_attach_by_button_and_by_paste_images_in_both_browsers_with_progress(ser
     b.tid("message-input").send_keys(Keys.ENTER)
     until(a, lambda: len(a.d.find_elements(By.CSS_SELECTOR, '[data-testid="attachment-image"]')) == 2,
           message="the pasted image did not reach the other browser")
+
+    # By drag and drop onto the conversation: the drop zone shows while a file is over it.
+    b.d.execute_script(DROP, "dropped.png", pasted, "dragenter")
+    b.wait(lambda: b.d.find_element(By.ID, "drop-hint").is_displayed(), message="no drop zone")
+    b.d.execute_script(DROP, "dropped.png", pasted, "drop")
+    assert not b.d.find_element(By.ID, "drop-hint").is_displayed()
+    until(b, lambda: b.d.find_element(By.CSS_SELECTOR, '[data-testid="upload"]').get_attribute("data-state") == "done",
+          message="the dropped file did not upload")
+    assert "dropped.png" in b.tid("upload-tray").text
+    b.tid("message-input").send_keys("dropped in", Keys.ENTER)
+    a.wait_message("dropped in")
+    until(a, lambda: len(a.d.find_elements(By.CSS_SELECTOR, '[data-testid="attachment-image"]')) == 3,
+          message="the dropped image did not reach the other browser")
 
     # A file over the limit is refused before a byte is sent, in plain words.
     big = tmp_path / "big.bin"
