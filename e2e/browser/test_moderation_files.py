@@ -163,6 +163,17 @@ def test_owner_settings_panel_topic_lock_slow_mode_and_moderator_link(server, br
     assert not c.d.find_element(By.ID, "owner-tools").is_displayed(), "owner-only tools shown to a moderator"
     c.d.switch_to.active_element.send_keys(Keys.ESCAPE)
 
+    # Revoked: the moderator's link is refused on the next visit, and the page carries on as a member.
+    a.tid("settings-button").click()
+    a.tid("revoke-button").click()
+    a.d.switch_to.alert.accept()
+    a.wait(lambda: "revoked" in a.d.find_element(By.ID, "owner-status").text, message="revoke not confirmed")
+    a.tid("settings-close").click()
+    c.d.refresh()
+    until(c, lambda: any("Joining as a member" in t for t in lines(c)), timeout=30, message="the revoked link was not explained")
+    c.wait_connected()
+    assert not visible(c, "settings-button"), "a revoked moderator still sees the settings"
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     a.tid("settings-button").click()
     a.d.save_screenshot(str(ARTIFACTS / "settings-desktop.png"))
