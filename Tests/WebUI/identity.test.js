@@ -88,6 +88,13 @@ describe('tokens', () => {
     listener({ source: parent, data: { type: 'parley:token', token: 'good.x.y' } });
     assert.deepEqual(got, ['good.x.y']);
 
+    const posted2 = [];
+    const app = { postMessage: (m) => posted2.push(m) };
+    const top = { opener: app, addEventListener() {} };
+    top.parent = top.self = top;
+    assert.ok(new TokenHook(top, () => {}).request('r2'), 'a window the app opened asks its opener');
+    assert.deepEqual(posted2, [{ type: 'parley:token-expired', room: 'r2' }]);
+
     const alone = { self: null, opener: null, addEventListener() {} };
     alone.parent = alone.self = alone;
     assert.equal(new TokenHook(alone, () => {}).request('r1'), false, 'a top-level page with no opener has nobody to ask');
