@@ -404,6 +404,8 @@ function setSidebarOpen(open) {
   document.body.classList.toggle('sidebar-open', open);
   $('members-toggle').setAttribute('aria-expanded', String(open));
   $('sidebar-scrim').hidden = !open;
+  // The drawer covers the conversation: keep focus, clicks and screen readers out of what it covers.
+  document.querySelector('.conversation').inert = open;
   if (open) $('copy-invite').focus();
 }
 
