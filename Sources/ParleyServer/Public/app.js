@@ -490,6 +490,10 @@ function init() {
     try { await Notification.requestPermission(); } catch { /* an older browser: the callback form is not worth it */ }
     updateNotifyButton();
   });
+  // Grown past the drawer's width (a rotated phone): the sidebar is no drawer, so nothing may stay inert.
+  matchMedia('(min-width: 761px)').addEventListener('change', (e) => {
+    if (e.matches && document.body.classList.contains('sidebar-open')) setSidebarOpen(false);
+  });
   window.addEventListener('online', () => { if (socket) socket.reconnectNow(); });
   window.addEventListener('popstate', () => location.reload());
   document.addEventListener('visibilitychange', () => {
