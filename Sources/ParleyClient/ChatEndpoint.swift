@@ -15,6 +15,8 @@ public struct ChatEndpoint: Hashable, Sendable {
     public var port: Int?
     /// The room named by an invite URL or a `room=` query, if any.
     public var room: String?
+    /// The key in an owner or moderator link's fragment (`#key=KEY`, §12), if any.
+    public var key: String?
 
     /// Parses `url`, or throws ``ChatClientError`` with a reason for a malformed one.
     public init(parsing url: String) throws(ChatClientError) {
@@ -52,6 +54,9 @@ public struct ChatEndpoint: Hashable, Sendable {
             !queryRoom.isEmpty
         {
             room = queryRoom
+        }
+        if let fragment = components.fragment, fragment.hasPrefix("key="), fragment.count > 4 {
+            key = String(fragment.dropFirst(4))
         }
     }
 

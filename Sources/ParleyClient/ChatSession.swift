@@ -32,7 +32,7 @@ public struct ChatSession: Sendable {
         output: @escaping @Sendable (ChatOutput) -> Void
     ) async throws {
         let box = ChatSessionBox(
-            state: ChatSessionState(room: configuration.room, nick: configuration.nick, maxPending: configuration.maxPending)
+            state: ChatSessionState(room: configuration.room, nick: configuration.nick, key: configuration.key, maxPending: configuration.maxPending)
         )
         let pending = try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {

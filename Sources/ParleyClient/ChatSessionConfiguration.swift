@@ -4,6 +4,8 @@ public struct ChatSessionConfiguration: Sendable {
     public var room: String
     /// The nick to ask for; nil lets the server pick `guest-XXXX`.
     public var nick: String?
+    /// An owner or moderator key, or the admin token (§12), sent as `key=` on every connection.
+    public var key: String?
     /// First pause before reconnecting; doubled after each failure up to ``maxBackoff``.
     public var initialBackoff: Duration = .milliseconds(500)
     public var maxBackoff: Duration = .seconds(8)

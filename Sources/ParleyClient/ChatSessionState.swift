@@ -50,12 +50,21 @@ struct ChatSessionState: Sendable {
     /// What the server allows, from the last `welcome` (nil before it, or from a server that does not say).
     private(set) var limits: Limits?
     let room: String
+    /// The room key this session connects with (§12).
+    let key: String?
     let maxPending: Int
     /// Makes the `client_id` of each line: random (``ClientID/random()``), so nobody can claim the next one first.
     private let newClientID: @Sendable () -> String
 
-    init(room: String, nick: String?, maxPending: Int = 10_000, newClientID: @escaping @Sendable () -> String = ClientID.random) {
+    init(
+        room: String,
+        nick: String?,
+        key: String? = nil,
+        maxPending: Int = 10_000,
+        newClientID: @escaping @Sendable () -> String = ClientID.random
+    ) {
         self.room = room
+        self.key = key
         self.nick = nick
         self.maxPending = maxPending
         self.newClientID = newClientID
@@ -73,6 +82,7 @@ struct ChatSessionState: Sendable {
             if let rev { query.append(("rev", String(rev))) }
         }
         if let session { query.append(("session", session)) }
+        if let key { query.append(("key", key)) }
         return query
     }
 
@@ -324,8 +334,9 @@ struct ChatSessionState: Sendable {
             if let clientID { pending[clientID].map { (clientID, $0) } } else { pending.elements.first.map { ($0.key, $0.value) } }
         switch code {
         case .tooLarge, .badRequest,
-            .notFound where clientID != nil:
-            // `not_found` naming a line: the message it replies to is gone.
+            .notFound where clientID != nil,
+            .forbidden where clientID != nil:
+            // `not_found` naming a line: the message it replies to is gone; `forbidden`: a locked room (§12).
             if let line {
                 pending.removeValue(forKey: line.key)
                 replyTargets.removeValue(forKey: line.key)

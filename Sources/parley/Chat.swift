@@ -10,7 +10,8 @@ struct Chat: AsyncParsableCommand {
         discussion: """
             URL is ws://HOST:PORT, wss://HOST:PORT, or an invite URL http(s)://HOST:PORT/r/CODE (then --room is \
             optional). Lines starting with / are commands: /nick NEW, /history [N], /members, /reply ID TEXT, /edit [ID] TEXT, \
-            /delete ID, /react ID EMOJI, /unreact ID EMOJI, /search WORDS, /ids [on|off], /quit, /help. \
+            /delete ID, /react ID EMOJI, /unreact ID EMOJI, /search WORDS, /ids [on|off], /quit, /help; with a room key: \
+            /kick NICK, /ban NICK [SECONDS], /unban NICK, /bans, /topic TEXT, /lock, /unlock, /slow SECONDS, /modlink, /revoke. \
             Messages go to standard output, status to standard error. At end of input the client waits up to \
             --ack-timeout seconds for its lines to be acknowledged, then exits.
 
@@ -25,6 +26,7 @@ struct Chat: AsyncParsableCommand {
 
     @Option(help: "Room code (optional with an invite URL).") var room: String?
     @Option(help: "Your nick (the server picks guest-XXXX without one).") var nick: String?
+    @Option(help: "An owner or moderator key (or use the owner URL, …/r/CODE#key=KEY).") var key: String?
     @Option(help: "Seconds to wait at end of input for lines to be acknowledged.") var ackTimeout = 10
     @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
     @Flag(name: .customLong("show-ids"), help: "Show message ids (#12), so they can be named in /reply, /edit, /delete and /react; /ids toggles.")
@@ -53,6 +55,7 @@ struct Chat: AsyncParsableCommand {
         }
         var configuration = ChatSessionConfiguration(endpoint: endpoint, room: room, nick: nick)
         configuration.acknowledgementTimeout = .seconds(ackTimeout)
+        configuration.key = key ?? endpoint.key
         let level = Logger.Level(rawValue: logLevel) ?? .critical
         var logger = Logger(label: "parley.chat") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level

@@ -7,8 +7,9 @@ struct CreateRoom: AsyncParsableCommand {
         commandName: "create-room",
         abstract: "Create a private room; prints its code and invite URL.",
         discussion: """
-            URL is the server, http(s)://HOST:PORT or ws(s)://HOST:PORT. Output: a line `code CODE` and a line \
-            `invite URL`, or with --json the server's JSON answer.
+            URL is the server, http(s)://HOST:PORT or ws(s)://HOST:PORT. Output: a line `code CODE`, a line \
+            `invite URL` and a line `owner URL` (the owner key in the link's #key= fragment: keep it secret), or with \
+            --json the server's JSON answer.
 
             Exit codes: 0 created; 64 bad usage or malformed URL; 65 refused as invalid (400, 413); 66 not found \
             (404); 69 server unreachable or unavailable; 77 forbidden (403).
@@ -27,6 +28,12 @@ struct CreateRoom: AsyncParsableCommand {
                 Terminal.standardOutput.write(TerminalText.escapeJSON(answer) + "\n")
             } else {
                 Terminal.standardOutput.write("code \(TerminalText.escape(room.code))\ninvite \(TerminalText.escape(room.url))\n")
+                if let ownerURL = room.ownerURL {
+                    Terminal.standardOutput.write("owner \(TerminalText.escape(ownerURL))\n")
+                    Terminal.standardError.write(
+                        "parley: the owner URL is a secret: whoever holds it owns the room. Share the invite URL instead.\n"
+                    )
+                }
             }
         } catch {
             throw ClientExitCode.fail(error)

@@ -64,12 +64,19 @@ extension Room {
     func remove(nick: String, reason: LeaveReason) -> Bool {
         let key = Nick.key(nick)
         let outboxes: [Outbox] = state.withLock { state in
+            let ids = state.members.members.filter { Nick.key($0.value.nick) == key }.map(\.key)
             var outboxes: [Outbox] = []
             var shownNick: String?
-            for (id, member) in state.members.members where Nick.key(member.nick) == key && !state.removed.contains(id) {
-                state.removed.insert(id)
+            for id in ids {
+                guard let member = state.members.leave(id) else { continue }
+                state.traits.removeValue(forKey: id)
+                state.removed[id] = member.nick
                 outboxes.append(member.handle)
                 shownNick = member.nick
+                // The removed member hears it too, just before its close.
+                if member.handle.enqueue(EventEncoder.encode(.removed(nick: member.nick, reason: reason, ts: .now()))) == .overflowed {
+                    metrics.slowConsumersClosed.increment()
+                }
             }
             if let shownNick { broadcastLocked(state.members, .removed(nick: shownNick, reason: reason, ts: .now()), except: nil) }
             return outboxes
@@ -81,8 +88,7 @@ extension Room {
     /// Closes every member here (a deleted room: 4004).
     func closeAll(code: CloseCode, reason: String) {
         let outboxes = state.withLock { state in
-            for id in state.members.members.keys { state.removed.insert(id) }
-            return state.members.members.values.map(\.handle)
+            state.members.members.values.map(\.handle)
         }
         for outbox in outboxes { outbox.drainAndClose(code: code.rawValue, reason: reason) }
     }

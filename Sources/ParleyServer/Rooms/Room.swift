@@ -24,8 +24,9 @@ final class Room: Sendable {
         var remote = RemoteRoster()
         /// Moderation (§12): what bans and revocation need to know of each member (see Room+Moderation.swift).
         var traits: [ConnectionID: MemberTraits] = [:]
-        /// Members kicked or banned: their `leave` (with its reason) was sent already.
-        var removed: Set<ConnectionID> = []
+        /// Members kicked or banned, out of the room already (their nick is free, their `leave` with its reason
+        /// was sent) while their connection closes: the nick they had.
+        var removed: [ConnectionID: String] = [:]
     }
 
     let record: RoomRecord
@@ -35,7 +36,7 @@ final class Room: Sendable {
     let restricted: Atomic<Bool>
     private let sessions: SessionTable
     private let feed: RoomFeed
-    private let metrics: ParleyMetrics
+    let metrics: ParleyMetrics
     /// Set when the registry frees the room: nothing more is fetched for it.
     let released = Atomic<Bool>(false)
 
@@ -118,11 +119,10 @@ final class Room: Sendable {
     @discardableResult
     func leave(_ id: ConnectionID) -> String? {
         state.withLock { state in
+            if let nick = state.removed.removeValue(forKey: id) { return nick }
             guard let member = state.members.leave(id) else { return nil }
             state.traits.removeValue(forKey: id)
-            if state.removed.remove(id) == nil {
-                broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil)
-            }
+            broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil)
             return member.nick
         }
     }

@@ -12,7 +12,7 @@ enum PostgresSchema {
     }
 
     /// Every migration, in version order: this file's and the cluster's (`Cluster/PostgresSchema+Cluster.swift`).
-    static var migrations: [Migration] { (storageMigrations + clusterMigrations).sorted { $0.version < $1.version } }
+    static var migrations: [Migration] { (storageMigrations + clusterMigrations + ownersMigrations).sorted { $0.version < $1.version } }
 
     static let storageMigrations: [Migration] = [
         Migration(

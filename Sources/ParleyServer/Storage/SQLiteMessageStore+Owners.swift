@@ -120,6 +120,7 @@ extension SQLiteMessageStore {
                     """,
                 arguments: [roomID]
             )
+            try Self.eraseFiles(db, roomID: roomID)
             for table in ["reactions", "sessions", "room_keys", "bans", "messages"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE room_id = ?", arguments: [roomID])
             }
@@ -127,6 +128,9 @@ extension SQLiteMessageStore {
             try db.execute(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1", arguments: [roomID])
         }
     }
+
+    /// The room's files (§14), erased with it. The files tables fill this in.
+    static func eraseFiles(_ db: Database, roomID: Int64) throws {}
 
     private static func insertKey(_ db: Database, roomID: Int64, key: SecretDigest, role: Role) throws {
         try db.execute(
