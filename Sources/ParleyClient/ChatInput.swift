@@ -26,4 +26,7 @@ public enum ChatInput: Hashable, Sendable {
     case search(String)
     /// A moderation command (§12): kick, ban, unban, bans, room, moderator_key, revoke_moderator_keys.
     case moderate(ClientCommand)
+    /// Send a chat line carrying uploaded files (§14, ids from ``ParleyAPI/upload(room:path:name:progress:)``); `text`
+    /// may be empty.
+    case sayWithFiles(text: String, files: [String])
 }

@@ -30,6 +30,8 @@ struct ChatSessionState: Sendable {
     private(set) var lastOwnID: Int64?
     /// The message each pending reply answers, by `client_id`, so a resend is still a reply.
     private(set) var replyTargets: [String: Int64] = [:]
+    /// The uploaded files (§14) a pending line carries, by `client_id`.
+    private(set) var attachedFiles: [String: [String]] = [:]
     /// The oldest message id seen; `before` for `/history`.
     private(set) var oldestID: Int64?
     /// Messages missed by a truncated resume lie between these ids; `/history` fills the gap first.
@@ -88,7 +90,7 @@ struct ChatSessionState: Sendable {
 
     /// A user line: kept until acknowledged, sent now when connected. A line longer than the server's
     /// limit is refused here, without a round trip.
-    mutating func say(_ text: String, replyTo: Int64? = nil) -> Action {
+    mutating func say(_ text: String, replyTo: Int64? = nil, attachments: [String] = []) -> Action {
         guard pending.count < maxPending else {
             return Action(outputs: [.status(.dropped(text: text, reason: "\(maxPending) lines are already waiting"))])
         }
@@ -96,12 +98,13 @@ struct ChatSessionState: Sendable {
         let clientID = newClientID()
         pending[clientID] = text
         if let replyTo { replyTargets[clientID] = replyTo }
+        if !attachments.isEmpty { attachedFiles[clientID] = attachments }
         guard isConnected else { return Action() }
         return Action(frames: [messageFrame(clientID: clientID, text: text)])
     }
 
     private func messageFrame(clientID: String, text: String) -> String {
-        ClientCommand.message(text: text, clientID: clientID, replyTo: replyTargets[clientID]).json
+        ClientCommand.message(text: text, clientID: clientID, replyTo: replyTargets[clientID], attachments: attachedFiles[clientID] ?? []).json
     }
 
     /// Edits, deletions and reactions (§11) wait for a connection like `/history`; they are not resent after a
@@ -142,6 +145,8 @@ struct ChatSessionState: Sendable {
             return say(text)
         case .reply(let id, let text):
             return say(text, replyTo: id)
+        case .sayWithFiles(let text, let files):
+            return say(text, attachments: files)
         case .edit, .delete, .react, .unreact, .moderate:
             return change(input)
         case .search:
@@ -206,6 +211,7 @@ struct ChatSessionState: Sendable {
             if let refusal = tooLong(text) {
                 pending.removeValue(forKey: clientID)
                 replyTargets.removeValue(forKey: clientID)
+                attachedFiles.removeValue(forKey: clientID)
                 action.outputs.append(refusal)
             }
         }
@@ -314,6 +320,7 @@ struct ChatSessionState: Sendable {
         var own = false
         if let clientID = message.clientID, pending.removeValue(forKey: clientID) != nil {
             replyTargets.removeValue(forKey: clientID)
+            attachedFiles.removeValue(forKey: clientID)
             own = true
         }
         if let lastID, message.id <= lastID { return nil }
@@ -340,6 +347,7 @@ struct ChatSessionState: Sendable {
             if let line {
                 pending.removeValue(forKey: line.key)
                 replyTargets.removeValue(forKey: line.key)
+                attachedFiles.removeValue(forKey: line.key)
                 action.outputs.append(.status(.dropped(text: line.value, reason: code.rawValue)))
             }
             action.close = isSettled

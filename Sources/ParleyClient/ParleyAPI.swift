@@ -46,6 +46,79 @@ public struct ParleyAPI: Sendable {
         return (page.messages, page.hasMore)
     }
 
+    /// `POST /api/rooms/{code}/files` (§14): uploads the file at `path`, streamed from disk, calling `progress` with
+    /// the bytes sent so far and the total; returns the stored file.
+    public func upload(
+        room: String,
+        path: String,
+        name: String? = nil,
+        progress: @escaping @Sendable (Int64, Int64) -> Void
+    ) async throws(ChatClientError) -> Attachment {
+        let file = URL(fileURLWithPath: path)
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw ChatClientError(kind: .usage, message: "cannot read \(path)")
+        }
+        var components = URLComponents()
+        components.queryItems = [URLQueryItem(name: "name", value: name ?? file.lastPathComponent)]
+        let query = (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+        var request = URLRequest(url: try url(endpoint.httpBase + "/api/rooms/\(room)/files?\(query)"), timeoutInterval: 3600)
+        request.httpMethod = "POST"
+        request.setValue(Self.mediaType(of: file), forHTTPHeaderField: "Content-Type")
+        // Foundation on Linux does not report the bytes sent of a task with a completion handler: the first and last
+        // reports are made here, whatever the platform adds between them.
+        let total = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
+        progress(0, total)
+        let reporter = UploadProgress(progress)
+        let session = URLSession(configuration: .ephemeral, delegate: reporter, delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        let (status, data): (Int, Data)
+        do {
+            (status, data) = try await withCheckedThrowingContinuation { continuation in
+                session.uploadTask(with: request, fromFile: file) { data, response, error in
+                    if let error {
+                        continuation.resume(throwing: error)
+                    } else {
+                        continuation.resume(returning: ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
+                    }
+                }.resume()
+            }
+        } catch {
+            throw ChatClientError(kind: .unreachable, message: "cannot reach \(endpoint.httpBase): \(error.localizedDescription)")
+        }
+        guard status == 201 else { throw Self.refusal(status: status, body: data) }
+        progress(total, total)
+        guard let attachment = try? JSONDecoder().decode(Attachment.self, from: data) else {
+            throw ChatClientError(kind: .unreachable, message: "\(endpoint.httpBase) answered an upload with something that is not a file")
+        }
+        return attachment
+    }
+
+    /// A type for the upload from the file's extension; the server serves unknown ones as downloads anyway.
+    static func mediaType(of file: URL) -> String {
+        let types = [
+            "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
+            "txt": "text/plain", "mp4": "video/mp4", "webm": "video/webm", "mp3": "audio/mpeg", "ogg": "audio/ogg",
+            "pdf": "application/pdf", "zip": "application/zip",
+        ]
+        return types[file.pathExtension.lowercased()] ?? "application/octet-stream"
+    }
+
+    private final class UploadProgress: NSObject, URLSessionTaskDelegate, Sendable {
+        let report: @Sendable (Int64, Int64) -> Void
+
+        init(_ report: @escaping @Sendable (Int64, Int64) -> Void) { self.report = report }
+
+        func urlSession(
+            _ session: URLSession,
+            task: URLSessionTask,
+            didSendBodyData bytesSent: Int64,
+            totalBytesSent: Int64,
+            totalBytesExpectedToSend: Int64
+        ) {
+            report(totalBytesSent, totalBytesExpectedToSend)
+        }
+    }
+
     private struct MessagePage: Decodable {
         var messages: [ChatMessage]
         var hasMore: Bool

@@ -60,7 +60,7 @@ struct Chat: AsyncParsableCommand {
         var logger = Logger(label: "parley.chat") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level
 
-        let printer = ChatPrinter(showIDs: showIDs)
+        let printer = ChatPrinter(showIDs: showIDs, fileBase: endpoint.httpBase)
         let api = ParleyAPI(endpoint: endpoint)
         let input = StandardInputLines.make().compactMap { line -> ChatInput? in
             switch ChatLine(line) {
@@ -74,6 +74,17 @@ struct Chat: AsyncParsableCommand {
                 }
                 return nil
             case .input(let input): return input
+            case .upload(let path, let text):
+                // Over HTTP, streamed from disk; the message carrying the file then goes through the session.
+                do throws(ChatClientError) {
+                    let file = try await api.upload(room: room, path: path) { sent, total in printer.progress(sent: sent, of: total) }
+                    printer.progressDone()
+                    return .sayWithFiles(text: text, files: [file.id])
+                } catch {
+                    printer.progressDone()
+                    printer.note("upload failed: \(error.message)", error: true)
+                    return nil
+                }
             case .showIDs(let on):
                 printer.note("message ids \(printer.setShowIDs(on) ? "shown" : "hidden")")
                 return nil

@@ -4,6 +4,8 @@ import ParleyProtocol
 /// One typed line: chat text, or a slash command.
 enum ChatLine: Equatable {
     case input(ChatInput)
+    /// `/upload PATH [TEXT]`: upload a file (§14), then send TEXT carrying it.
+    case upload(path: String, text: String)
     /// Show message ids (`/ids on`), hide them (`/ids off`), or flip (`/ids`).
     case showIDs(Bool?)
     case help
@@ -20,6 +22,7 @@ enum ChatLine: Equatable {
           /delete ID     delete your message ID
           /react ID EMOJI, /unreact ID EMOJI   add or take back a reaction
           /search WORDS  find messages containing every word (newest first)
+          /upload PATH [TEXT]  upload a file and send it with TEXT ("PATH" if it has spaces)
           /ids [on|off]  show message ids as #ID, so they can be named
         Owners and moderators (connect with --key, or the owner URL):
           /kick NICK, /ban NICK [SECONDS], /unban NICK, /bans
@@ -75,6 +78,17 @@ enum ChatLine: Equatable {
             self = Self.idAnd(argument, usage: "/react ID EMOJI") { .input(.react(id: $0, emoji: $1)) }
         case "unreact":
             self = Self.idAnd(argument, usage: "/unreact ID EMOJI") { .input(.unreact(id: $0, emoji: $1)) }
+        case "upload":
+            // A path with spaces goes in double quotes.
+            var path = Substring(argument)
+            var rest = Substring("")
+            if argument.hasPrefix("\""), let close = argument.dropFirst().firstIndex(of: "\"") {
+                path = argument[argument.index(after: argument.startIndex)..<close]
+                rest = argument[argument.index(after: close)...]
+            } else if let space = argument.firstIndex(of: " ") {
+                (path, rest) = (argument[..<space], argument[space...])
+            }
+            self = path.isEmpty ? .unknown("usage: /upload PATH [TEXT]") : .upload(path: String(path), text: String(rest).trimmingWhitespace())
         case "search", "find":
             self = argument.isEmpty ? .unknown("usage: /search WORDS") : .input(.search(argument))
         case "ids":

@@ -44,7 +44,13 @@ struct ChatPrinter: Sendable {
         init(showIDs: Bool) { state = Mutex(State(showIDs: showIDs)) }
     }
 
-    init(showIDs: Bool = false) {
+    /// Put in front of a file's `/files/…` path (the server's HTTP base).
+    let fileBase: String
+    /// The percentage of an upload last shown.
+    let uploadShown = UploadShown()
+
+    init(showIDs: Bool = false, fileBase: String = "") {
+        self.fileBase = fileBase
         color = output.usesColor
         statusColor = status.usesColor
         memory = Memory(showIDs: showIDs)
@@ -166,6 +172,10 @@ struct ChatPrinter: Sendable {
         if message.editedAt != nil { text += " (edited)" }
         if let reactions = message.reactions, !reactions.isEmpty {
             text += "  [" + reactions.map { "\(safe($0.emoji)) \($0.nicks.count)" }.joined(separator: " ") + "]"
+        }
+        for file in message.attachments ?? [] {
+            let url = file.url.hasPrefix("/") ? fileBase + file.url : file.url
+            text += "\n           [file] \(safe(file.name)) (\(Self.byteCount(file.size))) \(safe(url))"
         }
         return text
     }

@@ -39,6 +39,26 @@ import Testing
         }
     }
 
+    /// Attachments (§14), with and without an image's size, come out as `JSONEncoder` writes them.
+    @Test(arguments: tricky)
+    func attachmentsMatchCodable(text: String) throws {
+        let files = [
+            Attachment(
+                id: String(repeating: "a", count: 32),
+                name: text.isEmpty ? "x" : text,
+                type: "image/png",
+                size: 1234,
+                width: 640,
+                height: 480
+            ),
+            Attachment(id: String(repeating: "b", count: 32), name: "report.pdf", type: "application/pdf", size: Int64(Int32.max) + 1),
+        ]
+        let message = ChatMessage(id: 3, nick: "ann", text: text, ts: Timestamp(milliseconds: 1_795_000_000_123), attachments: files)
+        let fast = EventEncoder.encode(message)
+        #expect(try Self.object(fast) == Self.object(try Self.codable(.message(message))))
+        #expect(try JSONDecoder().decode(ServerEvent.self, from: Data(fast.readableBytesView)) == .message(message))
+    }
+
     /// `welcome`, `history`, `join` and `leave`, also written by hand, say what `JSONEncoder` says too.
     @Test(arguments: tricky)
     func otherHandWrittenEventsMatchCodable(text: String) throws {

@@ -89,6 +89,7 @@ extension ChatConnection {
         let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes, attachments: attachments.count)
         if replyTo != nil { try requireLivingMessages() }
         if room.restricted.load(ordering: .relaxed) { try checkRules(in: room) }
+        if !attachments.isEmpty, !context.store.supportsFiles { throw ProtocolError(.badRequest, StorageError.files) }
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
             guard let clientID else {

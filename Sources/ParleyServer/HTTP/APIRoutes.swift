@@ -153,6 +153,7 @@ struct APIRoutes {
         let clientID = try MessageText.validateClientID(body.clientID)
         var attachments: [String] = []
         if let ids = body.attachments {
+            guard store.supportsFiles else { throw APIError(.badRequest, .badRequest, StorageError.files) }
             do {
                 attachments = try FileRules.validateAttachments(ids)
             } catch {

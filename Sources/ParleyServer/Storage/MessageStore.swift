@@ -153,6 +153,8 @@ public protocol MessageStore: Sendable {
     func activeBans(now: Timestamp) async throws -> [String: [Ban]]
     /// Erases the room, its messages and everything kept for it.
     func deleteRoom(roomID: Int64) async throws
+    /// Whether messages can carry files (§14): otherwise a message with `attachments` is refused.
+    var supportsFiles: Bool { get }
 }
 
 extension MessageStore {
@@ -161,6 +163,7 @@ extension MessageStore {
     public func waitForRoom() async {}
 
     public var supportsLivingMessages: Bool { false }
+    public var supportsFiles: Bool { false }
 
     /// A store without changes holds every message as it was sent: one message is a page of one.
     public func message(roomID: Int64, id: Int64) async throws -> ChatMessage? {

@@ -4,6 +4,8 @@ import ParleyProtocol
 
 /// Attachments (§14) in the writer's transaction.
 extension SQLiteMessageStore {
+    public var supportsFiles: Bool { true }
+
     /// Marks the files as carried by the message, or refuses when one is unknown, in another room, or already
     /// carried by a message (this batch's included).
     static func claimAttachments(

@@ -4,6 +4,7 @@ public enum StorageError: Error, CustomStringConvertible {
     case unsupported(String)
 
     /// Why a store without living messages (PostgreSQL, for now) refuses replies, changes and search.
+    static let files = "files are not supported on PostgreSQL yet"
     static let livingMessages = "replies, edits, deletions, reactions and search are not supported on PostgreSQL yet"
 
     public var description: String {

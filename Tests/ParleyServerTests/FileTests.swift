@@ -1,0 +1,223 @@
+import Foundation
+import GRDB
+import ParleyProtocol
+import ParleyTestSupport
+import Testing
+
+@testable import ParleyServer
+
+/// Files (§14) over real sockets: upload, serve, attach, limits, sweep and deletion.
+@Suite struct FileTests {
+    /// A PNG whose header says 640×480, followed by filler bytes.
+    static let png: [UInt8] =
+        [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8) + [0, 0, 2, 0x80, 0, 0, 1, 0xE0]
+        + Array(repeating: 7, count: 100)
+
+    @discardableResult
+    static func upload(
+        _ server: TestServer,
+        room: String = "f",
+        name: String = "a.png",
+        type: String? = "image/png",
+        _ bytes: [UInt8] = png
+    ) async throws -> RawHTTP {
+        try await server.raw("POST", "/api/rooms/\(room)/files?name=\(name)", headers: type.map { [("Content-Type", $0)] } ?? [], body: bytes)
+    }
+
+    static func json(_ reply: RawHTTP) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] ?? [:]
+    }
+
+    @Test func uploadServeRangeAndETag() async throws {
+        try await withServer { server in
+            _ = try await server.join("room=f&nick=ann")
+            let created = try await Self.upload(server)
+            #expect(created.status == 201)
+            let file = Self.json(created)
+            let id = try #require(file["id"] as? String)
+            #expect(FileRules.isFileID(id))
+            #expect(file["name"] as? String == "a.png" && file["type"] as? String == "image/png")
+            #expect(file["size"] as? Int == Self.png.count)
+            #expect(file["url"] as? String == "/files/\(id)/a.png")
+            #expect(file["width"] as? Int == 640 && file["height"] as? Int == 480)
+
+            let served = try await server.raw("GET", "/files/\(id)/a.png")
+            #expect(served.status == 200 && served.body == Self.png)
+            #expect(served.headers["content-type"] == "image/png")
+            #expect(served.headers["content-disposition"]?.hasPrefix("inline") == true)
+            #expect(served.headers["x-content-type-options"] == "nosniff")
+            #expect(served.headers["content-security-policy"] == "sandbox; default-src 'none'")
+            #expect(served.headers["cache-control"] == "private, max-age=31536000, immutable")
+            let etag = try #require(served.headers["etag"])
+
+            let notModified = try await server.raw("GET", "/files/\(id)/a.png", headers: [("If-None-Match", etag)])
+            #expect(notModified.status == 304 && notModified.body.isEmpty)
+            #expect(notModified.headers["x-content-type-options"] == "nosniff")
+
+            let part = try await server.raw("GET", "/files/\(id)/a.png", headers: [("Range", "bytes=2-5")])
+            #expect(part.status == 206 && part.body == Array(Self.png[2...5]))
+            #expect(part.headers["content-range"] == "bytes 2-5/\(Self.png.count)")
+            let tail = try await server.raw("GET", "/files/\(id)/a.png", headers: [("Range", "bytes=-3")])
+            #expect(tail.status == 206 && tail.body == Array(Self.png.suffix(3)))
+            let beyond = try await server.raw("GET", "/files/\(id)/a.png", headers: [("Range", "bytes=100000-")])
+            #expect(beyond.status == 416 && beyond.headers["content-range"] == "bytes */\(Self.png.count)")
+
+            let head = try await server.raw("HEAD", "/files/\(id)/a.png")
+            #expect(head.status == 200 && head.body.isEmpty && head.headers["content-length"] == "\(Self.png.count)")
+
+            #expect(try await server.raw("GET", "/files/\(String(repeating: "0", count: 32))/a.png").status == 404)
+            #expect(try await server.raw("GET", "/files/nonsense/a.png").status == 404)
+            #expect(try await Self.upload(server, room: "nosuchroom").status == 404)
+            #expect(try await Self.upload(server, name: "").status == 400)
+            #expect(try await Self.upload(server, name: "a%2Fb").status == 400)
+        }
+    }
+
+    @Test func onlyAllowlistedTypesAreServedAsThemselves() async throws {
+        try await withServer { server in
+            _ = try await server.join("room=f&nick=ann")
+            let inline = ["image/png", "image/jpeg", "image/gif", "image/webp", "audio/ogg", "audio/mpeg", "video/mp4", "video/webm", "text/plain"]
+            let downloads = ["text/html", "image/svg+xml", "application/pdf", "application/javascript", "text/xml", "video/quicktime"]
+            for type in inline + downloads + ["not a type"] {
+                let body = Array(#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.utf8)
+                let created = try await Self.upload(server, name: "x", type: type, body)
+                #expect(created.status == 201, "\(type)")
+                let url = try #require(Self.json(created)["url"] as? String)
+                let served = try await server.raw("GET", url)
+                #expect(served.status == 200 && served.body == body)
+                #expect(served.headers["x-content-type-options"] == "nosniff")
+                #expect(served.headers["content-security-policy"] == "sandbox; default-src 'none'")
+                if inline.contains(type) {
+                    #expect(served.headers["content-type"] == type)
+                    #expect(served.headers["content-disposition"]?.hasPrefix("inline") == true)
+                } else {
+                    #expect(served.headers["content-type"] == "application/octet-stream", "\(type)")
+                    #expect(served.headers["content-disposition"] == "attachment; filename*=UTF-8''x", "\(type)")
+                }
+            }
+            // The upload route takes any body type; other routes still refuse bodies that are not JSON.
+            let notJSON = try await server.raw("POST", "/api/rooms/f/messages", headers: [("Content-Type", "text/plain")], body: Array("hi".utf8))
+            #expect(notJSON.status == 415)
+        }
+    }
+
+    @Test func fileAndRoomLimits() async throws {
+        try await withServer(.set(\.maxFileBytes, 1000), .set(\.maxRoomFileBytes, 2500)) { server in
+            _ = try await server.join("room=f&nick=ann")
+            let big = try await Self.upload(server, Array(repeating: 1, count: 1001))
+            #expect(big.status == 413 && (Self.json(big)["error"] as? [String: Any])?["code"] as? String == "too_large")
+            #expect(try await Self.upload(server, Array(repeating: 1, count: 1000)).status == 201)
+            #expect(try await Self.upload(server, Array(repeating: 2, count: 1000)).status == 201)
+            let full = try await Self.upload(server, Array(repeating: 3, count: 1000))
+            #expect(full.status == 413 && (Self.json(full)["error"] as? [String: Any])?["code"] as? String == "too_large")
+            // Another room has its own allowance.
+            _ = try await server.join("room=g&nick=bob")
+            #expect(try await Self.upload(server, room: "g", Array(repeating: 3, count: 1000)).status == 201)
+            let metrics = try await server.http("GET", "/metrics").body
+            #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="file_too_large"} 1"#))
+            #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="room_full"} 1"#))
+            #expect(metrics.contains("parley_file_uploads_total 3"))
+        }
+    }
+
+    @Test func attachmentRules() async throws {
+        try await withServer { server in
+            let (ann, _) = try await server.join("room=f&nick=ann")
+            _ = try await server.join("room=other&nick=bob")
+            var ids: [String] = []
+            for n in 0..<11 {
+                let created = try await Self.upload(server, name: "f\(n).png", Self.png + [UInt8(n)])
+                ids.append(try #require(Self.json(created)["id"] as? String))
+            }
+            let foreign = try #require(Self.json(try await Self.upload(server, room: "other"))["id"] as? String)
+
+            try await ann.send(.message(text: "", clientID: "c1", attachments: Array(ids[0..<2])))
+            let message = try await ann.nextMessage()
+            #expect(message.text == "" && message.attachments?.map(\.id) == Array(ids[0..<2]))
+            #expect(message.attachments?.first?.width == 640 && message.attachments?.first?.url == "/files/\(ids[0])/f0.png")
+
+            try await ann.send(.message(text: "again", clientID: nil, attachments: [ids[0]]))
+            #expect(try await ann.nextError() == .badRequest)
+            try await ann.send(.message(text: "foreign", clientID: nil, attachments: [foreign]))
+            #expect(try await ann.nextError() == .notFound)
+            try await ann.send(.message(text: "unknown", clientID: nil, attachments: [String(repeating: "a", count: 32)]))
+            #expect(try await ann.nextError() == .notFound)
+            try await ann.send(#"{"type":"message","text":"many","attachments":\#(Self.jsonList(Array(ids[2..<11]) + [ids[0]]))}"#)
+            #expect(try await ann.nextError() == .badRequest)
+            try await ann.send(#"{"type":"message","text":"none","attachments":[]}"#)
+            #expect(try await ann.nextError() == .badRequest)
+            try await ann.send(#"{"type":"message","text":"","client_id":"x"}"#)
+            #expect(try await ann.nextError() == .badRequest)
+            // Ten is the most.
+            try await ann.send(#"{"type":"message","text":"ten","attachments":\#(Self.jsonList(Array(ids[2..<11]) + [foreign]))}"#)
+            #expect(try await ann.nextError() == .notFound)
+
+            let posted = try await server.http(
+                "POST",
+                "/api/rooms/f/messages",
+                body: #"{"nick":"poster","text":"","attachments":\#(Self.jsonList(Array(ids[2..<11])))}"#
+            )
+            #expect(posted.status == 201)
+            #expect((posted.json["attachments"] as? [[String: Any]])?.count == 9)
+            let twice = try await server.http("POST", "/api/rooms/f/messages", body: #"{"nick":"poster","text":"x","attachments":["\#(ids[2])"]}"#)
+            #expect(twice.status == 400)
+
+            // History, the HTTP API and a fresh welcome carry them.
+            let (_, welcome) = try await server.join("room=f&nick=cat")
+            #expect(welcome.history.compactMap(\.attachments).map(\.count) == [2, 9])
+            let page = try await server.http("GET", "/api/rooms/f/messages")
+            #expect(((page.json["messages"] as? [[String: Any]])?.first?["attachments"] as? [[String: Any]])?.first?["height"] as? Int == 480)
+        }
+    }
+
+    static func jsonList(_ ids: [String]) -> String {
+        "[" + ids.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+    }
+
+    @Test func unattachedFilesAreSweptAndDeletedMessagesTakeTheirFiles() async throws {
+        try await withServer(.set(\.unattachedFileLifetime, .seconds(1))) { server in
+            let (ann, _) = try await server.join("room=f&nick=ann")
+            let loose = try #require(Self.json(try await Self.upload(server, name: "loose"))["url"] as? String)
+            let kept = try #require(Self.json(try await Self.upload(server, name: "kept", Self.png + [1]))["id"] as? String)
+            try await ann.send(.message(text: "with file", clientID: nil, attachments: [kept]))
+            let message = try await ann.nextMessage()
+            #expect(try await server.raw("GET", loose).status == 200)
+            // The lifetime is a duration, so there is no event to await: poll until the sweep (every quarter of it) took it.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await server.raw("GET", loose).status != 404, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await server.raw("GET", loose).status == 404)
+            #expect(try await server.raw("GET", "/files/\(kept)/kept").status == 200)
+
+            try await ann.send(.delete(id: message.id))
+            _ = try await ann.next { event in if case .update = event { true } else { nil } }
+            #expect(try await server.raw("GET", "/files/\(kept)/kept").status == 404)
+            let (_, welcome) = try await server.join("room=f&nick=bob")
+            #expect(welcome.history.first?.attachments == nil && welcome.history.first?.deleted == true)
+        }
+    }
+
+    @Test func identicalContentIsStoredOnce() async throws {
+        try await withServer { server in
+            _ = try await server.join("room=f&nick=ann")
+            let bytes = Array(repeating: UInt8(9), count: 600 * 1024)
+            let first = try #require(Self.json(try await Self.upload(server, name: "one", bytes))["url"] as? String)
+            let second = try #require(Self.json(try await Self.upload(server, name: "two", bytes))["url"] as? String)
+            #expect(first != second)
+            #expect(try await server.raw("GET", second).body == bytes)
+            let part = try await server.raw("GET", first, headers: [("Range", "bytes=262140-262150")])
+            #expect(part.status == 206 && part.body == Array(bytes[262_140...262_150]))
+            let contents = try await SQLiteFileStoreProbe.contentCount(path: server.databasePath)
+            #expect(contents == 1)
+        }
+    }
+}
+
+/// Reads the database file directly, beside the running server.
+enum SQLiteFileStoreProbe {
+    static func contentCount(path: String) async throws -> Int {
+        let queue = try GRDB.DatabaseQueue(path: path)
+        return try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM file_contents WHERE hash IS NOT NULL") ?? 0 }
+    }
+}
