@@ -14,6 +14,8 @@ public struct ChatMessage: Codable, Hashable, Sendable {
     public var reactions: [Reaction]?
     /// The files it carries (§14); absent when none, and once deleted.
     public var attachments: [Attachment]?
+    /// `true` when a verified identity (§13) sent it; otherwise absent.
+    public var verified: Bool?
 
     public init(
         id: Int64,
@@ -25,7 +27,8 @@ public struct ChatMessage: Codable, Hashable, Sendable {
         editedAt: Timestamp? = nil,
         deleted: Bool? = nil,
         reactions: [Reaction]? = nil,
-        attachments: [Attachment]? = nil
+        attachments: [Attachment]? = nil,
+        verified: Bool? = nil
     ) {
         self.id = id
         self.nick = nick
@@ -37,15 +40,16 @@ public struct ChatMessage: Codable, Hashable, Sendable {
         self.deleted = deleted
         self.reactions = reactions
         self.attachments = attachments
+        self.verified = verified
     }
 
     /// Whether the message carries none of the living-message fields: its JSON is the version 1 shape.
     public var isPlain: Bool {
-        replyTo == nil && editedAt == nil && deleted == nil && reactions == nil && attachments == nil
+        replyTo == nil && editedAt == nil && deleted == nil && reactions == nil && attachments == nil && verified == nil
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, nick, text, ts, deleted, reactions, attachments
+        case id, nick, text, ts, deleted, reactions, attachments, verified
         case clientID = "client_id"
         case replyTo = "reply_to"
         case editedAt = "edited_at"

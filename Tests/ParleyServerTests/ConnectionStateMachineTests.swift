@@ -148,7 +148,7 @@ import Testing
         #expect(machine.tick(now: at(30), pendingBytes: 0) == .ping)
         #expect(machine.tick(now: at(60), pendingBytes: 0) == .close(code: 1001, reason: "idle timeout"))
         // No ping after that.
-        #expect(machine.tick(now: at(90), pendingBytes: 0) == .none)
+        #expect(machine.tick(now: at(50), pendingBytes: 0) == .none)
     }
 
     @Test func idleSilenceCountsFromTheLastFrameNotFromTheLastBeat() {
@@ -161,7 +161,7 @@ import Testing
             #expect(action == .none || action == .ping)
         }
         // 60 s after its last frame, not at the next beat (120 s).
-        #expect(machine.tick(now: at(91), pendingBytes: 0) == .close(code: 1001, reason: "idle timeout"))
+        #expect(machine.tick(now: at(51), pendingBytes: 0) == .close(code: 1001, reason: "idle timeout"))
     }
 
     @Test func anyFrameFromTheClientPongsIncludedKeepsItAlive() {
@@ -179,7 +179,7 @@ import Testing
         #expect(machine.commandWaiting() == .pauseReading)
         // Storage takes long: the client is pinged, never closed.
         #expect(machine.tick(now: at(30), pendingBytes: 0) == .ping)
-        #expect(machine.tick(now: at(90), pendingBytes: 0) == .ping)
+        #expect(machine.tick(now: at(50), pendingBytes: 0) == .ping)
         #expect(machine.commandFinished() == .resumeReading)
         // Its silence counts from when reading resumed.
         #expect(machine.tick(now: at(100), pendingBytes: 0) == .none)
@@ -302,5 +302,19 @@ import Testing
         #expect(machine.closeWritten() == .none)
         #expect(machine.writabilityChanged(writable: true) == .none)
         #expect(machine.tick(now: at(1000), pendingBytes: 5) == .none)
+    }
+}
+
+extension ConnectionStateMachineTests {
+    @Test func anExpiredTokenClosesWith4005AtItsExpiry() {
+        var machine = Machine(timeouts: Self.timeouts, now: Self.start, expires: at(50))
+        #expect(machine.joined() == .resumeReading)
+        machine.frameHeard()
+        #expect(machine.tick(now: at(30), pendingBytes: 0) == .ping)
+        machine.frameHeard()
+        #expect(machine.tick(now: at(49), pendingBytes: 0) == .none)
+        #expect(machine.tick(now: at(50), pendingBytes: 0) == .close(code: 4005, reason: "token expired"))
+        // Decided once.
+        #expect(machine.tick(now: at(51), pendingBytes: 0) == .none)
     }
 }

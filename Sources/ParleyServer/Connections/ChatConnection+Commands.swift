@@ -59,6 +59,8 @@ extension ChatConnection {
             }
             return .finished
         case .nick(let raw):
+            // A verified nick is the token's (§13): a new one comes with a new token.
+            if identity != nil { throw ProtocolError(.forbidden, "a verified member's nick comes from its token") }
             let nick = try Nick.normalize(raw)
             guard let cluster = context.cluster else {
                 try room.rename(id, to: nick)
@@ -116,6 +118,7 @@ extension ChatConnection {
         )
         message.replyTo = replyTo
         message.attachments = attachments
+        message.verified = identity != nil
         if context.store.supportsLivingMessages, let authorship = authorship(in: room) {
             message.author = authorship.author
             message.savesSession = authorship.savesSession

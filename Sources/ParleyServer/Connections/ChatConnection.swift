@@ -79,6 +79,7 @@ final class ChatConnection: Sendable {
     /// The author key of this member's session, and whether it is the first use on this connection (the
     /// change or message then saves the session, so it outlives a restart).
     func authorship(in room: Room) -> (author: AuthorKey, savesSession: Bool)? {
+        if let identity { return (AuthorKey(subject: identity.subject), false) }
         if let known = state.withLock({ $0.author }) { return (known, false) }
         guard let secret = room.session(of: id) else { return nil }
         let author = AuthorKey(secret)
@@ -228,7 +229,7 @@ final class ChatConnection: Sendable {
 
     /// Takes a nick: in the room alone on one node, or reserved cluster-wide first.
     private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Joined {
-        if let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
+        if identity == nil, let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
             // A session this process never handed out may be one a previous run saved (§11: authorship outlives
             // a restart): taken back under its saved nick.
             if let nick = try await context.store.session(roomID: room.record.id, author: AuthorKey(secret)) {
@@ -236,10 +237,17 @@ final class ChatConnection: Sendable {
             }
         }
         guard let cluster = context.cluster else {
+            if let identity { return room.join(id, verified: identity, outbox: outbox) }
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
-        // The reserved row announces the join to the other nodes (the members trigger).
-        let claim = try await cluster.claim(room: room.record, requested: request.nick, session: request.session, connection: id)
+        // The reserved row announces the join to the other nodes (the members trigger). A verified member
+        // claims its token's nick like any other here: on a cluster each of its connections holds a row.
+        let claim = try await cluster.claim(
+            room: room.record,
+            requested: identity?.nick ?? request.nick,
+            session: identity == nil ? request.session : nil,
+            connection: id
+        )
         return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
     }
 

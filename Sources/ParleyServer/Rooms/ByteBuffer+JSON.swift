@@ -35,6 +35,9 @@ extension ByteBuffer {
         if message.deleted == true {
             writeStaticString(#","deleted":true"#)
         }
+        if message.verified == true {
+            writeStaticString(#","verified":true"#)
+        }
         if let reactions = message.reactions {
             writeStaticString(#","reactions":["#)
             for (index, reaction) in reactions.enumerated() {

@@ -68,7 +68,7 @@ extension Room {
             var outboxes: [Outbox] = []
             var shownNick: String?
             for id in ids {
-                guard let member = state.members.leave(id) else { continue }
+                guard let (member, _) = state.members.leave(id) else { continue }
                 state.traits.removeValue(forKey: id)
                 state.removed[id] = member.nick
                 outboxes.append(member.handle)

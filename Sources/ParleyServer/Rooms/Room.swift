@@ -74,6 +74,28 @@ final class Room: Sendable {
         return joined
     }
 
+    /// Adds a connection of a verified subject (§13): its nick is the token's, reserved for it, and shared
+    /// by all of its connections. Its session is not bound to the nick, so it can never be reclaimed without
+    /// a token.
+    func join(_ id: ConnectionID, verified identity: VerifiedIdentity, outbox: Outbox) -> Joined {
+        let session = SessionSecret.random()
+        let ts = Timestamp.now()
+        let (joined, displaced) = state.withLock { state in
+            let joined = state.members.join(id, verified: identity.subject, desired: identity.nick, session: session, handle: outbox)
+            state.remote.heldHere(joined.nick)
+            if let displaced = joined.displaced {
+                state.remote.heldHere(displaced.to)
+                broadcastLocked(state.members, .nick(from: displaced.from, to: displaced.to, ts: ts), except: id)
+            }
+            if !joined.shared {
+                broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
+            }
+            return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.displaced)
+        }
+        if let displaced { sessions.bind(displaced.session, roomCode: code, nick: displaced.to) }
+        return joined
+    }
+
     /// Whether this process knows `secret` as a session of this room.
     func knows(_ secret: SessionSecret) -> Bool {
         sessions.lookup(secret, roomCode: code) != nil
@@ -107,22 +129,23 @@ final class Room: Sendable {
     /// Removes a member that a connection on another node took over: closed 4001, no leave event.
     func evict(_ id: ConnectionID) {
         let member = state.withLock { state in
-            let member = state.members.leave(id)
-            if let member { state.remote.movedAway(member.nick) }
+            guard let (member, last) = state.members.leave(id) else { return nil as RoomState<Outbox>.Member? }
+            if last { state.remote.movedAway(member.nick) }
             return member
         }
         member?.handle.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
     }
 
-    /// Removes a member and tells the others; a member that was replaced leaves silently.
+    /// Removes a member and tells the others; a member that was replaced leaves silently, and so does a
+    /// connection of a verified subject that has others here (§13: `leave` when the last goes).
     /// Returns the nick it left with, or nil when it had been replaced.
     @discardableResult
     func leave(_ id: ConnectionID) -> String? {
         state.withLock { state in
             if let nick = state.removed.removeValue(forKey: id) { return nick }
-            guard let member = state.members.leave(id) else { return nil }
+            guard let (member, last) = state.members.leave(id) else { return nil }
             state.traits.removeValue(forKey: id)
-            broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil)
+            if last { broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil) }
             return member.nick
         }
     }

@@ -7,6 +7,8 @@ struct RoomState<Handle> {
         var nick: String
         var session: SessionSecret
         var handle: Handle
+        /// The verified subject (§13) it joined as; nil for an anonymous member.
+        var subject: String? = nil
     }
 
     /// Members in join order.
@@ -15,15 +17,28 @@ struct RoomState<Handle> {
     private(set) var nickAllocator = NickAllocator<ConnectionID>()
     /// The member connected with each session.
     private var sessions: [SessionSecret: ConnectionID] = [:]
+    /// Each verified subject's connections, in join order (§13): they share one nick and one entry in
+    /// ``nicks``, held in the ``nickAllocator`` by the first of them.
+    private var subjects: [String: [ConnectionID]] = [:]
 
     /// What a join did.
     struct Joined {
         var nick: String
         /// The connection this join took over (session reclaim); it leaves silently.
         var replaced: (id: ConnectionID, handle: Handle)?
+        /// Another connection of the same subject is already here: nobody is told of a join.
+        var shared = false
+        /// An anonymous member that held the verified nick and was moved to a suffixed one.
+        var displaced: (session: SessionSecret, from: String, to: String)?
     }
 
-    var nicks: [String] { members.values.map(\.nick) }
+    /// One nick per member: a subject's connections after the first are not listed again.
+    var nicks: [String] {
+        members.compactMap { id, member in
+            guard let subject = member.subject else { return member.nick }
+            return subjects[subject]?.first == id ? member.nick : nil
+        }
+    }
     var isEmpty: Bool { members.isEmpty }
 
     func isTaken(_ nick: String, except: ConnectionID? = nil) -> Bool {
@@ -33,7 +48,8 @@ struct RoomState<Handle> {
     /// Adds a member. A live holder of the same session is replaced under its nick; otherwise the member
     /// gets `desired`, or `desired-2`, `desired-3`, … on a clash (see ``NickAllocator``).
     mutating func join(_ id: ConnectionID, desired: String, session: SessionSecret, handle: Handle) -> Joined {
-        if let holderID = sessions[session], let holder = members.removeValue(forKey: holderID) {
+        // A verified member's session is never taken over by an anonymous one.
+        if let holderID = sessions[session], members[holderID]?.subject == nil, let holder = members.removeValue(forKey: holderID) {
             members[id] = Member(nick: holder.nick, session: session, handle: handle)
             sessions[session] = id
             nickAllocator.assign(holder.nick, to: id)
@@ -45,12 +61,47 @@ struct RoomState<Handle> {
         return Joined(nick: nick, replaced: nil)
     }
 
-    /// Removes a member; nil if it was not (or no longer) a member.
-    mutating func leave(_ id: ConnectionID) -> Member? {
+    /// Adds a connection of a verified subject (§13). Further connections of a subject that is here share its
+    /// nick. The first takes `desired`, which is reserved for it: an anonymous member holding it moves to
+    /// the clash suffix (and everyone is told, as for a rename); another subject's nick makes it clash as usual.
+    mutating func join(_ id: ConnectionID, verified subject: String, desired: String, session: SessionSecret, handle: Handle) -> Joined {
+        if let first = subjects[subject]?.first, let nick = members[first]?.nick {
+            members[id] = Member(nick: nick, session: session, handle: handle, subject: subject)
+            subjects[subject]?.append(id)
+            sessions[session] = id
+            return Joined(nick: nick, replaced: nil, shared: true)
+        }
+        var displaced: (session: SessionSecret, from: String, to: String)?
+        if let holderID = nickAllocator.holder(of: desired), let holder = members[holderID], holder.subject == nil {
+            nickAllocator.release(holder.nick, heldBy: holderID)
+            nickAllocator.assign(desired, to: id)
+            let moved = nickAllocator.allocate(holder.nick, to: holderID)
+            members[holderID]?.nick = moved
+            displaced = (holder.session, holder.nick, moved)
+        }
+        let nick = displaced == nil ? nickAllocator.allocate(desired, to: id) : desired
+        members[id] = Member(nick: nick, session: session, handle: handle, subject: subject)
+        subjects[subject] = [id]
+        sessions[session] = id
+        return Joined(nick: nick, replaced: nil, displaced: displaced)
+    }
+
+    /// Removes a member; nil if it was not (or no longer) a member. `last` is false while another
+    /// connection of its verified subject stays: it is still in the room, under the same nick.
+    mutating func leave(_ id: ConnectionID) -> (member: Member, last: Bool)? {
         guard let member = members.removeValue(forKey: id) else { return nil }
-        nickAllocator.release(member.nick, heldBy: id)
         if sessions[member.session] == id { sessions.removeValue(forKey: member.session) }
-        return member
+        if let subject = member.subject, var connections = subjects[subject] {
+            connections.removeAll { $0 == id }
+            if let next = connections.first {
+                subjects[subject] = connections
+                if nickAllocator.holder(of: member.nick) == id { nickAllocator.assign(member.nick, to: next) }
+                return (member, false)
+            }
+            subjects.removeValue(forKey: subject)
+        }
+        nickAllocator.release(member.nick, heldBy: id)
+        return (member, true)
     }
 
     /// Renames a member. Throws `nick_taken` when another member holds the nick.

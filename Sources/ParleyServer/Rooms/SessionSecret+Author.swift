@@ -19,4 +19,10 @@ public struct AuthorKey: Hashable, Sendable {
         for byte in digest.bytes.prefix(8) { value = value << 8 | UInt64(byte) }
         self.value = Int64(bitPattern: value)
     }
+
+    /// The author key of a verified subject (§13): the same from every connection of that `sub`. The prefix
+    /// keeps it apart from every session secret's key (a secret's written form never holds a colon).
+    init(subject: String) {
+        self.init(SecretDigest(of: "sub:\(subject)"))
+    }
 }

@@ -37,6 +37,8 @@ public struct PendingMessage: Sendable {
     var attachments: [String] = []
     /// Sent by the room's owner or a moderator: a `delete` needs no authorship (§12).
     var byModerator = false
+    /// Sent by a verified identity (§13).
+    var verified = false
 }
 
 /// A change to a stored message (§11).

@@ -13,7 +13,7 @@ extension SQLiteMessageStore {
         var results: [AppendResult] = []
         results.reserveCapacity(batch.count)
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id, reply_to, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            sql: "INSERT INTO messages (room_id, id, nick, text, ts, client_id, reply_to, author, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         for pending in batch {
             if let change = pending.change {
@@ -60,7 +60,8 @@ extension SQLiteMessageStore {
                         ts: pending.ts,
                         clientID: pending.clientID,
                         replyTo: pending.replyTo,
-                        attachments: attachments
+                        attachments: attachments,
+                        verified: pending.verified ? true : nil
                     )
                 )
             )
@@ -99,6 +100,7 @@ extension SQLiteMessageStore {
         }
         if let replyTo = message.replyTo { sqlite3_bind_int64(handle, 7, replyTo) }
         if let author = message.author { sqlite3_bind_int64(handle, 8, author.value) }
+        sqlite3_bind_int64(handle, 9, message.verified ? 1 : 0)
         try step(statement, in: db)
     }
 

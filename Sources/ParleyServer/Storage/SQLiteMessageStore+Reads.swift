@@ -124,13 +124,14 @@ extension SQLiteMessageStore {
     /// reactions, so plain ones cost no further read.
     static func messages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [ChatMessage] {
         let statement = try db.cachedStatement(
-            sql: "SELECT id, nick, text, ts, client_id, reply_to, edited_at, deleted, rev, room_id, attachments FROM messages " + sql
+            sql: "SELECT id, nick, text, ts, client_id, reply_to, edited_at, deleted, rev, room_id, attachments, verified FROM messages " + sql
         )
         return try Row.fetchAll(statement, arguments: arguments).map { row in
             var message = ChatMessage(id: row[0], nick: row[1], text: row[2], ts: Timestamp(milliseconds: row[3]), clientID: row[4])
             message.replyTo = row[5]
             message.editedAt = (row[6] as Int64?).map { Timestamp(milliseconds: $0) }
             if let attachments = row[10] as String? { message.attachments = try Self.decodeAttachments(attachments) }
+            if row[11] as Int64 != 0 { message.verified = true }
             if row[7] as Int64 != 0 {
                 message.deleted = true
             } else if row[8] as Int64? != nil {

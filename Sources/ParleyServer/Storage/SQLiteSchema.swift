@@ -112,6 +112,10 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v6: verified messages") { db in
+            // Sent by a verified identity (§13); shown as `verified: true` wherever the message is.
+            try db.execute(sql: "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
+        }
         migrator.registerMigration("v7: files and attachments") { db in
             // Content is kept once per SHA-256 (`hash` is NULL while its upload is under way), in chunks of
             // ``FileChunking/chunkBytes``; `files` are what users uploaded, each pointing at its content. A message's

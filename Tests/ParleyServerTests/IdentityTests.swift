@@ -1,0 +1,213 @@
+import Foundation
+import JWTKit
+import ParleyProtocol
+import ParleyTestSupport
+import Testing
+
+@testable import ParleyServer
+
+/// Signed identities (contract §13) over real sockets, with HS256 tokens minted here by jwt-kit. The PEM key
+/// kinds (RS256, ES256, EdDSA) are tested against the real binary in e2e/cli/test_identity.py.
+@Suite struct IdentityTests {
+    static let secret = "a-test-secret-of-at-least-32-bytes!!"
+
+    /// An HS256 token signed with `secret`.
+    static func token(
+        sub: String,
+        nick: String? = nil,
+        rooms: [String]? = nil,
+        role: String? = nil,
+        expiresIn seconds: TimeInterval = 3600,
+        secret: String = IdentityTests.secret
+    ) async throws -> String {
+        let keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let claims = IdentityClaims(
+            sub: SubjectClaim(value: sub),
+            exp: ExpirationClaim(value: Date(timeIntervalSinceNow: seconds)),
+            nick: nick,
+            rooms: rooms,
+            role: role
+        )
+        return try await keys.sign(claims)
+    }
+
+    static var withSecret: Setting { Setting.set(\.authSecret, secret) }
+
+    @Test func aVerifiedMemberHasTheTokensNickAndItsMessagesAreVerified() async throws {
+        try await withServer(Self.withSecret) { server in
+            let token = try await Self.token(sub: "user-1", nick: "Alice")
+            let (alice, welcome) = try await server.join("room=v&nick=mallory&auth=\(token)")
+            #expect(welcome.nick == "Alice")
+            // An anonymous client asking for the verified nick gets the clash suffix.
+            let (anon, anonWelcome) = try await server.join("room=v&nick=alice")
+            #expect(anonWelcome.nick == "alice-2")
+            try await anon.send(.nick("ALICE"))
+            #expect(try await anon.nextError() == .nickTaken)
+            // The verified nick is the token's: it cannot be changed.
+            try await alice.send(.nick("someone"))
+            #expect(try await alice.nextError() == .forbidden)
+
+            try await alice.send(.message(text: "signed", clientID: "c1"))
+            let signed = try await anon.nextMessage()
+            #expect(signed.nick == "Alice" && signed.verified == true)
+            try await anon.send(.message(text: "unsigned", clientID: "c2"))
+            let unsigned = try await alice.nextMessage { $0.text == "unsigned" }
+            #expect(unsigned.verified == nil)
+
+            // History and HTTP carry the flag too.
+            let page = try await server.http("GET", "/api/rooms/v/messages")
+            #expect(page.body.contains(#""verified":true"#))
+            let (late, lateWelcome) = try await server.join("room=v&nick=late")
+            #expect(lateWelcome.history.map(\.verified) == [true, nil])
+            for socket in [alice, anon, late] { socket.close() }
+        }
+    }
+
+    @Test func anAnonymousHolderOfTheNickMovesToTheSuffixWhenTheSubjectArrives() async throws {
+        try await withServer(Self.withSecret) { server in
+            let (carol, _) = try await server.join("room=r&nick=carol")
+            let token = try await Self.token(sub: "carol-id", nick: "carol")
+            let (verified, welcome) = try await server.join("room=r&auth=\(token)")
+            #expect(welcome.nick == "carol" && welcome.members == ["carol-2", "carol"])
+            let moved = try await carol.next { event -> (String, String)? in
+                if case .nick(let from, let to, _) = event { return (from, to) }
+                return nil
+            }
+            #expect(moved == ("carol", "carol-2"))
+            #expect(try await carol.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "carol")
+            for socket in [carol, verified] { socket.close() }
+        }
+    }
+
+    @Test func connectionsOfOneSubjectAreOneMemberAndShareTheirMessages() async throws {
+        try await withServer(Self.withSecret) { server in
+            let (bob, _) = try await server.join("room=s&nick=bob")
+            let phoneToken = try await Self.token(sub: "dana-id", nick: "dana")
+            let (phone, _) = try await server.join("room=s&auth=\(phoneToken)")
+            #expect(try await bob.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "dana")
+            let laptopToken = try await Self.token(sub: "dana-id", nick: "dana")
+            let (laptop, welcome) = try await server.join("room=s&auth=\(laptopToken)")
+            #expect(welcome.nick == "dana" && welcome.members == ["bob", "dana"])
+            let details = try await server.http("GET", "/api/rooms/s")
+            #expect(details.json["members"] as? [String] == ["bob", "dana"])
+
+            // Sent from the phone, edited and deleted from the laptop: authorship is by subject.
+            try await phone.send(.message(text: "from the phone", clientID: "p1"))
+            let sent = try await laptop.nextMessage()
+            #expect(sent.verified == true)
+            try await laptop.send(.edit(id: sent.id, text: "edited on the laptop"))
+            #expect(try await bob.nextUpdate().1.text == "edited on the laptop")
+            try await laptop.send(.delete(id: sent.id))
+            #expect(try await phone.nextUpdate(after: 1).1.deleted == true)
+
+            // The phone goes: once the server has let it go (two connections left), the member is still listed
+            // and nobody was told of a leave.
+            #expect(try await bob.nextUpdate(after: 1).1.deleted == true)
+            try await phone.sendClose()
+            _ = try await phone.closeCode()
+            try await eventually {
+                let metrics = try await server.http("GET", "/metrics").body
+                guard metrics.contains("parley_connections 2") else { throw RawSocket.Failure.unexpected("still 3 connections") }
+            }
+            #expect(try await server.http("GET", "/api/rooms/s").json["members"] as? [String] == ["bob", "dana"])
+            // Presence events reach bob in order: had the phone's going sent a leave, it would come before carl's join.
+            let (carl, _) = try await server.join("room=s&nick=carl")
+            let presence = try await bob.next { event -> ServerEvent? in
+                switch event {
+                case .join, .leave: return event
+                default: return nil
+                }
+            }
+            guard case .join(let joined, _) = presence else { throw RawSocket.Failure.unexpected("\(presence) before carl's join") }
+            #expect(joined == "carl")
+            // The last connection goes: now dana leaves.
+            laptop.close()
+            #expect(try await bob.next { if case .leave(let nick, _) = $0 { nick } else { nil } } == "dana")
+            for socket in [bob, carl] { socket.close() }
+        }
+    }
+
+    @Test func tokensThatProveNothingAreRefusedWith401BeforeTheUpgrade() async throws {
+        try await withServer(Self.withSecret) { server in
+            let wrongKey = try await Self.token(sub: "u", secret: "another-secret-of-at-least-32-bytes!!")
+            let expired = try await Self.token(sub: "u", expiresIn: -10)
+            let otherRoom = try await Self.token(sub: "u", rooms: ["elsewhere"])
+            let badNick = try await Self.token(sub: "u", nick: "\u{7}bell")
+            let badRole = try await Self.token(sub: "u", role: "admin")
+            for token in [wrongKey, expired, otherRoom, badNick, badRole, "not-a-jwt", "a.b.c"] {
+                let refusal = try await refused { try await server.connect("room=here&auth=\(token)") }
+                #expect(refusal.status == 401 && refusal.body.contains(#""code":"unauthorized""#), "\(refusal.body)")
+            }
+            let refusal = try await refused { try await server.connect("room=here&auth=\(expired)") }
+            #expect(refusal.body.contains("expired"))
+            // Its own room is fine; no token is fine under `optional`.
+            let fine = try await Self.token(sub: "u", rooms: ["here"])
+            let (socket, welcome) = try await server.join("room=here&auth=\(fine)")
+            #expect(welcome.nick == "u")
+            let (anonymous, _) = try await server.join("room=here&nick=anon")
+            for socket in [socket, anonymous] { socket.close() }
+        }
+        try await withServer(Self.withSecret, .set(\.auth, .required)) { server in
+            let refusal = try await refused { try await server.connect("room=here&nick=anon") }
+            #expect(refusal.status == 401 && refusal.body.contains(#""code":"unauthorized""#))
+            let token = try await Self.token(sub: "u")
+            let (socket, _) = try await server.join("room=here&auth=\(token)")
+            socket.close()
+        }
+        // A server with no key cannot check a token, so it does not pretend to.
+        try await withServer { server in
+            let token = try await Self.token(sub: "u")
+            #expect(try await refused { try await server.connect("room=here&auth=\(token)") }.status == 401)
+        }
+    }
+
+    @Test func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost() async throws {
+        try await withServer(Self.withSecret) { server in
+            let (bob, _) = try await server.join("room=e&nick=bob")
+            let short = try await Self.token(sub: "eve-id", nick: "eve", expiresIn: 2)
+            let (eve, _) = try await server.join("room=e&auth=\(short)")
+            try await eve.send(.message(text: "before", clientID: "e1"))
+            let before = try await eve.nextMessage()
+            // Bob keeps talking while eve's token runs out; eve is closed 4005 at `exp`.
+            var closed: (UInt16?, String)?
+            var sent = 0
+            while closed == nil {
+                try await bob.send(.message(text: "while \(sent)", clientID: "b\(sent)"))
+                sent += 1
+                do {
+                    while true {
+                        guard let frame = try await eve.frame(within: .milliseconds(200)) else { break }
+                        if frame.opcode == 0x8 {
+                            closed = (frame.closeCode, frame.closeReason)
+                            break
+                        }
+                    }
+                } catch RawSocket.Failure.closed(let code, let reason) {
+                    closed = (code, reason)
+                }
+            }
+            #expect(closed?.0 == 4005 && closed?.1 == "token expired")
+            try await bob.send(.message(text: "after", clientID: "after"))
+            let after = try await bob.nextMessage(where: { $0.text == "after" })
+
+            let fresh = try await Self.token(sub: "eve-id", nick: "eve")
+            let (back, welcome) = try await server.join("room=e&auth=\(fresh)&since=\(before.id)")
+            #expect(welcome.nick == "eve")
+            #expect(welcome.history.map(\.id) == Array((before.id + 1)...after.id))
+            #expect(welcome.history.count == sent + 1)
+            // Its own earlier message is still verified in history.
+            let (reader, all) = try await server.join("room=e&nick=reader")
+            #expect(all.history.first?.verified == true && all.history.first?.text == "before")
+            for socket in [bob, back, reader] { socket.close() }
+        }
+    }
+}
+
+extension RawSocket {
+    func nextMessage(where match: (ChatMessage) -> Bool) async throws -> ChatMessage {
+        while true {
+            let message = try await nextMessage()
+            if match(message) { return message }
+        }
+    }
+}
