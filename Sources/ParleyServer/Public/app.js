@@ -6,24 +6,45 @@
 //   view.js      the chat's DOM
 //   lobby.js     choosing a nick and a room
 //   storage.js   what survives a reload
+//   moderation.js, moderation-view.js, menu.js   owners and moderators (§12)
+//   auth.js      keys, tokens and the embedding page's hook (§12, §13)
+//   files.js, files-view.js   uploads and attachments (§14)
 //   app.js       this file: wires them together, the composer and the sidebar
 
 import { SEARCH_MAX_LIMIT } from './protocol.js';
 import { ChatSession, TypingThrottle } from './session.js';
-import { startLobby } from './lobby.js';
+import { inviteCode, startLobby } from './lobby.js';
 import { RoomSocket } from './socket.js';
 import * as storage from './storage.js';
 import { $, ChatView, el, preview } from './view.js';
+import { TokenHook, addressWithoutSecrets, keyFromFragment, probeRefusal, tokenFromQuery } from './auth.js';
+import { RoomAdmin } from './moderation-view.js';
+import { Upload, UploadTray, fileRefusal, filesOf, pastedName } from './files.js';
+import { drawUpload } from './files-view.js';
 
 let session = null;
 let view = null;
 let socket = null;
+let admin = null;
+let token = null; // the signed token (§13), in memory only
+const tray = new UploadTray();
+const tokenHook = new TokenHook(window, (fresh) => {
+  token = fresh;
+  if (!session) return;
+  act(session.setToken(fresh));
+  socket.reconnectNow();
+});
 
 function enterRoom(code, name, nick) {
   const path = '/r/' + encodeURIComponent(code);
   if (location.pathname !== path) history.pushState(null, '', path);
-  session = new ChatSession(code, { nick, session: storage.sessionSecret.load(code), outbox: storage.outbox.load(code) });
+  session = new ChatSession(code, {
+    nick, session: storage.sessionSecret.load(code), outbox: storage.outbox.load(code), key: storage.roomKey.load(code), token,
+  });
   view = new ChatView(session);
+  admin = new RoomAdmin(session, act, view, { copy: (text, b) => copyText(text, b, $('moderator-link')) });
+  admin.wire();
+  admin.refresh();
   $('lobby').hidden = true;
   $('chat').hidden = false;
   view.setRoomName(name);
@@ -40,9 +61,23 @@ function enterRoom(code, name, nick) {
 /** Draws an update and keeps what must survive a reload. */
 function applyUpdate(update) {
   view.apply(update);
+  if (admin.apply(update)) {
+    view.renderAll(); // the role changed: the moderation buttons come or go
+    view.renderMembers();
+  }
+  if (update.needToken && !tokenHook.request(session.room)) {
+    view.notice('Open this chat again from the app you came from to sign in again.', 'error');
+  }
+  if (update.probe) {
+    probeRefusal(fetch, session.room, session.token || session.key).then((status) => act(session.refused(status)));
+  }
   if (update.mentioned.length) notifyMentions(update.mentioned);
   if (update.outboxChanged) storage.outbox.save(session.room, session.outbox);
   if (update.welcomed) storage.sessionSecret.save(session.room, session.session);
+  if (update.roomGone) {
+    storage.roomKey.save(session.room, null);
+    storage.outbox.save(session.room, []);
+  }
   if (update.renamed) storage.rememberedNick.save(update.renamed.to);
 }
 
@@ -86,6 +121,7 @@ function startEdit(id) {
 function submitComposer() {
   const input = $('message-input');
   const text = input.value;
+  const files = tray.ids();
   if (mode && mode.kind === 'edit') {
     const update = session.edit(mode.id, text);
     act(update);
@@ -94,7 +130,11 @@ function submitComposer() {
     input.focus();
     return;
   }
-  if (!text.trim()) return;
+  if (tray.busy) {
+    view.notice('Wait for the files to finish uploading, or cancel them.', 'error');
+    return;
+  }
+  if (!text.trim() && !files.length) return;
   const command = /^\/nick(?:\s+(.*))?$/s.exec(text.trim());
   if (command) {
     if (command[1]) act(session.rename(command[1]));
@@ -103,9 +143,13 @@ function submitComposer() {
     return;
   }
   const replyTo = mode && mode.kind === 'reply' ? mode.id : null;
-  const update = session.say(text, { ts: new Date().toISOString(), randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)), replyTo });
+  const update = session.say(files.length && !text.trim() ? '' : text, {
+    ts: new Date().toISOString(), randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)), replyTo, attachments: files, now: Date.now(),
+  });
   act(update);
   if (!update.queued) return;
+  tray.clear();
+  drawTray();
   input.value = '';
   setMode(null);
   input.focus();
@@ -155,7 +199,81 @@ function onMessageAction(e) {
     case 'toggle-reaction':
       act(session.toggleReaction(id, b.dataset.emoji));
       break;
+    case 'moderate':
+      if (session.messages.has(id)) admin.openMessageMenu(b, session.messages.get(id));
+      break;
   }
+}
+
+// ---------- files ----------
+
+/** Files picked, pasted or dropped: checked against the server's limits, then uploaded at once. */
+function addFiles(files, pasted = false) {
+  if (!session) return;
+  if (session.postWait(Date.now()) === Infinity) {
+    view.notice('This room is locked: only its owner and moderators can share files.', 'error');
+    return;
+  }
+  for (const file of files) {
+    const refusal = fileRefusal(file, session.limits, tray.count);
+    if (refusal) {
+      view.notice(refusal, 'error');
+      continue;
+    }
+    const name = pasted || !file.name ? pastedName(file.type, Date.now()) : file.name;
+    tray.add(new Upload(file, name, { room: session.room, bearer: session.token || session.key, onChange: (u) => drawUpload($('upload-tray'), u) }));
+  }
+  drawTray();
+}
+
+function drawTray() {
+  const node = $('upload-tray');
+  for (const row of [...node.children]) if (!tray.uploads.some((u) => String(u.key) === row.dataset.key)) row.remove();
+  for (const u of tray.uploads) drawUpload(node, u);
+  node.hidden = tray.uploads.length === 0;
+}
+
+function wireFiles() {
+  $('attach-button').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', () => {
+    addFiles([...$('file-input').files]);
+    $('file-input').value = '';
+    $('message-input').focus();
+  });
+  $('upload-tray').addEventListener('click', (e) => {
+    const b = e.target.closest('.upload-cancel');
+    if (!b) return;
+    tray.remove(Number(b.dataset.key));
+    drawTray();
+    $('message-input').focus();
+  });
+  $('message-input').addEventListener('paste', (e) => {
+    const files = filesOf(e.clipboardData, { imagesOnly: true });
+    if (!files.length) return; // text pastes as text
+    e.preventDefault();
+    addFiles(files, true);
+  });
+  const zone = document.querySelector('.conversation');
+  let depth = 0;
+  const carriesFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  zone.addEventListener('dragenter', (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    depth += 1;
+    $('drop-hint').hidden = false;
+  });
+  zone.addEventListener('dragover', (e) => { if (carriesFiles(e)) e.preventDefault(); });
+  zone.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) $('drop-hint').hidden = true;
+  });
+  zone.addEventListener('drop', (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    $('drop-hint').hidden = true;
+    addFiles(filesOf(e.dataTransfer));
+  });
 }
 
 // ---------- reaction picker ----------
@@ -286,6 +404,8 @@ function setSidebarOpen(open) {
   document.body.classList.toggle('sidebar-open', open);
   $('members-toggle').setAttribute('aria-expanded', String(open));
   $('sidebar-scrim').hidden = !open;
+  // The drawer covers the conversation: keep focus, clicks and screen readers out of what it covers.
+  document.querySelector('.conversation').inert = open;
   if (open) $('copy-invite').focus();
 }
 
@@ -293,19 +413,26 @@ function setSidebarOpen(open) {
 
 const inviteUrl = (code) => `${location.origin}/r/${encodeURIComponent(code)}`;
 
-async function copyInvite(button) {
-  const url = $('invite-link').href;
+function copyInvite(button) {
+  return copyText($('invite-link').href, button, $('invite-link'));
+}
+
+async function copyText(text, button, shown) {
   let ok = false;
   try {
-    await navigator.clipboard.writeText(url);
+    await navigator.clipboard.writeText(text);
     ok = true;
   } catch {
-    // Clipboard API needs a secure context; fall back to selecting the link for a manual copy.
-    const range = document.createRange();
-    range.selectNodeContents($('invite-link'));
-    const sel = window.getSelection();
-    sel.removeAllRanges();
-    sel.addRange(range);
+    // Clipboard API needs a secure context; fall back to selecting the text for a manual copy.
+    if (shown instanceof HTMLInputElement) {
+      shown.select();
+    } else {
+      const range = document.createRange();
+      range.selectNodeContents(shown);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    }
     ok = document.execCommand && document.execCommand('copy');
   }
   const label = button.textContent;
@@ -340,7 +467,8 @@ function init() {
     closeNickForm();
   });
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && picking) closePicker();
+    if (e.key === 'Escape' && admin && admin.escape()) e.preventDefault();
+    else if (e.key === 'Escape' && picking) closePicker();
     else if (e.key === 'Escape' && document.body.classList.contains('sidebar-open')) setSidebarOpen(false);
   });
   $('message-list').addEventListener('click', onMessageAction);
@@ -362,6 +490,10 @@ function init() {
     try { await Notification.requestPermission(); } catch { /* an older browser: the callback form is not worth it */ }
     updateNotifyButton();
   });
+  // Grown past the drawer's width (a rotated phone): the sidebar is no drawer, so nothing may stay inert.
+  matchMedia('(min-width: 761px)').addEventListener('change', (e) => {
+    if (e.matches && document.body.classList.contains('sidebar-open')) setSidebarOpen(false);
+  });
   window.addEventListener('online', () => { if (socket) socket.reconnectNow(); });
   window.addEventListener('popstate', () => location.reload());
   document.addEventListener('visibilitychange', () => {
@@ -369,7 +501,16 @@ function init() {
     view.seen();
     socket.reconnectNow();
   });
-  startLobby(enterRoom);
+  wireFiles();
+  // Secrets in the address: the owner or moderator key (`#key=`) and the first token (`?auth=`). Keep
+  // them, then take them out of the address bar (and so out of bookmarks, history and screen shares).
+  const key = keyFromFragment(location.hash);
+  const code = inviteCode(location.pathname);
+  if (key && code) storage.roomKey.save(code, key);
+  token = tokenFromQuery(location.search) || token;
+  const clean = addressWithoutSecrets(location.href);
+  if (clean !== location.pathname + location.search + location.hash) history.replaceState(null, '', clean);
+  startLobby(enterRoom, { autoJoin: Boolean(token) });
 }
 
 init();

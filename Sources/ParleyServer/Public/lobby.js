@@ -1,7 +1,8 @@
 // The lobby: choose a nick, then create a room or join one by code or invite link.
 
+import { keyFromFragment } from './auth.js';
 import { ROOM_CODE } from './protocol.js';
-import { rememberedNick } from './storage.js';
+import { rememberedNick, roomKey } from './storage.js';
 import { $ } from './view.js';
 
 /** A bare code or a pasted invite link → the room code. */
@@ -44,7 +45,7 @@ function chosenNick() {
 /**
  * Wires the lobby's forms. `enterRoom(code, name, nick)` is called once the user picked a room.
  */
-export function startLobby(enterRoom) {
+export function startLobby(enterRoom, { autoJoin = false } = {}) {
   const remembered = rememberedNick.load();
   if (remembered) $('nick-input').value = remembered;
 
@@ -77,6 +78,9 @@ export function startLobby(enterRoom) {
       if (!response.ok || !body || typeof body.code !== 'string') {
         throw new Error((body && body.error && body.error.message) || `The server answered ${response.status}.`);
       }
+      // The owner key travels in the owner URL's fragment (never to the server in a URL): keep it.
+      const key = typeof body.owner_url === 'string' ? keyFromFragment(new URL(body.owner_url, location.href).hash) : null;
+      if (key) roomKey.save(body.code, key);
       enterRoom(body.code, body.name, nick);
     } catch (err) {
       lobbyError(`Could not create the room. ${err.message || ''}`.trim());
@@ -88,7 +92,7 @@ export function startLobby(enterRoom) {
   // Opened through /r/{code}: show who invited us where, or walk straight in with a remembered nick.
   const code = inviteCode(location.pathname);
   if (code) {
-    if (remembered) {
+    if (remembered || autoJoin) {
       enterRoom(code, null, remembered);
       return;
     }

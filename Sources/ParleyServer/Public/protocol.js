@@ -24,7 +24,22 @@ export const ErrorCode = Object.freeze({
   invalidNick: 'invalid_nick',
   notFound: 'not_found',
   forbidden: 'forbidden',
+  unauthorized: 'unauthorized',
 });
+
+/** The role a connection holds in its room (§12); `member` when the server names none. */
+export const Role = Object.freeze({ owner: 'owner', moderator: 'moderator', member: 'member' });
+
+/** Room settings (§12): topic length in Unicode scalars, slow mode bounds in seconds. */
+export const TOPIC_MAX_SCALARS = 300;
+export const ROOM_NAME_MAX_SCALARS = 100;
+export const SLOW_MODE_MAX_SECONDS = 3600;
+
+/** A message carries at most this many attachments (§14). */
+export const ATTACHMENTS_MAX = 10;
+
+/** Files served with their own type and shown inline as images (§14); every other type is a download. */
+export const INLINE_IMAGE_TYPES = Object.freeze(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 /** Room codes: 1–64 of letters, digits, `.`, `_`, `-`. */
 export const ROOM_CODE = /^[A-Za-z0-9._-]{1,64}$/;

@@ -4,7 +4,9 @@
 // found and filled), the members, and the reconnect backoff. socket.js feeds it frames and the time;
 // each method returns an Update saying what to send and show.
 
-import { CLIENT_ID_BYTES, CloseCode, ErrorCode, HISTORY_MAX_LIMIT, NICK_MAX_SCALARS, isValidReaction } from './protocol.js';
+import { CLIENT_ID_BYTES, CloseCode, ErrorCode, HISTORY_MAX_LIMIT, NICK_MAX_SCALARS, Role, isValidReaction } from './protocol.js';
+import { closeExplanation, refusalExplanation } from './auth.js';
+import { NO_SETTINGS, canModerate, formatWait, isRole, leaveText, parseBans, postWaitMs, roomSettings, settingsText } from './moderation.js';
 
 /** Our timings; none of them is the contract's. */
 export const Timing = Object.freeze({
@@ -29,11 +31,11 @@ export const Status = Object.freeze({
 });
 
 /** The close codes after which reconnecting cannot help (it would only repeat the close). */
-const FINAL_CLOSES = new Map([
-  [CloseCode.replaced, 'This chat was opened somewhere else. Reload the page to continue here.'],
-  [CloseCode.kicked, 'You were removed from this room.'],
-  [CloseCode.roomDeleted, 'This room was deleted.'],
-]);
+const FINAL_CLOSES = new Set([CloseCode.replaced, CloseCode.kicked, CloseCode.roomDeleted]);
+
+/** Sockets refused before they opened, in a row, before the page asks the server why (and says so). */
+export const PROBE_AFTER_FAILURES = 2;
+export const EXPLAIN_AFTER_FAILURES = 4;
 
 /** Exponential backoff with ±25 % jitter so a room does not stampede back; `random` in [0, 1). */
 export function backoffDelay(attempt, random) {
@@ -149,6 +151,17 @@ export class Update {
     this.jump = null;
     /** Messages from others that mention us. */
     this.mentioned = [];
+    /** The role, the room's settings or the ban list changed: redraw what depends on them. */
+    this.rulesChanged = false;
+    this.bansChanged = false;
+    /** A new moderator link {key, url} to show the owner. */
+    this.moderatorLink = null;
+    /** The token expired (4005) or was refused: ask the embedding page for a fresh one. */
+    this.needToken = false;
+    /** Sockets keep failing before they open: ask the server why (see auth.js probeRefusal). */
+    this.probe = false;
+    /** The room was deleted (4004): forget what was kept for it. */
+    this.roomGone = false;
   }
 }
 
@@ -158,11 +171,28 @@ export class ChatSession {
    * @param {{nick?: string|null, session?: string|null, outbox?: Array}} saved what the page kept: the
    *   nick to ask for, the session secret, and messages typed but never echoed
    */
-  constructor(room, { nick = null, session = null, outbox = [] } = {}) {
+  constructor(room, { nick = null, session = null, outbox = [], key = null, token = null } = {}) {
     this.room = room;
+    /** An owner or moderator key (§12), sent as `key`. */
+    this.key = key || null;
+    /** A signed token (§13), sent as `auth`. */
+    this.token = token || null;
+    /** Our role in the room (§12) and its settings, as the server last said. */
+    this.role = Role.member;
+    this.settings = { ...NO_SETTINGS };
+    /** The ban list of the last `bans` reply: [{nick, until}]. */
+    this.bans = [];
+    /** When the server last stored a message of ours (for slow mode), on the clock handed in. */
+    this.lastPostAt = null;
+    /** Members the server said are verified identities (§13). */
+    this.verifiedMembers = new Set();
+    /** Closed with 4005 (or refused with 401): waiting for setToken() before connecting again. */
+    this.awaitingToken = false;
+    /** Sockets refused before they opened since the last welcome. */
+    this.failedOpens = 0;
     this.nick = nick || null;
     this.session = session || null;
-    /** Messages sent but not yet echoed, oldest first: [{client_id, text, ts}]. */
+    /** Messages sent but not yet echoed, oldest first: [{client_id, text, ts, attachments?}]. */
     this.outbox = outbox.filter((m) => m && typeof m.client_id === 'string' && typeof m.text === 'string');
     this.ownClientIds = new Set(this.outbox.map((m) => m.client_id));
     /** id → message, each id once. */
@@ -231,6 +261,8 @@ export class ChatSession {
     const params = [['room', this.room]];
     if (this.nick) params.push(['nick', this.nick]);
     if (this.session) params.push(['session', this.session]);
+    if (this.key) params.push(['key', this.key]);
+    if (this.token) params.push(['auth', this.token]);
     if (this.everWelcomed) {
       params.push(['since', String(this.maxId())]);
       if (this.rev !== null) params.push(['rev', String(this.rev)]);
@@ -249,22 +281,93 @@ export class ChatSession {
     return update;
   }
 
-  /** The socket closed with `code`. Unless the close is final, reconnect after nextReconnectDelay(). */
-  closed(code) {
+  /**
+   * The socket closed with `code` and `reason`; `opened` says whether it ever opened (a refusal before
+   * the upgrade never does). Unless the close is final, reconnect after nextReconnectDelay().
+   */
+  closed(code, reason = '', opened = true) {
+    const wasConnected = this.connected;
     this.connected = false;
     // A history request lost with the socket must not block paging and gap filling for good.
     this.historyInFlight = false;
     const update = new Update();
     update.clearTyping = true;
-    const final = FINAL_CLOSES.get(code);
-    if (final) {
+    if (FINAL_CLOSES.has(code)) {
       this.stopped = true;
+      update.roomGone = code === CloseCode.roomDeleted;
       update.status = Status.disconnected;
-      this.line(update, final, 'error');
-    } else {
-      update.status = this.everWelcomed ? Status.reconnecting : Status.connecting;
+      this.line(update, closeExplanation(code, reason), 'error');
+      return update;
+    }
+    if (code === CloseCode.tokenExpired) {
+      this.awaitingToken = true;
+      update.needToken = true;
+      update.status = Status.disconnected;
+      this.line(update, closeExplanation(code, reason), 'error');
+      return update;
+    }
+    update.status = this.everWelcomed ? Status.reconnecting : Status.connecting;
+    if (!opened && !wasConnected) {
+      this.failedOpens += 1;
+      if (this.failedOpens === PROBE_AFTER_FAILURES) update.probe = true;
+      if (this.failedOpens === EXPLAIN_AFTER_FAILURES) {
+        this.line(update, 'The server is not letting this page in. It may be down, you may have been banned from this room, or your link may no longer be valid. Still trying…', 'error');
+      }
     }
     return update;
+  }
+
+  /** What `GET /api/rooms/{code}` answered after sockets kept failing (see auth.js probeRefusal). */
+  refused(status) {
+    const update = new Update();
+    if (this.connected || this.stopped) return update;
+    if (this.key && (status === 403 || status === 200)) {
+      // A revoked moderator key is refused before the upgrade: carry on as a member (the key stays
+      // stored, so a reload tries it again; a ban is then refused without a key too).
+      this.key = null;
+      this.failedOpens = 0;
+      this.attempt = 0;
+      this.line(update, 'Your owner or moderator link is not accepted here any more. Joining as a member.', 'error');
+      return update;
+    }
+    if (status === 401 && this.token) {
+      this.awaitingToken = true;
+      update.needToken = true;
+    } else if (status === 401 || status === 403 || status === 404) {
+      this.stopped = true;
+    } else {
+      return update;
+    }
+    update.status = Status.disconnected;
+    this.line(update, refusalExplanation(status, null), 'error');
+    return update;
+  }
+
+  /** A fresh token from the embedding page: connect again (resuming with `since`). */
+  setToken(token) {
+    const update = new Update();
+    this.token = token;
+    if (this.awaitingToken) {
+      this.awaitingToken = false;
+      this.attempt = 0;
+      this.failedOpens = 0;
+      if (!this.stopped) this.line(update, 'Signed in again. Reconnecting…');
+    }
+    return update;
+  }
+
+  /** Closed for good, or waiting for a token: the socket must not reconnect by itself. */
+  get paused() {
+    return this.stopped || this.awaitingToken;
+  }
+
+  /** How long until we may post (ms; Infinity while the room is locked to us). */
+  postWait(now) {
+    return postWaitMs(this.settings, this.role, this.lastPostAt, now);
+  }
+
+  get moderates() {
+    return canModerate(this.role);
   }
 
   /** The wait before the next attempt; each call counts one attempt. */
@@ -305,7 +408,7 @@ export class ChatSession {
    * A message typed by the user: refused here when it is over the server's limit, else queued with a
    * new client_id and sent when connected.
    */
-  say(text, { ts, randomBytes, replyTo = null }) {
+  say(text, { ts, randomBytes, replyTo = null, attachments = [], now = null }) {
     const update = new Update();
     const max = this.maxMessageBytes();
     const length = utf8Length(text);
@@ -313,8 +416,20 @@ export class ChatSession {
       this.line(update, `That message is too long: ${length} bytes, and this server takes at most ${max} bytes.`, 'error');
       return update;
     }
+    if (this.connected && now !== null) {
+      const wait = this.postWait(now);
+      if (wait === Infinity) {
+        this.line(update, 'Not sent: this room is locked, and only its owner and moderators can post.', 'error');
+        return update;
+      }
+      if (wait > 0) {
+        this.line(update, `Not sent: slow mode is on, and you can send again in ${formatWait(wait)}.`, 'error');
+        return update;
+      }
+    }
     const item = { client_id: clientIdFrom(randomBytes(CLIENT_ID_BYTES)), text, ts };
     if (Number.isInteger(replyTo) && replyTo > 0) item.reply_to = replyTo;
+    if (attachments.length) item.attachments = [...attachments];
     this.outbox.push(item);
     this.ownClientIds.add(item.client_id);
     update.outboxChanged = true;
@@ -351,6 +466,11 @@ export class ChatSession {
 
   remove(id) {
     return this.change({ type: 'delete', id });
+  }
+
+  /** A moderation command (§12): kick, ban, unban, bans, room, moderator_key, revoke_moderator_keys. */
+  moderate(frame) {
+    return this.change(frame);
   }
 
   /** Adds our reaction, or takes it back when we already reacted with that emoji. */
@@ -535,8 +655,11 @@ export class ChatSession {
 function messageFrame(item) {
   const frame = { type: 'message', text: item.text, client_id: item.client_id };
   if (item.reply_to) frame.reply_to = item.reply_to;
+  if (Array.isArray(item.attachments) && item.attachments.length) frame.attachments = item.attachments;
   return frame;
 }
+
+const MODERATION_COMMANDS = new Set(['kick', 'ban', 'unban', 'bans', 'room', 'moderator_key', 'revoke_moderator_keys']);
 
 /** One handler per server event type, called on the session. */
 const EVENTS = {
@@ -548,7 +671,13 @@ const EVENTS = {
     this.connected = true;
     this.everWelcomed = true;
     this.attempt = 0;
+    this.failedOpens = 0;
     this.session = ev.session || null;
+    this.role = isRole(ev.role) ? ev.role : Role.member;
+    this.settings = roomSettings(NO_SETTINGS, ev.room);
+    update.rulesChanged = true;
+    if (Array.isArray(ev.verified_members)) this.verifiedMembers = new Set(ev.verified_members.filter((n) => typeof n === 'string'));
+    if (ev.verified === true && typeof ev.nick === 'string') this.verifiedMembers.add(ev.nick);
     this.setNick(update, ev.nick);
     this.limits = ev.limits && typeof ev.limits === 'object' ? ev.limits : null;
     this.noteRev(ev.rev);
@@ -575,6 +704,11 @@ const EVENTS = {
   message(ev) {
     const update = new Update();
     const { type, ...message } = ev; // held as the message object alone, the same shape as in history
+    // Our own echo starts the slow-mode wait (the server counts from when it stored the message).
+    if (ev.client_id && this.outbox.some((m) => m.client_id === ev.client_id)) {
+      this.lastPostAt = this.lastFrameAt;
+      update.rulesChanged = true;
+    }
     this.addMessages(update, [message]);
     update.stoppedTyping.push(ev.nick);
     return update;
@@ -602,6 +736,10 @@ const EVENTS = {
   join(ev) {
     const update = new Update();
     if (!this.members.some((m) => m === ev.nick)) this.setMembers(update, [...this.members, ev.nick]);
+    if (ev.verified === true) {
+      this.verifiedMembers.add(ev.nick);
+      update.membersChanged = true;
+    }
     this.line(update, `${ev.nick} joined`, 'join');
     return update;
   },
@@ -609,8 +747,46 @@ const EVENTS = {
   leave(ev) {
     const update = new Update();
     this.setMembers(update, this.members.filter((m) => m !== ev.nick));
+    this.verifiedMembers.delete(ev.nick);
     update.stoppedTyping.push(ev.nick);
-    this.line(update, `${ev.nick} left`, 'leave');
+    this.line(update, leaveText(ev), 'leave');
+    if (ev.reason === 'banned' && this.moderates) update.bansChanged = true;
+    return update;
+  },
+
+  room(ev) {
+    const update = new Update();
+    const before = this.settings;
+    this.settings = roomSettings(before, ev.room);
+    update.rulesChanged = true;
+    if (ev.room) update.room = { ...ev.room, name: this.settings.name };
+    const text = settingsText(before, this.settings);
+    if (text) this.line(update, text, 'notice');
+    return update;
+  },
+
+  bans(ev) {
+    const update = new Update();
+    this.bans = parseBans(ev.bans);
+    update.bansChanged = true;
+    return update;
+  },
+
+  // Not in the contract's tables: a server that tells a connection its role changed (e.g. after
+  // revoke_moderator_keys) may send {type: "role", role}; the page follows it.
+  role(ev) {
+    const update = new Update();
+    if (isRole(ev.role) && ev.role !== this.role) {
+      this.role = ev.role;
+      update.rulesChanged = true;
+      this.line(update, ev.role === Role.member ? 'You are no longer a moderator of this room.' : `You are now ${ev.role === Role.owner ? 'the owner' : 'a moderator'} of this room.`);
+    }
+    return update;
+  },
+
+  moderator_key(ev) {
+    const update = new Update();
+    if (typeof ev.url === 'string') update.moderatorLink = { key: typeof ev.key === 'string' ? ev.key : null, url: ev.url };
     return update;
   },
 
@@ -647,8 +823,10 @@ const EVENTS = {
       [ErrorCode.invalidNick]: `That name cannot be used. Names are 1–${NICK_MAX_SCALARS} characters.`,
       [ErrorCode.tooLarge]: !ev.client_id && this.lastChange === 'react' ? 'That message has as many different reactions as it can take.'
         : max ? `That message is too long (the limit is ${max} bytes).` : 'That message is too long.',
-      [ErrorCode.notFound]: ev.client_id ? 'Not sent: the message you replied to is not there any more.' : 'That message is not there any more.',
-      [ErrorCode.forbidden]: 'You cannot do that to this message.',
+      [ErrorCode.notFound]: ev.client_id ? 'Not sent: the message you replied to is not there any more, or one of its files expired.'
+        : MODERATION_COMMANDS.has(this.lastChange) ? 'Nobody by that name is in the room (or on the ban list).' : 'That message is not there any more.',
+      [ErrorCode.forbidden]: this.settings.locked && !this.moderates ? 'Not done: this room is locked, and only its owner and moderators can post or react.'
+        : MODERATION_COMMANDS.has(this.lastChange) ? 'Only the room’s owner and moderators can do that.' : 'You cannot do that to this message.',
     }[ev.code] || ev.message || 'The server refused that.';
     // An error answering a history request (e.g. a bad limit) also ends that request.
     if (ev.code === ErrorCode.badRequest && !ev.client_id) this.historyInFlight = false;
@@ -659,15 +837,19 @@ const EVENTS = {
     }
     if (ev.code === ErrorCode.rateLimited || ev.code === ErrorCode.unavailable) {
       // Not stored; still in the outbox. One retry at a time, and resending is safe thanks to client_id.
-      this.line(update, 'Your message was not stored yet. It will be retried in a moment.', 'error');
+      // Under slow mode the retry waits for the whole slow-mode interval, which the server counts.
+      const slow = ev.code === ErrorCode.rateLimited && this.settings.slow_mode > 0 && !this.moderates ? this.settings.slow_mode * 1000 : 0;
+      this.line(update, slow ? `Slow mode: your message will be sent in ${formatWait(slow)}.` : 'Your message was not stored yet. It will be retried in a moment.', 'error');
       if (!this.retryPending) {
         this.retryPending = true;
-        update.retryAfterMs = Timing.retryAfterMs;
+        update.retryAfterMs = Math.max(Timing.retryAfterMs, slow);
       }
       return update;
     }
-    // The server names the refused message: it will never be accepted, so stop resending it.
-    if (ev.client_id && (ev.code === ErrorCode.tooLarge || ev.code === ErrorCode.badRequest || ev.code === ErrorCode.notFound)) {
+    // The server names the refused message: it will never be accepted, so stop resending it (a locked
+    // room refuses it with `forbidden`).
+    const forGood = [ErrorCode.tooLarge, ErrorCode.badRequest, ErrorCode.notFound, ErrorCode.forbidden];
+    if (ev.client_id && forGood.includes(ev.code)) {
       this.acknowledge(update, ev.client_id);
     }
     this.line(update, text, 'error');

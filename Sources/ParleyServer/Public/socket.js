@@ -42,7 +42,7 @@ export class RoomSocket {
   connect() {
     this.timers.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    if (this.ws || this.session.stopped) return;
+    if (this.ws || this.session.paused) return;
     this.handle(this.session.connecting(this.now()));
     let ws;
     try {
@@ -55,25 +55,27 @@ export class RoomSocket {
     this.welcomeTimer = this.timers.setTimeout(() => {
       if (this.ws === ws && !this.session.connected) ws.close();
     }, Timing.welcomeTimeoutMs);
+    let opened = false;
+    ws.onopen = () => { opened = true; };
     ws.onmessage = (e) => { if (this.ws === ws) this.handle(this.session.receive(e.data, this.now())); };
-    ws.onclose = (e) => { if (this.ws === ws) this.closed(e.code); };
+    ws.onclose = (e) => { if (this.ws === ws) this.closed(e.code, e.reason || '', opened); };
   }
 
-  closed(code) {
+  closed(code, reason = '', opened = true) {
     this.timers.clearTimeout(this.welcomeTimer);
     this.ws = null;
-    this.handle(this.session.closed(code));
+    this.handle(this.session.closed(code, reason, opened));
     this.scheduleReconnect();
   }
 
   scheduleReconnect() {
-    if (this.reconnectTimer || this.session.stopped) return;
+    if (this.reconnectTimer || this.session.paused) return;
     this.reconnectTimer = this.timers.setTimeout(() => this.connect(), this.session.nextReconnectDelay(this.random()));
   }
 
   /** Skip the wait when the browser tells us the network or the tab is back. */
   reconnectNow() {
-    if (this.ws || this.session.stopped) return;
+    if (this.ws || this.session.paused) return;
     this.session.reconnectNow();
     this.connect();
   }

@@ -32,3 +32,9 @@ export const sessionSecret = {
   load: (room) => get('sessionStorage', 'parley.session.' + room),
   save: (room, secret) => set('sessionStorage', 'parley.session.' + room, secret),
 };
+
+/** A room's owner or moderator key (§12), from its `#key=` link: kept per room so a reload stays owner. */
+export const roomKey = {
+  load: (room) => get('localStorage', 'parley.key.' + room),
+  save: (room, key) => set('localStorage', 'parley.key.' + room, key),
+};

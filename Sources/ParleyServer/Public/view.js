@@ -5,6 +5,7 @@
 // so a message cannot inject markup.
 
 import { Timing, hasReacted, sameNick } from './session.js';
+import { attachmentsNode } from './files-view.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -70,6 +71,8 @@ function appendMentions(parent, text, me) {
 /** A one-line preview of a message, for replies and search results. */
 export function preview(m, max = 90) {
   if (m.deleted) return 'deleted message';
+  const files = Array.isArray(m.attachments) ? m.attachments.length : 0;
+  if (!m.text.trim() && files) return files === 1 ? `a file: ${m.attachments[0].name}` : `${files} files`;
   const flat = m.text.replace(/\s+/g, ' ').trim();
   const scalars = Array.from(flat);
   return scalars.length > max ? scalars.slice(0, max - 1).join('') + '…' : flat;
@@ -92,6 +95,16 @@ function appendRichText(parent, text, me) {
     last = start + raw.length;
   }
   appendMentions(parent, text.slice(last), me);
+}
+
+/** The mark beside a verified member's nick (§13): an app vouched for who they are. */
+export function verifiedMark() {
+  const mark = el('span', 'verified-mark', '✓');
+  mark.dataset.testid = 'verified-mark';
+  mark.setAttribute('role', 'img');
+  mark.setAttribute('aria-label', 'verified');
+  mark.title = 'Verified: the app this chat belongs to vouches for this name';
+  return mark;
 }
 
 function button(className, text, action, label) {
@@ -154,6 +167,13 @@ export class ChatView {
     $('room-code').textContent = codeAsTitle ? 'Room code' : room;
     $('room-code').classList.toggle('muted', codeAsTitle);
     this.updateTitle();
+  }
+
+  setTopic(topic) {
+    const node = $('room-topic');
+    node.textContent = topic || '';
+    node.title = topic || '';
+    node.hidden = !topic;
   }
 
   setStatus(status) {
@@ -317,6 +337,12 @@ export class ChatView {
       const remove = button('msg-action msg-action-danger', 'Delete', 'delete', 'Delete your message');
       remove.dataset.testid = 'delete-button';
       bar.append(edit, remove);
+    } else if (this.session.moderates) {
+      const more = button('msg-action', 'Moderate', 'moderate', `Moderate ${m.nick}’s message`);
+      more.dataset.testid = 'moderate-button';
+      more.setAttribute('aria-haspopup', 'menu');
+      more.setAttribute('aria-expanded', 'false');
+      bar.append(more);
     }
     return bar;
   }
@@ -343,6 +369,7 @@ export class ChatView {
     // Grouped messages keep their nick for tests and screen readers, hidden only visually.
     const meta = el('div', grouped ? 'msg-meta visually-hidden' : 'msg-meta');
     meta.append(el('span', 'msg-nick', m.nick));
+    if (m.verified === true) meta.append(verifiedMark());
     if (own && !grouped) meta.append(el('span', 'you-tag', 'you'));
     const time = el('time', 'msg-time', formatTime(date));
     if (!Number.isNaN(date.getTime())) {
@@ -368,6 +395,8 @@ export class ChatView {
       }
     }
     main.append(body);
+    if (!m.deleted && Array.isArray(m.attachments) && m.attachments.length) main.append(attachmentsNode(m.attachments));
+    if (pending && Array.isArray(m.files) && m.files.length) main.append(el('div', 'pending-files', m.files.length === 1 ? '1 file' : `${m.files.length} files`));
     if (!m.deleted && Array.isArray(m.reactions) && m.reactions.length) main.append(this.reactionsNode(m));
     if (pending) main.append(el('div', 'pending-label'));
 
@@ -471,7 +500,7 @@ export class ChatView {
   // ---------- pending messages ----------
 
   renderPending(item) {
-    const node = this.messageNode({ nick: this.session.nick || 'you', text: item.text, ts: item.ts, reply_to: item.reply_to }, false, true);
+    const node = this.messageNode({ nick: this.session.nick || 'you', text: item.text, ts: item.ts, reply_to: item.reply_to, files: item.attachments }, false, true);
     node.classList.add('own');
     node.dataset.clientId = item.client_id;
     $('pending').append(node);
@@ -533,7 +562,18 @@ export class ChatView {
       const li = el('li', 'member');
       li.dataset.testid = 'member';
       li.append(avatar(nick), el('span', 'member-nick', nick));
+      if (this.session.verifiedMembers.has(nick)) li.append(verifiedMark());
       if (nick === me) li.append(el('span', 'you-tag', 'you'));
+      else if (this.session.moderates) {
+        const more = el('button', 'btn btn-icon member-menu-button', '⋯');
+        more.type = 'button';
+        more.dataset.testid = 'member-menu-button';
+        more.dataset.nick = nick;
+        more.setAttribute('aria-label', `Moderate ${nick}`);
+        more.setAttribute('aria-haspopup', 'menu');
+        more.setAttribute('aria-expanded', 'false');
+        li.append(more);
+      }
       return li;
     }));
     $('member-count').textContent = String(sorted.length);
