@@ -182,15 +182,15 @@ import Testing
     }
 
     @Test func unattachedFilesAreSweptAndDeletedMessagesTakeTheirFiles() async throws {
-        try await withServer(.set(\.unattachedFileLifetime, .seconds(1))) { server in
+        // Long enough that the kept file is attached before any sweep could take it, even on a loaded machine.
+        try await withServer(.set(\.unattachedFileLifetime, .seconds(5))) { server in
             let (ann, _) = try await server.join("room=f&nick=ann")
-            let loose = try #require(Self.json(try await Self.upload(server, name: "loose"))["url"] as? String)
             let kept = try #require(Self.json(try await Self.upload(server, name: "kept", Self.png + [1]))["id"] as? String)
             try await ann.send(.message(text: "with file", clientID: nil, attachments: [kept]))
             let message = try await ann.nextMessage()
-            // (Not checked to be there first: on a loaded machine a second may pass before the GET.)
+            let loose = try #require(Self.json(try await Self.upload(server, name: "loose"))["url"] as? String)
             // The lifetime is a duration, so there is no event to await: poll until the sweep (every quarter of it) took it.
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(30)
             while try await server.raw("GET", loose).status != 404, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
