@@ -44,7 +44,7 @@ public func fuzzClientCommand(_ start: UnsafePointer<UInt8>, _ count: Int) -> CI
     }
     require(sameScalars("\(again)", "\(command)"), "\(command) came back as \(again) from \(command.json.debugDescription)")
 
-    if case .message(let text, _, _) = command, let valid = try? MessageText.validate(text, maxBytes: 4096) {
+    if case .message(let text, _, _, _) = command, let valid = try? MessageText.validate(text, maxBytes: 4096) {
         require(!valid.isEmpty && valid.utf8.count <= 4096, "text out of bounds passed: \(valid.debugDescription)")
         require(!valid.unicodeScalars.allSatisfy(\.properties.isWhitespace), "white-space text passed: \(valid.debugDescription)")
         require(!valid.utf8.contains(0), "text with U+0000 passed")

@@ -46,7 +46,7 @@ public func fuzzEventEncoder(_ start: UnsafePointer<UInt8>, _ count: Int) -> CIn
         require(length == payload.count && bytes.count == headerSize + length, "header says \(length) bytes for \(payload.count)")
         require(headerSize == (length < 126 ? 2 : length < 65536 ? 4 : 10), "header of \(headerSize) bytes for \(length)")
         require(Array(bytes[headerSize...]) == payload, "frame payload differs")
-    case .nick, .typing, .pong, .error:
+    case .nick, .typing, .pong, .error, .removed, .room, .bans, .moderatorKey:
         break
     }
     return 0

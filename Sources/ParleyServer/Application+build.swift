@@ -98,7 +98,7 @@ public func buildApplication(
             )
         )
     }
-    let webUI = try WebUIRoutes()
+    let webUI = try WebUIRoutes(embedOrigins: configuration.embedOrigins)
 
     let router = Router(context: ParleyRequestContext.self)
     router.add(middleware: ErrorMiddleware())

@@ -17,6 +17,9 @@ public struct ServerConfiguration: Sendable {
     public var roomCreation = RoomCreation.open
     /// Origins allowed to open WebSockets besides the server's own; `*` allows any.
     public var allowedOrigins: [String] = []
+    /// Origins whose pages may show the web UI in a frame (`frame-ancestors`); none by default, so no other site
+    /// can frame it (clickjacking). An app that embeds Parley (docs/AUTH.md) names its own origin here.
+    public var embedOrigins: [String] = []
     public var historySize = 50
     public var maxMessageBytes = Limits.defaultMaxMessageBytes
     public var maxFrameBytes = Limits.defaultMaxFrameBytes
@@ -97,5 +100,20 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
         case .sqliteMemory: "sqlite::memory:"
         case .postgres: "postgres://…"
         }
+    }
+}
+
+extension ServerConfiguration {
+    /// `value` as a CSP source for one origin (`https://host[:port]`, lower-cased), or nil when it is not one:
+    /// anything with a path, query, user or other scheme would widen or break the policy.
+    public static func embedOrigin(_ value: String) -> String? {
+        guard let components = URLComponents(string: value), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
+            host.allSatisfy({ $0.isLetter || $0.isNumber || "-.[]:".contains($0) }),
+            components.path.isEmpty || components.path == "/", components.query == nil, components.fragment == nil,
+            components.user == nil, components.password == nil
+        else { return nil }
+        let port = components.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(host.lowercased())\(port)"
     }
 }

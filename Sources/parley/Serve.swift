@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens.") var authPublicKey: String?
     @Option(help: "optional: anonymous nicks beside verified ones; required: every WebSocket and state-changing request needs a token.")
     var auth = "optional"
+    @Option(help: "An origin (https://app.example) whose pages may show the web UI in a frame (repeatable).") var embedOrigin: [String] = []
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -65,10 +66,11 @@ struct Serve: AsyncParsableCommand {
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
         "sqlite-synchronous",
         "admin-token", "auth-secret", "auth-public-key", "auth",
+        "embed-origin",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
-    static let listOptions: Set<String> = ["allowed-origin", "trusted-proxy"]
+    static let listOptions: Set<String> = ["allowed-origin", "trusted-proxy", "embed-origin"]
 
     /// `--option value` pairs for each `PARLEY_OPTION` set in the environment whose flag is not given.
     /// `PARLEY_ALLOWED_ORIGIN` may list several origins separated by commas.
@@ -118,6 +120,9 @@ struct Serve: AsyncParsableCommand {
         guard httpRatePerSecond >= 0 else { throw ValidationError("--http-rate-per-second must be 0 or more") }
         for proxy in trustedProxy where AddressRange(proxy) == nil {
             throw ValidationError("--trusted-proxy \(proxy) is not an address or CIDR range")
+        }
+        for origin in embedOrigin where ServerConfiguration.embedOrigin(origin) == nil {
+            throw ValidationError("--embed-origin \(origin) is not an origin (http://HOST[:PORT] or https://…, no path)")
         }
         if let publicURL, PublicURL(publicURL) == nil {
             throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
@@ -172,6 +177,7 @@ struct Serve: AsyncParsableCommand {
         configuration.httpRatePerSecond = Double(httpRatePerSecond)
         configuration.trustedProxies = trustedProxy.compactMap(AddressRange.init)
         configuration.publicURL = publicURL.flatMap(PublicURL.init)
+        configuration.embedOrigins = embedOrigin.compactMap(ServerConfiguration.embedOrigin)
         configuration.sqliteSynchronous = SQLiteSynchronous(rawValue: sqliteSynchronous)!
         configuration.adminToken = adminToken
         configuration.authSecret = authSecret

@@ -70,6 +70,8 @@ import Testing
         (["--trusted-proxy", "10.0.0.0/33"], [:], "--trusted-proxy 10.0.0.0/33 is not"),
         ([], ["PARLEY_TRUSTED_PROXY": "10.0.0.0/8,bogus"], "--trusted-proxy bogus is not"),
         (["--public-url", "chat.example"], [:], "--public-url must be"),
+        (["--embed-origin", "https://app.example/chat"], [:], "--embed-origin https://app.example/chat is not an origin"),
+        ([], ["PARLEY_EMBED_ORIGIN": "https://app.example,'none'"], "--embed-origin 'none' is not an origin"),
         (["--handshake-timeout", "0"], [:], "--handshake-timeout must be at least 1"),
         ([], ["PARLEY_HTTP_RATE_BURST": "0"], "--http-rate-burst must be at least 1"),
         (["--http-rate-per-second=-1"], [:], "--http-rate-per-second must be 0 or more"),

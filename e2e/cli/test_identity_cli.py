@@ -122,7 +122,12 @@ def test_the_example_app_mints_tokens_that_parley_shows_as_verified(make_server)
         port = re.search(r":(\d+)$", app.stdout.readline().strip()).group(1)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/?user=grace", timeout=10) as reply:
             page = reply.read().decode()
-        src = re.search(r'<iframe src="([^"]+)"', page).group(1).replace("&amp;", "&")
+        src = re.search(r'<iframe [^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
+        # The page answers the frame's parley:token-expired from Parley's origin only, with a token from /token.
+        assert f"event.origin !== {json.dumps(server.http_url)}" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/token?user=grace", timeout=10) as reply:
+            fresh = reply.read().decode()
+        assert fresh.count(".") == 2
         assert src.startswith(f"{server.http_url}/r/team?auth=")
         token = src.split("auth=", 1)[1]
         socket = websocket.create_connection(f"{server.ws_url}/ws?room=team&auth={token}", timeout=10)
