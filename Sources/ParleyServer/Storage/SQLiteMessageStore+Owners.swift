@@ -8,11 +8,7 @@ extension SQLiteMessageStore {
     public func createRoom(code: String, name: String?, ownerKey: SecretDigest) async throws -> RoomRecord {
         defer { checkpointer?.committed() }
         return try await database.write { db in
-            try db.execute(
-                sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomIDSQL), ?, ?, ?, 0)",
-                arguments: [code, name, Timestamp.now().milliseconds]
-            )
-            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+            let record = try Self.insertRoom(db, code: code, name: name)
             try Self.insertKey(db, roomID: record.id, key: ownerKey, role: .owner)
             return record
         }

@@ -22,14 +22,17 @@ extension SQLiteMessageStore {
 
     public func createRoom(code: String, name: String?) async throws -> RoomRecord {
         defer { checkpointer?.committed() }
-        return try await database.write { db in
-            try db.execute(
-                sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomIDSQL), ?, ?, ?, 0)",
-                arguments: [code, name, Timestamp.now().milliseconds]
-            )
-            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
-            return record
-        }
+        return try await database.write { db in try Self.insertRoom(db, code: code, name: name) }
+    }
+
+    /// A new room (not an open one) under a fresh id; a taken code fails the transaction.
+    static func insertRoom(_ db: Database, code: String, name: String?) throws -> RoomRecord {
+        try db.execute(
+            sql: "INSERT INTO rooms (id, code, name, created_at, last_id) VALUES (\(Self.nextRoomIDSQL), ?, ?, ?, 0)",
+            arguments: [code, name, Timestamp.now().milliseconds]
+        )
+        guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+        return record
     }
 
     /// Above every id a room ever had, forgotten ones included: SQLite would otherwise give the next room the
