@@ -169,6 +169,9 @@ import Testing
             try await ann.send(#"{"type":"message","text":"ten","attachments":\#(Self.jsonList(Array(ids[2..<11]) + [foreign]))}"#)
             #expect(try await ann.nextError() == .notFound)
 
+            // Refusals are answers: on PostgreSQL the database still counts as reachable.
+            #expect(try await Self.databaseSilent(server) == false)
+
             let posted = try await server.http(
                 "POST",
                 "/api/rooms/\(f)/messages",
@@ -185,6 +188,11 @@ import Testing
             let page = try await server.http("GET", "/api/rooms/\(f)/messages")
             #expect(((page.json["messages"] as? [[String: Any]])?.first?["attachments"] as? [[String: Any]])?.first?["height"] as? Int == 480)
         }
+    }
+
+    /// Whether `parley_postgres_reachable` says the database stopped answering (never, on SQLite).
+    static func databaseSilent(_ server: TestServer) async throws -> Bool {
+        try await server.http("GET", "/metrics").body.contains("parley_postgres_reachable 0")
     }
 
     static func jsonList(_ ids: [String]) -> String {

@@ -47,7 +47,7 @@ struct PostgresFileStore: FileStore {
     func finish(content: Int64, upload: FileUpload, maxRoomBytes: Int64) async throws -> StoredFile {
         do {
             return try await finishOnce(content: content, upload: upload, maxRoomBytes: maxRoomBytes)
-        } catch let error as PostgresTransactionError where (error.closureError as? PSQLError)?.serverInfo?[.sqlState] == "23505" {
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             return try await finishOnce(content: content, upload: upload, maxRoomBytes: maxRoomBytes)
         }
     }
@@ -56,64 +56,67 @@ struct PostgresFileStore: FileStore {
         let now = Timestamp.now()
         let width = upload.width.map(Int32.init(clamping:))
         let height = upload.height.map(Int32.init(clamping:))
-        do {
-            return try await client.withDeadline(Self.callTimeout) { db in
-                try await db.withTransaction(logger: logger) { db in
-                    try await db.query("SELECT pg_advisory_xact_lock(7210, \(Int32(truncatingIfNeeded: upload.roomID)))", logger: logger)
-                    var used: Int64 = 0
-                    for try await bytes in try await db.query(
-                        "SELECT coalesce(sum(size), 0)::BIGINT FROM files WHERE room_id = \(upload.roomID)",
-                        logger: logger
-                    ).decode(Int64.self) {
-                        used = bytes
-                    }
-                    guard used + upload.size <= maxRoomBytes else { throw FileRefusal.roomFull }
-                    // Locked, so a sweep that would take it away waits for this file to use it (and then keeps it).
-                    var contentID = content
-                    for try await existing in try await db.query(
-                        "SELECT id FROM file_contents WHERE hash = \(upload.hash) FOR UPDATE",
-                        logger: logger
-                    ).decode(Int64.self) {
-                        contentID = existing
-                    }
-                    if contentID != content {
-                        // The same bytes are stored already: this upload's copy is left for the sweep.
-                        try await db.query("UPDATE file_contents SET created_at = 0 WHERE id = \(content)", logger: logger)
-                    } else {
+        // A full room is an answer, returned rather than thrown, so the pool does not count it as a silent database.
+        let outcome: Result<StoredFile, FileRefusal> = try await client.withDeadline(Self.callTimeout) { db in
+            do {
+                return .success(
+                    try await db.transaction(logger: logger) { db in
+                        try await db.query("SELECT pg_advisory_xact_lock(7210, \(Int32(truncatingIfNeeded: upload.roomID)))", logger: logger)
+                        var used: Int64 = 0
+                        for try await bytes in try await db.query(
+                            "SELECT coalesce(sum(size), 0)::BIGINT FROM files WHERE room_id = \(upload.roomID)",
+                            logger: logger
+                        ).decode(Int64.self) {
+                            used = bytes
+                        }
+                        guard used + upload.size <= maxRoomBytes else { throw FileRefusal.roomFull }
+                        // Locked, so a sweep that would take it away waits for this file to use it (and then keeps it).
+                        var contentID = content
+                        for try await existing in try await db.query(
+                            "SELECT id FROM file_contents WHERE hash = \(upload.hash) FOR UPDATE",
+                            logger: logger
+                        ).decode(Int64.self) {
+                            contentID = existing
+                        }
+                        if contentID != content {
+                            // The same bytes are stored already: this upload's copy is left for the sweep.
+                            try await db.query("UPDATE file_contents SET created_at = 0 WHERE id = \(content)", logger: logger)
+                        } else {
+                            try await db.query(
+                                "UPDATE file_contents SET hash = \(upload.hash), size = \(upload.size) WHERE id = \(content)",
+                                logger: logger
+                            )
+                        }
                         try await db.query(
-                            "UPDATE file_contents SET hash = \(upload.hash), size = \(upload.size) WHERE id = \(content)",
+                            """
+                            INSERT INTO files (id, room_id, content_id, name, type, size, width, height, created_at)
+                            VALUES (\(upload.id), \(upload.roomID), \(contentID), \(upload.name), \(upload.type), \(upload.size),
+                                \(width), \(height), \(now.milliseconds))
+                            """,
                             logger: logger
                         )
+                        return StoredFile(
+                            attachment: Attachment(
+                                id: upload.id,
+                                name: upload.name,
+                                type: upload.type,
+                                size: upload.size,
+                                width: upload.width,
+                                height: upload.height
+                            ),
+                            roomID: upload.roomID,
+                            contentID: contentID,
+                            hash: upload.hash,
+                            messageID: nil,
+                            createdAt: now
+                        )
                     }
-                    try await db.query(
-                        """
-                        INSERT INTO files (id, room_id, content_id, name, type, size, width, height, created_at)
-                        VALUES (\(upload.id), \(upload.roomID), \(contentID), \(upload.name), \(upload.type), \(upload.size),
-                            \(width), \(height), \(now.milliseconds))
-                        """,
-                        logger: logger
-                    )
-                    return StoredFile(
-                        attachment: Attachment(
-                            id: upload.id,
-                            name: upload.name,
-                            type: upload.type,
-                            size: upload.size,
-                            width: upload.width,
-                            height: upload.height
-                        ),
-                        roomID: upload.roomID,
-                        contentID: contentID,
-                        hash: upload.hash,
-                        messageID: nil,
-                        createdAt: now
-                    )
-                }
+                )
+            } catch let refusal as FileRefusal {
+                return .failure(refusal)
             }
-        } catch let error as PostgresTransactionError {
-            if let refusal = error.closureError as? FileRefusal { throw refusal }
-            throw error
         }
+        return try outcome.get()
     }
 
     func abandon(content: Int64) async {
@@ -181,7 +184,7 @@ struct PostgresFileStore: FileStore {
             // Taken out of reach of deduplication first, unless an upload has just started using it again. The row
             // lock waits for an upload finishing with it; the next statement then sees that upload's file.
             let claimed = try await client.withDeadline(Self.callTimeout) { db in
-                try await db.withTransaction(logger: logger) { db in
+                try await db.transaction(logger: logger) { db in
                     try await db.query("SELECT id FROM file_contents WHERE id = \(content) FOR UPDATE", logger: logger)
                     let rows = try await db.query(
                         """

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ParleyProtocol
 import PostgresNIO
 
@@ -15,17 +16,16 @@ extension PostgresMessageStore {
     func appendAttached(_ pending: PendingMessage) async throws -> AppendResult {
         do {
             return try await client.withDeadline(Self.callTimeout) { db in
-                try await db.withTransaction(logger: self.logger) { db in
-                    try await self.appendAttached(pending, on: db)
+                // A refusal is an answer: caught here, so the pool does not count it as a silent database.
+                do {
+                    return try await db.transaction(logger: self.logger) { db in try await self.appendAttached(pending, on: db) }
+                } catch let refused as Refused {
+                    return .refused(refused.error)
                 }
             }
-        } catch let error as PostgresTransactionError {
-            if let refused = error.closureError as? Refused { return .refused(refused.error) }
-            if let rowError = error.closureError as? PSQLError, Self.isRowError(rowError) {
-                logger.warning("a message could not be stored", metadata: ["error": "\(String(reflecting: rowError))"])
-                return .refused(Self.rowRefused)
-            }
-            throw error
+        } catch let error as PSQLError where Self.isRowError(error) {
+            logger.warning("a message could not be stored", metadata: ["error": "\(String(reflecting: error))"])
+            return .refused(Self.rowRefused)
         }
     }
 
@@ -78,5 +78,20 @@ extension PostgresMessageStore {
     static func decodeAttachments(_ json: String) -> [Attachment]? {
         guard let stored = try? JSONDecoder().decode([StoredAttachment].self, from: Data(json.utf8)) else { return nil }
         return stored.map { Attachment(id: $0.id, name: $0.name, type: $0.type, size: $0.size, width: $0.width, height: $0.height) }
+    }
+}
+
+extension PostgresConnection {
+    /// `withTransaction` that throws what failed (the body's error, or BEGIN's or COMMIT's) rather than
+    /// postgres-nio's wrapper, so that ``PostgresPool`` can tell an error PostgreSQL sent from silence.
+    func transaction<Value: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> Value
+    ) async throws -> Value {
+        do {
+            return try await withTransaction(logger: logger) { db in try await body(db) }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        }
     }
 }
