@@ -43,9 +43,15 @@ extension FileTests {
                 let history = try await first.http("GET", "/api/rooms/\(room)/messages")
                 #expect(((history.json["messages"] as? [[String: Any]])?.last?["attachments"] as? [[String: Any]])?.first?["url"] as? String == url)
 
-                // Deleted by its author: its file is gone from both nodes once the update arrives.
+                // An edit keeps the files; a deletion by its author takes them from both nodes.
+                try await bob.send(.edit(id: message.id, text: "look!"))
+                for socket in [bob, alice] {
+                    let (_, edited) = try await socket.nextUpdate()
+                    #expect(edited.text == "look!" && edited.attachments == message.attachments)
+                }
                 try await bob.send(.delete(id: message.id))
-                _ = try await alice.nextUpdate()
+                let (_, deleted) = try await alice.nextUpdate()
+                #expect(deleted.deleted == true && deleted.attachments == nil)
                 #expect(try await second.raw("GET", url).status == 404)
                 #expect(try await first.raw("GET", url).status == 404)
             }
