@@ -22,7 +22,7 @@ def free_port():
 
 
 class ParleyServer:
-    """One `parley serve` on 127.0.0.1 with an SQLite file. Port 0 picks a free port on the first start;
+    """One `parley serve` on 127.0.0.1 with an SQLite file (or a `postgres://` URL). Port 0 picks a free port on the first start;
     later starts reuse that port and the database, so a test can stop or kill it and bring it back."""
 
     def __init__(self, database, port=0, extra_args=()):
@@ -31,6 +31,11 @@ class ParleyServer:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log = []
+
+    @property
+    def database_url(self):
+        # A PostgreSQL URL as it is; anything else is an SQLite file.
+        return self.database if self.database.startswith("postgres://") else f"sqlite:{self.database}"
 
     @property
     def base_url(self):
@@ -44,7 +49,7 @@ class ParleyServer:
 
     def start(self, timeout=30):
         cmd = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--database", f"sqlite:{self.database}", *self.extra_args]
+               "--database", self.database_url, *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, errors="replace")
         ready = threading.Event()

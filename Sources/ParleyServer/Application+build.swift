@@ -26,6 +26,7 @@ public func buildApplication(
         let node = String(SessionSecret.random().description.prefix(12))
         let postgres = try await PostgresMessageStore.open(url: url, node: node, metrics: metrics, logger: logger)
         store = postgres
+        files = PostgresFileStore(client: postgres.client, logger: logger)
         presence = ClusterPresence(client: postgres.client, node: node, logger: logger)
     } else {
         let sqlite = try SQLiteMessageStore(

@@ -1,13 +1,17 @@
 import Foundation
 import GRDB
+import Logging
 import ParleyProtocol
 import ParleyTestSupport
+import PostgresNIO
 import Testing
 
 @testable import ParleyServer
 
-/// Files (§14) over real sockets: upload, serve, attach, limits, sweep and deletion.
-@Suite struct FileTests {
+/// Files (§14) over real sockets, on both storages: upload, serve, attach, limits, sweep and deletion.
+/// Serialized: the sweep test sweeps every unattached file of the shared PostgreSQL, which would take the
+/// files of tests running beside it.
+@Suite(.serialized) struct FileTests {
     /// A PNG whose header says 640×480, followed by filler bytes.
     static let png: [UInt8] =
         [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8) + [0, 0, 2, 0x80, 0, 0, 1, 0xE0]
@@ -16,7 +20,7 @@ import Testing
     @discardableResult
     static func upload(
         _ server: TestServer,
-        room: String = "f",
+        room: String,
         name: String = "a.png",
         type: String? = "image/png",
         _ bytes: [UInt8] = png
@@ -28,10 +32,11 @@ import Testing
         (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any] ?? [:]
     }
 
-    @Test func uploadServeRangeAndETag() async throws {
-        try await withServer { server in
-            _ = try await server.join("room=f&nick=ann")
-            let created = try await Self.upload(server)
+    @Test(arguments: TestStorage.available) func uploadServeRangeAndETag(storage: TestStorage) async throws {
+        let f = storage.room("f")
+        try await withServer(storage.setting) { server in
+            _ = try await server.join("room=\(f)&nick=ann")
+            let created = try await Self.upload(server, room: f)
             #expect(created.status == 201)
             let file = Self.json(created)
             let id = try #require(file["id"] as? String)
@@ -68,19 +73,20 @@ import Testing
             #expect(try await server.raw("GET", "/files/\(String(repeating: "0", count: 32))/a.png").status == 404)
             #expect(try await server.raw("GET", "/files/nonsense/a.png").status == 404)
             #expect(try await Self.upload(server, room: "nosuchroom").status == 404)
-            #expect(try await Self.upload(server, name: "").status == 400)
-            #expect(try await Self.upload(server, name: "a%2Fb").status == 400)
+            #expect(try await Self.upload(server, room: f, name: "").status == 400)
+            #expect(try await Self.upload(server, room: f, name: "a%2Fb").status == 400)
         }
     }
 
-    @Test func onlyAllowlistedTypesAreServedAsThemselves() async throws {
-        try await withServer { server in
-            _ = try await server.join("room=f&nick=ann")
+    @Test(arguments: TestStorage.available) func onlyAllowlistedTypesAreServedAsThemselves(storage: TestStorage) async throws {
+        let f = storage.room("f")
+        try await withServer(storage.setting) { server in
+            _ = try await server.join("room=\(f)&nick=ann")
             let inline = ["image/png", "image/jpeg", "image/gif", "image/webp", "audio/ogg", "audio/mpeg", "video/mp4", "video/webm", "text/plain"]
             let downloads = ["text/html", "image/svg+xml", "application/pdf", "application/javascript", "text/xml", "video/quicktime"]
             for type in inline + downloads + ["not a type"] {
                 let body = Array(#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.utf8)
-                let created = try await Self.upload(server, name: "x", type: type, body)
+                let created = try await Self.upload(server, room: f, name: "x", type: type, body)
                 #expect(created.status == 201, "\(type)")
                 let url = try #require(Self.json(created)["url"] as? String)
                 let served = try await server.raw("GET", url)
@@ -96,29 +102,31 @@ import Testing
                 }
             }
             // The upload route takes any body type; other routes still refuse bodies that are not JSON.
-            let notJSON = try await server.raw("POST", "/api/rooms/f/messages", headers: [("Content-Type", "text/plain")], body: Array("hi".utf8))
+            let notJSON = try await server.raw("POST", "/api/rooms/\(f)/messages", headers: [("Content-Type", "text/plain")], body: Array("hi".utf8))
             #expect(notJSON.status == 415)
         }
     }
 
-    @Test func fileAndRoomLimits() async throws {
-        try await withServer(.set(\.maxFileBytes, 1000), .set(\.maxRoomFileBytes, 2900)) { server in
-            _ = try await server.join("room=f&nick=ann")
-            let big = try await Self.upload(server, Array(repeating: 1, count: 1001))
+    @Test(arguments: TestStorage.available) func fileAndRoomLimits(storage: TestStorage) async throws {
+        let f = storage.room("f")
+        let g = storage.room("g")
+        try await withServer(storage.setting, .set(\.maxFileBytes, 1000), .set(\.maxRoomFileBytes, 2900)) { server in
+            _ = try await server.join("room=\(f)&nick=ann")
+            let big = try await Self.upload(server, room: f, Array(repeating: 1, count: 1001))
             #expect(big.status == 413 && (Self.json(big)["error"] as? [String: Any])?["code"] as? String == "too_large")
-            #expect(try await Self.upload(server, Array(repeating: 1, count: 1000)).status == 201)
-            #expect(try await Self.upload(server, Array(repeating: 2, count: 1000)).status == 201)
-            let full = try await Self.upload(server, Array(repeating: 3, count: 1000))
+            #expect(try await Self.upload(server, room: f, Array(repeating: 1, count: 1000)).status == 201)
+            #expect(try await Self.upload(server, room: f, Array(repeating: 2, count: 1000)).status == 201)
+            let full = try await Self.upload(server, room: f, Array(repeating: 3, count: 1000))
             #expect(full.status == 413 && (Self.json(full)["error"] as? [String: Any])?["code"] as? String == "too_large")
             // Without a length, the body is cut off once it passes either limit (here the room's, 2,400 bytes in).
-            let streamed = try await server.raw("POST", "/api/rooms/f/files?name=s", body: Array(repeating: 4, count: 400), chunked: true)
+            let streamed = try await server.raw("POST", "/api/rooms/\(f)/files?name=s", body: Array(repeating: 4, count: 400), chunked: true)
             #expect(streamed.status == 201 && Self.json(streamed)["size"] as? Int == 400)
-            let streamedBig = try await server.raw("POST", "/api/rooms/f/files?name=s", body: Array(repeating: 4, count: 50_000), chunked: true)
+            let streamedBig = try await server.raw("POST", "/api/rooms/\(f)/files?name=s", body: Array(repeating: 4, count: 50_000), chunked: true)
             #expect(streamedBig.status == 413 && streamedBig.headers["connection"] == "close")
             // Another room has its own allowance.
-            _ = try await server.join("room=g&nick=bob")
-            #expect(try await Self.upload(server, room: "g", Array(repeating: 3, count: 1000)).status == 201)
-            let tooLong = try await server.raw("POST", "/api/rooms/g/files?name=s", body: Array(repeating: 4, count: 50_000), chunked: true)
+            _ = try await server.join("room=\(g)&nick=bob")
+            #expect(try await Self.upload(server, room: g, Array(repeating: 3, count: 1000)).status == 201)
+            let tooLong = try await server.raw("POST", "/api/rooms/\(g)/files?name=s", body: Array(repeating: 4, count: 50_000), chunked: true)
             #expect(tooLong.status == 413)
             let metrics = try await server.http("GET", "/metrics").body
             #expect(metrics.contains(#"parley_file_uploads_refused_total{reason="file_too_large"} 2"#))
@@ -127,16 +135,18 @@ import Testing
         }
     }
 
-    @Test func attachmentRules() async throws {
-        try await withServer { server in
-            let (ann, _) = try await server.join("room=f&nick=ann")
-            _ = try await server.join("room=other&nick=bob")
+    @Test(arguments: TestStorage.available) func attachmentRules(storage: TestStorage) async throws {
+        let f = storage.room("f")
+        let other = storage.room("other")
+        try await withServer(storage.setting) { server in
+            let (ann, _) = try await server.join("room=\(f)&nick=ann")
+            _ = try await server.join("room=\(other)&nick=bob")
             var ids: [String] = []
             for n in 0..<11 {
-                let created = try await Self.upload(server, name: "f\(n).png", Self.png + [UInt8(n)])
+                let created = try await Self.upload(server, room: f, name: "f\(n).png", Self.png + [UInt8(n)])
                 ids.append(try #require(Self.json(created)["id"] as? String))
             }
-            let foreign = try #require(Self.json(try await Self.upload(server, room: "other"))["id"] as? String)
+            let foreign = try #require(Self.json(try await Self.upload(server, room: other))["id"] as? String)
 
             try await ann.send(.message(text: "", clientID: "c1", attachments: Array(ids[0..<2])))
             let message = try await ann.nextMessage()
@@ -159,36 +169,45 @@ import Testing
             try await ann.send(#"{"type":"message","text":"ten","attachments":\#(Self.jsonList(Array(ids[2..<11]) + [foreign]))}"#)
             #expect(try await ann.nextError() == .notFound)
 
+            // Refusals are answers: on PostgreSQL the database still counts as reachable.
+            #expect(try await Self.databaseSilent(server) == false)
+
             let posted = try await server.http(
                 "POST",
-                "/api/rooms/f/messages",
+                "/api/rooms/\(f)/messages",
                 body: #"{"nick":"poster","text":"","attachments":\#(Self.jsonList(Array(ids[2..<11])))}"#
             )
             #expect(posted.status == 201)
             #expect((posted.json["attachments"] as? [[String: Any]])?.count == 9)
-            let twice = try await server.http("POST", "/api/rooms/f/messages", body: #"{"nick":"poster","text":"x","attachments":["\#(ids[2])"]}"#)
+            let twice = try await server.http("POST", "/api/rooms/\(f)/messages", body: #"{"nick":"poster","text":"x","attachments":["\#(ids[2])"]}"#)
             #expect(twice.status == 400)
 
             // History, the HTTP API and a fresh welcome carry them.
-            let (_, welcome) = try await server.join("room=f&nick=cat")
+            let (_, welcome) = try await server.join("room=\(f)&nick=cat")
             #expect(welcome.history.compactMap(\.attachments).map(\.count) == [2, 9])
-            let page = try await server.http("GET", "/api/rooms/f/messages")
+            let page = try await server.http("GET", "/api/rooms/\(f)/messages")
             #expect(((page.json["messages"] as? [[String: Any]])?.first?["attachments"] as? [[String: Any]])?.first?["height"] as? Int == 480)
         }
+    }
+
+    /// Whether `parley_postgres_reachable` says the database stopped answering (never, on SQLite).
+    static func databaseSilent(_ server: TestServer) async throws -> Bool {
+        try await server.http("GET", "/metrics").body.contains("parley_postgres_reachable 0")
     }
 
     static func jsonList(_ ids: [String]) -> String {
         "[" + ids.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 
-    @Test func unattachedFilesAreSweptAndDeletedMessagesTakeTheirFiles() async throws {
+    @Test(arguments: TestStorage.available) func unattachedFilesAreSweptAndDeletedMessagesTakeTheirFiles(storage: TestStorage) async throws {
+        let f = storage.room("f")
         // Long enough that the kept file is attached before any sweep could take it, even on a loaded machine.
-        try await withServer(.set(\.unattachedFileLifetime, .seconds(5))) { server in
-            let (ann, _) = try await server.join("room=f&nick=ann")
-            let kept = try #require(Self.json(try await Self.upload(server, name: "kept", Self.png + [1]))["id"] as? String)
+        try await withServer(storage.setting, .set(\.unattachedFileLifetime, .seconds(5))) { server in
+            let (ann, _) = try await server.join("room=\(f)&nick=ann")
+            let kept = try #require(Self.json(try await Self.upload(server, room: f, name: "kept", Self.png + [1]))["id"] as? String)
             try await ann.send(.message(text: "with file", clientID: nil, attachments: [kept]))
             let message = try await ann.nextMessage()
-            let loose = try #require(Self.json(try await Self.upload(server, name: "loose"))["url"] as? String)
+            let loose = try #require(Self.json(try await Self.upload(server, room: f, name: "loose"))["url"] as? String)
             // The lifetime is a duration, so there is no event to await: poll until the sweep (every quarter of it) took it.
             let deadline = ContinuousClock.now + .seconds(30)
             while try await server.raw("GET", loose).status != 404, ContinuousClock.now < deadline {
@@ -200,14 +219,14 @@ import Testing
             try await ann.send(.delete(id: message.id))
             _ = try await ann.next { event in if case .update = event { true } else { nil } }
             #expect(try await server.raw("GET", "/files/\(kept)/kept").status == 404)
-            let (_, welcome) = try await server.join("room=f&nick=bob")
+            let (_, welcome) = try await server.join("room=\(f)&nick=bob")
             #expect(welcome.history.first?.attachments == nil && welcome.history.first?.deleted == true)
         }
     }
 
     /// The room rules of §12 bind uploads as they bind posts; deleting a room deletes its files.
-    @Test func lockedRoomsRefuseUploadsAndDeletedRoomsTakeTheirFiles() async throws {
-        try await withServer { server in
+    @Test(arguments: TestStorage.available) func lockedRoomsRefuseUploadsAndDeletedRoomsTakeTheirFiles(storage: TestStorage) async throws {
+        try await withServer(storage.setting) { server in
             let created = try await server.http("POST", "/api/rooms", body: "{}")
             let code = try #require(created.json["code"] as? String)
             let key = try #require(created.json["owner_key"] as? String)
@@ -236,18 +255,26 @@ import Testing
         }
     }
 
-    @Test func identicalContentIsStoredOnce() async throws {
-        try await withServer { server in
-            _ = try await server.join("room=f&nick=ann")
+    @Test(arguments: TestStorage.available) func identicalContentIsStoredOnce(storage: TestStorage) async throws {
+        let f = storage.room("f")
+        try await withServer(storage.setting) { server in
+            _ = try await server.join("room=\(f)&nick=ann")
             let bytes = Array(repeating: UInt8(9), count: 600 * 1024)
-            let first = try #require(Self.json(try await Self.upload(server, name: "one", bytes))["url"] as? String)
-            let second = try #require(Self.json(try await Self.upload(server, name: "two", bytes))["url"] as? String)
+            let one = Self.json(try await Self.upload(server, room: f, name: "one", bytes))
+            let two = Self.json(try await Self.upload(server, room: f, name: "two", bytes))
+            let first = try #require(one["url"] as? String)
+            let second = try #require(two["url"] as? String)
             #expect(first != second)
             #expect(try await server.raw("GET", second).body == bytes)
             let part = try await server.raw("GET", first, headers: [("Range", "bytes=262140-262150")])
             #expect(part.status == 206 && part.body == Array(bytes[262_140...262_150]))
-            let contents = try await SQLiteFileStoreProbe.contentCount(path: server.databasePath)
-            #expect(contents == 1)
+            switch storage {
+            case .sqlite:
+                #expect(try await SQLiteFileStoreProbe.contentCount(path: server.databasePath) == 1)
+            case .postgres:
+                let ids = [try #require(one["id"] as? String), try #require(two["id"] as? String)]
+                #expect(try await PostgresFileProbe.contentCount(ids: ids) == 1)
+            }
         }
     }
 }
@@ -257,5 +284,25 @@ enum SQLiteFileStoreProbe {
     static func contentCount(path: String) async throws -> Int {
         let queue = try GRDB.DatabaseQueue(path: path)
         return try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM file_contents WHERE hash IS NOT NULL") ?? 0 }
+    }
+}
+
+/// Asks the shared PostgreSQL directly, beside the running server.
+enum PostgresFileProbe {
+    /// How many contents the files with these ids use.
+    static func contentCount(ids: [String]) async throws -> Int {
+        let settings = try PostgresSettings(url: try #require(TestPostgres.url))
+        let logger = Logger.quiet
+        let connection = try await PostgresConnection.connect(configuration: try settings.connectionConfiguration, id: 1, logger: logger)
+        var count: Int64 = 0
+        do {
+            let rows = try await connection.query("SELECT count(DISTINCT content_id)::BIGINT FROM files WHERE id = ANY(\(ids))", logger: logger)
+            for try await value in rows.decode(Int64.self) { count = value }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+        return Int(count)
     }
 }

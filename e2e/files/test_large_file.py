@@ -2,11 +2,14 @@
 less than the file (§14). Prints the upload and download throughput and the peak RSS for docs/PERFORMANCE.md.
 
     inmain python3 -m pytest e2e/files -q -s
+
+On PostgreSQL too when PARLEY_TEST_POSTGRES_URL is set (scripts/test starts one).
 """
 
 import hashlib
 import http.client
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,7 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parley_server import ParleyServer  # noqa: E402
 
+import pytest  # noqa: E402
+
 SIZE = 100 * 1000 * 1000
+POSTGRES = os.environ.get("PARLEY_TEST_POSTGRES_URL")
 PIECE = 1 << 20
 
 
@@ -35,8 +41,12 @@ def pieces():
         yield block[:rest]
 
 
-def test_a_100_mb_file_is_streamed(tmp_path):
-    server = ParleyServer(tmp_path / "files.sqlite", extra_args=[
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_a_100_mb_file_is_streamed(tmp_path, storage):
+    if storage == "postgres" and not POSTGRES:
+        pytest.skip("needs PARLEY_TEST_POSTGRES_URL")
+    database = POSTGRES if storage == "postgres" else tmp_path / "files.sqlite"
+    server = ParleyServer(database, extra_args=[
         "--max-file-bytes", str(200 * 1000 * 1000), "--max-room-file-bytes", str(400 * 1000 * 1000)])
     server.start()
     try:
@@ -76,7 +86,7 @@ def test_a_100_mb_file_is_streamed(tmp_path):
         assert reply.getheader("ETag") == f'"{expected.hexdigest()}"'
 
         mb = SIZE / 1e6
-        print(f"\nupload {mb / upload_seconds:.0f} MB/s ({upload_seconds:.2f} s), download {mb / download_seconds:.0f} MB/s "
+        print(f"\n{storage}: upload {mb / upload_seconds:.0f} MB/s ({upload_seconds:.2f} s), download {mb / download_seconds:.0f} MB/s "
               f"({download_seconds:.2f} s); peak RSS {before // 1024} MiB before, {after_upload // 1024} MiB after the upload, "
               f"{after_download // 1024} MiB after the download")
         # Streaming: the peak grows by a few chunks and buffers, never by the file.

@@ -132,6 +132,9 @@ extension PostgresMessageStore {
         }
     }
 
-    /// The room's files (§14), erased with it. The files tables fill this in.
-    static func eraseFiles(_ db: PostgresConnection, roomID: Int64, logger: Logger) async throws {}
+    /// The room's files (§14), erased with it; the sweep then deletes their content, a batch of chunks at a time,
+    /// rather than holding this transaction for all of it.
+    static func eraseFiles(_ db: PostgresConnection, roomID: Int64, logger: Logger) async throws {
+        try await db.query("DELETE FROM files WHERE room_id = \(roomID)", logger: logger)
+    }
 }

@@ -143,8 +143,9 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     /// A run of new messages is one `parley_append` call; each change to a stored message (§11) is one
-    /// `parley_change` call, in queue order, so revisions follow commit order. Once part of the batch is
-    /// committed, a later failure fails only the rest.
+    /// `parley_change` call and each message with attachments (§14) one transaction of its own, in queue
+    /// order, so revisions follow commit order. Once part of the batch is committed, a later failure fails
+    /// only the rest.
     private func append(_ batch: [PendingMessage]) async throws -> [AppendResult] {
         var results: [AppendResult] = []
         results.reserveCapacity(batch.count)
@@ -162,7 +163,12 @@ public final class PostgresMessageStore: MessageStore, Service {
                     start += 1
                     continue
                 }
-                let end = batch[start...].firstIndex { $0.change != nil || $0.onlySession } ?? batch.endIndex
+                if !batch[start].attachments.isEmpty {
+                    results.append(try await appendAttached(batch[start]))
+                    start += 1
+                    continue
+                }
+                let end = batch[start...].firstIndex { $0.change != nil || $0.onlySession || !$0.attachments.isEmpty } ?? batch.endIndex
                 results += try await appendSplitting(batch[start..<end])
                 start = end
             } catch {
@@ -175,6 +181,11 @@ public final class PostgresMessageStore: MessageStore, Service {
     }
 
     private func appendMessages(_ batch: [PendingMessage]) async throws -> [AppendResult] {
+        try await client.withDeadline(Self.callTimeout) { db in try await self.appendMessages(batch, on: db) }
+    }
+
+    /// One `parley_append` call on `db` (in a transaction of the caller's, for a message with attachments).
+    func appendMessages(_ batch: [PendingMessage], on db: PostgresConnection) async throws -> [AppendResult] {
         // Grouped by room (stable, so each room keeps queue order); rooms are locked in id order.
         let order = batch.indices.sorted { (batch[$0].roomID, $0) < (batch[$1].roomID, $1) }
         let rooms = order.map { batch[$0].roomID }
@@ -187,40 +198,38 @@ public final class PostgresMessageStore: MessageStore, Service {
         let authors = order.map { batch[$0].author?.value ?? 0 }
         let saves = order.map { batch[$0].savesSession }
         let node = self.node
-        return try await client.withDeadline(Self.callTimeout) { db in
-            var results = [AppendResult](repeating: .failed, count: batch.count)
-            let rows = try await db.query(
-                """
-                SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts, o_refused, o_reply_to, o_edited_at, o_deleted, o_rev, o_reactions
-                FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node), \(replies), \(authors), \(saves))
-                """,
-                logger: self.logger
-            )
-            typealias Row = (Int32, Int64?, Bool, String?, String?, Int64?, String?, Int64?, Int64?, Bool, Int64?, String?)
-            for try await row in rows.decode(Row.self) {
-                let (ordinal, id, duplicate, nick, text, ts, refused, replyTo, editedAt, deleted, rev, reactions) = row
-                let index = order[Int(ordinal) - 1]
-                if refused != nil, let replyTo = batch[index].replyTo {
-                    results[index] = .refused(ProtocolError(.notFound, "reply_to: no message \(replyTo) in this room"))
-                    continue
-                }
-                // No id: the room was forgotten before the message reached it.
-                guard let id, let nick, let text, let ts else {
-                    results[index] = .noRoom
-                    continue
-                }
-                var message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
-                message.replyTo = replyTo
-                if !duplicate {
-                    results[index] = .stored(message)
-                    continue
-                }
-                Self.fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
-                // A client can only resend its own message: the same id with other text is refused.
-                results[index] = message.isResent(as: batch[index].text) ? .duplicate(message) : .conflict(message)
+        var results = [AppendResult](repeating: .failed, count: batch.count)
+        let rows = try await db.query(
+            """
+            SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts, o_refused, o_reply_to, o_edited_at, o_deleted, o_rev, o_reactions
+            FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node), \(replies), \(authors), \(saves))
+            """,
+            logger: logger
+        )
+        typealias Row = (Int32, Int64?, Bool, String?, String?, Int64?, String?, Int64?, Int64?, Bool, Int64?, String?)
+        for try await row in rows.decode(Row.self) {
+            let (ordinal, id, duplicate, nick, text, ts, refused, replyTo, editedAt, deleted, rev, reactions) = row
+            let index = order[Int(ordinal) - 1]
+            if refused != nil, let replyTo = batch[index].replyTo {
+                results[index] = .refused(ProtocolError(.notFound, "reply_to: no message \(replyTo) in this room"))
+                continue
             }
-            return results
+            // No id: the room was forgotten before the message reached it.
+            guard let id, let nick, let text, let ts else {
+                results[index] = .noRoom
+                continue
+            }
+            var message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
+            message.replyTo = replyTo
+            if !duplicate {
+                results[index] = .stored(message)
+                continue
+            }
+            Self.fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
+            // A client can only resend its own message: the same id with other text is refused.
+            results[index] = message.isResent(as: batch[index].text) ? .duplicate(message) : .conflict(message)
         }
+        return results
     }
 
     public func room(code: String) async throws -> RoomRecord? {
@@ -315,13 +324,15 @@ public final class PostgresMessageStore: MessageStore, Service {
             var messages: [ChatMessage] = []
             var lastID: Int64 = 0
             var roomRev: Int64 = 0
-            typealias Row = (Int64, Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?)
+            typealias Row = (Int64, Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?)
             let rows = try await db.query(query, logger: self.logger)
             for try await row in rows.decode(Row.self) {
-                let (last, rev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions) = row
+                let (last, rev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions, attachments) = row
                 (lastID, roomRev) = (last, rev)
                 if let id, let nick, let text, let ts {
-                    messages.append(Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions)))
+                    messages.append(
+                        Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions, attachments))
+                    )
                 }
             }
             let hasMore = messages.count > limit
