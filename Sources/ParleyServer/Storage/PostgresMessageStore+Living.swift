@@ -11,15 +11,16 @@ extension PostgresMessageStore {
     /// message that was ever changed (`rev` set) can have reactions, so plain ones cost no further read.
     static let messageColumns = """
         m.id, m.nick, m.text, m.ts, m.client_id, m.reply_to, m.edited_at, m.deleted, m.rev,
-        CASE WHEN m.rev IS NULL OR m.deleted THEN NULL ELSE parley_reactions(m.room_id, m.id) END
+        CASE WHEN m.rev IS NULL OR m.deleted THEN NULL ELSE parley_reactions(m.room_id, m.id) END, m.verified
         """
 
-    typealias MessageRow = (Int64, String, String, Int64, String?, Int64?, Int64?, Bool, Int64?, String?)
+    typealias MessageRow = (Int64, String, String, Int64, String?, Int64?, Int64?, Bool, Int64?, String?, Bool)
 
     static func message(_ row: MessageRow) -> ChatMessage {
-        let (id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions) = row
+        let (id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions, verified) = row
         var message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: clientID)
         message.replyTo = replyTo
+        if verified { message.verified = true }
         fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
         return message
     }
@@ -61,19 +62,22 @@ extension PostgresMessageStore {
             return try await client.withDeadline(Self.callTimeout) { db in
                 let rows = try await db.query(
                     """
-                    SELECT o_status, o_rev, o_nick, o_text, o_ts, o_client_id, o_reply_to, o_edited_at, o_deleted, o_reactions
+                    SELECT o_status, o_rev, o_nick, o_text, o_ts, o_client_id, o_reply_to, o_edited_at, o_deleted, o_reactions,
+                        EXISTS (SELECT 1 FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id) AND m.verified)
                     FROM parley_change(\(pending.roomID), \(change.id), \(kind), \(text), \(author), \(pending.nick),
                         \(pending.ts.milliseconds), \(pending.savesSession), \(maxEmoji), \(maxReactors), \(node))
                     """,
                     logger: self.logger
                 )
-                typealias Row = (String, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, String?)
+                typealias Row = (String, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, String?, Bool)
                 for try await row in rows.decode(Row.self) {
-                    let (status, rev, nick, text, ts, clientID, replyTo, editedAt, deleted, reactions) = row
+                    let (status, rev, nick, text, ts, clientID, replyTo, editedAt, deleted, reactions, verified) = row
                     switch status {
                     case "changed":
                         guard let rev, let nick, let text, let ts else { throw StorageError.unavailable }
-                        let message = Self.message((change.id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions))
+                        let message = Self.message(
+                            (change.id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, verified)
+                        )
                         return .changed(rev: rev, message)
                     case "unchanged": return .unchanged
                     case "no_room": return .noRoom
@@ -186,12 +190,14 @@ extension PostgresMessageStore {
             )
             var covered = rev
             var changes: [(rev: Int64, message: ChatMessage)] = []
-            typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?)
+            typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, Bool?)
             for try await row in rows.decode(Row.self) {
-                let (roomRev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions) = row
+                let (roomRev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions, verified) = row
                 covered = roomRev
                 guard let id, let nick, let text, let ts, let messageRev else { continue }
-                let message = Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions))
+                let message = Self.message(
+                    (id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions, verified ?? false)
+                )
                 changes.append((messageRev, message))
             }
             let hasMore = changes.count > limit
@@ -242,12 +248,12 @@ extension PostgresMessageStore {
         )
         var lastID: Int64 = 0
         var messages: [ChatMessage] = []
-        typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?)
+        typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, Bool?)
         for try await row in rows.decode(Row.self) {
-            let (last, id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions) = row
+            let (last, id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions, verified) = row
             lastID = last
             guard let id, let nick, let text, let ts else { continue }
-            messages.append(Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions)))
+            messages.append(Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, verified ?? false)))
         }
         let hasMore = messages.count > limit
         if hasMore { messages.removeLast() }
