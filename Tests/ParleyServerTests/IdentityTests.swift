@@ -84,7 +84,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [TestStorage.sqlite]) func connectionsOfOneSubjectAreOneMemberAndShareTheirMessages(storage: TestStorage) async throws {
+    @Test(arguments: TestStorage.available) func connectionsOfOneSubjectAreOneMemberAndShareTheirMessages(storage: TestStorage) async throws {
         let room = storage.room("s")
         try await withServer(Self.withSecret, storage.setting) { server in
             let (bob, _) = try await server.join("room=\(room)&nick=bob")
@@ -191,7 +191,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [TestStorage.sqlite]) func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost(storage: TestStorage) async throws {
+    @Test(arguments: TestStorage.available) func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost(storage: TestStorage) async throws {
         let room = storage.room("e")
         try await withServer(Self.withSecret, storage.setting) { server in
             let (bob, _) = try await server.join("room=\(room)&nick=bob")

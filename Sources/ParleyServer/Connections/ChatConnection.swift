@@ -302,12 +302,16 @@ final class ChatConnection: Sendable {
             if let identity { return room.join(id, verified: identity, outbox: outbox) }
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
-        // The reserved row announces the join to the other nodes (the members trigger). A verified member
-        // claims its token's nick like any other here: on a cluster each of its connections holds a row.
+        // The reserved row announces the join to the other nodes (the members trigger). A verified subject's
+        // connections share one row wherever they are.
+        if let identity {
+            let claim = try await cluster.claim(room: room.record, subject: identity.subject, nick: identity.nick, connection: id)
+            return room.join(id, verified: identity, nick: claim.nick, announce: !claim.shared, outbox: outbox)
+        }
         let claim = try await cluster.claim(
             room: room.record,
-            requested: identity?.nick ?? request.nick,
-            session: identity == nil ? request.session : nil,
+            requested: request.nick,
+            session: request.session,
             connection: id
         )
         return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
@@ -340,8 +344,10 @@ final class ChatConnection: Sendable {
     }
 
     private func leave(_ room: Room) async {
-        if room.leave(id) != nil, let cluster = context.cluster {
-            await cluster.release(room: room.record, connection: id)
+        // A verified subject leaves only when the cluster lets its last connection go, wherever that was.
+        let verified = identity != nil
+        if let nick = room.leave(id, announce: !verified), let cluster = context.cluster {
+            if await cluster.release(room: room.record, connection: id), verified { room.announceLeave(nick) }
         }
         context.rooms.release(room)
     }

@@ -93,6 +93,52 @@ extension PostgresSchema {
                 END
                 $fn$
                 """,
+                // A verified subject (§13) is one member wherever its connections are: its `members` row (marked
+                // with the subject) names one connection, and the subject's other connections on any node are
+                // listed here, announcing nothing.
+                "ALTER TABLE members ADD COLUMN subject TEXT",
+                """
+                CREATE TABLE subject_connections (
+                    room_id BIGINT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+                    subject TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    connection BIGINT NOT NULL,
+                    PRIMARY KEY (node, connection)
+                )
+                """,
+                "CREATE INDEX subject_connections_room ON subject_connections (room_id, subject)",
+                // Whatever deletes a subject's row (a release, a reconcile, a sweep) while another of its
+                // connections is listed hands the row to that connection instead: the member stays, and the
+                // trigger's `replace` notice names a connection already gone. Deleters drop their own
+                // `subject_connections` rows first.
+                """
+                CREATE FUNCTION parley_member_handover() RETURNS TRIGGER
+                LANGUAGE plpgsql AS $fn$
+                DECLARE
+                    next RECORD;
+                BEGIN
+                    IF OLD.subject IS NULL THEN
+                        RETURN OLD;
+                    END IF;
+                    DELETE FROM subject_connections s
+                    WHERE (s.node, s.connection) IN (
+                        SELECT c.node, c.connection FROM subject_connections c
+                        WHERE c.room_id = OLD.room_id AND c.subject = OLD.subject LIMIT 1
+                    )
+                    RETURNING s.node, s.connection INTO next;
+                    IF NOT FOUND THEN
+                        RETURN OLD;
+                    END IF;
+                    UPDATE members SET node = next.node, connection = next.connection
+                    WHERE room_id = OLD.room_id AND nick_key = OLD.nick_key;
+                    RETURN NULL;
+                END
+                $fn$
+                """,
+                """
+                CREATE TRIGGER members_handover BEFORE DELETE ON members
+                FOR EACH ROW EXECUTE FUNCTION parley_member_handover()
+                """,
             ]
         )
     ]
