@@ -191,6 +191,40 @@ import Testing
         }
     }
 
+    @Test func aTokensRoleModeratesTheRoomsItListsOverWebSocketAndHTTP() async throws {
+        try await withServer(Self.withSecret) { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            let (troll, _) = try await server.join("room=\(code)&nick=troll")
+            let moderatorToken = try await Self.token(sub: "mod-id", nick: "mod", rooms: [code], role: "moderator")
+            let (moderator, welcome) = try await server.join("room=\(code)&auth=\(moderatorToken)")
+            #expect(welcome.role == .moderator)
+            try await moderator.send(.kick(nick: "troll"))
+            #expect(try await troll.closeCode() == CloseCode.kicked.rawValue)
+
+            // In a locked room a token without a role may not post over HTTP; the moderator's token may.
+            try await owner.send(.room(RoomChange(locked: true)))
+            _ = try await moderator.next { if case .room(let info) = $0 { info } else { nil } }
+            let body = #"{"nick":"web","text":"locked"}"#
+            let memberToken = try await Self.token(sub: "member-id", nick: "meg", rooms: [code])
+            let member = try await server.http(
+                "POST",
+                "/api/rooms/\(code)/messages",
+                body: body,
+                headers: [("Authorization", "Bearer \(memberToken)")]
+            )
+            #expect(member.status == 403)
+            let posted = try await server.http(
+                "POST",
+                "/api/rooms/\(code)/messages",
+                body: body,
+                headers: [("Authorization", "Bearer \(moderatorToken)")]
+            )
+            #expect(posted.status == 201 && posted.json["nick"] as? String == "mod" && posted.json["verified"] as? Bool == true)
+            for socket in [owner, moderator] { socket.close() }
+        }
+    }
+
     @Test(arguments: TestStorage.available) func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost(storage: TestStorage) async throws {
         let room = storage.room("e")
         try await withServer(Self.withSecret, storage.setting) { server in
