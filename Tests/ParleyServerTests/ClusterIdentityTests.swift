@@ -32,7 +32,7 @@ struct ClusterIdentityTests {
 
             // The same subject on node b shares the nick; an anonymous client there asking for it is suffixed.
             let (laptop, welcome) = try await b.join("room=\(room)&auth=\(token)")
-            #expect(welcome.nick == "dana" && welcome.members == ["bob", "dana"])
+            #expect(welcome.nick == "dana" && welcome.members == ["bob", "dana"] && welcome.verifiedMembers == ["dana"])
             let (anon, anonWelcome) = try await b.join("room=\(room)&nick=DANA")
             #expect(anonWelcome.nick == "DANA-2")
             #expect(try await Self.members(a, room) == ["bob", "dana", "DANA-2"])

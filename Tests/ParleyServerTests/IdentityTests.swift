@@ -64,6 +64,9 @@ import Testing
             #expect(page.body.contains(#""verified":true"#))
             let (late, lateWelcome) = try await server.join("room=\(room)&nick=late")
             #expect(lateWelcome.history.map(\.verified) == [true, nil])
+            // The welcome says who of its members is verified.
+            #expect(lateWelcome.members == ["Alice", "alice-2", "late"] && lateWelcome.verifiedMembers == ["Alice"])
+            #expect(anonWelcome.verifiedMembers == ["Alice"] && welcome.verifiedMembers == ["Alice"])
             for socket in [alice, anon, late] { socket.close() }
         }
     }

@@ -212,14 +212,23 @@ final class ClusterPresence: Sendable {
 
     /// Every member of the room on every node, in join order.
     func members(roomID: Int64) async throws -> [String] {
+        try await roster(roomID: roomID).members
+    }
+
+    /// Every member of the room on every node, in join order, and those of them who are verified (§13).
+    func roster(roomID: Int64) async throws -> (members: [String], verified: [String]) {
         try await client.withDeadline(Self.callTimeout) { db in
             var nicks: [String] = []
+            var verified: [String] = []
             let rows = try await db.query(
-                "SELECT nick FROM members WHERE room_id = \(roomID) ORDER BY joined_at, nick_key",
+                "SELECT nick, subject IS NOT NULL FROM members WHERE room_id = \(roomID) ORDER BY joined_at, nick_key",
                 logger: self.logger
             )
-            for try await nick in rows.decode(String.self) { nicks.append(nick) }
-            return nicks
+            for try await (nick, isVerified) in rows.decode((String, Bool).self) {
+                nicks.append(nick)
+                if isVerified { verified.append(nick) }
+            }
+            return (nicks, verified)
         }
     }
 

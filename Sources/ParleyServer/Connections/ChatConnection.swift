@@ -258,8 +258,9 @@ final class ChatConnection: Sendable {
             }
         room.anchor(after: page.lastID, rev: page.rev)
         var members = joined.members
+        var verified = joined.verified
         if let cluster = context.cluster {
-            members = try await cluster.members(roomID: room.record.id)
+            (members, verified) = try await cluster.roster(roomID: room.record.id)
             // Its own nick is never remote, even if the member has already left again.
             room.seedRemote(members: members.filter { $0 != joined.nick })
         }
@@ -275,7 +276,8 @@ final class ChatConnection: Sendable {
             rev: page.rev,
             updates: resumed?.updates,
             updatesTruncated: resumed?.updatesTruncated,
-            role: role.role
+            role: role.role,
+            verifiedMembers: verified.isEmpty ? nil : verified
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)

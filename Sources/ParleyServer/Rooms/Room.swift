@@ -62,6 +62,8 @@ final class Room: Sendable {
         var nick: String
         var session: SessionSecret
         var members: [String]
+        /// Those of `members` who are verified identities (§13).
+        var verified: [String] = []
     }
 
     /// Adds a member whose outbox is still holding. A valid `session` reclaims its nick, replacing a live
@@ -93,7 +95,8 @@ final class Room: Sendable {
             if !joined.shared && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
-            return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.displaced)
+            let verified = state.members.verifiedNicks
+            return (Joined(nick: joined.nick, session: session, members: state.members.nicks, verified: verified), joined.displaced)
         }
         if let displaced { sessions.bind(displaced.session, roomCode: code, nick: displaced.to) }
         return joined
@@ -123,7 +126,8 @@ final class Room: Sendable {
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
-            return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.replaced?.handle)
+            let verified = state.members.verifiedNicks
+            return (Joined(nick: joined.nick, session: session, members: state.members.nicks, verified: verified), joined.replaced?.handle)
         }
         replaced?.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
         return joined
