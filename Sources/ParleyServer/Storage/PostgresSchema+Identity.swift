@@ -5,7 +5,7 @@ extension PostgresSchema {
     static let identityMigrations: [Migration] = [
         Migration(
             version: 9,
-            name: "verified messages",
+            name: "verified messages, and a verified subject as one member across nodes",
             statements: [
                 // Sent by a verified identity; shown as `verified: true` wherever the message is.
                 "ALTER TABLE messages ADD COLUMN verified BOOLEAN NOT NULL DEFAULT FALSE",
