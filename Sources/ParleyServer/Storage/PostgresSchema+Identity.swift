@@ -1,7 +1,8 @@
 import PostgresNIO
 
 extension PostgresSchema {
-    /// Signed identities (§13) on PostgreSQL: the same column as SQLite's v6.
+    /// Signed identities (§13) on PostgreSQL: the same `verified` column as SQLite's v6, and what makes a
+    /// subject one member across nodes.
     static let identityMigrations: [Migration] = [
         Migration(
             version: 9,
