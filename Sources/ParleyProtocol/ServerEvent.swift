@@ -42,6 +42,8 @@ public enum ServerEvent: Hashable, Sendable {
         public var updatesTruncated: Bool?
         /// What this connection may do in the room (§12); absent from servers without room owners.
         public var role: Role?
+        /// The members of `members` who are verified identities (§13); absent when none is.
+        public var verifiedMembers: [String]?
 
         public init(
             room: RoomInfo,
@@ -55,7 +57,8 @@ public enum ServerEvent: Hashable, Sendable {
             rev: Int64? = nil,
             updates: [ChatMessage]? = nil,
             updatesTruncated: Bool? = nil,
-            role: Role? = nil
+            role: Role? = nil,
+            verifiedMembers: [String]? = nil
         ) {
             self.room = room
             self.nick = nick
@@ -69,12 +72,14 @@ public enum ServerEvent: Hashable, Sendable {
             self.updates = updates
             self.updatesTruncated = updatesTruncated
             self.role = role
+            self.verifiedMembers = verifiedMembers
         }
 
         enum CodingKeys: String, CodingKey {
             case room, nick, session, members, history, truncated, limits, rev, updates, role
             case lastID = "last_id"
             case updatesTruncated = "updates_truncated"
+            case verifiedMembers = "verified_members"
         }
     }
 

@@ -33,13 +33,14 @@ import Testing
 
     static var withSecret: Setting { Setting.set(\.authSecret, secret) }
 
-    @Test func aVerifiedMemberHasTheTokensNickAndItsMessagesAreVerified() async throws {
-        try await withServer(Self.withSecret) { server in
+    @Test(arguments: TestStorage.available) func aVerifiedMemberHasTheTokensNickAndItsMessagesAreVerified(storage: TestStorage) async throws {
+        let room = storage.room("v")
+        try await withServer(Self.withSecret, storage.setting) { server in
             let token = try await Self.token(sub: "user-1", nick: "Alice")
-            let (alice, welcome) = try await server.join("room=v&nick=mallory&auth=\(token)")
+            let (alice, welcome) = try await server.join("room=\(room)&nick=mallory&auth=\(token)")
             #expect(welcome.nick == "Alice")
             // An anonymous client asking for the verified nick gets the clash suffix.
-            let (anon, anonWelcome) = try await server.join("room=v&nick=alice")
+            let (anon, anonWelcome) = try await server.join("room=\(room)&nick=alice")
             #expect(anonWelcome.nick == "alice-2")
             try await anon.send(.nick("ALICE"))
             #expect(try await anon.nextError() == .nickTaken)
@@ -54,11 +55,18 @@ import Testing
             let unsigned = try await alice.nextMessage { $0.text == "unsigned" }
             #expect(unsigned.verified == nil)
 
+            // A resend is answered with the original, still verified.
+            try await alice.send(.message(text: "signed", clientID: "c1"))
+            #expect(try await alice.nextMessage { $0.text == "signed" }.verified == true)
+
             // History and HTTP carry the flag too.
-            let page = try await server.http("GET", "/api/rooms/v/messages")
+            let page = try await server.http("GET", "/api/rooms/\(room)/messages")
             #expect(page.body.contains(#""verified":true"#))
-            let (late, lateWelcome) = try await server.join("room=v&nick=late")
+            let (late, lateWelcome) = try await server.join("room=\(room)&nick=late")
             #expect(lateWelcome.history.map(\.verified) == [true, nil])
+            // The welcome says who of its members is verified.
+            #expect(lateWelcome.members == ["Alice", "alice-2", "late"] && lateWelcome.verifiedMembers == ["Alice"])
+            #expect(anonWelcome.verifiedMembers == ["Alice"] && welcome.verifiedMembers == ["Alice"])
             for socket in [alice, anon, late] { socket.close() }
         }
     }
@@ -79,16 +87,17 @@ import Testing
         }
     }
 
-    @Test func connectionsOfOneSubjectAreOneMemberAndShareTheirMessages() async throws {
-        try await withServer(Self.withSecret) { server in
-            let (bob, _) = try await server.join("room=s&nick=bob")
+    @Test(arguments: TestStorage.available) func connectionsOfOneSubjectAreOneMemberAndShareTheirMessages(storage: TestStorage) async throws {
+        let room = storage.room("s")
+        try await withServer(Self.withSecret, storage.setting) { server in
+            let (bob, _) = try await server.join("room=\(room)&nick=bob")
             let phoneToken = try await Self.token(sub: "dana-id", nick: "dana")
-            let (phone, _) = try await server.join("room=s&auth=\(phoneToken)")
+            let (phone, _) = try await server.join("room=\(room)&auth=\(phoneToken)")
             #expect(try await bob.next { if case .join(let nick, _) = $0 { nick } else { nil } } == "dana")
             let laptopToken = try await Self.token(sub: "dana-id", nick: "dana")
-            let (laptop, welcome) = try await server.join("room=s&auth=\(laptopToken)")
+            let (laptop, welcome) = try await server.join("room=\(room)&auth=\(laptopToken)")
             #expect(welcome.nick == "dana" && welcome.members == ["bob", "dana"])
-            let details = try await server.http("GET", "/api/rooms/s")
+            let details = try await server.http("GET", "/api/rooms/\(room)")
             #expect(details.json["members"] as? [String] == ["bob", "dana"])
 
             // Sent from the phone, edited and deleted from the laptop: authorship is by subject.
@@ -96,7 +105,8 @@ import Testing
             let sent = try await laptop.nextMessage()
             #expect(sent.verified == true)
             try await laptop.send(.edit(id: sent.id, text: "edited on the laptop"))
-            #expect(try await bob.nextUpdate().1.text == "edited on the laptop")
+            let edited = try await bob.nextUpdate().1
+            #expect(edited.text == "edited on the laptop" && edited.verified == true)
             try await laptop.send(.delete(id: sent.id))
             #expect(try await phone.nextUpdate(after: 1).1.deleted == true)
 
@@ -109,9 +119,9 @@ import Testing
                 let metrics = try await server.http("GET", "/metrics").body
                 guard metrics.contains("parley_connections 2") else { throw RawSocket.Failure.unexpected("still 3 connections") }
             }
-            #expect(try await server.http("GET", "/api/rooms/s").json["members"] as? [String] == ["bob", "dana"])
+            #expect(try await server.http("GET", "/api/rooms/\(room)").json["members"] as? [String] == ["bob", "dana"])
             // Presence events reach bob in order: had the phone's going sent a leave, it would come before carl's join.
-            let (carl, _) = try await server.join("room=s&nick=carl")
+            let (carl, _) = try await server.join("room=\(room)&nick=carl")
             let presence = try await bob.next { event -> ServerEvent? in
                 switch event {
                 case .join, .leave: return event
@@ -161,21 +171,22 @@ import Testing
         }
     }
 
-    @Test func bearerTokensOnHTTPPostAsTheVerifiedNickOrAreRefusedWith401() async throws {
-        try await withServer(Self.withSecret, .set(\.auth, .required)) { server in
+    @Test(arguments: TestStorage.available) func bearerTokensOnHTTPPostAsTheVerifiedNickOrAreRefusedWith401(storage: TestStorage) async throws {
+        let room = storage.room("h")
+        try await withServer(Self.withSecret, .set(\.auth, .required), storage.setting) { server in
             let body = #"{"nick":"mallory","text":"over http"}"#
-            let missing = try await server.http("POST", "/api/rooms/h/messages", body: body)
+            let missing = try await server.http("POST", "/api/rooms/\(room)/messages", body: body)
             #expect(missing.status == 401 && missing.errorCode == "unauthorized")
             let otherRoom = try await Self.token(sub: "u", rooms: ["elsewhere"])
-            let wrong = try await server.http("POST", "/api/rooms/h/messages", body: body, headers: [("Authorization", "Bearer \(otherRoom)")])
+            let wrong = try await server.http("POST", "/api/rooms/\(room)/messages", body: body, headers: [("Authorization", "Bearer \(otherRoom)")])
             #expect(wrong.status == 401 && wrong.errorCode == "unauthorized")
             let expired = try await Self.token(sub: "u", expiresIn: -5)
-            let late = try await server.http("POST", "/api/rooms/h/messages", body: body, headers: [("Authorization", "Bearer \(expired)")])
+            let late = try await server.http("POST", "/api/rooms/\(room)/messages", body: body, headers: [("Authorization", "Bearer \(expired)")])
             #expect(late.status == 401)
 
-            let token = try await Self.token(sub: "u", nick: "Ursula", rooms: ["h"])
-            let (watcher, _) = try await server.join("room=h&auth=\(token)")
-            let posted = try await server.http("POST", "/api/rooms/h/messages", body: body, headers: [("Authorization", "Bearer \(token)")])
+            let token = try await Self.token(sub: "u", nick: "Ursula", rooms: [room])
+            let (watcher, _) = try await server.join("room=\(room)&auth=\(token)")
+            let posted = try await server.http("POST", "/api/rooms/\(room)/messages", body: body, headers: [("Authorization", "Bearer \(token)")])
             #expect(posted.status == 201 && posted.json["nick"] as? String == "Ursula" && posted.json["verified"] as? Bool == true)
             let seen = try await watcher.nextMessage()
             #expect(seen.verified == true && seen.nick == "Ursula")
@@ -183,11 +194,46 @@ import Testing
         }
     }
 
-    @Test func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost() async throws {
+    @Test func aTokensRoleModeratesTheRoomsItListsOverWebSocketAndHTTP() async throws {
         try await withServer(Self.withSecret) { server in
-            let (bob, _) = try await server.join("room=e&nick=bob")
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            let (troll, _) = try await server.join("room=\(code)&nick=troll")
+            let moderatorToken = try await Self.token(sub: "mod-id", nick: "mod", rooms: [code], role: "moderator")
+            let (moderator, welcome) = try await server.join("room=\(code)&auth=\(moderatorToken)")
+            #expect(welcome.role == .moderator)
+            try await moderator.send(.kick(nick: "troll"))
+            #expect(try await troll.closeCode() == CloseCode.kicked.rawValue)
+
+            // In a locked room a token without a role may not post over HTTP; the moderator's token may.
+            try await owner.send(.room(RoomChange(locked: true)))
+            _ = try await moderator.next { if case .room(let info) = $0 { info } else { nil } }
+            let body = #"{"nick":"web","text":"locked"}"#
+            let memberToken = try await Self.token(sub: "member-id", nick: "meg", rooms: [code])
+            let member = try await server.http(
+                "POST",
+                "/api/rooms/\(code)/messages",
+                body: body,
+                headers: [("Authorization", "Bearer \(memberToken)")]
+            )
+            #expect(member.status == 403)
+            let posted = try await server.http(
+                "POST",
+                "/api/rooms/\(code)/messages",
+                body: body,
+                headers: [("Authorization", "Bearer \(moderatorToken)")]
+            )
+            #expect(posted.status == 201 && posted.json["nick"] as? String == "mod" && posted.json["verified"] as? Bool == true)
+            for socket in [owner, moderator] { socket.close() }
+        }
+    }
+
+    @Test(arguments: TestStorage.available) func anExpiredTokenClosesWith4005AndAFreshOneResumesWithNothingLost(storage: TestStorage) async throws {
+        let room = storage.room("e")
+        try await withServer(Self.withSecret, storage.setting) { server in
+            let (bob, _) = try await server.join("room=\(room)&nick=bob")
             let short = try await Self.token(sub: "eve-id", nick: "eve", expiresIn: 2)
-            let (eve, _) = try await server.join("room=e&auth=\(short)")
+            let (eve, _) = try await server.join("room=\(room)&auth=\(short)")
             try await eve.send(.message(text: "before", clientID: "e1"))
             let before = try await eve.nextMessage()
             // Bob keeps talking while eve's token runs out; eve is closed 4005 at `exp`.
@@ -213,12 +259,12 @@ import Testing
             let after = try await bob.nextMessage(where: { $0.text == "after" })
 
             let fresh = try await Self.token(sub: "eve-id", nick: "eve")
-            let (back, welcome) = try await server.join("room=e&auth=\(fresh)&since=\(before.id)")
+            let (back, welcome) = try await server.join("room=\(room)&auth=\(fresh)&since=\(before.id)")
             #expect(welcome.nick == "eve")
             #expect(welcome.history.map(\.id) == Array((before.id + 1)...after.id))
             #expect(welcome.history.count == sent + 1)
             // Its own earlier message is still verified in history.
-            let (reader, all) = try await server.join("room=e&nick=reader")
+            let (reader, all) = try await server.join("room=\(room)&nick=reader")
             #expect(all.history.first?.verified == true && all.history.first?.text == "before")
             for socket in [bob, back, reader] { socket.close() }
         }

@@ -283,6 +283,16 @@ final class ClusterLink: Service {
     private func sweep() async throws {
         let seconds = Double(nodeTimeout.components.seconds) + Double(nodeTimeout.components.attoseconds) / 1e18
         try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+            // Dead nodes' shared connections of verified subjects go first, so no member is handed to one.
+            try await db.query(
+                """
+                DELETE FROM subject_connections s
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM nodes n WHERE n.id = s.node AND n.seen_at > now() - make_interval(secs => \(seconds))
+                )
+                """,
+                logger: self.logger
+            )
             // Each deleted row is announced as a leave by the members trigger.
             let rows = try await db.query(
                 """
@@ -306,6 +316,7 @@ final class ClusterLink: Service {
     private func leaveCluster() async {
         do {
             try await client.withDeadline(PostgresMessageStore.callTimeout) { db in
+                try await db.query("DELETE FROM subject_connections WHERE node = \(self.node)", logger: self.logger)
                 try await db.query("DELETE FROM members WHERE node = \(self.node)", logger: self.logger)
                 try await db.query("DELETE FROM nodes WHERE id = \(self.node)", logger: self.logger)
             }

@@ -50,6 +50,83 @@ final class ClusterPresence: Sendable {
         }
     }
 
+    /// What a verified subject's try at a nick found.
+    private enum SubjectTry { case inserted, shared, clash, vanished }
+
+    /// Reserves a verified subject's nick (§13): its token's nick, or the clash suffix while another subject or
+    /// an anonymous member holds it. `shared` when another connection of the subject, on any node, holds the
+    /// row already: this one is listed beside it and nobody is told of a join. No session is bound to the nick,
+    /// so it cannot be reclaimed without a token.
+    func claim(room: RoomRecord, subject: String, nick desired: String, connection: ConnectionID) async throws -> (nick: String, shared: Bool) {
+        let key = Nick.key(desired)
+        return try await client.withDeadline(Self.callTimeout) { db in
+            // The holder may leave between the insert and the lock: then the insert is tried again.
+            var found = SubjectTry.vanished
+            for _ in 0..<3 where found == .vanished {
+                found = try await db.withTransaction(logger: self.logger) { db in
+                    if try await self.insert(db, room: room, nick: desired, subject: subject, connection: connection) { return .inserted }
+                    var holder: String??
+                    let rows = try await db.query(
+                        "SELECT subject FROM members WHERE room_id = \(room.id) AND nick_key = \(key) FOR UPDATE",
+                        logger: self.logger
+                    )
+                    for try await held in rows.decode(String?.self) { holder = .some(held) }
+                    guard let holder else { return .vanished }
+                    guard holder == subject else { return .clash }
+                    try await db.query(
+                        """
+                        INSERT INTO subject_connections (room_id, subject, node, connection)
+                        VALUES (\(room.id), \(subject), \(self.node), \(Int64(connection.value)))
+                        """,
+                        logger: self.logger
+                    )
+                    return .shared
+                }
+            }
+            switch found {
+            case .inserted: return (desired, false)
+            case .shared: return (desired, true)
+            case .vanished: throw StorageError.unavailable
+            case .clash: break
+            }
+            for _ in 0..<1000 {
+                let nick = Nick.suffixed(desired, try await self.nextSuffix(db, room: room, key: key))
+                if try await self.insert(db, room: room, nick: nick, subject: subject, connection: connection) { return (nick, false) }
+            }
+            throw ProtocolError(.nickTaken, "no free form of this nick in the room")
+        }
+    }
+
+    /// Inserts a verified subject's member row unless the nick is taken; whether it did.
+    private func insert(_ db: PostgresConnection, room: RoomRecord, nick: String, subject: String, connection: ConnectionID) async throws -> Bool {
+        let rows = try await db.query(
+            """
+            INSERT INTO members (room_id, nick_key, nick, session, node, connection, joined_at, subject)
+            VALUES (\(room.id), \(Nick.key(nick)), \(nick), '', \(node), \(Int64(connection.value)), \(Timestamp.now().milliseconds), \(subject))
+            ON CONFLICT DO NOTHING RETURNING nick
+            """,
+            logger: logger
+        )
+        var reserved = false
+        for try await _ in rows { reserved = true }
+        return reserved
+    }
+
+    /// The next suffix the room's counter hands out for a nick that clashed.
+    private func nextSuffix(_ db: PostgresConnection, room: RoomRecord, key: String) async throws -> Int {
+        let rows = try await db.query(
+            """
+            INSERT INTO nick_suffixes (room_id, nick_key, next) VALUES (\(room.id), \(key), 3)
+            ON CONFLICT (room_id, nick_key) DO UPDATE SET next = nick_suffixes.next + 1
+            RETURNING next - 1
+            """,
+            logger: logger
+        )
+        var suffix = 2
+        for try await value in rows.decode(Int.self) { suffix = value }
+        return suffix
+    }
+
     private func sessionNick(_ db: PostgresConnection, _ secret: SessionSecret, roomID: Int64) async throws -> String? {
         let rows = try await db.query(
             "UPDATE sessions SET used_at = now() WHERE secret = \(secret.description) AND room_id = \(roomID) RETURNING nick",
@@ -97,17 +174,7 @@ final class ClusterPresence: Sendable {
         }
         let key = Nick.key(desired)
         for _ in 0..<1000 {
-            let rows = try await db.query(
-                """
-                INSERT INTO nick_suffixes (room_id, nick_key, next) VALUES (\(room.id), \(key), 3)
-                ON CONFLICT (room_id, nick_key) DO UPDATE SET next = nick_suffixes.next + 1
-                RETURNING next - 1
-                """,
-                logger: logger
-            )
-            var suffix = 2
-            for try await value in rows.decode(Int.self) { suffix = value }
-            let nick = Nick.suffixed(desired, suffix)
+            let nick = Nick.suffixed(desired, try await nextSuffix(db, room: room, key: key))
             if try await insert(db, room: room, nick: nick, session: session, connection: connection) {
                 return Claim(nick: nick, session: session, tookOver: false)
             }
@@ -145,14 +212,23 @@ final class ClusterPresence: Sendable {
 
     /// Every member of the room on every node, in join order.
     func members(roomID: Int64) async throws -> [String] {
+        try await roster(roomID: roomID).members
+    }
+
+    /// Every member of the room on every node, in join order, and those of them who are verified (§13).
+    func roster(roomID: Int64) async throws -> (members: [String], verified: [String]) {
         try await client.withDeadline(Self.callTimeout) { db in
             var nicks: [String] = []
+            var verified: [String] = []
             let rows = try await db.query(
-                "SELECT nick FROM members WHERE room_id = \(roomID) ORDER BY joined_at, nick_key",
+                "SELECT nick, subject IS NOT NULL FROM members WHERE room_id = \(roomID) ORDER BY joined_at, nick_key",
                 logger: self.logger
             )
-            for try await nick in rows.decode(String.self) { nicks.append(nick) }
-            return nicks
+            for try await (nick, isVerified) in rows.decode((String, Bool).self) {
+                nicks.append(nick)
+                if isVerified { verified.append(nick) }
+            }
+            return (nicks, verified)
         }
     }
 
@@ -178,20 +254,34 @@ final class ClusterPresence: Sendable {
         }
     }
 
-    /// Frees the member's nick if this connection still holds it (the trigger announces the leave).
-    func release(room: RoomRecord, connection: ConnectionID) async {
+    /// Frees the member's nick if this connection still holds it (the trigger announces the leave). Whether
+    /// the member left: false too when another connection of its verified subject keeps it.
+    @discardableResult
+    func release(room: RoomRecord, connection: ConnectionID) async -> Bool {
         let node = self.node
         do {
-            try await client.withDeadline(Self.callTimeout) { db in
-                try await db.query(
-                    "DELETE FROM members WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))",
+            return try await client.withDeadline(Self.callTimeout) { db in
+                // A connection of a subject is listed in one of the two tables (the handover trigger moves the
+                // member row to another listed connection of its subject).
+                let rows = try await db.query(
+                    """
+                    WITH shared AS (
+                        DELETE FROM subject_connections WHERE node = \(node) AND connection = \(Int64(connection.value))
+                    )
+                    DELETE FROM members WHERE room_id = \(room.id) AND node = \(node) AND connection = \(Int64(connection.value))
+                    RETURNING nick
+                    """,
                     logger: self.logger
                 )
+                var left = false
+                for try await _ in rows { left = true }
+                return left
             }
         } catch {
             // The row stays until the next heartbeat reconciles this node's rows with its open connections.
             releaseFailed.store(true, ordering: .relaxed)
             logger.warning("could not release a member", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            return false
         }
     }
 
@@ -205,13 +295,23 @@ final class ClusterPresence: Sendable {
             let node = self.node
             var listed: [Int64: String] = try await client.withDeadline(Self.callTimeout) { db in
                 var listed: [Int64: String] = [:]
-                let rows = try await db.query("SELECT connection, nick FROM members WHERE node = \(node)", logger: self.logger)
+                let rows = try await db.query(
+                    """
+                    SELECT connection, nick FROM members WHERE node = \(node)
+                    UNION ALL
+                    SELECT s.connection, m.nick FROM subject_connections s JOIN members m ON m.room_id = s.room_id AND m.subject = s.subject
+                    WHERE s.node = \(node)
+                    """,
+                    logger: self.logger
+                )
                 for try await (connection, nick) in rows.decode((Int64, String).self) { listed[connection] = nick }
                 return listed
             }
             let closed = listed.keys.filter { !isOpen(ConnectionID(value: UInt64($0))) }
             guard !closed.isEmpty else { return listed }
             try await client.withDeadline(Self.callTimeout) { db in
+                // Shared connections first, so the handover trigger never moves a member to a closed one.
+                try await db.query("DELETE FROM subject_connections WHERE node = \(node) AND connection = ANY(\(closed))", logger: self.logger)
                 try await db.query(
                     "DELETE FROM members WHERE node = \(node) AND connection = ANY(\(closed))",
                     logger: self.logger
@@ -267,7 +367,10 @@ final class ClusterPresence: Sendable {
         return try await client.withDeadline(Self.callTimeout) { db in
             var listed = Set<Int64>()
             let rows = try await db.query(
-                "SELECT connection FROM members WHERE room_id = \(room.id) AND node = \(node)",
+                """
+                SELECT connection FROM members WHERE room_id = \(room.id) AND node = \(node)
+                UNION ALL SELECT connection FROM subject_connections WHERE room_id = \(room.id) AND node = \(node)
+                """,
                 logger: self.logger
             )
             for try await connection in rows.decode(Int64.self) { listed.insert(connection) }

@@ -258,8 +258,9 @@ final class ChatConnection: Sendable {
             }
         room.anchor(after: page.lastID, rev: page.rev)
         var members = joined.members
+        var verified = joined.verified
         if let cluster = context.cluster {
-            members = try await cluster.members(roomID: room.record.id)
+            (members, verified) = try await cluster.roster(roomID: room.record.id)
             // Its own nick is never remote, even if the member has already left again.
             room.seedRemote(members: members.filter { $0 != joined.nick })
         }
@@ -275,7 +276,8 @@ final class ChatConnection: Sendable {
             rev: page.rev,
             updates: resumed?.updates,
             updatesTruncated: resumed?.updatesTruncated,
-            role: role.role
+            role: role.role,
+            verifiedMembers: verified.isEmpty ? nil : verified
         )
         outbox.open(with: EventEncoder.encode(.welcome(welcome)), coveredID: page.lastID)
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)
@@ -302,12 +304,16 @@ final class ChatConnection: Sendable {
             if let identity { return room.join(id, verified: identity, outbox: outbox) }
             return room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         }
-        // The reserved row announces the join to the other nodes (the members trigger). A verified member
-        // claims its token's nick like any other here: on a cluster each of its connections holds a row.
+        // The reserved row announces the join to the other nodes (the members trigger). A verified subject's
+        // connections share one row wherever they are.
+        if let identity {
+            let claim = try await cluster.claim(room: room.record, subject: identity.subject, nick: identity.nick, connection: id)
+            return room.join(id, verified: identity, nick: claim.nick, announce: !claim.shared, outbox: outbox)
+        }
         let claim = try await cluster.claim(
             room: room.record,
-            requested: identity?.nick ?? request.nick,
-            session: identity == nil ? request.session : nil,
+            requested: request.nick,
+            session: request.session,
             connection: id
         )
         return room.join(id, claimed: claim.nick, session: claim.session, announce: !claim.tookOver, outbox: outbox)
@@ -340,8 +346,10 @@ final class ChatConnection: Sendable {
     }
 
     private func leave(_ room: Room) async {
-        if room.leave(id) != nil, let cluster = context.cluster {
-            await cluster.release(room: room.record, connection: id)
+        // A verified subject leaves only when the cluster lets its last connection go, wherever that was.
+        let verified = identity != nil
+        if let nick = room.leave(id, announce: !verified), let cluster = context.cluster {
+            if await cluster.release(room: room.record, connection: id), verified { room.announceLeave(nick) }
         }
         context.rooms.release(room)
     }

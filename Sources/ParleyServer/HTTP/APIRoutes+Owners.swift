@@ -27,8 +27,10 @@ extension APIRoutes {
         if let role {
             poster.role = role
         } else {
-            // A token (§13), checked by ``IdentityMiddleware`` before the route ran.
+            // A token (§13), checked by ``IdentityMiddleware`` before the route ran: its `role` counts in the
+            // rooms it lists, as on a WebSocket.
             poster.subject = context.identity?.subject
+            if let granted = context.identity?.role(in: record.code), granted > poster.role { poster.role = granted }
         }
         return poster
     }

@@ -68,7 +68,7 @@ enum EventEncoder {
         let strings =
             room.code.utf8.count + (room.name?.utf8.count ?? 0) + (room.topic?.utf8.count ?? 0) + welcome.nick.utf8.count
             + welcome.session.utf8.count
-        let members = welcome.members.reduce(0) { $0 + $1.utf8.count + 3 }
+        let members = (welcome.members + (welcome.verifiedMembers ?? [])).reduce(0) { $0 + $1.utf8.count + 3 }
         let updates = welcome.updates.map { size(of: $0) } ?? 0
         return frame(capacity: 320 + strings + members + size(of: welcome.history) + updates) { buffer in
             buffer.writeStaticString(#"{"type":"welcome","room":{"code":"#)
@@ -132,6 +132,14 @@ enum EventEncoder {
             if let truncated = welcome.updatesTruncated {
                 buffer.writeStaticString(#","updates_truncated":"#)
                 buffer.writeJSONBool(truncated)
+            }
+            if let verified = welcome.verifiedMembers, !verified.isEmpty {
+                buffer.writeStaticString(#","verified_members":["#)
+                for (index, member) in verified.enumerated() {
+                    if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                    buffer.writeJSONString(member)
+                }
+                buffer.writeInteger(UInt8(ascii: "]"))
             }
             if let role = welcome.role {
                 buffer.writeStaticString(#","role":"#)

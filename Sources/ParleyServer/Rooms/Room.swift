@@ -62,6 +62,8 @@ final class Room: Sendable {
         var nick: String
         var session: SessionSecret
         var members: [String]
+        /// Those of `members` who are verified identities (§13).
+        var verified: [String] = []
     }
 
     /// Adds a member whose outbox is still holding. A valid `session` reclaims its nick, replacing a live
@@ -78,21 +80,23 @@ final class Room: Sendable {
 
     /// Adds a connection of a verified subject (§13): its nick is the token's, reserved for it, and shared
     /// by all of its connections. Its session is not bound to the nick, so it can never be reclaimed without
-    /// a token.
-    func join(_ id: ConnectionID, verified identity: VerifiedIdentity, outbox: Outbox) -> Joined {
+    /// a token. On a cluster `nick` is the one reserved for it, and `announce` is false when another of its
+    /// connections is on another node.
+    func join(_ id: ConnectionID, verified identity: VerifiedIdentity, nick: String? = nil, announce: Bool = true, outbox: Outbox) -> Joined {
         let session = SessionSecret.random()
         let ts = Timestamp.now()
         let (joined, displaced) = state.withLock { state in
-            let joined = state.members.join(id, verified: identity.subject, desired: identity.nick, session: session, handle: outbox)
+            let joined = state.members.join(id, verified: identity.subject, desired: nick ?? identity.nick, session: session, handle: outbox)
             state.remote.heldHere(joined.nick)
             if let displaced = joined.displaced {
                 state.remote.heldHere(displaced.to)
                 broadcastLocked(state.members, .nick(from: displaced.from, to: displaced.to, ts: ts), except: id)
             }
-            if !joined.shared {
+            if !joined.shared && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
-            return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.displaced)
+            let verified = state.members.verifiedNicks
+            return (Joined(nick: joined.nick, session: session, members: state.members.nicks, verified: verified), joined.displaced)
         }
         if let displaced { sessions.bind(displaced.session, roomCode: code, nick: displaced.to) }
         return joined
@@ -122,7 +126,8 @@ final class Room: Sendable {
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
-            return (Joined(nick: joined.nick, session: session, members: state.members.nicks), joined.replaced?.handle)
+            let verified = state.members.verifiedNicks
+            return (Joined(nick: joined.nick, session: session, members: state.members.nicks, verified: verified), joined.replaced?.handle)
         }
         replaced?.closeNow(code: CloseCode.replaced.rawValue, reason: "replaced")
         return joined
@@ -140,15 +145,24 @@ final class Room: Sendable {
 
     /// Removes a member and tells the others; a member that was replaced leaves silently, and so does a
     /// connection of a verified subject that has others here (§13: `leave` when the last goes).
-    /// Returns the nick it left with, or nil when it had been replaced.
+    /// Returns the nick it left with, or nil when it had been replaced. `announce` is false for a verified
+    /// subject on a cluster, whose other connections may be on other nodes (see ``announceLeave(_:)``).
     @discardableResult
-    func leave(_ id: ConnectionID) -> String? {
+    func leave(_ id: ConnectionID, announce: Bool = true) -> String? {
         state.withLock { state in
             if let nick = state.removed.removeValue(forKey: id) { return nick }
             guard let (member, last) = state.members.leave(id) else { return nil }
             state.traits.removeValue(forKey: id)
-            if last { broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil) }
+            if last && announce { broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil) }
             return member.nick
+        }
+    }
+
+    /// Tells the members here that a verified subject left the cluster, once its last connection was released.
+    func announceLeave(_ nick: String) {
+        state.withLock { state in
+            guard !state.members.isTaken(nick) else { return }
+            broadcastLocked(state.members, .leave(nick: nick, ts: .now()), except: nil)
         }
     }
 

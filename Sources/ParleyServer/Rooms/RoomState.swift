@@ -39,6 +39,13 @@ struct RoomState<Handle> {
             return subjects[subject]?.first == id ? member.nick : nil
         }
     }
+    /// The nicks of verified subjects, one each, in join order.
+    var verifiedNicks: [String] {
+        members.compactMap { id, member in
+            guard let subject = member.subject, subjects[subject]?.first == id else { return nil }
+            return member.nick
+        }
+    }
     var isEmpty: Bool { members.isEmpty }
 
     func isTaken(_ nick: String, except: ConnectionID? = nil) -> Bool {

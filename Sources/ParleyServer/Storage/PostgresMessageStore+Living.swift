@@ -11,17 +11,18 @@ extension PostgresMessageStore {
     /// message that was ever changed (`rev` set) can have reactions, so plain ones cost no further read.
     static let messageColumns = """
         m.id, m.nick, m.text, m.ts, m.client_id, m.reply_to, m.edited_at, m.deleted, m.rev,
-        CASE WHEN m.rev IS NULL OR m.deleted THEN NULL ELSE parley_reactions(m.room_id, m.id) END, m.attachments
+        CASE WHEN m.rev IS NULL OR m.deleted THEN NULL ELSE parley_reactions(m.room_id, m.id) END, m.attachments, m.verified
         """
 
-    typealias MessageRow = (Int64, String, String, Int64, String?, Int64?, Int64?, Bool, Int64?, String?, String?)
+    typealias MessageRow = (Int64, String, String, Int64, String?, Int64?, Int64?, Bool, Int64?, String?, String?, Bool)
 
     static func message(_ row: MessageRow) -> ChatMessage {
-        let (id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions, attachments) = row
+        let (id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions, attachments, verified) = row
         var message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: clientID)
         message.replyTo = replyTo
         // A deleted message's files are gone (a change's row may show them from before the deletion).
         message.attachments = deleted ? nil : attachments.flatMap(Self.decodeAttachments)
+        if verified { message.verified = true }
         fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
         return message
     }
@@ -64,20 +65,21 @@ extension PostgresMessageStore {
                 let rows = try await db.query(
                     """
                     SELECT o_status, o_rev, o_nick, o_text, o_ts, o_client_id, o_reply_to, o_edited_at, o_deleted, o_reactions,
-                        (SELECT m.attachments FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id))
+                        (SELECT m.attachments FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id)),
+                        EXISTS (SELECT 1 FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id) AND m.verified)
                     FROM parley_change(\(pending.roomID), \(change.id), \(kind), \(text), \(author), \(pending.nick),
                         \(pending.ts.milliseconds), \(pending.savesSession), \(maxEmoji), \(maxReactors), \(node))
                     """,
                     logger: self.logger
                 )
-                typealias Row = (String, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, String?, String?)
+                typealias Row = (String, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, String?, String?, Bool)
                 for try await row in rows.decode(Row.self) {
-                    let (status, rev, nick, text, ts, clientID, replyTo, editedAt, deleted, reactions, attachments) = row
+                    let (status, rev, nick, text, ts, clientID, replyTo, editedAt, deleted, reactions, attachments, verified) = row
                     switch status {
                     case "changed":
                         guard let rev, let nick, let text, let ts else { throw StorageError.unavailable }
                         let message = Self.message(
-                            (change.id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, attachments)
+                            (change.id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, attachments, verified)
                         )
                         return .changed(rev: rev, message)
                     case "unchanged": return .unchanged
@@ -191,12 +193,14 @@ extension PostgresMessageStore {
             )
             var covered = rev
             var changes: [(rev: Int64, message: ChatMessage)] = []
-            typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?)
+            typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?, Bool?)
             for try await row in rows.decode(Row.self) {
-                let (roomRev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions, attachments) = row
+                let (roomRev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions, attachments, verified) = row
                 covered = roomRev
                 guard let id, let nick, let text, let ts, let messageRev else { continue }
-                let message = Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions, attachments))
+                let message = Self.message(
+                    (id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions, attachments, verified ?? false)
+                )
                 changes.append((messageRev, message))
             }
             let hasMore = changes.count > limit
@@ -247,12 +251,14 @@ extension PostgresMessageStore {
         )
         var lastID: Int64 = 0
         var messages: [ChatMessage] = []
-        typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?)
+        typealias Row = (Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?, Bool?)
         for try await row in rows.decode(Row.self) {
-            let (last, id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions, attachments) = row
+            let (last, id, nick, text, ts, clientID, replyTo, editedAt, deleted, rev, reactions, attachments, verified) = row
             lastID = last
             guard let id, let nick, let text, let ts else { continue }
-            messages.append(Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, attachments)))
+            messages.append(
+                Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, attachments, verified ?? false))
+            )
         }
         let hasMore = messages.count > limit
         if hasMore { messages.removeLast() }

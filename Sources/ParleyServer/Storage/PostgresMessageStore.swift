@@ -197,18 +197,21 @@ public final class PostgresMessageStore: MessageStore, Service {
         let replies = order.map { batch[$0].replyTo ?? 0 }
         let authors = order.map { batch[$0].author?.value ?? 0 }
         let saves = order.map { batch[$0].savesSession }
+        let verified = order.map { batch[$0].verified }
         let node = self.node
         var results = [AppendResult](repeating: .failed, count: batch.count)
         let rows = try await db.query(
             """
-            SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts, o_refused, o_reply_to, o_edited_at, o_deleted, o_rev, o_reactions
-            FROM parley_append(\(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node), \(replies), \(authors), \(saves))
+            SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts, o_refused, o_reply_to, o_edited_at, o_deleted, o_rev, o_reactions, o_verified
+            FROM parley_append(
+                \(rooms), \(nicks), \(texts), \(stamps), \(clientIDs), \(node), \(replies), \(authors), \(saves), \(verified)
+            )
             """,
             logger: logger
         )
-        typealias Row = (Int32, Int64?, Bool, String?, String?, Int64?, String?, Int64?, Int64?, Bool, Int64?, String?)
+        typealias Row = (Int32, Int64?, Bool, String?, String?, Int64?, String?, Int64?, Int64?, Bool, Int64?, String?, Bool)
         for try await row in rows.decode(Row.self) {
-            let (ordinal, id, duplicate, nick, text, ts, refused, replyTo, editedAt, deleted, rev, reactions) = row
+            let (ordinal, id, duplicate, nick, text, ts, refused, replyTo, editedAt, deleted, rev, reactions, verified) = row
             let index = order[Int(ordinal) - 1]
             if refused != nil, let replyTo = batch[index].replyTo {
                 results[index] = .refused(ProtocolError(.notFound, "reply_to: no message \(replyTo) in this room"))
@@ -221,6 +224,7 @@ public final class PostgresMessageStore: MessageStore, Service {
             }
             var message = ChatMessage(id: id, nick: nick, text: text, ts: Timestamp(milliseconds: ts), clientID: batch[index].clientID)
             message.replyTo = replyTo
+            if verified { message.verified = true }
             if !duplicate {
                 results[index] = .stored(message)
                 continue
@@ -324,14 +328,16 @@ public final class PostgresMessageStore: MessageStore, Service {
             var messages: [ChatMessage] = []
             var lastID: Int64 = 0
             var roomRev: Int64 = 0
-            typealias Row = (Int64, Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?)
+            typealias Row = (Int64, Int64, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, Int64?, String?, String?, Bool?)
             let rows = try await db.query(query, logger: self.logger)
             for try await row in rows.decode(Row.self) {
-                let (last, rev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions, attachments) = row
+                let (last, rev, id, nick, text, ts, clientID, replyTo, editedAt, deleted, messageRev, reactions, attachments, verified) = row
                 (lastID, roomRev) = (last, rev)
                 if let id, let nick, let text, let ts {
                     messages.append(
-                        Self.message((id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions, attachments))
+                        Self.message(
+                            (id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, messageRev, reactions, attachments, verified ?? false)
+                        )
                     )
                 }
             }

@@ -13,7 +13,8 @@ enum PostgresSchema {
 
     /// Every migration, in version order: this file's and the cluster's (`Cluster/PostgresSchema+Cluster.swift`).
     static var migrations: [Migration] {
-        (storageMigrations + clusterMigrations + livingMigrations + ownersMigrations + filesMigrations).sorted { $0.version < $1.version }
+        (storageMigrations + clusterMigrations + livingMigrations + ownersMigrations + identityMigrations + filesMigrations)
+            .sorted { $0.version < $1.version }
     }
 
     static let storageMigrations: [Migration] = [
