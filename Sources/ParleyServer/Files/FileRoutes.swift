@@ -103,12 +103,12 @@ struct FileRoutes {
         }
     }
 
-    /// The room rules for posting a message (bans, `locked`, slow mode, §12; `--auth required` once §13 fills in
-    /// ``APIRoutes/verifiedSubject(bearer:in:request:)``) apply to uploads too. The rate limit is already taken by
-    /// ``RequestGuardMiddleware``.
+    /// The room rules for posting a message (bans, `locked`, §12) apply to uploads too; `--auth required` and the
+    /// rate limit are already taken by the middleware. Slow mode limits messages: an upload neither waits for
+    /// the interval nor starts it, or the message that carries the file would be refused.
     private func checkMayUpload(_ request: Request, to room: RoomRecord, context: ParleyRequestContext) async throws {
         let poster = try await api.poster(of: request, context: context, in: room)
-        try await api.checkRules(in: room, for: poster)
+        try await api.checkRules(in: room, for: poster, upload: true)
     }
 
     private func refusal(_ reason: FileRefusal) -> APIError {
