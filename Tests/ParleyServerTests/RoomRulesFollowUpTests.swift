@@ -7,6 +7,8 @@ import Testing
 
 /// Follow-ups to room owners (§12) and files (§14) where the two meet, over real sockets.
 @Suite struct RoomRulesFollowUpTests {
+    enum NotYet: Error { case stillAMember }
+
     @Test func anUploadDoesNotStartSlowModeItsMessageDoes() async throws {
         try await withServer { server in
             let (code, key, _) = try await RoomOwnerTests.createRoom(server)
@@ -24,6 +26,33 @@ import Testing
             // The message started the interval: the next one waits.
             let again = try await server.http("POST", "/api/rooms/\(code)/messages", body: #"{"nick":"web","text":"more"}"#)
             #expect(again.status == 429)
+        }
+    }
+
+    @Test func roomDetailsCarryTheSettings() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server, name: "plain")
+            let before = try await server.http("GET", "/api/rooms/\(code)")
+            #expect(before.status == 200)
+            #expect(before.json["topic"] is NSNull && before.json["locked"] as? Bool == false && before.json["slow_mode"] as? Int == 0)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            try await owner.send(.room(RoomChange(name: .some("renamed"), topic: .some("be kind"), locked: true, slowMode: 30)))
+            _ = try await owner.next { event -> Bool? in
+                if case .room(let info) = event, info.slowMode == 30 { return true }
+                return nil
+            }
+            let live = try await server.http("GET", "/api/rooms/\(code)")
+            #expect(live.json["name"] as? String == "renamed" && live.json["topic"] as? String == "be kind")
+            #expect(live.json["locked"] as? Bool == true && live.json["slow_mode"] as? Int == 30)
+            // With nobody connected, the stored settings.
+            owner.close()
+            var stored = live
+            try await eventually {
+                stored = try await server.http("GET", "/api/rooms/\(code)")
+                guard (stored.json["members"] as? [String])?.isEmpty == true else { throw NotYet.stillAMember }
+            }
+            #expect(stored.json["topic"] as? String == "be kind" && stored.json["locked"] as? Bool == true)
+            #expect(stored.json["slow_mode"] as? Int == 30 && stored.json["name"] as? String == "renamed")
         }
     }
 }
