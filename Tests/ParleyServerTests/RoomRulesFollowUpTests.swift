@@ -55,4 +55,26 @@ import Testing
             #expect(stored.json["slow_mode"] as? Int == 30 && stored.json["name"] as? String == "renamed")
         }
     }
+
+    /// A plain `GET /ws` (no upgrade headers) is refused as the upgrade would be, before its `400`.
+    @Test func thePlainWebSocketRouteChecksKeysAndBans() async throws {
+        try await withServer(RoomOwnerTests.proxied) { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let plain = { (query: String, address: String) in
+                try await server.http("GET", "/ws?\(query)", headers: RoomOwnerTests.from(address)).status
+            }
+            #expect(try await plain("room=\(code)&nick=ann", "10.0.0.5") == 400)
+            #expect(try await plain("room=\(code)&nick=ann&key=made-up", "10.0.0.5") == 403)
+            #expect(try await plain("room=\(code)&nick=ann&key=\(key)", "10.0.0.5") == 400)
+
+            let owner = try await server.connect("room=\(code)&nick=olga&key=\(key)", headers: RoomOwnerTests.from("10.0.0.1"))
+            _ = try await owner.welcome()
+            let troll = try await server.connect("room=\(code)&nick=troll", headers: RoomOwnerTests.from("10.0.0.66"))
+            _ = try await troll.welcome()
+            try await owner.send(.ban(nick: "troll", seconds: nil))
+            #expect(try await troll.closeCode() == CloseCode.kicked.rawValue)
+            #expect(try await plain("room=\(code)&nick=again", "10.0.0.66") == 403)
+            #expect(try await plain("room=\(code)&nick=other", "10.0.0.7") == 400)
+        }
+    }
 }
