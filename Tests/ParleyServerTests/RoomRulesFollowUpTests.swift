@@ -77,4 +77,26 @@ import Testing
             #expect(try await plain("room=\(code)&nick=other", "10.0.0.7") == 400)
         }
     }
+
+    /// In open mode a deleted code may be joined again at once: the joiner gets a new, empty room, even while
+    /// the old room's members are still being closed.
+    @Test func aJoinAfterDeleteGetsANewRoom() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            // A member that does not read: its close takes a while.
+            let slow = try await server.connect("room=\(code)&nick=mia", readAutomatically: false)
+            try await owner.send("soon gone")
+            _ = try await owner.nextMessage()
+            let deleted = try await server.http("DELETE", "/api/rooms/\(code)", headers: [("Authorization", "Bearer \(key)")])
+            #expect(deleted.status == 204)
+
+            let (newcomer, welcome) = try await server.join("room=\(code)&nick=nora")
+            #expect(welcome.members == ["nora"])
+            #expect(welcome.history.isEmpty && welcome.role == .member)
+            #expect(try await owner.closeCode() == CloseCode.roomDeleted.rawValue)
+            newcomer.close()
+            slow.close()
+        }
+    }
 }

@@ -152,8 +152,16 @@ final class RoomModeration: Sendable {
     func delete(_ record: RoomRecord) async throws {
         try await store.deleteRoom(roomID: record.id)
         bans.forget(room: record.code)
-        rooms.room(code: record.code)?.closeAll(code: .roomDeleted, reason: "room deleted")
+        closeDeleted(code: record.code)
         await publish(.deleted, room: record.code)
+    }
+
+    /// Closes a deleted room's members, after taking the room out of the registry so a new joiner of the code
+    /// gets a fresh room.
+    private func closeDeleted(code: String) {
+        guard let room = rooms.room(code: code) else { return }
+        rooms.retire(room)
+        room.closeAll(code: .roomDeleted, reason: "room deleted")
     }
 
     // MARK: other nodes
@@ -182,7 +190,7 @@ final class RoomModeration: Sendable {
                 }
             case .deleted:
                 bans.forget(room: notice.room)
-                rooms.room(code: notice.room)?.closeAll(code: .roomDeleted, reason: "room deleted")
+                closeDeleted(code: notice.room)
             case .kick:
                 if let nick = notice.nick { rooms.room(code: notice.room)?.remove(nick: nick, reason: .kicked) }
             case .ban:
