@@ -53,6 +53,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM file of RS256, ES256 or EdDSA public keys that sign identity tokens.") var authPublicKey: String?
     @Option(help: "optional: anonymous nicks beside verified ones; required: every WebSocket and state-changing request needs a token.")
     var auth = "optional"
+    @Option(help: "Bytes of file content the whole server may hold (default 10737418240); uploads beyond it get 507.")
+    var maxTotalFileBytes: Int64 = 10 * 1024 * 1024 * 1024
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -65,6 +67,7 @@ struct Serve: AsyncParsableCommand {
         "handshake-timeout", "http-rate-burst", "http-rate-per-second", "trusted-proxy", "public-url",
         "sqlite-synchronous",
         "admin-token", "auth-secret", "auth-public-key", "auth",
+        "max-total-file-bytes",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -123,6 +126,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
         }
         guard SQLiteSynchronous(rawValue: sqliteSynchronous) != nil else { throw ValidationError("--sqlite-synchronous must be full or normal") }
+        guard maxTotalFileBytes >= 1 else { throw ValidationError("--max-total-file-bytes must be at least 1") }
         if let adminToken, adminToken.utf8.count < 16 || adminToken.utf8.count > 256 {
             throw ValidationError("--admin-token must be 16-256 bytes (a long random secret)")
         }
@@ -177,6 +181,7 @@ struct Serve: AsyncParsableCommand {
         configuration.authSecret = authSecret
         configuration.authPublicKeyPath = authPublicKey
         configuration.auth = AuthMode(rawValue: auth)!
+        configuration.maxTotalFileBytes = maxTotalFileBytes
         return configuration
     }
 

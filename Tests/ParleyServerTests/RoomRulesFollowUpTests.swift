@@ -99,4 +99,18 @@ import Testing
             slow.close()
         }
     }
+
+    /// `--max-total-file-bytes` caps the file content of the whole server, across rooms: `507 too_large`.
+    @Test func theServerWideFileCapRefusesAcrossRooms() async throws {
+        try await withServer(.set(\.maxTotalFileBytes, 300)) { server in
+            _ = try await server.join("room=one&nick=ann")
+            _ = try await server.join("room=two&nick=bob")
+            // Distinct bytes, so that no two uploads share one stored content.
+            #expect(try await FileTests.upload(server, room: "one", FileTests.png + [1]).status == 201)
+            #expect(try await FileTests.upload(server, room: "two", FileTests.png + [2]).status == 201)
+            let full = try await FileTests.upload(server, room: "two", FileTests.png + [3])
+            #expect(full.status == 507 && (FileTests.json(full)["error"] as? [String: Any])?["code"] as? String == "too_large")
+            #expect(try await FileTests.upload(server, room: "one", Array(repeating: 9, count: 10)).status == 201)
+        }
+    }
 }
