@@ -114,3 +114,63 @@ import Testing
         }
     }
 }
+
+extension RoomRulesFollowUpTests {
+    /// The roster shows a removal's reason and drops the members table's plain leave that follows it.
+    @Test func aRemovalHidesThePlainLeaveThatFollows() {
+        var roster = RemoteRoster()
+        let shown = [
+            roster.apply(.join(nick: "kim", ts: .now())),
+            roster.apply(.removed(nick: "kim", reason: .kicked, ts: .now())),
+            roster.apply(.leave(nick: "kim", ts: .now())),
+            roster.apply(.join(nick: "kim", ts: .now())),
+            roster.apply(.leave(nick: "kim", ts: .now())),
+        ]
+        #expect(shown == [true, true, false, true, true])
+        #expect(roster.nicks.isEmpty)
+    }
+}
+
+/// A kicked or banned member's `leave` carries its `reason` on every node (§12 on PostgreSQL).
+@Suite(.serialized, .enabled(if: TestPostgres.url != nil, "needs PARLEY_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"))
+struct ClusterLeaveReasonTests {
+    @Test func otherNodesSeeTheReason() async throws {
+        try await withTimeout(.seconds(90)) {
+            var nodes: [ChildServer] = []
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            for _ in 0..<2 {
+                nodes.append(try await ChildServer.start(database: try #require(TestPostgres.url), ["--trusted-proxy", "127.0.0.0/8"]))
+            }
+            let (here, there) = (nodes[0].server, nodes[1].server)
+            let created = try await here.http("POST", "/api/rooms", body: "{}")
+            let code = try #require(created.json["code"] as? String)
+            let key = try #require(created.json["owner_key"] as? String)
+            let owner = try await there.connect("room=\(code)&nick=olga&key=\(key)", headers: ClusterOwnerTests.from("10.0.0.1"))
+            _ = try await owner.welcome()
+
+            for (nick, reason) in [("kim", LeaveReason.kicked), ("troll", .banned)] {
+                let member = try await here.connect("room=\(code)&nick=\(nick)", headers: ClusterOwnerTests.from("10.0.1.\(nick.count)"))
+                _ = try await member.welcome()
+                try await eventually {
+                    try await owner.send(reason == .kicked ? .kick(nick: nick) : .ban(nick: nick, seconds: nil))
+                    try await ClusterOwnerTests.expectClosed(member)
+                }
+                // The owner, on the other node, hears the leave with its reason, and no plain one after it.
+                let seen = try await owner.next { event -> LeaveReason?? in
+                    if case .removed(nick, let reason, _) = event { return .some(reason) }
+                    if case .leave(nick, _) = event { return .some(nil) }
+                    return nil
+                }
+                #expect(seen == reason)
+            }
+            let after = try await here.connect("room=\(code)&nick=late", headers: ClusterOwnerTests.from("10.0.0.9"))
+            _ = try await after.welcome()
+            let next = try await owner.next { event -> String? in
+                if case .leave(let nick, _) = event { return "leave \(nick)" }
+                if case .join(let nick, _) = event { return "join \(nick)" }
+                return nil
+            }
+            #expect(next == "join late")
+        }
+    }
+}
