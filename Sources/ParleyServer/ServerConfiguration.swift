@@ -70,6 +70,10 @@ public struct ServerConfiguration: Sendable {
     public var authPublicKeyPath: String?
     /// Whether every WebSocket and state-changing HTTP request needs a valid token (only with a key configured).
     public var auth = AuthMode.optional
+    /// Bytes of file content the whole server may hold (§14 in spirit: per-room caps alone let one address
+    /// fill a disk by uploading to room after room). 10 GiB: ten rooms at their full 1 GiB, and what a small
+    /// server's disk spares beside the messages; operators size it to their disk.
+    public var maxTotalFileBytes: Int64 = 10 * 1024 * 1024 * 1024
 
     public init() {}
 }

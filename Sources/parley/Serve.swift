@@ -54,6 +54,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "optional: anonymous nicks beside verified ones; required: every WebSocket and state-changing request needs a token.")
     var auth = "optional"
     @Option(help: "An origin (https://app.example) whose pages may show the web UI in a frame (repeatable).") var embedOrigin: [String] = []
+    @Option(help: "Bytes of file content the whole server may hold (default 10737418240); uploads beyond it get 507.")
+    var maxTotalFileBytes: Int64 = 10 * 1024 * 1024 * 1024
 
     /// Names of the options that have environment twins.
     static let environmentOptions = [
@@ -67,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         "sqlite-synchronous",
         "admin-token", "auth-secret", "auth-public-key", "auth",
         "embed-origin",
+        "max-total-file-bytes",
     ]
 
     /// Options whose environment twin may list several values separated by commas.
@@ -128,6 +131,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--public-url must be http://HOST[:PORT][/PATH] or https://…")
         }
         guard SQLiteSynchronous(rawValue: sqliteSynchronous) != nil else { throw ValidationError("--sqlite-synchronous must be full or normal") }
+        guard maxTotalFileBytes >= 1 else { throw ValidationError("--max-total-file-bytes must be at least 1") }
         if let adminToken, adminToken.utf8.count < 16 || adminToken.utf8.count > 256 {
             throw ValidationError("--admin-token must be 16-256 bytes (a long random secret)")
         }
@@ -183,6 +187,7 @@ struct Serve: AsyncParsableCommand {
         configuration.authSecret = authSecret
         configuration.authPublicKeyPath = authPublicKey
         configuration.auth = AuthMode(rawValue: auth)!
+        configuration.maxTotalFileBytes = maxTotalFileBytes
         return configuration
     }
 

@@ -75,6 +75,7 @@ import Testing
         (["--handshake-timeout", "0"], [:], "--handshake-timeout must be at least 1"),
         ([], ["PARLEY_HTTP_RATE_BURST": "0"], "--http-rate-burst must be at least 1"),
         (["--http-rate-per-second=-1"], [:], "--http-rate-per-second must be 0 or more"),
+        ([], ["PARLEY_MAX_TOTAL_FILE_BYTES": "0"], "--max-total-file-bytes must be at least 1"),
         (["--write-timeout", "0"], [:], "--write-timeout must be at least 1"),
         ([], ["PARLEY_SQLITE_SYNCHRONOUS": "off"], "--sqlite-synchronous must be full or normal"),
         ([], ["PARLEY_ADMIN_TOKEN": "short"], "--admin-token must be 16-256 bytes"),

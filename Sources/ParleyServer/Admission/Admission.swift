@@ -85,7 +85,7 @@ final class Admission: Sendable {
             return channel.eventLoop.makeSucceededFuture(refused(error))
         }
         var grant = Grant(address: address, host: host)
-        if configuration.roomCreation == .open, token == nil, request.key == nil || moderation.isAdminToken(request.key ?? "") {
+        if needsNoStorage(request, token: token) {
             // No storage read: the admin token is checked here, and bans are in memory.
             if request.key != nil { grant.role = .owner }
             do throws(APIError) {
@@ -100,19 +100,7 @@ final class Admission: Sendable {
         let admittedSoFar = grant
         let queued = work.submit {
             do throws(APIError) {
-                let identity = try await self.identity(token, room: request.roomCode)
-                var grant = admittedSoFar
-                grant.subject = identity?.subject
-                // A token's `role` counts in the rooms it lists (§13), unless a key granted more.
-                if let role = identity?.role(in: request.roomCode), role > grant.role { grant.role = role }
-                var room = try await self.existingRoom(request)
-                if let key = request.key {
-                    if room == nil { room = try await self.storedRoom(request) }
-                    grant = try await self.authorize(key: key, room: room, grant)
-                    // Only api mode hands the room on: in open mode the join opens it as before.
-                    if self.configuration.roomCreation == .open { room = nil }
-                }
-                try self.refuseBanned(request, grant)
+                let (grant, room, identity) = try await self.authorize(request, token: token, admittedSoFar)
                 promise.succeed(self.reserve(request, room: room, grant: grant, identity: identity))
             } catch {
                 promise.succeed(self.refused(error))
@@ -120,6 +108,35 @@ final class Admission: Sendable {
         }
         if !queued { promise.succeed(refused(APIError(.serviceUnavailable, .unavailable, "the server is busy; try again"))) }
         return promise.futureResult
+    }
+
+    /// Whether the open-mode shortcut applies: no token and no key other than the admin token, so nothing
+    /// needs a storage read.
+    private func needsNoStorage(_ request: ConnectRequest, token: String?) -> Bool {
+        configuration.roomCreation == .open && token == nil && (request.key == nil || moderation.isAdminToken(request.key ?? ""))
+    }
+
+    /// The checks that may read storage or wait for the token's keys: the token, the room (api mode), the key,
+    /// then bans. The grant it returns is the connection's.
+    private func authorize(
+        _ request: ConnectRequest,
+        token: String?,
+        _ admittedSoFar: Grant
+    ) async throws(APIError) -> (Grant, RoomRecord?, VerifiedIdentity?) {
+        let identity = try await self.identity(token, room: request.roomCode)
+        var grant = admittedSoFar
+        grant.subject = identity?.subject
+        // A token's `role` counts in the rooms it lists (§13), unless a key granted more.
+        if let role = identity?.role(in: request.roomCode), role > grant.role { grant.role = role }
+        var room = try await existingRoom(request)
+        if let key = request.key {
+            if room == nil { room = try await storedRoom(request) }
+            grant = try await authorize(key: key, room: room, grant)
+            // Only api mode hands the room on: in open mode the join opens it as before.
+            if configuration.roomCreation == .open { room = nil }
+        }
+        try refuseBanned(request, grant)
+        return (grant, room, identity)
     }
 
     /// The checks that need no storage: the query parsed into a ``ConnectRequest``, then `Host` and `Origin`.
@@ -234,10 +251,18 @@ final class Admission: Sendable {
     func addRefusalRoute(to router: Router<ParleyRequestContext>) {
         router.get("/ws") { request, context -> Response in
             let connect = try self.check(target: request.uri.description, origin: request.headers[.origin], host: request.head.authority)
-            _ = try await self.identity(try self.tokenToCheck(connect.auth), room: connect.roomCode)
-            _ = try await self.existingRoom(connect)
+            let token = try self.tokenToCheck(connect.auth)
+            let address = context.clientAddress(of: request, trustedProxies: self.configuration.trustedProxies)
+            // The upgrade's checks in its order: a key that grants nothing or a ban is refused here too.
+            var grant = Grant(address: address, host: request.head.authority)
+            if self.needsNoStorage(connect, token: token) {
+                if connect.key != nil { grant.role = .owner }
+                try self.refuseBanned(connect, grant)
+            } else {
+                _ = try await self.authorize(connect, token: token, grant)
+            }
             do throws(ConnectionLimiter.Refusal) {
-                try self.limiter.check(address: context.clientAddress(of: request, trustedProxies: self.configuration.trustedProxies))
+                try self.limiter.check(address: address)
             } catch {
                 throw Self.refusal(error)
             }

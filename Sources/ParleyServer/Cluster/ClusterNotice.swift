@@ -29,12 +29,15 @@ struct ClusterNotice: Codable, Equatable, Sendable {
     var to: String?
     var target: String?
     var connection: UInt64?
+    /// A `leave` of a kicked or banned member (§12), sent by its node before the members table's plain one.
+    var reason: LeaveReason?
 
     /// The event members on other nodes see, if any.
     var event: ServerEvent? {
         switch k {
         case .join: nick.map { .join(nick: $0, ts: .now()) }
-        case .leave: nick.map { .leave(nick: $0, ts: .now()) }
+        case .leave:
+            if let nick, let reason { .removed(nick: nick, reason: reason, ts: .now()) } else { nick.map { .leave(nick: $0, ts: .now()) } }
         case .typing: nick.map { .typing(nick: $0) }
         case .nick:
             if let from, let to { .nick(from: from, to: to, ts: .now()) } else { nil }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ParleyProtocol
+import Synchronization
 
 /// Uploading and serving files (§14).
 struct FileRoutes {
@@ -13,6 +14,8 @@ struct FileRoutes {
     let metrics: FileMetrics
     /// For the room rules that posting a message obeys.
     let api: APIRoutes
+    /// Bytes of uploads still arriving on this server, which `totalBytes()` does not see yet.
+    let arriving = ArrivingBytes()
 
     func add(to router: Router<ParleyRequestContext>) {
         router.post("/api/rooms/{code}/files", use: upload)
@@ -47,8 +50,14 @@ struct FileRoutes {
         if let declared, declared > maxFile { throw refusal(.fileTooLarge) }
         let used = try await files.roomBytes(roomID: room.id)
         if used + (declared ?? 0) > maxRoom { throw refusal(.roomFull) }
+        // The server-wide cap counts stored content plus every upload still arriving, this one included.
+        let maxTotal = configuration.maxTotalFileBytes
+        let stored = try await files.totalBytes()
+        if stored + arriving.bytes + (declared ?? 0) > maxTotal { throw refusal(.serverFull) }
 
         let content = try await files.beginContent()
+        var counted: Int64 = 0
+        defer { arriving.remove(counted) }
         do {
             var hasher = Crypto.SHA256()
             var pending = ByteBuffer()
@@ -59,6 +68,8 @@ struct FileRoutes {
                 size += Int64(part.readableBytes)
                 if size > maxFile { throw FileRefusal.fileTooLarge }
                 if used + size > maxRoom { throw FileRefusal.roomFull }
+                counted += Int64(part.readableBytes)
+                if stored + arriving.add(Int64(part.readableBytes)) > maxTotal { throw FileRefusal.serverFull }
                 part.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 var part = part
                 while part.readableBytes > 0 {
@@ -103,23 +114,33 @@ struct FileRoutes {
         }
     }
 
-    /// The room rules for posting a message (bans, `locked`, slow mode, §12; `--auth required` once §13 fills in
-    /// ``APIRoutes/verifiedSubject(bearer:in:request:)``) apply to uploads too. The rate limit is already taken by
-    /// ``RequestGuardMiddleware``.
+    /// The room rules for posting a message (bans, `locked`, §12) apply to uploads too; `--auth required` and the
+    /// rate limit are already taken by the middleware. Slow mode limits messages: an upload neither waits for
+    /// the interval nor starts it, or the message that carries the file would be refused.
     private func checkMayUpload(_ request: Request, to room: RoomRecord, context: ParleyRequestContext) async throws {
         let poster = try await api.poster(of: request, context: context, in: room)
-        try await api.checkRules(in: room, for: poster)
+        try await api.checkRules(in: room, for: poster, upload: true)
     }
 
     private func refusal(_ reason: FileRefusal) -> APIError {
-        metrics.refused(reason == .fileTooLarge ? .fileTooLarge : .roomFull)
-        let message =
-            reason == .fileTooLarge
-            ? "the file is larger than \(configuration.maxFileBytes) bytes"
-            : "the room's files would exceed \(configuration.maxRoomFileBytes) bytes"
+        let (status, message): (HTTPResponse.Status, String)
+        switch reason {
+        case .fileTooLarge:
+            metrics.refused(.fileTooLarge)
+            (status, message) = (.contentTooLarge, "the file is larger than \(configuration.maxFileBytes) bytes")
+        case .roomFull:
+            metrics.refused(.roomFull)
+            (status, message) = (.contentTooLarge, "the room's files would exceed \(configuration.maxRoomFileBytes) bytes")
+        case .serverFull:
+            // Not the request's fault but the server's room: 507, with the contract's code for a file limit.
+            metrics.refused(.serverFull)
+            (status, message) = (Self.insufficientStorage, "the server holds all the files it may; try again later")
+        }
         // The rest of a refused body is not read: the connection closes after the answer.
-        return APIError(.contentTooLarge, .tooLarge, message, headers: [.connection: "close"])
+        return APIError(status, .tooLarge, message, headers: [.connection: "close"])
     }
+
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 
     @Sendable func serve(_ request: Request, context: ParleyRequestContext) async throws -> Response {
         guard let id = context.parameters.get("id"), let file = try await files.file(id: id), isServable(file) else {
@@ -214,6 +235,18 @@ struct FileRoutes {
         var generator = SystemRandomNumberGenerator()
         return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
     }
+}
+
+/// Bytes of uploads in progress, shared by every upload of this server.
+final class ArrivingBytes: Sendable {
+    private let count = Atomic<Int64>(0)
+
+    var bytes: Int64 { count.load(ordering: .relaxed) }
+
+    /// Adds `bytes` and returns the new total.
+    func add(_ bytes: Int64) -> Int64 { count.wrappingAdd(bytes, ordering: .relaxed).newValue }
+
+    func remove(_ bytes: Int64) { count.wrappingSubtract(bytes, ordering: .relaxed) }
 }
 
 /// The types served as themselves (§14).

@@ -49,6 +49,8 @@ protocol FileStore: Sendable {
     func sweep(unattachedBefore cutoff: Timestamp) async throws -> Int64
     /// Deletes every file of a room (its deletion, §12); the content goes with the next sweep.
     func eraseFiles(room roomID: Int64) async throws
+    /// Bytes of finished file content the server holds (shared content counted once), for the server-wide cap.
+    func totalBytes() async throws -> Int64
 }
 
 enum FileChunking {
@@ -61,4 +63,6 @@ enum FileChunking {
 enum FileRefusal: Error, Equatable {
     case fileTooLarge
     case roomFull
+    /// `--max-total-file-bytes` would be passed.
+    case serverFull
 }

@@ -23,6 +23,15 @@ struct PostgresFileStore: FileStore {
         }
     }
 
+    /// Every node's stored content (shared content once), for the server-wide cap.
+    func totalBytes() async throws -> Int64 {
+        try await client.withDeadline(Self.callTimeout) { db in
+            let rows = try await db.query("SELECT coalesce(sum(size), 0)::BIGINT FROM file_contents", logger: logger)
+            for try await bytes in rows.decode(Int64.self) { return bytes }
+            return 0
+        }
+    }
+
     func beginContent() async throws -> Int64 {
         try await client.withDeadline(Self.callTimeout) { db in
             let rows = try await db.query(

@@ -24,6 +24,12 @@ struct SQLiteFileStore: FileStore {
         }
     }
 
+    func totalBytes() async throws -> Int64 {
+        try await database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT coalesce(sum(size), 0) FROM file_contents") ?? 0
+        }
+    }
+
     func beginContent() async throws -> Int64 {
         defer { checkpointer?.committed() }
         return try await database.write { db in

@@ -35,10 +35,10 @@ extension APIRoutes {
         return poster
     }
 
-    /// Bans, a locked room and slow mode (§12), as for a WebSocket member.
-    func checkRules(in record: RoomRecord, for poster: Poster) async throws {
+    /// Bans, a locked room and slow mode (§12), as for a WebSocket member; an upload skips slow mode.
+    func checkRules(in record: RoomRecord, for poster: Poster, upload: Bool = false) async throws {
         do {
-            try await moderation.rules.checkPost(in: record, by: poster)
+            try await moderation.rules.checkPost(in: record, by: poster, upload: upload)
         } catch {
             let status: HTTPResponse.Status =
                 switch error.code {

@@ -41,11 +41,16 @@ struct APIRoutes {
         var createdAt: Timestamp
         var members: [String]
         var lastID: Int64
+        /// §12: a room object carries its settings (`topic` null when unset).
+        var topic: String?
+        var locked: Bool
+        var slowMode: Int
 
         enum CodingKeys: String, CodingKey {
-            case code, name, members
+            case code, name, members, topic, locked
             case createdAt = "created_at"
             case lastID = "last_id"
+            case slowMode = "slow_mode"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -55,6 +60,9 @@ struct APIRoutes {
             try container.encode(createdAt, forKey: .createdAt)
             try container.encode(members, forKey: .members)
             try container.encode(lastID, forKey: .lastID)
+            try container.encode(topic, forKey: .topic)
+            try container.encode(locked, forKey: .locked)
+            try container.encode(slowMode, forKey: .slowMode)
         }
     }
 
@@ -110,13 +118,21 @@ struct APIRoutes {
         let record = try await room(context)
         let lastID = try await store.lastID(roomID: record.id)
         // On a cluster the list is every node's; on one node, the live room's.
-        let members = try await cluster?.members(roomID: record.id) ?? rooms.room(code: record.code)?.nicks ?? []
+        let live = rooms.room(code: record.code)
+        let members = try await cluster?.members(roomID: record.id) ?? live?.nicks ?? []
+        // A live room's settings are current (changes reach every node's live room); else the stored ones.
+        var settings = live?.settings
+        if settings == nil { settings = try await store.roomSettings(roomID: record.id) }
+        let shown = settings ?? RoomSettings(name: record.name)
         return RoomDetails(
             code: record.code,
-            name: record.name,
+            name: shown.name,
             createdAt: record.createdAt,
             members: members,
-            lastID: lastID
+            lastID: lastID,
+            topic: shown.topic,
+            locked: shown.locked,
+            slowMode: shown.slowMode
         )
     }
 

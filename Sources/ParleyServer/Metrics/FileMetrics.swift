@@ -4,7 +4,7 @@ import Prometheus
 /// Files (§14): what storage holds, what was uploaded and what was refused, by reason.
 struct FileMetrics: Sendable {
     enum Reason {
-        case fileTooLarge, roomFull, badRequest
+        case fileTooLarge, roomFull, badRequest, serverFull
     }
 
     /// Bytes of file content stored (shared content counted once), as of the last sweep or upload.
@@ -14,6 +14,7 @@ struct FileMetrics: Sendable {
     let refusedFileTooLarge: Metrics.Counter
     let refusedRoomFull: Metrics.Counter
     let refusedBadRequest: Metrics.Counter
+    let refusedServerFull: Metrics.Counter
 
     init(factory: PrometheusMetricsFactory) {
         storedBytes = Metrics.Gauge(label: "parley_file_bytes", factory: factory)
@@ -23,6 +24,7 @@ struct FileMetrics: Sendable {
         refusedFileTooLarge = Metrics.Counter(label: refused, dimensions: [("reason", "file_too_large")], factory: factory)
         refusedRoomFull = Metrics.Counter(label: refused, dimensions: [("reason", "room_full")], factory: factory)
         refusedBadRequest = Metrics.Counter(label: refused, dimensions: [("reason", "bad_request")], factory: factory)
+        refusedServerFull = Metrics.Counter(label: refused, dimensions: [("reason", "server_full")], factory: factory)
     }
 
     func refused(_ reason: Reason) {
@@ -30,6 +32,7 @@ struct FileMetrics: Sendable {
         case .fileTooLarge: refusedFileTooLarge.increment()
         case .roomFull: refusedRoomFull.increment()
         case .badRequest: refusedBadRequest.increment()
+        case .serverFull: refusedServerFull.increment()
         }
     }
 }

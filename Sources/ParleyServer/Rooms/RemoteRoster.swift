@@ -10,17 +10,31 @@ struct RemoteRoster: Sendable {
     private(set) var nicks: Set<String> = []
     /// The room's first member list on this node was taken in (later ones are the same list, older).
     private var seeded = false
+    /// Kicked or banned members already announced with their reason, whose plain `leave` from the members
+    /// table is still to come and is not shown again.
+    private var removed: Set<String> = []
 
-    /// Follows a presence event relayed from another node.
-    mutating func apply(_ event: ServerEvent) {
+    /// Follows a presence event relayed from another node; false when members must not hear it (the plain
+    /// `leave` of a member whose removal was already announced).
+    @discardableResult
+    mutating func apply(_ event: ServerEvent) -> Bool {
         switch event {
-        case .join(let nick, _): nicks.insert(nick)
-        case .leave(let nick, _): nicks.remove(nick)
+        case .join(let nick, _):
+            removed.remove(nick)
+            nicks.insert(nick)
+        case .leave(let nick, _):
+            if removed.remove(nick) != nil { return false }
+            nicks.remove(nick)
+        case .removed(let nick, _, _):
+            // At most a few entries: each goes with its plain leave, which follows at once.
+            if removed.count < 1024 { removed.insert(nick) }
+            nicks.remove(nick)
         case .nick(let from, let to, _):
             nicks.remove(from)
             nicks.insert(to)
         default: break
         }
+        return true
     }
 
     /// Takes in the cluster-wide member list a joining member was shown, the first time only: after that,

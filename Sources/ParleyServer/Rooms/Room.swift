@@ -200,7 +200,7 @@ final class Room: Sendable {
     /// Tells every member here about a presence change on another node.
     func relay(_ event: ServerEvent) {
         state.withLock { state in
-            state.remote.apply(event)
+            guard state.remote.apply(event) else { return }
             broadcastLocked(state.members, event, except: nil)
         }
     }

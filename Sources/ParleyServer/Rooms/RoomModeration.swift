@@ -87,7 +87,7 @@ final class RoomModeration: Sendable {
 
     /// Closes the member `nick` with 4003 wherever it is connected; false when no member has that nick.
     func kick(nick: String, in room: Room) async throws -> Bool {
-        if room.remove(nick: nick, reason: .kicked) { return true }
+        if await removeHere(nick: nick, reason: .kicked, in: room) { return true }
         guard try await isRemoteMember(nick, in: room) else { return false }
         var notice = ClusterNotice(.kick, room: room.code, node: cluster?.node ?? "")
         notice.nick = nick
@@ -120,8 +120,23 @@ final class RoomModeration: Sendable {
             bans.add(ban, room: room.code)
         }
         await publish(.bans, room: room.code)
-        room.remove(nick: nick, reason: .banned)
+        await removeHere(nick: nick, reason: .banned, in: room)
         return true
+    }
+
+    /// Closes the member `nick` here with `reason`; false when it is not here. Other nodes are told the reason
+    /// first: the members table's own `leave` for it commits after this notice, so they show this one and
+    /// drop that (``RemoteRoster``).
+    @discardableResult
+    private func removeHere(nick: String, reason: LeaveReason, in room: Room) async -> Bool {
+        guard let shown = room.banTargets(nick: nick).first?.nick else { return false }
+        if let cluster {
+            var notice = ClusterNotice(.leave, room: room.code, node: cluster.node)
+            notice.nick = shown
+            notice.reason = reason
+            await cluster.publish(notice)
+        }
+        return room.remove(nick: nick, reason: reason)
     }
 
     /// Lifts the bans of `nick`; false when it had none.
@@ -152,8 +167,16 @@ final class RoomModeration: Sendable {
     func delete(_ record: RoomRecord) async throws {
         try await store.deleteRoom(roomID: record.id)
         bans.forget(room: record.code)
-        rooms.room(code: record.code)?.closeAll(code: .roomDeleted, reason: "room deleted")
+        closeDeleted(code: record.code)
         await publish(.deleted, room: record.code)
+    }
+
+    /// Closes a deleted room's members, after taking the room out of the registry so a new joiner of the code
+    /// gets a fresh room.
+    private func closeDeleted(code: String) {
+        guard let room = rooms.room(code: code) else { return }
+        rooms.retire(room)
+        room.closeAll(code: .roomDeleted, reason: "room deleted")
     }
 
     // MARK: other nodes
@@ -182,9 +205,9 @@ final class RoomModeration: Sendable {
                 }
             case .deleted:
                 bans.forget(room: notice.room)
-                rooms.room(code: notice.room)?.closeAll(code: .roomDeleted, reason: "room deleted")
+                closeDeleted(code: notice.room)
             case .kick:
-                if let nick = notice.nick { rooms.room(code: notice.room)?.remove(nick: nick, reason: .kicked) }
+                if let nick = notice.nick, let room = rooms.room(code: notice.room) { await removeHere(nick: nick, reason: .kicked, in: room) }
             case .ban:
                 if let nick = notice.nick, let room = rooms.room(code: notice.room) {
                     _ = try await banHere(nick: nick, until: notice.last.map(Timestamp.init(milliseconds:)), in: room)

@@ -111,6 +111,20 @@ final class RoomRegistry: Sendable {
         }
     }
 
+    /// Takes a deleted room (§12) out of the table at once, so that whoever joins its code now opens a new room
+    /// rather than the old one's members and history. Its members, being closed, release it later: their
+    /// release finds another room or none under the code, and does nothing.
+    func retire(_ room: Room) {
+        let count = rooms.withLock { rooms in
+            if case .live(let live, _)? = rooms[room.code], live === room {
+                room.released.store(true, ordering: .relaxed)
+                rooms.removeValue(forKey: room.code)
+            }
+            return rooms.count
+        }
+        metrics.roomsInMemory.record(count)
+    }
+
     /// Ends an open or a forget of `code`: the room is live (or gone), and whoever waited looks again.
     private func settle(_ code: String, with room: Room?) {
         let (waiters, count): ([CheckedContinuation<Void, Never>], Int) = rooms.withLock { rooms in

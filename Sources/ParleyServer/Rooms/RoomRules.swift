@@ -29,8 +29,14 @@ final class RoomRules: Sendable {
 
     /// Whether `poster` may post or upload in the room now; throws the contract's refusal otherwise
     /// (`forbidden` for a ban or a locked room, `rate_limited` for slow mode). A post that passes starts the
-    /// poster's slow-mode interval, so call it once per post, just before storing.
-    func checkPost(in record: RoomRecord, by poster: Poster, now: ContinuousClock.Instant = .now) async throws(ProtocolError) {
+    /// poster's slow-mode interval, so call it once per post, just before storing. An upload (`upload: true`)
+    /// obeys bans and the lock but not slow mode: it is not a message, and its message will start the interval.
+    func checkPost(
+        in record: RoomRecord,
+        by poster: Poster,
+        upload: Bool = false,
+        now: ContinuousClock.Instant = .now
+    ) async throws(ProtocolError) {
         if !poster.role.moderates,
             bans.refuses(room: record.code, session: poster.sessionDigest, subject: poster.subject, address: poster.address?.description)
         {
@@ -46,14 +52,21 @@ final class RoomRules: Sendable {
                 throw ProtocolError(.unavailable, "storage is unavailable; try again")
             }
         }
-        try check(settings, roomID: record.id, poster: poster, now: now)
+        try check(settings, roomID: record.id, poster: poster, slowMode: !upload, now: now)
     }
 
     /// The lock and slow-mode part, for a live room's own settings (a WebSocket member: it was checked for
     /// bans when it joined, and a ban closes it).
-    func check(_ settings: RoomSettings, roomID: Int64, poster: Poster, now: ContinuousClock.Instant = .now) throws(ProtocolError) {
+    func check(
+        _ settings: RoomSettings,
+        roomID: Int64,
+        poster: Poster,
+        slowMode applies: Bool = true,
+        now: ContinuousClock.Instant = .now
+    ) throws(ProtocolError) {
         guard settings.restricts, !poster.role.moderates else { return }
         if settings.locked { throw Self.locked }
+        guard applies, settings.slowMode > 0 else { return }
         let key: SlowKey =
             if let session = poster.session {
                 .session(roomID: roomID, session)

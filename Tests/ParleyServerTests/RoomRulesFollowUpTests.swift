@@ -1,0 +1,176 @@
+import Foundation
+import ParleyProtocol
+import ParleyTestSupport
+import Testing
+
+@testable import ParleyServer
+
+/// Follow-ups to room owners (§12) and files (§14) where the two meet, over real sockets.
+@Suite struct RoomRulesFollowUpTests {
+    enum NotYet: Error { case stillAMember }
+
+    @Test func anUploadDoesNotStartSlowModeItsMessageDoes() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            try await owner.send(.room(RoomChange(slowMode: 3600)))
+            _ = try await owner.next { event -> Bool? in
+                if case .room(let info) = event, info.slowMode == 3600 { return true }
+                return nil
+            }
+            let uploaded = try await FileTests.upload(server, room: code)
+            #expect(uploaded.status == 201)
+            let id = try #require(FileTests.json(uploaded)["id"] as? String)
+            let post = try await server.http("POST", "/api/rooms/\(code)/messages", body: #"{"nick":"web","text":"","attachments":["\#(id)"]}"#)
+            #expect(post.status == 201)
+            // The message started the interval: the next one waits.
+            let again = try await server.http("POST", "/api/rooms/\(code)/messages", body: #"{"nick":"web","text":"more"}"#)
+            #expect(again.status == 429)
+        }
+    }
+
+    @Test func roomDetailsCarryTheSettings() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server, name: "plain")
+            let before = try await server.http("GET", "/api/rooms/\(code)")
+            #expect(before.status == 200)
+            #expect(before.json["topic"] is NSNull && before.json["locked"] as? Bool == false && before.json["slow_mode"] as? Int == 0)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            try await owner.send(.room(RoomChange(name: .some("renamed"), topic: .some("be kind"), locked: true, slowMode: 30)))
+            _ = try await owner.next { event -> Bool? in
+                if case .room(let info) = event, info.slowMode == 30 { return true }
+                return nil
+            }
+            let live = try await server.http("GET", "/api/rooms/\(code)")
+            #expect(live.json["name"] as? String == "renamed" && live.json["topic"] as? String == "be kind")
+            #expect(live.json["locked"] as? Bool == true && live.json["slow_mode"] as? Int == 30)
+            // With nobody connected, the stored settings.
+            owner.close()
+            var stored = live
+            try await eventually {
+                stored = try await server.http("GET", "/api/rooms/\(code)")
+                guard (stored.json["members"] as? [String])?.isEmpty == true else { throw NotYet.stillAMember }
+            }
+            #expect(stored.json["topic"] as? String == "be kind" && stored.json["locked"] as? Bool == true)
+            #expect(stored.json["slow_mode"] as? Int == 30 && stored.json["name"] as? String == "renamed")
+        }
+    }
+
+    /// A plain `GET /ws` (no upgrade headers) is refused as the upgrade would be, before its `400`.
+    @Test func thePlainWebSocketRouteChecksKeysAndBans() async throws {
+        try await withServer(RoomOwnerTests.proxied) { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let plain = { (query: String, address: String) in
+                try await server.http("GET", "/ws?\(query)", headers: RoomOwnerTests.from(address)).status
+            }
+            #expect(try await plain("room=\(code)&nick=ann", "10.0.0.5") == 400)
+            #expect(try await plain("room=\(code)&nick=ann&key=made-up", "10.0.0.5") == 403)
+            #expect(try await plain("room=\(code)&nick=ann&key=\(key)", "10.0.0.5") == 400)
+
+            let owner = try await server.connect("room=\(code)&nick=olga&key=\(key)", headers: RoomOwnerTests.from("10.0.0.1"))
+            _ = try await owner.welcome()
+            let troll = try await server.connect("room=\(code)&nick=troll", headers: RoomOwnerTests.from("10.0.0.66"))
+            _ = try await troll.welcome()
+            try await owner.send(.ban(nick: "troll", seconds: nil))
+            #expect(try await troll.closeCode() == CloseCode.kicked.rawValue)
+            #expect(try await plain("room=\(code)&nick=again", "10.0.0.66") == 403)
+            #expect(try await plain("room=\(code)&nick=other", "10.0.0.7") == 400)
+        }
+    }
+
+    /// In open mode a deleted code may be joined again at once: the joiner gets a new, empty room, even while
+    /// the old room's members are still being closed.
+    @Test func aJoinAfterDeleteGetsANewRoom() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            // A member that does not read: its close takes a while.
+            let slow = try await server.connect("room=\(code)&nick=mia", readAutomatically: false)
+            try await owner.send("soon gone")
+            _ = try await owner.nextMessage()
+            let deleted = try await server.http("DELETE", "/api/rooms/\(code)", headers: [("Authorization", "Bearer \(key)")])
+            #expect(deleted.status == 204)
+
+            let (newcomer, welcome) = try await server.join("room=\(code)&nick=nora")
+            #expect(welcome.members == ["nora"])
+            #expect(welcome.history.isEmpty && welcome.role == .member)
+            #expect(try await owner.closeCode() == CloseCode.roomDeleted.rawValue)
+            newcomer.close()
+            slow.close()
+        }
+    }
+
+    /// `--max-total-file-bytes` caps the file content of the whole server, across rooms: `507 too_large`.
+    @Test func theServerWideFileCapRefusesAcrossRooms() async throws {
+        try await withServer(.set(\.maxTotalFileBytes, 300)) { server in
+            _ = try await server.join("room=one&nick=ann")
+            _ = try await server.join("room=two&nick=bob")
+            // Distinct bytes, so that no two uploads share one stored content.
+            #expect(try await FileTests.upload(server, room: "one", FileTests.png + [1]).status == 201)
+            #expect(try await FileTests.upload(server, room: "two", FileTests.png + [2]).status == 201)
+            let full = try await FileTests.upload(server, room: "two", FileTests.png + [3])
+            #expect(full.status == 507 && (FileTests.json(full)["error"] as? [String: Any])?["code"] as? String == "too_large")
+            #expect(try await FileTests.upload(server, room: "one", Array(repeating: 9, count: 10)).status == 201)
+        }
+    }
+}
+
+extension RoomRulesFollowUpTests {
+    /// The roster shows a removal's reason and drops the members table's plain leave that follows it.
+    @Test func aRemovalHidesThePlainLeaveThatFollows() {
+        var roster = RemoteRoster()
+        let shown = [
+            roster.apply(.join(nick: "kim", ts: .now())),
+            roster.apply(.removed(nick: "kim", reason: .kicked, ts: .now())),
+            roster.apply(.leave(nick: "kim", ts: .now())),
+            roster.apply(.join(nick: "kim", ts: .now())),
+            roster.apply(.leave(nick: "kim", ts: .now())),
+        ]
+        #expect(shown == [true, true, false, true, true])
+        #expect(roster.nicks.isEmpty)
+    }
+}
+
+/// A kicked or banned member's `leave` carries its `reason` on every node (§12 on PostgreSQL).
+@Suite(.serialized, .enabled(if: TestPostgres.url != nil, "needs PARLEY_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL)"))
+struct ClusterLeaveReasonTests {
+    @Test func otherNodesSeeTheReason() async throws {
+        try await withTimeout(.seconds(90)) {
+            var nodes: [ChildServer] = []
+            defer { for node in nodes { node.child.signal(SIGKILL) } }
+            for _ in 0..<2 {
+                nodes.append(try await ChildServer.start(database: try #require(TestPostgres.url), ["--trusted-proxy", "127.0.0.0/8"]))
+            }
+            let (here, there) = (nodes[0].server, nodes[1].server)
+            let created = try await here.http("POST", "/api/rooms", body: "{}")
+            let code = try #require(created.json["code"] as? String)
+            let key = try #require(created.json["owner_key"] as? String)
+            let owner = try await there.connect("room=\(code)&nick=olga&key=\(key)", headers: ClusterOwnerTests.from("10.0.0.1"))
+            _ = try await owner.welcome()
+
+            for (nick, reason) in [("kim", LeaveReason.kicked), ("troll", .banned)] {
+                let member = try await here.connect("room=\(code)&nick=\(nick)", headers: ClusterOwnerTests.from("10.0.1.\(nick.count)"))
+                _ = try await member.welcome()
+                try await eventually {
+                    try await owner.send(reason == .kicked ? .kick(nick: nick) : .ban(nick: nick, seconds: nil))
+                    try await ClusterOwnerTests.expectClosed(member)
+                }
+                // The owner, on the other node, hears the leave with its reason, and no plain one after it.
+                let seen = try await owner.next { event -> LeaveReason?? in
+                    if case .removed(nick, let reason, _) = event { return .some(reason) }
+                    if case .leave(nick, _) = event { return .some(nil) }
+                    return nil
+                }
+                #expect(seen == reason)
+            }
+            let after = try await here.connect("room=\(code)&nick=late", headers: ClusterOwnerTests.from("10.0.0.9"))
+            _ = try await after.welcome()
+            let next = try await owner.next { event -> String? in
+                if case .leave(let nick, _) = event { return "leave \(nick)" }
+                if case .join(let nick, _) = event { return "join \(nick)" }
+                return nil
+            }
+            #expect(next == "join late")
+        }
+    }
+}
