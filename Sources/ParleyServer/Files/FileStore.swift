@@ -24,6 +24,18 @@ struct FileUpload: Sendable {
     var hash: String
     var width: Int?
     var height: Int?
+
+    /// The file this upload becomes once its row is written, before any message carries it.
+    func stored(contentID: Int64, at createdAt: Timestamp) -> StoredFile {
+        StoredFile(
+            attachment: Attachment(id: id, name: name, type: type, size: size, width: width, height: height),
+            roomID: roomID,
+            contentID: contentID,
+            hash: hash,
+            messageID: nil,
+            createdAt: createdAt
+        )
+    }
 }
 
 /// Files in the same database as the messages (§14): content in fixed-size chunks, each written in its own short

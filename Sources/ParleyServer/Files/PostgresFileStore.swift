@@ -104,21 +104,7 @@ struct PostgresFileStore: FileStore {
                             """,
                             logger: logger
                         )
-                        return StoredFile(
-                            attachment: Attachment(
-                                id: upload.id,
-                                name: upload.name,
-                                type: upload.type,
-                                size: upload.size,
-                                width: upload.width,
-                                height: upload.height
-                            ),
-                            roomID: upload.roomID,
-                            contentID: contentID,
-                            hash: upload.hash,
-                            messageID: nil,
-                            createdAt: now
-                        )
+                        return upload.stored(contentID: contentID, at: now)
                     }
                 )
             } catch let refusal as FileRefusal {

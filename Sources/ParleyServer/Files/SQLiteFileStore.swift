@@ -71,21 +71,7 @@ struct SQLiteFileStore: FileStore {
                     now.milliseconds,
                 ]
             )
-            return StoredFile(
-                attachment: Attachment(
-                    id: upload.id,
-                    name: upload.name,
-                    type: upload.type,
-                    size: upload.size,
-                    width: upload.width,
-                    height: upload.height
-                ),
-                roomID: upload.roomID,
-                contentID: contentID,
-                hash: upload.hash,
-                messageID: nil,
-                createdAt: now
-            )
+            return upload.stored(contentID: contentID, at: now)
         }
     }
 
