@@ -3,7 +3,7 @@ import Synchronization
 
 /// Whether the store can write, as its commits and health probes found: `/healthz` answers 503 while the
 /// last write failed (a full disk, a lost file, a lock held past the deadline), and 200 again as soon as a
-/// commit or a probe succeeds. The gauge `parley_storage_healthy` shows the same, 1 or 0.
+/// commit or a probe succeeds; the first probe comes a probe interval after the failure. The gauge `parley_storage_healthy` shows the same, 1 or 0.
 final class StorageHealth: Sendable {
     private struct State {
         var writing = true
@@ -37,7 +37,13 @@ final class StorageHealth: Sendable {
             // Set under the lock, so that two commits ending together leave the gauge at the later one's result.
             if state.writing != succeeded { gauge?.record(succeeded ? 1 : 0) }
             state.writing = succeeded
-            if succeeded { state.lastWrite = now }
+            if succeeded {
+                state.lastWrite = now
+            } else {
+                // A failure is as fresh as a probe's answer: a probe written now could find room that the
+                // failed commit's rollback freed for a moment and report healthy while commits still fail.
+                state.lastProbe = now
+            }
         }
     }
 
