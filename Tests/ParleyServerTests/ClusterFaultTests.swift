@@ -376,6 +376,50 @@ extension ClusterTests {
         }
     }
 
+    /// An error PostgreSQL answers inside a transaction (here from functions and a trigger made to fail) is an
+    /// answer, not silence: search, a resume and a room's deletion fail, but the node still counts the database
+    /// as reachable, so a bad statement cannot make its pool renew itself or `/healthz` say 503.
+    @Test func errorsInsideTransactionsAreAnswersNotSilence() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let url = try #require(faultDatabaseURL)
+            let database = "txerror\(UUID().uuidString.prefix(8).lowercased())"
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let target = try #require(components.string)
+            func psql(_ sql: String, on database: String = target) async throws {
+                try await ClusterTests().postgresTool(bin, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql)
+            }
+            try await psql("CREATE DATABASE \(database)", on: url)
+            let node = try await ChildServer.start(database: target)
+            defer { node.child.signal(SIGKILL) }
+            let created = try await node.server.http("POST", "/api/rooms", body: "{}")
+            let code = try #require(created.json["code"] as? String)
+            let key = try #require(created.json["owner_key"] as? String)
+            let (ann, _) = try await node.server.join("room=\(code)&nick=ann")
+            try await ann.send(.message(text: "hello", clientID: nil))
+            _ = try await ann.nextMessage()
+            // As if it had been edited: its reactions are read with it from now on.
+            try await psql("UPDATE messages SET rev = 1")
+
+            let refuse = "LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION 'refused by the test'; END $fn$"
+            try await psql("CREATE OR REPLACE FUNCTION parley_search_query(p_query TEXT) RETURNS tsquery \(refuse)")
+            try await psql("CREATE OR REPLACE FUNCTION parley_reactions(p_room BIGINT, p_id BIGINT) RETURNS TEXT \(refuse)")
+            try await psql("CREATE FUNCTION parley_test_refuse() RETURNS trigger \(refuse)")
+            try await psql("CREATE TRIGGER parley_test_refuse BEFORE DELETE ON rooms FOR EACH ROW EXECUTE FUNCTION parley_test_refuse()")
+
+            #expect(try await node.server.http("GET", "/api/rooms/\(code)/search?q=hello").status != 200)
+            #expect(try await FileTests.databaseSilent(node.server) == false)
+            let resuming = try await node.server.connect("room=\(code)&nick=bob&since=0&rev=0")
+            #expect(try await resuming.closeCode() != nil)
+            #expect(try await FileTests.databaseSilent(node.server) == false)
+            #expect(try await node.server.http("DELETE", "/api/rooms/\(code)", headers: [("Authorization", "Bearer \(key)")]).status != 204)
+            #expect(try await FileTests.databaseSilent(node.server) == false)
+            #expect(try await node.server.http("GET", "/healthz").status == 200)
+            ann.close()
+        }
+    }
+
     /// A row PostgreSQL refuses (here text a LATIN1 database cannot hold) fails only its own message: the
     /// messages that shared its batch are stored.
     @Test func aRowTheDatabaseRefusesFailsOnlyItsMessage() async throws {
