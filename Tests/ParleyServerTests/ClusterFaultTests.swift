@@ -376,6 +376,52 @@ extension ClusterTests {
         }
     }
 
+    /// Start-up against a PostgreSQL path that goes silent fails within its deadlines, the process exiting with
+    /// an error instead of hanging before it listens: silent from the first byte (the connect deadline), and
+    /// silent while the migrations wait for another node's lock (the migration deadline).
+    @Test func startUpAgainstASilentDatabaseFailsWithinItsDeadlines() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(120)) {
+            let url = try #require(faultDatabaseURL)
+            // A database of its own: advisory locks are per database, so no other test's start-up waits here.
+            let database = "startup\(UUID().uuidString.prefix(8).lowercased())"
+            try await ClusterTests().postgresTool(bin, "psql", "-X", "-q", "-d", url, "-c", "CREATE DATABASE \(database)")
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let target = try #require(components.string)
+            let proxy = try await FaultProxy(upstreamHost: try #require(components.host), upstreamPort: try #require(components.port))
+            defer { proxy.close() }
+            func psql(_ sql: String...) throws -> ChildProcess {
+                try ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target] + sql.flatMap { ["-c", $0] })
+            }
+
+            proxy.blackhole()
+            var start = ContinuousClock.now
+            let early = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
+            defer { early.signal(SIGKILL) }
+            #expect(await early.exitStatus() != 0)
+            #expect(ContinuousClock.now - start < .seconds(15))
+
+            // Another node's migrations hold the lock; this node's connection goes silent while it waits for it.
+            proxy.resume()
+            let holder = try psql("SELECT pg_advisory_lock(7206)", "SELECT pg_sleep(100)")
+            defer { holder.signal(SIGKILL) }
+            start = ContinuousClock.now
+            let late = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
+            defer { late.signal(SIGKILL) }
+            try await eventually(attempts: 200) {
+                let waiting = try psql(
+                    "DO $$ BEGIN PERFORM 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted; IF NOT FOUND THEN RAISE 'none'; END IF; END $$"
+                )
+                guard await waiting.exitStatus() == 0 else { throw FaultNotYet(description: "no migration waits for the lock yet") }
+            }
+            proxy.blackholeOpenConnections()
+            holder.signal(SIGKILL)
+            #expect(await late.exitStatus() != 0)
+            #expect(ContinuousClock.now - start < .seconds(75))
+        }
+    }
+
     /// An error PostgreSQL answers inside a transaction (here from functions and a trigger made to fail) is an
     /// answer, not silence: search, a resume and a room's deletion fail, but the node still counts the database
     /// as reachable, so a bad statement cannot make its pool renew itself or `/healthz` say 503.
