@@ -231,6 +231,51 @@ extension ClusterTests {
         }
     }
 
+    /// A batch whose statement hangs in PostgreSQL while the connection stays healthy (another session holds
+    /// the room's row) is answered `unavailable` within the deadline, to each of its senders; once the lock is
+    /// gone, their resends by `client_id` store each message once.
+    @Test func aBatchThatHangsInTheDatabaseAnswersItsSendersWithinTheDeadline() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let cluster = try await cluster()
+            defer { cluster.stop() }
+            let room = room()
+            let (writer, welcome) = try await cluster.a.server.join("room=\(room)&nick=writer")
+            let (other, _) = try await cluster.a.server.join("room=\(room)&nick=other")
+            let (reader, _) = try await cluster.b.server.join("room=\(room)&nick=reader")
+            let url = try #require(faultDatabaseURL)
+            func psql(_ sql: String) async throws -> Int32 {
+                try await ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]).exitStatus()
+            }
+            let holding = "SELECT 1 FROM rooms WHERE code = '\(room)' FOR UPDATE; SELECT pg_sleep(100)"
+            let holder = try ChildProcess("\(bin)/psql", ["-X", "-q", "-d", url, "-c", holding])
+            defer { holder.signal(SIGKILL) }
+            let held = "FROM pg_stat_activity WHERE query = '\(holding.replacingOccurrences(of: "'", with: "''"))' AND wait_event = 'PgSleep'"
+            try await eventually(attempts: 200) {
+                guard try await psql("DO $$ BEGIN PERFORM 1 \(held); IF NOT FOUND THEN RAISE 'not yet'; END IF; END $$") == 0 else {
+                    throw FaultNotYet(description: "the room's row is not held yet")
+                }
+            }
+
+            let start = ContinuousClock.now
+            try await writer.send(.message(text: "held 1", clientID: "held-1"))
+            try await other.send(.message(text: "held 2", clientID: "held-2"))
+            #expect(try await writer.nextError() == .unavailable)
+            #expect(ContinuousClock.now - start < .seconds(7))
+            // The second may have gone out in the next batch, which waits for the first one's deadline.
+            #expect(try await other.nextError() == .unavailable)
+            #expect(ContinuousClock.now - start < .seconds(12))
+
+            // The backend of a killed psql would sleep on, holding the row: it is ended from the server's side.
+            #expect(try await psql("SELECT pg_terminate_backend(pid) \(held)") == 0)
+            let first = try await deliver(writer, "held-1")
+            let second = try await deliver(other, "held-2")
+            #expect(try await deliver(writer, "held-1") == first)
+            #expect(Set(try await storedIDs(cluster.b, room, after: welcome.lastID)) == [first, second])
+            #expect(Set([try await reader.nextMessage().id, try await reader.nextMessage().id]) == [first, second])
+        }
+    }
+
     /// Sends `clientID` (as its text too) until it is stored, resending after an error; its id.
     func deliver(_ writer: RawSocket, _ clientID: String) async throws -> Int64 {
         while true {
