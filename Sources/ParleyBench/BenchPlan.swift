@@ -43,7 +43,12 @@ public struct BenchPlan: Sendable {
 
     /// The server member `member` of room `room` connects to: round robin, so every room spans every server.
     public func endpoint(room: Int, member: Int) -> BenchEndpoint {
-        endpoints[(room * membersPerRoom + member) % endpoints.count]
+        endpoints[endpointIndex(room: room, member: member)]
+    }
+
+    /// The index in ``endpoints`` of ``endpoint(room:member:)``.
+    public func endpointIndex(room: Int, member: Int) -> Int {
+        (room * membersPerRoom + member) % endpoints.count
     }
 
     /// The code of room `index`.

@@ -91,23 +91,25 @@ public enum FrameScanner {
         }
         guard let nick = string(fields.nick), let session = string(fields.session) else { return decodeWelcome(bytes) }
         var ids: [Int64] = []
+        var stamps: [BenchStamp?] = []
         if let history = fields.history {
-            guard historyIDs(UnsafeRawBufferPointer(rebasing: bytes[history]), into: &ids) else { return decodeWelcome(bytes) }
+            guard historyIDs(UnsafeRawBufferPointer(rebasing: bytes[history]), into: &ids, stamps: &stamps) else { return decodeWelcome(bytes) }
         }
-        return WelcomeFrame(nick: nick, session: session, lastID: fields.lastID, historyIDs: ids)
+        return WelcomeFrame(nick: nick, session: session, lastID: fields.lastID, historyIDs: ids, historyStamps: stamps)
     }
 
-    /// The `id` of each object in a JSON array; false when the array is not one the pass can read.
-    private static func historyIDs(_ array: UnsafeRawBufferPointer, into ids: inout [Int64]) -> Bool {
+    /// The `id` and bench marker of each object in a JSON array; false when the array is not one the pass can read.
+    private static func historyIDs(_ array: UnsafeRawBufferPointer, into ids: inout [Int64], stamps: inout [BenchStamp?]) -> Bool {
         var index = skipSpaces(array, 0)
         guard index < array.count, array[index] == UInt8(ascii: "[") else { return false }
         index = skipSpaces(array, index + 1)
         if index < array.count, array[index] == UInt8(ascii: "]") { return true }
         while index < array.count {
-            guard array[index] == UInt8(ascii: "{"), let end = endOfValue(array, index),
-                let id = TopLevelFields(UnsafeRawBufferPointer(rebasing: array[index..<end]))?.id
-            else { return false }
+            let object = endOfValue(array, index).map { UnsafeRawBufferPointer(rebasing: array[index..<$0]) }
+            guard array[index] == UInt8(ascii: "{"), let object, let fields = TopLevelFields(object), let id = fields.id else { return false }
+            let end = index + object.count
             ids.append(id)
+            stamps.append(fields.text.flatMap { BenchStamp.parse(UnsafeRawBufferPointer(rebasing: object[$0])) })
             index = skipSpaces(array, end)
             guard index < array.count else { return false }
             if array[index] == UInt8(ascii: "]") { return true }
@@ -119,7 +121,10 @@ public enum FrameScanner {
 
     /// The slow path for a `welcome`.
     static func decodeWelcome(_ bytes: UnsafeRawBufferPointer) -> WelcomeFrame? {
-        struct Message: Decodable { var id: Int64 }
+        struct Message: Decodable {
+            var id: Int64
+            var text: String?
+        }
         struct Welcome: Decodable {
             var type: String
             var nick: String?
@@ -132,7 +137,14 @@ public enum FrameScanner {
             }
         }
         guard let welcome = try? JSONDecoder().decode(Welcome.self, from: Data(bytes)), welcome.type == "welcome" else { return nil }
-        return WelcomeFrame(nick: welcome.nick, session: welcome.session, lastID: welcome.lastID, historyIDs: welcome.history?.map(\.id) ?? [])
+        let history = welcome.history ?? []
+        return WelcomeFrame(
+            nick: welcome.nick,
+            session: welcome.session,
+            lastID: welcome.lastID,
+            historyIDs: history.map(\.id),
+            historyStamps: history.map { message in message.text.flatMap { text in Array(text.utf8).withUnsafeBytes { BenchStamp.parse($0) } } }
+        )
     }
 
     /// The top-level fields the bench reads: string values as byte ranges inside their quotes, integers parsed.

@@ -23,6 +23,12 @@ struct Bench: AsyncParsableCommand {
             Exit codes: 0 every delivery arrived in order; 65 a gap, duplicate or reordering was seen, or \
             deliveries were still missing after the drain; 64 bad usage; 69 a member could not connect or join; \
             75 the hard deadline stopped the run (ids were in order as far as it went).
+
+            Failover mode (--failover, open loop at --rate, default 100/s): with several URLs (a cluster's nodes), \
+            --fault-command runs --fault-at seconds into the run; every member whose socket drops reconnects to the \
+            next node with since and session, and publishers resend what was not acknowledged with the same client_id. \
+            It reports deliveries, gaps, duplicates, messages stored twice, lost nicks and the time from the first \
+            drop until every moved member had its welcome again.
             """
     )
 
@@ -51,6 +57,11 @@ struct Bench: AsyncParsableCommand {
     var restartCommand: String?
     @Option(help: "Storm mode: messages sent to each room before the restart.") var history = 20
     @Option(help: "Storm mode: messages sent to each room after the restart, before the members come back.") var missed = 5
+    @Flag(help: "Failover mode: members whose node drops them move to the next node with since and session; publishers resend with client_id.")
+    var failover = false
+    @Option(help: "Failover mode: a shell command run --fault-at seconds after the publishers start (e.g. kill -9 of one node).")
+    var faultCommand: String?
+    @Option(help: "Failover mode: seconds after the publishers start at which --fault-command runs.") var faultAt = 3.0
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "Log level for connection internals (trace … critical).") var logLevel = "critical"
@@ -73,6 +84,11 @@ struct Bench: AsyncParsableCommand {
             guard !idle else { throw ValidationError("--storm and --idle exclude each other") }
             guard restartCommand != nil else { throw ValidationError("--storm needs --restart-command") }
             guard history >= 0, missed >= 0 else { throw ValidationError("--history and --missed must be at least 0") }
+        }
+        if failover {
+            guard !idle, !storm else { throw ValidationError("--failover excludes --idle and --storm") }
+            guard window == nil else { throw ValidationError("--failover is open loop: give --rate, not --window") }
+            guard faultAt >= 0, faultAt < duration else { throw ValidationError("--fault-at must be at least 0 and below --duration") }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
@@ -105,6 +121,10 @@ struct Bench: AsyncParsableCommand {
         }
         if storm, let restartCommand {
             try await runStorm(plan: plan, restartCommand: restartCommand, logger: logger)
+            return
+        }
+        if failover {
+            try await runFailover(plan: plan, logger: logger)
             return
         }
         let onTerminal = isatty(STDERR_FILENO) == 1
@@ -171,6 +191,30 @@ struct Bench: AsyncParsableCommand {
         }
         // Wrong ids, lost nicks or members still behind are delivery faults (65); anything else that kept the
         // storm from finishing is a connection problem (69).
+        if report.hasFaults { throw ExitCode(ClientExitCode.dataError) }
+        if !report.isClean { throw ExitCode(ClientExitCode.unavailable) }
+    }
+
+    /// Failover mode: traffic over every node while `--fault-command` takes one away.
+    private func runFailover(plan: BenchPlan, logger: Logger) async throws {
+        var plan = plan
+        plan.warmup = .zero
+        let limit = plan.joinTimeout
+        let command = faultCommand
+        let runner = FailoverRunner(plan: plan, rate: rate ?? 100, faultAt: command.map { _ in .seconds(faultAt) }, logger: logger) {
+            if let command { try await RestartCommand(command: command, limit: limit, name: "fault command").run() }
+        }
+        let showProgress = !quiet
+        let report = await runner.run { phase in
+            if showProgress { Terminal.standardError.write("parley bench --failover: \(phase)\n") }
+        }
+        if json {
+            try writeJSON(report)
+        } else {
+            Terminal.standardOutput.write(report.text)
+        }
+        // Wrong ids, messages stored twice, lost nicks or members behind are delivery faults (65); anything else
+        // that kept the run from settling (a member not back, a message never acknowledged) is 69.
         if report.hasFaults { throw ExitCode(ClientExitCode.dataError) }
         if !report.isClean { throw ExitCode(ClientExitCode.unavailable) }
     }

@@ -7,7 +7,7 @@ import Glibc
 import Darwin
 #endif
 
-/// `parley bench --storm --restart-command CMD`: runs `CMD` with `/bin/sh -c` and waits for it to exit, at
+/// `parley bench --storm --restart-command CMD` (and `--failover --fault-command CMD`): runs `CMD` with `/bin/sh -c` and waits for it to exit, at
 /// most `limit` (then it gets SIGTERM). Its standard output goes to standard error, so that it cannot mix
 /// with the report.
 ///
@@ -16,6 +16,8 @@ import Darwin
 struct RestartCommand: Sendable {
     var command: String
     var limit: Duration
+    /// What the command is, in its errors.
+    var name = "restart command"
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -48,10 +50,10 @@ struct RestartCommand: Sendable {
         }
         if status & 0x7F != 0 {
             throw Failure(
-                description: "the restart command was stopped by signal \(status & 0x7F)" + (status & 0x7F == SIGTERM ? " after \(limit)" : "")
+                description: "the \(name) was stopped by signal \(status & 0x7F)" + (status & 0x7F == SIGTERM ? " after \(limit)" : "")
             )
         }
-        guard (status >> 8) & 0xFF == 0 else { throw Failure(description: "the restart command exited with status \((status >> 8) & 0xFF)") }
+        guard (status >> 8) & 0xFF == 0 else { throw Failure(description: "the \(name) exited with status \((status >> 8) & 0xFF)") }
     }
 
     /// Marks every descriptor past standard error close-on-exec. The WebSocket client's sockets are not, and a

@@ -36,7 +36,7 @@ import Testing
         #expect(report.isClean)
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: BrokenStormServer.Fault.allCases)
+    @Test(.timeLimit(.minutes(1)), arguments: BrokenStormServer.Fault.allCases.filter { $0 != .losesTheLastMessageOfADeadNode })
     func aServerThatResumesWronglyIsCaught(fault: BrokenStormServer.Fault) async throws {
         try await BrokenStormServer.run(fault) { port, restart in
             let plan = try plan(port: port, rooms: 2, members: 3)
@@ -58,6 +58,8 @@ import Testing
                 #expect((report.gaps, report.duplicates, report.lostNicks) == (0, 0, 6))
                 let sample = try #require(report.lostNickSample?.firstMatch(of: /asked for (m\d), got (m\d)-2$/))
                 #expect(sample.1 == sample.2)
+            case .losesTheLastMessageOfADeadNode:
+                Issue.record("no node dies in a storm")
             }
             if fault != .none {
                 #expect(report.hasFaults && !report.isClean)

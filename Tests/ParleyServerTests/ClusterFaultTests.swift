@@ -231,6 +231,51 @@ extension ClusterTests {
         }
     }
 
+    /// A batch whose statement hangs in PostgreSQL while the connection stays healthy (another session holds
+    /// the room's row) is answered `unavailable` within the deadline, to each of its senders; once the lock is
+    /// gone, their resends by `client_id` store each message once.
+    @Test func aBatchThatHangsInTheDatabaseAnswersItsSendersWithinTheDeadline() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let cluster = try await cluster()
+            defer { cluster.stop() }
+            let room = room()
+            let (writer, welcome) = try await cluster.a.server.join("room=\(room)&nick=writer")
+            let (other, _) = try await cluster.a.server.join("room=\(room)&nick=other")
+            let (reader, _) = try await cluster.b.server.join("room=\(room)&nick=reader")
+            let url = try #require(faultDatabaseURL)
+            func psql(_ sql: String) async throws -> Int32 {
+                try await ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]).exitStatus()
+            }
+            let holding = "SELECT 1 FROM rooms WHERE code = '\(room)' FOR UPDATE; SELECT pg_sleep(100)"
+            let holder = try ChildProcess("\(bin)/psql", ["-X", "-q", "-d", url, "-c", holding])
+            defer { holder.signal(SIGKILL) }
+            let held = "FROM pg_stat_activity WHERE query = '\(holding.replacingOccurrences(of: "'", with: "''"))' AND wait_event = 'PgSleep'"
+            try await eventually(attempts: 200) {
+                guard try await psql("DO $$ BEGIN PERFORM 1 \(held); IF NOT FOUND THEN RAISE 'not yet'; END IF; END $$") == 0 else {
+                    throw FaultNotYet(description: "the room's row is not held yet")
+                }
+            }
+
+            let start = ContinuousClock.now
+            try await writer.send(.message(text: "held 1", clientID: "held-1"))
+            try await other.send(.message(text: "held 2", clientID: "held-2"))
+            #expect(try await writer.nextError() == .unavailable)
+            #expect(ContinuousClock.now - start < .seconds(7))
+            // The second may have gone out in the next batch, which waits for the first one's deadline.
+            #expect(try await other.nextError() == .unavailable)
+            #expect(ContinuousClock.now - start < .seconds(12))
+
+            // The backend of a killed psql would sleep on, holding the row: it is ended from the server's side.
+            #expect(try await psql("SELECT pg_terminate_backend(pid) \(held)") == 0)
+            let first = try await deliver(writer, "held-1")
+            let second = try await deliver(other, "held-2")
+            #expect(try await deliver(writer, "held-1") == first)
+            #expect(Set(try await storedIDs(cluster.b, room, after: welcome.lastID)) == [first, second])
+            #expect(Set([try await reader.nextMessage().id, try await reader.nextMessage().id]) == [first, second])
+        }
+    }
+
     /// Sends `clientID` (as its text too) until it is stored, resending after an error; its id.
     func deliver(_ writer: RawSocket, _ clientID: String) async throws -> Int64 {
         while true {
@@ -373,6 +418,96 @@ extension ClusterTests {
                 let status = try await node.server.http("GET", "/healthz").status
                 guard status == 503 else { throw FaultNotYet(description: "healthz \(status)") }
             }
+        }
+    }
+
+    /// Start-up against a PostgreSQL path that goes silent fails within its deadlines, the process exiting with
+    /// an error instead of hanging before it listens: silent from the first byte (the connect deadline), and
+    /// silent while the migrations wait for another node's lock (the migration deadline).
+    @Test func startUpAgainstASilentDatabaseFailsWithinItsDeadlines() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(120)) {
+            let url = try #require(faultDatabaseURL)
+            // A database of its own: advisory locks are per database, so no other test's start-up waits here.
+            let database = "startup\(UUID().uuidString.prefix(8).lowercased())"
+            try await ClusterTests().postgresTool(bin, "psql", "-X", "-q", "-d", url, "-c", "CREATE DATABASE \(database)")
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let target = try #require(components.string)
+            let proxy = try await FaultProxy(upstreamHost: try #require(components.host), upstreamPort: try #require(components.port))
+            defer { proxy.close() }
+            func psql(_ sql: String...) throws -> ChildProcess {
+                try ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target] + sql.flatMap { ["-c", $0] })
+            }
+
+            proxy.blackhole()
+            var start = ContinuousClock.now
+            let early = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
+            defer { early.signal(SIGKILL) }
+            #expect(await early.exitStatus() != 0)
+            #expect(ContinuousClock.now - start < .seconds(15))
+
+            // Another node's migrations hold the lock; this node's connection goes silent while it waits for it.
+            proxy.resume()
+            let holder = try psql("SELECT pg_advisory_lock(7206)", "SELECT pg_sleep(100)")
+            defer { holder.signal(SIGKILL) }
+            start = ContinuousClock.now
+            let late = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
+            defer { late.signal(SIGKILL) }
+            try await eventually(attempts: 200) {
+                let waiting = try psql(
+                    "DO $$ BEGIN PERFORM 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted; IF NOT FOUND THEN RAISE 'none'; END IF; END $$"
+                )
+                guard await waiting.exitStatus() == 0 else { throw FaultNotYet(description: "no migration waits for the lock yet") }
+            }
+            proxy.blackholeOpenConnections()
+            holder.signal(SIGKILL)
+            #expect(await late.exitStatus() != 0)
+            #expect(ContinuousClock.now - start < .seconds(75))
+        }
+    }
+
+    /// An error PostgreSQL answers inside a transaction (here from functions and a trigger made to fail) is an
+    /// answer, not silence: search, a resume and a room's deletion fail, but the node still counts the database
+    /// as reachable, so a bad statement cannot make its pool renew itself or `/healthz` say 503.
+    @Test func errorsInsideTransactionsAreAnswersNotSilence() async throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["PARLEY_TEST_PGBIN"])
+        try await withTimeout(.seconds(60)) {
+            let url = try #require(faultDatabaseURL)
+            let database = "txerror\(UUID().uuidString.prefix(8).lowercased())"
+            var components = try #require(URLComponents(string: url))
+            components.path = "/\(database)"
+            let target = try #require(components.string)
+            func psql(_ sql: String, on database: String = target) async throws {
+                try await ClusterTests().postgresTool(bin, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql)
+            }
+            try await psql("CREATE DATABASE \(database)", on: url)
+            let node = try await ChildServer.start(database: target)
+            defer { node.child.signal(SIGKILL) }
+            let created = try await node.server.http("POST", "/api/rooms", body: "{}")
+            let code = try #require(created.json["code"] as? String)
+            let key = try #require(created.json["owner_key"] as? String)
+            let (ann, _) = try await node.server.join("room=\(code)&nick=ann")
+            try await ann.send(.message(text: "hello", clientID: nil))
+            _ = try await ann.nextMessage()
+            // As if it had been edited: its reactions are read with it from now on.
+            try await psql("UPDATE messages SET rev = 1")
+
+            let refuse = "LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION 'refused by the test'; END $fn$"
+            try await psql("CREATE OR REPLACE FUNCTION parley_search_query(p_query TEXT) RETURNS tsquery \(refuse)")
+            try await psql("CREATE OR REPLACE FUNCTION parley_reactions(p_room BIGINT, p_id BIGINT) RETURNS TEXT \(refuse)")
+            try await psql("CREATE FUNCTION parley_test_refuse() RETURNS trigger \(refuse)")
+            try await psql("CREATE TRIGGER parley_test_refuse BEFORE DELETE ON rooms FOR EACH ROW EXECUTE FUNCTION parley_test_refuse()")
+
+            #expect(try await node.server.http("GET", "/api/rooms/\(code)/search?q=hello").status != 200)
+            #expect(try await FileTests.databaseSilent(node.server) == false)
+            let resuming = try await node.server.connect("room=\(code)&nick=bob&since=0&rev=0")
+            #expect(try await resuming.closeCode() != nil)
+            #expect(try await FileTests.databaseSilent(node.server) == false)
+            #expect(try await node.server.http("DELETE", "/api/rooms/\(code)", headers: [("Authorization", "Bearer \(key)")]).status != 204)
+            #expect(try await FileTests.databaseSilent(node.server) == false)
+            #expect(try await node.server.http("GET", "/healthz").status == 200)
+            ann.close()
         }
     }
 

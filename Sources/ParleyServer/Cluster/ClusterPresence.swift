@@ -63,7 +63,7 @@ final class ClusterPresence: Sendable {
             // The holder may leave between the insert and the lock: then the insert is tried again.
             var found = SubjectTry.vanished
             for _ in 0..<3 where found == .vanished {
-                found = try await db.withTransaction(logger: self.logger) { db in
+                found = try await db.transaction(logger: self.logger) { db in
                     if try await self.insert(db, room: room, nick: desired, subject: subject, connection: connection) { return .inserted }
                     var holder: String??
                     let rows = try await db.query(
@@ -146,7 +146,7 @@ final class ClusterPresence: Sendable {
     ) async throws -> Claim? {
         let key = Nick.key(nick)
         let node = self.node
-        return try await db.withTransaction(logger: logger) { db in
+        return try await db.transaction(logger: logger) { db in
             var holder: String?
             let rows = try await db.query(
                 "SELECT session FROM members WHERE room_id = \(room.id) AND nick_key = \(key) FOR UPDATE",

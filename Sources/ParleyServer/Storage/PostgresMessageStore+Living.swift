@@ -131,7 +131,7 @@ extension PostgresMessageStore {
     /// History and updates from one snapshot (a repeatable-read transaction).
     public func resume(roomID: Int64, since: Int64, rev: Int64, limit: Int, updateLimit: Int) async throws -> ResumePage {
         try await client.withDeadline(Self.callTimeout) { db in
-            try await db.withTransaction(logger: self.logger) { db in
+            try await db.transaction(logger: self.logger) { db in
                 try await db.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
                 var lastID: Int64 = 0
                 var roomRev: Int64 = 0
@@ -222,7 +222,7 @@ extension PostgresMessageStore {
         }
         let query = String(words)
         return try await client.withDeadline(Self.callTimeout) { db in
-            try await db.withTransaction(logger: self.logger) { db in
+            try await db.transaction(logger: self.logger) { db in
                 try await self.searchRows(db, roomID: roomID, query: query, before: before, limit: limit)
             }
         }

@@ -117,7 +117,7 @@ extension PostgresMessageStore {
     /// The members' rows go too, so their trigger tells the other nodes they left.
     public func deleteRoom(roomID: Int64) async throws {
         try await client.withDeadline(Self.callTimeout) { db in
-            try await db.withTransaction(logger: self.logger) { db in
+            try await db.transaction(logger: self.logger) { db in
                 try await Self.eraseFiles(db, roomID: roomID, logger: self.logger)
                 // Reactions (§11) refer to messages; their table exists once living messages are on PostgreSQL.
                 for table in ["reactions", "members", "sessions", "messages"] {
