@@ -65,7 +65,7 @@ private struct CheckpointBusy: Error {}
         let deleted = try await post(store, roomID: room.id, "the zygomorphic plan")
         let edited = try await post(store, roomID: room.id, "a quixotically long draft")
         for filler in 0..<20 { _ = try await post(store, roomID: room.id, "filler message \(filler) about lunch") }
-        await store.searchIndex.settled()
+        await store.searchSettled()
         #expect(try await ids(store, roomID: room.id, "zygomorphic") == [deleted])
         #expect(try await fileHolds("zygomorphic", store: store))
         #expect(try await fileHolds("quixotically", store: store))
@@ -75,7 +75,7 @@ private struct CheckpointBusy: Error {}
         }
         let edit = await commit(store, roomID: room.id, "", change: .edit(id: edited, text: "a short draft"))
         guard case .changed = edit else { throw StorageError.unavailable }
-        await store.searchIndex.settled()
+        await store.searchSettled()
 
         #expect(try await ids(store, roomID: room.id, "zygomorphic").isEmpty)
         #expect(try await ids(store, roomID: room.id, "quixotically").isEmpty)
@@ -92,10 +92,10 @@ private struct CheckpointBusy: Error {}
         let kept = try await store.openRoom(code: "kept")
         _ = try await post(store, roomID: room.id, "the xenodochial innkeeper")
         _ = try await post(store, roomID: kept.id, "an ordinary day")
-        await store.searchIndex.settled()
+        await store.searchSettled()
         #expect(try await fileHolds("xenodochial", store: store))
         try await store.deleteRoom(roomID: room.id)
-        await store.searchIndex.settled()
+        await store.searchSettled()
         #expect(!(try await fileHolds("xenodochial", store: store)))
         #expect(try await ids(store, roomID: kept.id, "ordinary") == [1])
     }
@@ -123,7 +123,7 @@ private struct CheckpointBusy: Error {}
         #expect(try await ids(store, roomID: 1, "original").isEmpty)
         #expect(try await ids(store, roomID: 1, "secret").isEmpty)
         #expect(try await ids(store, roomID: 1, "replaced") == [1])
-        await store.searchIndex.settled()
+        await store.searchSettled()
         let (indexedID, entries) = try await store.database.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT indexed_id FROM rooms WHERE id = 1"),
@@ -142,7 +142,7 @@ private struct CheckpointBusy: Error {}
         let first = try store()
         let room = try await first.openRoom(code: "later")
         for text in ["alpha one", "beta two", "gamma three"] { _ = try await post(first, roomID: room.id, text) }
-        await first.searchIndex.settled()
+        await first.searchSettled()
         let indexedID = try await first.database.read { db in
             try Int64.fetchOne(db, sql: "SELECT indexed_id FROM rooms WHERE id = ?", arguments: [room.id])
         }
@@ -152,18 +152,26 @@ private struct CheckpointBusy: Error {}
             try db.execute(sql: "INSERT INTO message_search (message_search) VALUES ('delete-all')")
         }
         let second = try store()
-        await second.searchIndex.settled()
+        await second.searchSettled()
         let matches = try await second.database.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM message_search WHERE message_search MATCH 'beta OR gamma OR alpha'")
         }
         #expect(matches == 2)
     }
 
-    @Test func stepsWaitForAnIdleWriterUnlessBehind() {
-        #expect(SQLiteSearchIndex.isStepDue(idle: true, lagging: false, erasing: false, commits: 0))
-        #expect(!SQLiteSearchIndex.isStepDue(idle: false, lagging: false, erasing: false, commits: 1))
-        #expect(SQLiteSearchIndex.isStepDue(idle: false, lagging: true, erasing: false, commits: 1))
-        #expect(!SQLiteSearchIndex.isStepDue(idle: false, lagging: false, erasing: true, commits: 1))
-        #expect(SQLiteSearchIndex.isStepDue(idle: false, lagging: false, erasing: true, commits: SQLiteSearchIndex.eraseEvery))
+    @Test func stepsWaitForAnIdleWriterAndAFullStepUnlessBehind() {
+        func due(idle: Bool, lag: Int, flushing: Bool = false, erasing: Bool = false, commits: Int = 1) -> SQLiteSearchIndex.Step? {
+            SQLiteSearchIndex.dueStep(idle: idle, lag: lag, indexing: lag > 0, flushing: flushing, erasing: erasing, commits: commits)
+        }
+        let step = SQLiteSearchIndex.stepMessages
+        #expect(due(idle: true, lag: step) == .index)
+        #expect(due(idle: true, lag: step - 1) == nil)  // left for a search's catch-up or the next step
+        #expect(due(idle: true, lag: 1, flushing: true) == .index)
+        #expect(due(idle: false, lag: step) == nil)
+        #expect(due(idle: false, lag: SQLiteSearchIndex.maxLag + 1) == .index)
+        #expect(due(idle: true, lag: 0, erasing: true) == .merge)
+        #expect(due(idle: true, lag: step, erasing: true) == .index)
+        #expect(due(idle: false, lag: 0, erasing: true, commits: 1) == nil)
+        #expect(due(idle: false, lag: 0, erasing: true, commits: SQLiteSearchIndex.eraseEvery) == .merge)
     }
 }

@@ -64,6 +64,14 @@ extension SQLiteMessageStore {
         }
     }
 
+    /// Returns once the search index holds every message committed before and the words of deleted and edited
+    /// messages are out of its pages (for tests and benchmarks).
+    func searchSettled() async {
+        searchIndex.flush()
+        writer.wake()
+        await searchIndex.settled()
+    }
+
     /// Indexes the room's messages up to its last id as read now, in steps so commits go on in between.
     func catchUp(roomID: Int64) async throws {
         let positions = try await database.read { db in

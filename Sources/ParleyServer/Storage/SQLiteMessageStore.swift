@@ -79,7 +79,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
                 checkpointer?.restartIfDueHere(database)
             },
             background: { idle in
-                database.writeWithoutTransaction { db in searchIndex.step(db, idle: idle) }
+                let more = database.writeWithoutTransaction { db in searchIndex.step(db, idle: idle) }
+                // Its pages are in the log too, to be copied back like a commit's.
+                checkpointer?.committed()
+                return more
             }
         )
         self.writer = writer

@@ -5,10 +5,10 @@ import Synchronization
 /// deleted and edited ones.
 ///
 /// **Indexing.** A commit stores messages only; `rooms.indexed_id` says up to which id a room's messages are in
-/// the index (kept in the same database, so a restart resumes where it stopped). Steps of at most
-/// ``stepMessages`` messages run on the writer thread between commits (``SQLiteWriter``): whenever it has no
-/// commit waiting, and after every commit once more than ``maxLag`` messages wait, so the lag stays bounded
-/// under a load that never leaves the writer idle. A search first indexes its own room up to what was
+/// the index (kept in the same database, so a restart resumes where it stopped). Steps of ``stepMessages``
+/// messages run on the writer thread between commits (``SQLiteWriter``): when it has no commit waiting and at
+/// least that many messages wait, and after every commit while more than ``maxLag`` wait, so the lag stays
+/// bounded under a load that never leaves the writer idle. A search first indexes its own room up to what was
 /// committed when it began (``SQLiteMessageStore/catchUp(roomID:)``), so it sees every such message. Edits and
 /// deletions of a message not indexed yet leave the index alone (the update trigger looks at `indexed_id`);
 /// the step indexes the current text, and skips deleted messages.
@@ -22,8 +22,9 @@ import Synchronization
 /// Background steps commit with `synchronous = NORMAL`: they save no sync, and a step lost to a power cut is
 /// done again (the position is in the same transaction; erasure is redone at every start).
 final class SQLiteSearchIndex: Sendable {
-    /// Messages indexed per step: a few milliseconds, so a commit waits at most that long for one.
-    static let stepMessages = 256
+    /// Messages indexed per step, and the fewest an idle writer indexes: FTS5 costs less a message in larger
+    /// transactions, and a commit waits at most one step (several milliseconds).
+    static let stepMessages = 1024
     /// Past this many messages waiting, a step follows every commit.
     static let maxLag = 16_384
     /// Rows of `rooms` read per step (each a range of one room's messages).
@@ -41,6 +42,8 @@ final class SQLiteSearchIndex: Sendable {
     private let eraseRequests = Atomic(1)
     /// Messages committed and not indexed yet, as counted from commits (started from the database).
     private let lag = Atomic(0)
+    /// A flush was asked for (``flush()``): index what waits even if it is less than a step.
+    private let flushing = Atomic(false)
     /// Commits counted for the pacing of erasure on a busy writer.
     private let busyCommits = Atomic(0)
     private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
@@ -91,36 +94,69 @@ final class SQLiteSearchIndex: Sendable {
         indexRequests.load(ordering: .relaxed) > 0 || eraseRequests.load(ordering: .relaxed) > 0
     }
 
-    /// Whether a step should run now: always when the writer is idle; after a commit when indexing lags more
-    /// than ``maxLag``, or every ``eraseEvery`` commits while an erasure waits, so neither waits for an idle
-    /// moment that a steady load never leaves.
-    static func isStepDue(idle: Bool, lagging: Bool, erasing: Bool, commits: Int) -> Bool {
-        idle || lagging || (erasing && commits % eraseEvery == 0)
+    /// Which step runs now, if any. On an idle writer: indexing once ``stepMessages`` messages wait (or when
+    /// a flush was asked for), else a merge step while an erasure waits. After a commit: indexing while more
+    /// than ``maxLag`` wait, and a merge step every ``eraseEvery`` commits while an erasure waits, so neither
+    /// waits for an idle moment that a steady load never leaves.
+    static func dueStep(idle: Bool, lag: Int, indexing: Bool, flushing: Bool, erasing: Bool, commits: Int) -> Step? {
+        if indexing, lag > maxLag || (idle && (lag >= stepMessages || flushing)) { return .index }
+        if erasing, idle || commits % eraseEvery == 0 { return .merge }
+        return nil
     }
 
-    /// One bounded step, on the writer's connection, outside any transaction: when the writer is `idle`, or
-    /// after a commit when it is due (``isStepDue(idle:lag:commits:)``). Returns whether work is left.
+    enum Step: Equatable {
+        case index
+        case merge
+    }
+
+    /// Runs the step due now (``dueStep(idle:lag:indexing:flushing:erasing:commits:)``) on the writer's
+    /// connection, outside any transaction; after a commit, indexing steps until the lag is back under
+    /// ``maxLag``. Returns whether it ran one (the idle writer then asks again).
     func step(_ db: Database, idle: Bool) -> Bool {
         let indexing = indexRequests.load(ordering: .relaxed)
         let erasing = eraseRequests.load(ordering: .relaxed)
         guard indexing > 0 || erasing > 0 else { return false }
         let commits = idle ? 0 : busyCommits.add(1, ordering: .relaxed).newValue
-        let lagging = indexing > 0 && lag.load(ordering: .relaxed) > Self.maxLag
-        guard Self.isStepDue(idle: idle, lagging: lagging, erasing: erasing > 0, commits: commits) else { return true }
+        let due = Self.dueStep(
+            idle: idle,
+            lag: lag.load(ordering: .relaxed),
+            indexing: indexing > 0,
+            flushing: flushing.load(ordering: .relaxed),
+            erasing: erasing > 0,
+            commits: commits
+        )
         do {
-            if indexing > 0, idle || lagging {
-                let (indexed, more) = try background(db) { try Self.index(db, limit: Self.stepMessages) }
-                lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
-                if !more { indexRequests.compareExchange(expected: indexing, desired: 0, ordering: .relaxed) }
-            } else if !(try background(db) { try Self.merge(db) }) {
-                eraseRequests.compareExchange(expected: erasing, desired: 0, ordering: .relaxed)
+            switch due {
+            case .index:
+                var more = true
+                repeat {
+                    let indexed: Int
+                    (indexed, more) = try background(db) { try Self.index(db, limit: Self.stepMessages) }
+                    lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
+                } while more && !idle && lag.load(ordering: .relaxed) > Self.maxLag
+                if !more, indexRequests.compareExchange(expected: indexing, desired: 0, ordering: .relaxed).exchanged {
+                    // Rooms from 2^31 on are counted by commits but never indexed.
+                    lag.store(0, ordering: .relaxed)
+                    flushing.store(false, ordering: .relaxed)
+                }
+            case .merge:
+                if !(try background(db) { try Self.merge(db) }) {
+                    eraseRequests.compareExchange(expected: erasing, desired: 0, ordering: .relaxed)
+                }
+            case nil:
+                return false
             }
         } catch {
             // Left for the next step (the database may be busy or full for a moment); the requests stay.
             return false
         }
         if !hasWork { settle() }
-        return hasWork
+        return true
+    }
+
+    /// Asks the idle writer to index what waits even if it is less than a step.
+    func flush() {
+        if indexRequests.load(ordering: .relaxed) > 0 { flushing.store(true, ordering: .relaxed) }
     }
 
     /// Returns once the index holds every message committed before and no deleted or replaced words are left
