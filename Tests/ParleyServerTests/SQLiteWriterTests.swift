@@ -42,6 +42,45 @@ import Testing
         #expect(committed.withLock { $0 } == ["1", "2", "3"])
     }
 
+    /// Background work (the search index's upkeep) runs only while no commit waits, until none is left, and
+    /// after each commit it is asked whether a step is due; ``SQLiteWriter/wake()`` starts it on an idle thread.
+    @Test(.timeLimit(.minutes(1))) func backgroundStepsWaitForCommits() async {
+        let entered = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let log = Mutex<[String]>([])
+        let work = Atomic(3)
+        let (idle, idleStep) = AsyncStream.makeStream(of: Int.self)
+        let writer = SQLiteWriter(
+            maxBatch: 10,
+            capacity: 100,
+            commit: { batch in
+                entered.signal()
+                gate.wait()
+                log.withLock { $0 += batch.map(\.text) }
+            },
+            background: { isIdle in
+                log.withLock { $0.append(isIdle ? "idle" : "after") }
+                guard isIdle else { return work.load(ordering: .relaxed) > 0 }
+                let left = work.subtract(1, ordering: .relaxed).newValue
+                idleStep.yield(left)
+                return left > 0
+            }
+        )
+        writer.enqueue([Self.message("1")])
+        entered.wait()
+        writer.enqueue([Self.message("2")])
+        gate.signal()
+        gate.signal()
+        var steps = idle.makeAsyncIterator()
+        while let left = await steps.next(), left > 0 {}
+        #expect(log.withLock { $0 } == ["1", "after", "2", "after", "idle", "idle", "idle"])
+        work.store(1, ordering: .relaxed)
+        writer.wake()
+        _ = await steps.next()
+        await writer.shutdown()
+        #expect(log.withLock { $0 }.count == 8)
+    }
+
     @Test(.timeLimit(.minutes(1))) func withRoomTheWaitReturnsAtOnce() async {
         let writer = SQLiteWriter(maxBatch: 10, capacity: 2) { _ in }
         await writer.waitForRoom()

@@ -41,9 +41,11 @@ extension SQLiteMessageStore {
         }
     }
 
-    /// Served by the FTS5 index alone: the room is a rowid range of it, read newest first.
+    /// Served by the FTS5 index alone: the room is a rowid range of it, read newest first. The room's messages
+    /// committed before the search began are indexed first, if the background indexer has not reached them.
     public func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage {
         guard let match = SearchQuery.fts5(query) else { return MessagePage(messages: [], hasMore: false, lastID: 0) }
+        try await catchUp(roomID: roomID)
         return try await database.read { db in
             let low = SQLiteSchema.searchRowID(roomID: roomID, id: 0)
             let high = SQLiteSchema.searchRowID(roomID: roomID, id: min(before ?? Int64(UInt32.max), Int64(UInt32.max)))
@@ -60,6 +62,28 @@ extension SQLiteMessageStore {
             }
             return MessagePage(messages: messages, hasMore: hasMore, lastID: try Self.lastID(db, roomID: roomID))
         }
+    }
+
+    /// Returns once the search index holds every message committed before and the words of deleted and edited
+    /// messages are out of its pages (for tests and benchmarks).
+    func searchSettled() async {
+        searchIndex.flush()
+        writer.wake()
+        await searchIndex.settled()
+    }
+
+    /// Indexes the room's messages up to its last id as read now, in steps so commits go on in between.
+    func catchUp(roomID: Int64) async throws {
+        let positions = try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT indexed_id, last_id FROM rooms WHERE id = ? AND id < 2147483648", arguments: [roomID])
+        }
+        guard let positions else { return }
+        let (indexedID, through): (Int64, Int64) = (positions[0], positions[1])
+        guard indexedID < through else { return }
+        let searchIndex = self.searchIndex
+        while try await database.writeWithoutTransaction({ db in
+            try searchIndex.catchUp(db, roomID: roomID, through: through, limit: SQLiteSearchIndex.catchUpMessages)
+        }) {}
     }
 
     public func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage {

@@ -104,17 +104,24 @@ extension SQLiteMessageStore {
         }
     }
 
-    /// The index entries of its messages go first (the index keeps no text of its own to delete them by), then
-    /// every row kept for the room; its id is never handed out again.
+    /// The index entries of its messages go first (the index keeps no text of its own to delete them by; only
+    /// those indexed already have one), then every row kept for the room; its id is never handed out again.
+    /// The words leave the index's pages with the merge that follows (``SQLiteSearchIndex``).
     public func deleteRoom(roomID: Int64) async throws {
-        defer { checkpointer?.committed() }
+        defer {
+            checkpointer?.committed()
+            searchIndex.roomDeleted()
+            writer.wake()
+        }
         try await database.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO message_search (message_search, rowid, text)
-                        SELECT 'delete', room_id * 4294967296 + id, text FROM messages WHERE room_id = ? AND deleted = 0 AND room_id < 2147483648
+                        SELECT 'delete', room_id * 4294967296 + id, text FROM messages
+                        WHERE room_id = ? AND deleted = 0 AND room_id < 2147483648
+                            AND id <= (SELECT indexed_id FROM rooms WHERE id = ?)
                     """,
-                arguments: [roomID]
+                arguments: [roomID, roomID]
             )
             try Self.eraseFiles(db, roomID: roomID)
             for table in ["reactions", "sessions", "room_keys", "bans", "messages"] {

@@ -25,8 +25,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// Set once the writer has stopped (graceful shutdown): event loops stop committing too.
     private let stopped = Atomic(false)
     private let committers: LoopCommitters
-    private let writer: SQLiteWriter
+    let writer: SQLiteWriter
     private let health: StorageHealth
+    /// The full-text index's upkeep, run by the writer thread between commits.
+    let searchIndex: SQLiteSearchIndex
 
     /// Opens (creating if needed) and migrates the database.
     public init(
@@ -67,13 +69,28 @@ public final class SQLiteMessageStore: MessageStore, Service {
         let checkpointer = self.checkpointer
         let health = StorageHealth(gauge: metrics.storageHealthy)
         self.health = health
-        let writer = SQLiteWriter(maxBatch: Self.maxBatch, capacity: Self.backlog) { batch in
-            Self.commitHere(batch, database: database, health: health, metrics: metrics, logger: logger)
-            checkpointer?.restartIfDueHere(database)
-        }
+        let searchIndex = SQLiteSearchIndex(synchronous: synchronous)
+        self.searchIndex = searchIndex
+        let writer = SQLiteWriter(
+            maxBatch: Self.maxBatch,
+            capacity: Self.backlog,
+            commit: { batch in
+                Self.commitHere(batch, database: database, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+                checkpointer?.restartIfDueHere(database)
+            },
+            background: { idle in
+                let more = database.writeWithoutTransaction { db in searchIndex.step(db, idle: idle) }
+                // Its pages are in the log too, to be copied back like a commit's.
+                checkpointer?.committed()
+                return more
+            }
+        )
         self.writer = writer
         self.committers = LoopCommitters(maxBatch: Self.maxBatch) { batch, _ in writer.enqueue(batch) }
         try SQLiteSchema.migrator.migrate(database)
+        try database.read { db in try searchIndex.start(db) }
+        // What a previous run left unindexed, and the merge that erasure may still owe.
+        writer.wake()
     }
 
     public func run() async throws {
@@ -122,11 +139,12 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// Stores one batch in one transaction and runs its completions, from the writer task (or a benchmark).
     func commit(_ batch: [PendingMessage]) async {
         let start = ContinuousClock.now
-        let (health, metrics, logger) = (self.health, self.metrics, self.logger)
+        let (health, searchIndex, metrics, logger) = (self.health, self.searchIndex, self.metrics, self.logger)
         do {
             try await database.writeWithoutTransaction { db in
-                Self.commit(batch, in: db, since: start, health: health, metrics: metrics, logger: logger)
+                Self.commit(batch, in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
             }
+            if searchIndex.hasWork { writer.wake() }
         } catch {
             // The connection was never reached, so nothing ran.
             health.written(false)
@@ -139,12 +157,13 @@ public final class SQLiteMessageStore: MessageStore, Service {
         _ batch: [PendingMessage],
         database: any DatabaseWriter,
         health: StorageHealth,
+        searchIndex: SQLiteSearchIndex,
         metrics: ParleyMetrics,
         logger: Logger
     ) {
         let start = ContinuousClock.now
         database.writeWithoutTransaction { db in
-            commit(batch, in: db, since: start, health: health, metrics: metrics, logger: logger)
+            commit(batch, in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
         }
     }
 
@@ -157,6 +176,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         in db: Database,
         since start: ContinuousClock.Instant,
         health: StorageHealth,
+        searchIndex: SQLiteSearchIndex,
         metrics: ParleyMetrics,
         logger: Logger
     ) {
@@ -167,6 +187,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
             let results = try insert(batch, in: db)
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            searchIndex.committed(batch, results)
             outcome = .committed(results, since: start)
         } catch {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }

@@ -19,6 +19,8 @@ final class SQLiteWriter: Sendable {
         var running = false
         /// Connections waiting for the backlog to have room.
         var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Background work was asked for since the thread last looked.
+        var woken = false
     }
 
     private let state = Mutex(State())
@@ -29,11 +31,20 @@ final class SQLiteWriter: Sendable {
     let capacity: Int
     /// Stores one batch in one transaction and runs its completions.
     private let commit: @Sendable ([PendingMessage]) -> Void
+    /// One bounded step of background work (the search index's upkeep), `idle` when no commit waits; returns
+    /// whether work is left. After a commit it decides itself whether a step is due.
+    private let background: @Sendable (_ idle: Bool) -> Bool
 
-    init(maxBatch: Int, capacity: Int, commit: @escaping @Sendable ([PendingMessage]) -> Void) {
+    init(
+        maxBatch: Int,
+        capacity: Int,
+        commit: @escaping @Sendable ([PendingMessage]) -> Void,
+        background: @escaping @Sendable (_ idle: Bool) -> Bool = { _ in false }
+    ) {
         self.maxBatch = maxBatch
         self.capacity = capacity
         self.commit = commit
+        self.background = background
         thread.start()
     }
 
@@ -68,15 +79,38 @@ final class SQLiteWriter: Sendable {
         }
     }
 
-    /// Commits everything handed over until nothing is left, `maxBatch` messages to a transaction.
+    /// Wakes the thread for background work when it is idle.
+    func wake() {
+        let wake = state.withLock { state in
+            state.woken = true
+            defer { state.running = true }
+            return !state.running
+        }
+        if wake {
+            thread.submit { _ in self.drain() }
+        }
+    }
+
+    /// Commits everything handed over until nothing is left, `maxBatch` messages to a transaction; between
+    /// commits, background steps while no commit waits, until none is left.
     private func drain() {
+        var idleWork = true
         while true {
             let batches: [[PendingMessage]] = state.withLock { state in
-                if state.batches.isEmpty { state.running = false }
+                if state.woken {
+                    state.woken = false
+                    idleWork = true
+                }
+                if state.batches.isEmpty, !idleWork { state.running = false }
                 defer { state.batches.removeAll(keepingCapacity: true) }
                 return state.batches
             }
-            guard !batches.isEmpty else { return }
+            if batches.isEmpty {
+                guard idleWork else { return }
+                idleWork = background(true)
+                continue
+            }
+            idleWork = true
             var chunk: [PendingMessage] = batches.count == 1 ? batches[0] : batches.flatMap { $0 }
             while !chunk.isEmpty {
                 let count = min(maxBatch, chunk.count)
@@ -89,6 +123,7 @@ final class SQLiteWriter: Sendable {
                 }
                 backlog.subtract(count, ordering: .relaxed)
                 wakeWaitersIfRoom()
+                _ = background(false)
             }
         }
     }

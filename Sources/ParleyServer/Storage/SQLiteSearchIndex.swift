@@ -1,0 +1,246 @@
+import GRDB
+import Synchronization
+
+/// The full-text index's upkeep, off the group commit's path: indexing new messages, and erasing the words of
+/// deleted and edited ones.
+///
+/// **Indexing.** A commit stores messages only; `rooms.indexed_id` says up to which id a room's messages are in
+/// the index (kept in the same database, so a restart resumes where it stopped). Steps of ``stepMessages``
+/// messages run on the writer thread between commits (``SQLiteWriter``): when it has no commit waiting and at
+/// least that many messages wait, and after every commit while more than ``maxLag`` wait, so the lag stays
+/// bounded under a load that never leaves the writer idle. A search first indexes its own room up to what was
+/// committed when it began (``SQLiteMessageStore/catchUp(roomID:)``), so it sees every such message. Edits and
+/// deletions of a message not indexed yet leave the index alone (the update trigger looks at `indexed_id`);
+/// the step indexes the current text, and skips deleted messages.
+///
+/// **Erasure.** FTS5 takes a message out by adding a deletion marker; its words stay in the older segment until
+/// that segment is merged with the marker's. SQLite 3.40 has no `secure-delete` option for FTS5, so after a
+/// deletion, an edit or a room's deletion the index is merged into one segment, ``mergePages`` pages of output
+/// a step (`'merge', -N`), until a step does no work; with `PRAGMA secure_delete` the pages freed are zeroed.
+/// The merge rewrites the whole index once per burst of deletions, so it is paced like indexing.
+///
+/// Background steps commit with `synchronous = NORMAL`: they save no sync, and a step lost to a power cut is
+/// done again (the position is in the same transaction; erasure is redone at every start).
+final class SQLiteSearchIndex: Sendable {
+    /// Messages indexed per step, and the fewest an idle writer indexes: FTS5 costs less a message in larger
+    /// transactions, and a commit waits at most one step (several milliseconds).
+    static let stepMessages = 1024
+    /// Past this many messages waiting, a step follows every commit.
+    static let maxLag = 16_384
+    /// Rows of `rooms` read per step (each a range of one room's messages).
+    static let stepRooms = 32
+    /// Pages the merge writes per step.
+    static let mergePages = 64
+    /// While an erasure waits on a busy writer, a merge step follows every this many commits.
+    static let eraseEvery = 8
+    /// A search catches its room up in steps of this many messages, so commits go on in between.
+    static let catchUpMessages = 2048
+
+    /// Commits that stored messages since a step last found nothing to index (at start: resume).
+    private let indexRequests = Atomic(1)
+    /// Deletions, edits and room deletions since the merge last found nothing to do (at start: redo).
+    private let eraseRequests = Atomic(1)
+    /// Messages committed and not indexed yet, as counted from commits (started from the database).
+    private let lag = Atomic(0)
+    /// A flush was asked for (``flush()``): index what waits even if it is less than a step.
+    private let flushing = Atomic(false)
+    /// Commits counted for the pacing of erasure on a busy writer.
+    private let busyCommits = Atomic(0)
+    private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    /// The `synchronous` setting commits use, restored after a background step.
+    private let synchronous: SQLiteSynchronous
+
+    init(synchronous: SQLiteSynchronous) {
+        self.synchronous = synchronous
+    }
+
+    /// Reads how far the index is behind (after a restart).
+    func start(_ db: Database) throws {
+        let behind = try Int.fetchOne(
+            db,
+            sql: "SELECT coalesce(sum(last_id - indexed_id), 0) FROM rooms WHERE last_id > indexed_id AND id < 2147483648"
+        )
+        lag.store(behind ?? 0, ordering: .relaxed)
+    }
+
+    /// Called in the writer's turn after each commit, with its results.
+    func committed(_ batch: [PendingMessage], _ results: [AppendResult]) {
+        var stored = 0
+        var changedText = false
+        for (pending, result) in zip(batch, results) {
+            switch result {
+            case .stored: stored += 1
+            case .changed:
+                switch pending.change {
+                case .edit, .delete: changedText = true
+                default: break
+                }
+            default: break
+            }
+        }
+        if stored > 0 {
+            lag.add(stored, ordering: .relaxed)
+            indexRequests.add(1, ordering: .relaxed)
+        }
+        if changedText { eraseRequests.add(1, ordering: .relaxed) }
+    }
+
+    /// A room's deletion left deletion markers behind.
+    func roomDeleted() {
+        eraseRequests.add(1, ordering: .relaxed)
+    }
+
+    var hasWork: Bool {
+        indexRequests.load(ordering: .relaxed) > 0 || eraseRequests.load(ordering: .relaxed) > 0
+    }
+
+    /// Which step runs now, if any. On an idle writer: indexing once ``stepMessages`` messages wait (or when
+    /// a flush was asked for), else a merge step while an erasure waits. After a commit: indexing while more
+    /// than ``maxLag`` wait, and a merge step every ``eraseEvery`` commits while an erasure waits, so neither
+    /// waits for an idle moment that a steady load never leaves.
+    static func dueStep(idle: Bool, lag: Int, indexing: Bool, flushing: Bool, erasing: Bool, commits: Int) -> Step? {
+        if indexing, lag > maxLag || (idle && (lag >= stepMessages || flushing)) { return .index }
+        if erasing, idle || commits % eraseEvery == 0 { return .merge }
+        return nil
+    }
+
+    enum Step: Equatable {
+        case index
+        case merge
+    }
+
+    /// Runs the step due now (``dueStep(idle:lag:indexing:flushing:erasing:commits:)``) on the writer's
+    /// connection, outside any transaction; after a commit, indexing steps until the lag is back under
+    /// ``maxLag``. Returns whether it ran one (the idle writer then asks again).
+    func step(_ db: Database, idle: Bool) -> Bool {
+        let indexing = indexRequests.load(ordering: .relaxed)
+        let erasing = eraseRequests.load(ordering: .relaxed)
+        guard indexing > 0 || erasing > 0 else { return false }
+        let commits = idle ? 0 : busyCommits.add(1, ordering: .relaxed).newValue
+        let due = Self.dueStep(
+            idle: idle,
+            lag: lag.load(ordering: .relaxed),
+            indexing: indexing > 0,
+            flushing: flushing.load(ordering: .relaxed),
+            erasing: erasing > 0,
+            commits: commits
+        )
+        do {
+            switch due {
+            case .index:
+                var more = true
+                repeat {
+                    let indexed: Int
+                    (indexed, more) = try background(db) { try Self.index(db, limit: Self.stepMessages) }
+                    lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
+                } while more && !idle && lag.load(ordering: .relaxed) > Self.maxLag
+                if !more, indexRequests.compareExchange(expected: indexing, desired: 0, ordering: .relaxed).exchanged {
+                    // Rooms from 2^31 on are counted by commits but never indexed.
+                    lag.store(0, ordering: .relaxed)
+                    flushing.store(false, ordering: .relaxed)
+                }
+            case .merge:
+                if !(try background(db) { try Self.merge(db) }) {
+                    eraseRequests.compareExchange(expected: erasing, desired: 0, ordering: .relaxed)
+                }
+            case nil:
+                return false
+            }
+        } catch {
+            // Left for the next step (the database may be busy or full for a moment); the requests stay.
+            return false
+        }
+        if !hasWork { settle() }
+        return true
+    }
+
+    /// Asks the idle writer to index what waits even if it is less than a step.
+    func flush() {
+        if indexRequests.load(ordering: .relaxed) > 0 { flushing.store(true, ordering: .relaxed) }
+    }
+
+    /// Returns once the index holds every message committed before and no deleted or replaced words are left
+    /// in it (for tests and benchmarks).
+    func settled() async {
+        await withCheckedContinuation { continuation in
+            let now = waiters.withLock { waiters in
+                if !hasWork { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func settle() {
+        let ready = waiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Runs `body` in a transaction committed without a sync.
+    private func background<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        let relaxed = synchronous == .full
+        if relaxed { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        defer { if relaxed { try? db.execute(sql: "PRAGMA synchronous = \(synchronous.pragma)") } }
+        var result: T?
+        try db.inTransaction(.immediate) {
+            result = try body()
+            return .commit
+        }
+        return result!
+    }
+
+    /// Indexes up to `limit` messages of the rooms that are behind, oldest first in each room. Returns how many
+    /// ids it covered and whether more are waiting.
+    static func index(_ db: Database, limit: Int) throws -> (indexed: Int, more: Bool) {
+        let rooms = try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT id, indexed_id, last_id FROM rooms WHERE last_id > indexed_id AND id < 2147483648 LIMIT ?"
+            ),
+            arguments: [stepRooms]
+        )
+        var budget = limit
+        for room in rooms {
+            guard budget > 0 else { return (limit, true) }
+            let (roomID, indexedID, lastID): (Int64, Int64, Int64) = (room[0], room[1], room[2])
+            budget -= try index(db, roomID: roomID, after: indexedID, through: min(lastID, indexedID + Int64(budget)))
+        }
+        return (limit - budget, budget <= 0 || rooms.count == stepRooms)
+    }
+
+    /// Indexes one room's messages after `after` through `through`, and moves its position there.
+    static func index(_ db: Database, roomID: Int64, after: Int64, through: Int64) throws -> Int {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO message_search (rowid, text)
+                    SELECT ? * 4294967296 + id, text FROM messages WHERE room_id = ? AND id > ? AND id <= ? AND deleted = 0
+                """
+        ).execute(arguments: [roomID, roomID, after, through])
+        try db.cachedStatement(sql: "UPDATE rooms SET indexed_id = ? WHERE id = ?").execute(arguments: [through, roomID])
+        return Int(through - after)
+    }
+
+    /// One merge step. Returns whether it did any work (FTS5 writes at least two rows when it does).
+    static func merge(_ db: Database) throws -> Bool {
+        let before = db.totalChangesCount
+        try db.cachedStatement(sql: "INSERT INTO message_search (message_search, rank) VALUES ('merge', ?)").execute(arguments: [-mergePages])
+        return db.totalChangesCount - before >= 2
+    }
+
+    /// Indexes a room's messages up to `through` (a search's catch-up), at most `limit` of them. Returns whether
+    /// more are left.
+    func catchUp(_ db: Database, roomID: Int64, through: Int64, limit: Int) throws -> Bool {
+        try background(db) {
+            guard let indexedID = try Int64.fetchOne(db, sql: "SELECT indexed_id FROM rooms WHERE id = ?", arguments: [roomID]),
+                indexedID < through
+            else { return false }
+            let end = min(through, indexedID + Int64(limit))
+            let indexed = try Self.index(db, roomID: roomID, after: indexedID, through: end)
+            lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
+            return end < through
+        }
+    }
+}
