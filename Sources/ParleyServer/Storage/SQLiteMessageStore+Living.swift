@@ -92,6 +92,18 @@ extension SQLiteMessageStore {
             )
         }
     }
+
+    public func savedSessions(roomID: Int64, limit: Int) async throws -> [Int64: String] {
+        try await database.read { db in
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT author, nick FROM sessions WHERE room_id = ? LIMIT ?"),
+                arguments: [roomID, limit]
+            )
+            var nicks: [Int64: String] = [:]
+            while let row = try rows.next() { nicks[row[0]] = row[1] }
+            return nicks
+        }
+    }
 }
 
 /// A search's words as an FTS5 query: every word must match, each as a prefix.
