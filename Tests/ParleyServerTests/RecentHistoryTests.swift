@@ -35,6 +35,24 @@ import Testing
         }
     }
 
+    /// A room with more messages than a `welcome` shows: the first joiner's read fills the cache with one more
+    /// than it shows, so the next joiner learns from the cache alone that there are more.
+    @Test func aLongHistoryIsServedFromTheCacheToo() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-recent")
+        let path = directory.url.appendingPathComponent("long.sqlite").path
+        try await withServer(at: path, historySize: 3) { server in
+            let (alice, _) = try await server.join("room=long&nick=alice")
+            try await alice.sendConfirmed(5)
+        }
+        try await withServer(at: path, historySize: 3) { server in
+            let (_, first) = try await server.join("room=long&nick=first")
+            #expect(Self.texts(first) == ["m3", "m4", "m5"] && first.truncated)
+            try await Self.tamper(path, "UPDATE messages SET text = 'read from storage'")
+            let (_, second) = try await server.join("room=long&nick=second")
+            #expect(Self.texts(second) == ["m3", "m4", "m5"] && second.truncated && second.lastID == 5)
+        }
+    }
+
     /// Edits, deletions and reactions made while the room is live, a history longer than the cache, and resumes
     /// at and below its floor: every `welcome` of the live room matches the one a restarted server reads from
     /// storage, field by field.

@@ -268,7 +268,7 @@ final class ChatConnection: Sendable {
                 updateLimit: Limits.resumedUpdates
             )
         }
-        let page =
+        var page =
             if let resumed {
                 resumed.history
             } else if let since {
@@ -280,9 +280,14 @@ final class ChatConnection: Sendable {
                     newest: true
                 )
             } else {
-                try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
+                // One more than the welcome shows, so that the room's cache can tell the next joiner there are more.
+                try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize + 1, newest: true)
             }
         room.anchor(with: page, after: since)
+        if since == nil, page.messages.count > configuration.historySize {
+            page.messages.removeFirst(page.messages.count - configuration.historySize)
+            page.hasMore = true
+        }
         var members = joined.members
         var verified = joined.verified
         if let cluster = context.cluster {
