@@ -28,7 +28,8 @@ public final class BenchmarkWelcome: Sendable {
             metrics: metrics,
             recent: .init(historySize: 50)
         )
-        let page = try await store.messages(roomID: record.id, after: nil, before: nil, limit: 50, newest: true)
+        // As a room's first `welcome` reads it: one more than it shows.
+        let page = try await store.messages(roomID: record.id, after: nil, before: nil, limit: 51, newest: true)
         room.anchor(with: page, after: nil)
         welcome = ServerEvent.Welcome(
             room: record.info,
