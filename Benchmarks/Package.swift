@@ -32,5 +32,14 @@ let package = Package(
             path: "Benchmarks/Delivery",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "Welcome",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ParleyServer", package: "parley"),
+            ],
+            path: "Benchmarks/Welcome",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

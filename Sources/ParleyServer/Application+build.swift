@@ -50,7 +50,9 @@ public func buildApplication(
             }
         }
     }
-    let rooms = RoomRegistry(feed: feed, metrics: metrics, forget: forget)
+    // On a cluster other nodes' messages and changes reach a room by fetches: every `welcome` reads storage there.
+    let recent = presence == nil ? RecentMessages.Bounds(historySize: configuration.historySize) : .none
+    let rooms = RoomRegistry(feed: feed, metrics: metrics, forget: forget, recent: recent)
     let directory = ConnectionDirectory()
     let moderation = RoomModeration(configuration: configuration, store: store, rooms: rooms, cluster: presence, work: work, logger: logger)
     if presence == nil {

@@ -10,15 +10,18 @@ let benchmarks: @Sendable () -> Void = {
     let text = String(repeating: "x", count: 64)
     let message = ChatMessage(id: 1, nick: "m0", text: text, ts: Timestamp(milliseconds: 1_764_000_000_000), clientID: "c-0123456789abcdef")
 
-    // Only `deliver` is measured; the outboxes are drained after each sample so they stay small.
+    // Only `deliver` is measured; the outboxes are drained after each sample so they stay small. The room keeps
+    // its recent messages for `welcome` as a server's does; "without the cache" is the room before issue 21.
     for members in [10, 100, 1000] {
-        Benchmark("Room.deliver to \(members) members") { benchmark, room in
-            benchmark.startMeasurement()
-            room.deliver(message)
-            benchmark.stopMeasurement()
-            await room.drain()
-        } setup: {
-            try await BenchmarkRoom(members: members)
+        for recent in [true, false] {
+            Benchmark("Room.deliver to \(members) members\(recent ? "" : ", without the cache")") { benchmark, room in
+                benchmark.startMeasurement()
+                room.deliver(message)
+                benchmark.stopMeasurement()
+                await room.drain()
+            } setup: {
+                try await BenchmarkRoom(members: members, recent: recent)
+            }
         }
     }
 

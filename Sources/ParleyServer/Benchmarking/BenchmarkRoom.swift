@@ -14,14 +14,22 @@ public final class BenchmarkRoom: Sendable {
     /// The room releases ids in order and drops repeats, so each delivery gets the next id.
     private let lastID = Atomic<Int64>(0)
 
-    /// Joins `members` connections (nicks `m0`, `m1`, …) and opens their outboxes, all empty on return.
-    public init(members: Int) async throws {
+    /// Joins `members` connections (nicks `m0`, `m1`, …) and opens their outboxes, all empty on return. Without
+    /// `recent`, the room keeps no recent messages (as before issue 21).
+    public init(members: Int, recent: Bool = true) async throws {
         let record = RoomRecord(id: 1, code: "bench", name: nil, createdAt: .now())
         let metrics = ParleyMetrics()
         // Never asked to fetch: ids arrive in order.
         let store = try SQLiteMessageStore(location: .sqliteMemory, metrics: metrics, logger: Logger(label: "bench"))
-        room = Room(record: record, sessions: SessionTable(), feed: RoomFeed(store: store, logger: Logger(label: "bench")), metrics: metrics)
-        room.anchor(after: 0)
+        // With the cache of recent messages a server's room keeps (`historySize` 50), filled as it delivers.
+        room = Room(
+            record: record,
+            sessions: SessionTable(),
+            feed: RoomFeed(store: store, logger: Logger(label: "bench")),
+            metrics: metrics,
+            recent: recent ? .init(historySize: 50) : .none
+        )
+        room.anchor(with: MessagePage(messages: [], hasMore: false, lastID: 0), after: nil)
         outboxes = (0..<members).map { _ in Outbox(limit: 1 << 40) }
         let welcome = ByteBuffer(string: #"{"type":"welcome"}"#)
         for (index, outbox) in outboxes.enumerated() {

@@ -91,19 +91,21 @@ final class ChatConnection: Sendable {
     // MARK: joining and leaving
 
     /// Joins a room that is live here, on the event loop in the tick that upgraded the socket, when nothing has
-    /// to be read or claimed first (no cluster, a session this process knows or none): the other members hear
-    /// of it without waiting for the socket's task to be scheduled, and the task only reads the history.
-    /// Nil when ``start(_:room:grant:joined:)`` has to join.
+    /// to be read or claimed first (no cluster, a session this process knows, one the room has read already, or
+    /// none): the other members hear of it without waiting for the socket's task to be scheduled, and the task
+    /// only sends `welcome`. Nil when ``start(_:room:grant:joined:)`` has to join.
     func joinAtUpgrade(_ admitted: Admission.Admitted) -> Room.Joined? {
         let request = admitted.request
         // A verified member may share its nick with its other connections: ``start`` joins it.
         guard context.cluster == nil, identity == nil else { return nil }
-        if let secret = request.session, context.store.supportsLivingMessages,
-            context.rooms.sessions.lookup(secret, roomCode: request.roomCode) == nil
-        {
-            return nil
-        }
         guard let room = context.rooms.acquireLive(code: request.roomCode) else { return nil }
+        if let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
+            guard let nick = room.saved.take(AuthorKey(secret)) else {
+                context.rooms.release(room)
+                return nil
+            }
+            room.restore(secret, nick: nick)
+        }
         take(admitted.grant)
         let joined = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         guard entered(room) else {
@@ -232,6 +234,30 @@ final class ChatConnection: Sendable {
 
     private func welcome(_ room: Room, _ joined: Room.Joined, since: Int64?, rev: Int64?) async throws {
         let configuration = context.configuration
+        let limit = since == nil ? configuration.historySize : Limits.resumedHistoryMessages
+        if context.cluster == nil, let recent = room.recentPage(after: since, clientRev: since == nil ? nil : rev, limit: limit) {
+            // The room is live and its cache answers exactly: no storage read. A client resuming with `rev`
+            // missed no change (else the cache does not answer).
+            let resuming = since != nil && rev != nil
+            let welcome = ServerEvent.Welcome(
+                room: room.info,
+                nick: joined.nick,
+                session: joined.session.description,
+                members: joined.members,
+                history: [],
+                lastID: recent.lastID,
+                truncated: recent.hasMore,
+                limits: configuration.clientLimits,
+                rev: recent.rev,
+                updates: resuming ? [] : nil,
+                updatesTruncated: resuming ? false : nil,
+                role: role.role,
+                verifiedMembers: joined.verified.isEmpty ? nil : joined.verified
+            )
+            outbox.open(with: EventEncoder.encode(welcome, encodedHistory: recent.history), coveredID: recent.lastID)
+            channel.pipeline.fireUserInboundEventTriggered(Event.ready)
+            return
+        }
         var resumed: ResumePage?
         if let since, let rev {
             resumed = try await context.store.resume(
@@ -242,7 +268,7 @@ final class ChatConnection: Sendable {
                 updateLimit: Limits.resumedUpdates
             )
         }
-        let page =
+        var page =
             if let resumed {
                 resumed.history
             } else if let since {
@@ -254,9 +280,14 @@ final class ChatConnection: Sendable {
                     newest: true
                 )
             } else {
-                try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize, newest: true)
+                // One more than the welcome shows, so that the room's cache can tell the next joiner there are more.
+                try await context.store.messages(roomID: room.record.id, after: nil, before: nil, limit: configuration.historySize + 1, newest: true)
             }
-        room.anchor(after: page.lastID, rev: page.rev)
+        room.anchor(with: page, after: since)
+        if since == nil, page.messages.count > configuration.historySize {
+            page.messages.removeFirst(page.messages.count - configuration.historySize)
+            page.hasMore = true
+        }
         var members = joined.members
         var verified = joined.verified
         if let cluster = context.cluster {
@@ -295,10 +326,15 @@ final class ChatConnection: Sendable {
     private func join(_ room: Room, _ request: ConnectRequest) async throws -> Room.Joined {
         if identity == nil, let secret = request.session, context.store.supportsLivingMessages, !room.knows(secret) {
             // A session this process never handed out may be one a previous run saved (§11: authorship outlives
-            // a restart): taken back under its saved nick.
-            if let nick = try await context.store.session(roomID: room.record.id, author: AuthorKey(secret)) {
-                room.restore(secret, nick: nick)
+            // a restart): taken back under its saved nick. Alone on its node, the room reads them all at once.
+            let author = AuthorKey(secret)
+            var nick: String?
+            if context.cluster == nil {
+                let (store, roomID) = (context.store, room.record.id)
+                nick = await room.saved.take(author) { try await store.savedSessions(roomID: roomID, limit: SavedSessions.limit) }
             }
+            if nick == nil { nick = try await context.store.session(roomID: room.record.id, author: author) }
+            if let nick { room.restore(secret, nick: nick) }
         }
         guard let cluster = context.cluster else {
             if let identity { return room.join(id, verified: identity, outbox: outbox) }

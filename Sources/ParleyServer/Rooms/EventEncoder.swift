@@ -22,9 +22,9 @@ enum EventEncoder {
             return encode(welcome)
         case .update(let rev, let message):
             return frame(capacity: 48 + size(of: message)) { buffer in
-                buffer.writeStaticString(#"{"type":"update","rev":"#)
+                buffer.writeStaticString(updateOpening)
                 buffer.writeDecimal(rev)
-                buffer.writeStaticString(#","message":{"#)
+                buffer.writeStaticString(updateMessageOpening)
                 buffer.writeMessageFields(message)
                 buffer.writeStaticString("}}")
             }
@@ -56,21 +56,46 @@ enum EventEncoder {
     static func encode(_ message: ChatMessage) -> ByteBuffer {
         // One allocation when nothing needs escaping; the buffer stays queued, so no room is reserved for escapes.
         frame(capacity: size(of: message)) { buffer in
-            buffer.writeStaticString(#"{"type":"message","#)
+            buffer.writeStaticString(messageOpening)
             buffer.writeMessageFields(message)
             buffer.writeInteger(UInt8(ascii: "}"))
         }
     }
 
-    /// The `welcome` event.
-    static func encode(_ welcome: ServerEvent.Welcome) -> ByteBuffer {
+    /// The fields of a `message` frame from ``encode(_:)-(ChatMessage)``: what a history array holds between
+    /// braces. Shares the frame's storage.
+    static func fields(ofMessage frame: ByteBuffer) -> ByteBuffer {
+        let opening = messageOpening.utf8CodeUnitCount
+        return frame.getSlice(at: frame.readerIndex + opening, length: frame.readableBytes - opening - 1) ?? ByteBuffer()
+    }
+
+    /// The fields of the message in an `update` frame under revision `rev`, as ``fields(ofMessage:)``.
+    static func fields(ofUpdate frame: ByteBuffer, rev: Int64) -> ByteBuffer {
+        var digits = rev < 0 ? 2 : 1
+        var rest = rev.magnitude
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        let opening = updateOpening.utf8CodeUnitCount + digits + updateMessageOpening.utf8CodeUnitCount
+        return frame.getSlice(at: frame.readerIndex + opening, length: frame.readableBytes - opening - 2) ?? ByteBuffer()
+    }
+
+    private static let messageOpening: StaticString = #"{"type":"message","#
+    private static let updateOpening: StaticString = #"{"type":"update","rev":"#
+    private static let updateMessageOpening: StaticString = #","message":{"#
+
+    /// The `welcome` event; `encodedHistory` (fields as ``fields(ofMessage:)`` gives them) replaces
+    /// `welcome.history` when given.
+    static func encode(_ welcome: ServerEvent.Welcome, encodedHistory: [ByteBuffer]? = nil) -> ByteBuffer {
         let room = welcome.room
         let strings =
             room.code.utf8.count + (room.name?.utf8.count ?? 0) + (room.topic?.utf8.count ?? 0) + welcome.nick.utf8.count
             + welcome.session.utf8.count
         let members = (welcome.members + (welcome.verifiedMembers ?? [])).reduce(0) { $0 + $1.utf8.count + 3 }
         let updates = welcome.updates.map { size(of: $0) } ?? 0
-        return frame(capacity: 320 + strings + members + size(of: welcome.history) + updates) { buffer in
+        let history = encodedHistory.map { $0.reduce(2) { $0 + $1.readableBytes + 3 } } ?? size(of: welcome.history)
+        return frame(capacity: 320 + strings + members + history + updates) { buffer in
             buffer.writeStaticString(#"{"type":"welcome","room":{"code":"#)
             buffer.writeJSONString(room.code)
             buffer.writeStaticString(#","name":"#)
@@ -105,7 +130,17 @@ enum EventEncoder {
                 buffer.writeJSONString(member)
             }
             buffer.writeStaticString(#"],"history":"#)
-            buffer.writeJSONArray(of: welcome.history)
+            if let encodedHistory {
+                buffer.writeInteger(UInt8(ascii: "["))
+                for (index, fields) in encodedHistory.enumerated() {
+                    buffer.writeStaticString(index == 0 ? "{" : ",{")
+                    buffer.writeImmutableBuffer(fields)
+                    buffer.writeInteger(UInt8(ascii: "}"))
+                }
+                buffer.writeInteger(UInt8(ascii: "]"))
+            } else {
+                buffer.writeJSONArray(of: welcome.history)
+            }
             buffer.writeStaticString(#","last_id":"#)
             buffer.writeDecimal(welcome.lastID)
             buffer.writeStaticString(#","truncated":"#)

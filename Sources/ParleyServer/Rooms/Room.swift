@@ -17,11 +17,19 @@ final class Room: Sendable {
         var frame: ByteBuffer
     }
 
+    /// A committed change (§11), encoded once for every member.
+    struct Change {
+        /// The changed message's id.
+        var id: Int64
+        var rev: Int64
+        var frame: ByteBuffer
+    }
+
     struct Locked {
         var members = RoomState<Outbox>()
         var sequencer = RoomSequencer<Delivery>()
         /// Encoded `update` frames in revision order (§11).
-        var revisions = RevisionSequencer<ByteBuffer>()
+        var revisions = RevisionSequencer<Change>()
         /// Members on other nodes, as last announced here (cluster mode).
         var remote = RemoteRoster()
         /// Moderation (§12): what bans and revocation need to know of each member (see Room+Moderation.swift).
@@ -29,10 +37,12 @@ final class Room: Sendable {
         /// Members kicked or banned, out of the room already (their nick is free, their `leave` with its reason
         /// was sent) while their connection closes: the nick they had.
         var removed: [ConnectionID: String] = [:]
+        /// The newest messages as released, for `welcome`s served without a storage read.
+        var recent: RecentMessages
     }
 
     let record: RoomRecord
-    let state = Mutex(Locked())
+    let state: Mutex<Locked>
     /// The room's settings (§12), and whether they restrict posting: read by every message, written rarely.
     let current: Mutex<RoomSettings>
     let restricted: Atomic<Bool>
@@ -42,8 +52,12 @@ final class Room: Sendable {
     /// Set when the registry frees the room: nothing more is fetched for it.
     let released = Atomic<Bool>(false)
 
-    init(record: RoomRecord, sessions: SessionTable, feed: RoomFeed, metrics: ParleyMetrics) {
+    /// Sessions a previous run saved in this room, read once when a member first needs one.
+    let saved = SavedSessions()
+
+    init(record: RoomRecord, sessions: SessionTable, feed: RoomFeed, metrics: ParleyMetrics, recent: RecentMessages.Bounds = .none) {
         self.record = record
+        self.state = Mutex(Locked(recent: RecentMessages(bounds: recent)))
         let settings = record.settings ?? RoomSettings(name: record.name)
         self.current = Mutex(settings)
         self.restricted = Atomic(settings.restricts)
@@ -224,7 +238,7 @@ final class Room: Sendable {
     /// sender included, once and in id order.
     func receive(_ messages: [ChatMessage]) {
         let deliveries = messages.map { (id: $0.id, payload: Delivery(id: $0.id, frame: EventEncoder.encode(.message($0)))) }
-        sequence { $0.receive(deliveries) }
+        sequence { $0.sequencer.receive(deliveries) }
     }
 
     /// A change to a message (§11) this node committed: sent to every member, the changer included, in
@@ -232,8 +246,8 @@ final class Room: Sendable {
     /// meanwhile may get a change its `welcome` already showed, which is harmless: an update carries the
     /// message's whole current state.
     func update(rev: Int64, message: ChatMessage) {
-        let frame = EventEncoder.encode(.update(rev: rev, message: message))
-        sequenceRevisions { $0.receive(rev: rev, frame) }
+        let change = Change(id: message.id, rev: rev, frame: EventEncoder.encode(.update(rev: rev, message: message)))
+        sequenceRevisions { $0.receive(rev: rev, change) }
     }
 
     /// Another node committed a change under revision `rev` in this room.
@@ -247,19 +261,23 @@ final class Room: Sendable {
             sequenceRevisions { $0.fetched([], covered: 0, exhausted: false) }
             return
         }
-        let frames = page.changes.map { (rev: $0.rev, payload: EventEncoder.encode(.update(rev: $0.rev, message: $0.message))) }
+        let frames = page.changes.map {
+            (rev: $0.rev, payload: Change(id: $0.message.id, rev: $0.rev, frame: EventEncoder.encode(.update(rev: $0.rev, message: $0.message))))
+        }
         sequenceRevisions { $0.fetched(frames, covered: page.covered, exhausted: !page.hasMore) }
     }
 
-    private func sequenceRevisions(_ step: (inout RevisionSequencer<ByteBuffer>) -> RevisionSequencer<ByteBuffer>.Output) {
+    private func sequenceRevisions(_ step: (inout RevisionSequencer<Change>) -> RevisionSequencer<Change>.Output) {
         let (fetchAfter, overflowed) = state.withLock { state in
             let output = step(&state.revisions)
             var overflowed = 0
-            for frame in output.release {
-                for member in state.members.members.values where member.handle.enqueue(frame) == .overflowed {
+            for change in output.release {
+                state.recent.changed(id: change.id, rev: change.rev, fields: EventEncoder.fields(ofUpdate: change.frame, rev: change.rev))
+                for member in state.members.members.values where member.handle.enqueue(change.frame) == .overflowed {
                     overflowed += 1
                 }
             }
+            if let delivered = state.revisions.delivered { state.recent.revised(to: delivered) }
             return (output.fetchAfter, overflowed)
         }
         if overflowed > 0 { metrics.slowConsumersClosed.increment(by: overflowed) }
@@ -274,13 +292,38 @@ final class Room: Sendable {
     /// The first member's history ends at `lastID`, at the room's revision `rev`: live delivery starts after
     /// them.
     func anchor(after lastID: Int64, rev: Int64 = 0) {
-        sequence { $0.anchor(after: lastID) }
+        sequence { $0.sequencer.anchor(after: lastID) }
         sequenceRevisions { $0.anchor(rev: rev) }
+    }
+
+    /// As ``anchor(after:rev:)`` for a `welcome`'s `page` (history after `since`, read from storage): the first
+    /// one also fills the cache of recent messages.
+    func anchor(with page: MessagePage, after since: Int64?) {
+        let bounds = state.withLock { $0.sequencer.next == nil ? $0.recent.bounds : .none }
+        guard bounds.count > 0 else {
+            anchor(after: page.lastID, rev: page.rev)
+            return
+        }
+        // Encoded outside the lock; only the newest the cache keeps.
+        let seed = page.messages.suffix(bounds.count).map { (id: $0.id, fields: EventEncoder.fields(ofMessage: EventEncoder.encode($0))) }
+        // The page holds every message after `since`, or (with more before it) every one from its first on.
+        let floor = page.hasMore ? (page.messages.first.map { $0.id - 1 } ?? page.lastID) : min(since ?? 0, page.lastID)
+        sequence { state in
+            if state.sequencer.next == nil { state.recent.seed(seed, floor: floor, lastID: page.lastID, rev: page.rev) }
+            return state.sequencer.anchor(after: page.lastID)
+        }
+        sequenceRevisions { $0.anchor(rev: page.rev) }
+    }
+
+    /// The history a `welcome` shows, from the cache of recent messages; nil when storage must answer (see
+    /// ``RecentMessages/page(after:clientRev:limit:)``).
+    func recentPage(after since: Int64?, clientRev: Int64?, limit: Int) -> RecentMessages.Page? {
+        state.withLock { $0.recent.page(after: since, clientRev: clientRev, limit: limit) }
     }
 
     /// Another node committed messages up to `lastID` in this room.
     func announce(last lastID: Int64) {
-        sequence { $0.announce(last: lastID) }
+        sequence { $0.sequencer.announce(last: lastID) }
     }
 
     /// This node committed messages up to `lastID` in this room (see ``RoomSequencer/committedHere(last:)``).
@@ -290,26 +333,27 @@ final class Room: Sendable {
 
     /// Fetches messages known to be committed that no completion delivered.
     func settle() {
-        sequence { $0.settle() }
+        sequence { $0.sequencer.settle() }
     }
 
     /// Checks storage for messages nobody announced (after a listener reconnect or an unanswered commit).
     func catchUp() {
-        sequence { $0.catchUp() }
+        sequence { $0.sequencer.catchUp() }
         sequenceRevisions { $0.catchUp() }
     }
 
     /// A fetch ``RoomFeed`` ran for this room has ended.
     func fetched(_ messages: [ChatMessage], exhausted: Bool) {
         receive(messages)
-        sequence { $0.fetchEnded(exhausted: exhausted) }
+        sequence { $0.sequencer.fetchEnded(exhausted: exhausted) }
     }
 
-    private func sequence(_ step: (inout RoomSequencer<Delivery>) -> RoomSequencer<Delivery>.Output) {
+    private func sequence(_ step: (inout Locked) -> RoomSequencer<Delivery>.Output) {
         let (fetchAfter, count, overflowed) = state.withLock { state in
-            let output = step(&state.sequencer)
+            let output = step(&state)
             var overflowed = 0
             for delivery in output.release {
+                state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame))
                 for member in state.members.members.values {
                     if member.handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
                 }

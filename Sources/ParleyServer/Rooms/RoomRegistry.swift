@@ -23,11 +23,14 @@ final class RoomRegistry: Sendable {
     let feed: RoomFeed
     private let metrics: ParleyMetrics
     private let forget: Forget?
+    /// What each room keeps of its newest messages for `welcome` (``RecentMessages``).
+    private let recent: RecentMessages.Bounds
 
-    init(feed: RoomFeed, metrics: ParleyMetrics, forget: Forget? = nil) {
+    init(feed: RoomFeed, metrics: ParleyMetrics, forget: Forget? = nil, recent: RecentMessages.Bounds = .none) {
         self.feed = feed
         self.metrics = metrics
         self.forget = forget
+        self.recent = recent
     }
 
     private enum Step {
@@ -69,7 +72,7 @@ final class RoomRegistry: Sendable {
                     settle(code, with: nil)
                     return nil
                 }
-                let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics)
+                let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics, recent: recent)
                 settle(code, with: room)
                 return room
             }

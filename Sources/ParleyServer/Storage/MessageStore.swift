@@ -158,6 +158,8 @@ public protocol MessageStore: Sendable {
     func search(roomID: Int64, query: String, before: Int64?, limit: Int) async throws -> MessagePage
     /// The nick last bound to a persisted session of this room, or nil when the room has no such session.
     func session(roomID: Int64, author: AuthorKey) async throws -> String?
+    /// Up to `limit` of the room's persisted sessions: author key → the nick last bound to it.
+    func savedSessions(roomID: Int64, limit: Int) async throws -> [Int64: String]
     /// Up to `limit` messages changed after revision `rev`, in revision order.
     func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage
 
@@ -208,6 +210,9 @@ extension MessageStore {
     }
 
     public func session(roomID: Int64, author: AuthorKey) async throws -> String? { nil }
+
+    /// None read in one go: each is read alone with ``session(roomID:author:)``.
+    public func savedSessions(roomID: Int64, limit: Int) async throws -> [Int64: String] { [:] }
 
     public func changes(roomID: Int64, after rev: Int64, limit: Int) async throws -> ChangePage {
         ChangePage(changes: [], covered: rev)

@@ -11,7 +11,7 @@ extension SQLiteMessageStore {
     }
 
     public func resume(roomID: Int64, since: Int64, rev: Int64, limit: Int, updateLimit: Int) async throws -> ResumePage {
-        try await database.read { db in
+        try await snapshot { db in
             var rows = try Self.messages(
                 db,
                 sql: "WHERE room_id = ? AND id > ? ORDER BY id DESC LIMIT ?",
@@ -109,11 +109,23 @@ extension SQLiteMessageStore {
     }
 
     public func session(roomID: Int64, author: AuthorKey) async throws -> String? {
-        try await database.read { db in
+        try await statement { db in
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT nick FROM sessions WHERE room_id = ? AND author = ?"),
                 arguments: [roomID, author.value]
             )
+        }
+    }
+
+    public func savedSessions(roomID: Int64, limit: Int) async throws -> [Int64: String] {
+        try await statement { db in
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT author, nick FROM sessions WHERE room_id = ? LIMIT ?"),
+                arguments: [roomID, limit]
+            )
+            var nicks: [Int64: String] = [:]
+            while let row = try rows.next() { nicks[row[0]] = row[1] }
+            return nicks
         }
     }
 }

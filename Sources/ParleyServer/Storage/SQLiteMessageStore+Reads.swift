@@ -4,7 +4,7 @@ import ParleyProtocol
 
 extension SQLiteMessageStore {
     public func room(code: String) async throws -> RoomRecord? {
-        try await database.read { db in try Self.room(db, code: code) }
+        try await statement { db in try Self.room(db, code: code) }
     }
 
     /// A room made here is `ephemeral` until its first message: ``forgetRoom(_:)`` deletes it again.
@@ -58,11 +58,11 @@ extension SQLiteMessageStore {
     }
 
     public func lastID(roomID: Int64) async throws -> Int64 {
-        try await database.read { db in try Self.lastID(db, roomID: roomID) }
+        try await statement { db in try Self.lastID(db, roomID: roomID) }
     }
 
     public func messages(roomID: Int64, after: Int64?, before: Int64?, limit: Int, newest: Bool) async throws -> MessagePage {
-        try await database.read { db in
+        try await snapshot { db in
             let order = newest ? "DESC" : "ASC"
             var rows = try Self.messages(
                 db,
