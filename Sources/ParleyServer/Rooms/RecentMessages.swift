@@ -62,6 +62,9 @@ struct RecentMessages {
 
     var count: Int { entries.count }
 
+    /// Whether it takes in what the room releases: seeded, and not emptied since (else nothing is sliced for it).
+    var follows: Bool { last != nil }
+
     /// Starts from the first `welcome`'s page, read from storage in one snapshot: `messages` (ascending) are
     /// every message of the room with an id above `floor` up to `lastID`, as of revision `rev`.
     mutating func seed(_ messages: [(id: Int64, fields: ByteBuffer)], floor: Int64, lastID: Int64, rev: Int64) {

@@ -272,7 +272,9 @@ final class Room: Sendable {
             let output = step(&state.revisions)
             var overflowed = 0
             for change in output.release {
-                state.recent.changed(id: change.id, rev: change.rev, fields: EventEncoder.fields(ofUpdate: change.frame, rev: change.rev))
+                if state.recent.follows {
+                    state.recent.changed(id: change.id, rev: change.rev, fields: EventEncoder.fields(ofUpdate: change.frame, rev: change.rev))
+                }
                 for member in state.members.members.values where member.handle.enqueue(change.frame) == .overflowed {
                     overflowed += 1
                 }
@@ -353,7 +355,7 @@ final class Room: Sendable {
             let output = step(&state)
             var overflowed = 0
             for delivery in output.release {
-                state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame))
+                if state.recent.follows { state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame)) }
                 for member in state.members.members.values {
                     if member.handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
                 }
