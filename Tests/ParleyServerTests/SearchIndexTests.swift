@@ -136,6 +136,25 @@ private struct CheckpointBusy: Error {}
         }
     }
 
+    /// A database indexed by v4's insert trigger keeps its index: v8 counts those messages as indexed.
+    @Test(.timeLimit(.minutes(1))) func messagesIndexedBeforeV8StayIndexed() async throws {
+        let old = try DatabaseQueue(path: path)
+        try SQLiteSchema.migrator.migrate(old, upTo: "v7: files and attachments")
+        try await old.write { db in
+            try db.execute(sql: "INSERT INTO rooms (id, code, created_at, last_id) VALUES (1, 'older', 0, 2)")
+            try db.execute(sql: "INSERT INTO messages (room_id, id, nick, text, ts, author) VALUES (1, 1, 'alice', 'kept words', 0, 7)")
+            try db.execute(sql: "INSERT INTO messages (room_id, id, nick, text, ts) VALUES (1, 2, 'bob', 'more words', 0)")
+        }
+        let store = try store()
+        let indexedID = try await store.database.read { db in try Int64.fetchOne(db, sql: "SELECT indexed_id FROM rooms WHERE id = 1") }
+        #expect(indexedID == 2)
+        #expect(try await ids(store, roomID: 1, "words") == [2, 1])
+        // Deleted after the upgrade: its words leave the index, as for any indexed message.
+        guard case .changed = await commit(store, roomID: 1, "", change: .delete(id: 1)) else { throw StorageError.unavailable }
+        #expect(try await ids(store, roomID: 1, "kept").isEmpty)
+        #expect(try await ids(store, roomID: 1, "words") == [2])
+    }
+
     /// New messages reach the index without a search asking for them, and a restart picks up where the
     /// position was left.
     @Test(.timeLimit(.minutes(1))) func theIndexerCatchesUpOnItsOwn() async throws {

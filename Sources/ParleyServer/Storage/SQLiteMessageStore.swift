@@ -79,10 +79,11 @@ public final class SQLiteMessageStore: MessageStore, Service {
                 checkpointer?.restartIfDueHere(database)
             },
             background: { idle in
-                let more = database.writeWithoutTransaction { db in searchIndex.step(db, idle: idle) }
+                guard let due = searchIndex.due(idle: idle) else { return false }
+                let ran = database.writeWithoutTransaction { db in searchIndex.run(due, db) }
                 // Its pages are in the log too, to be copied back like a commit's.
                 checkpointer?.committed()
-                return more
+                return ran
             }
         )
         self.writer = writer

@@ -209,7 +209,8 @@ enum SQLiteSchema {
 
     /// The full-text index's rowid for a message: the room id in the high 32 bits, so one room's messages are a
     /// contiguous rowid range, searched newest first without looking at other rooms. Rooms from id 2^31 on are
-    /// not indexed (their rowids would not fit), rather than failing the commit.
+    /// not indexed (their rowids would not fit), rather than failing the commit: their searches find nothing.
+    /// Room ids are handed out in order from 1, so only a server past two billion rooms meets the limit.
     static func searchRowID(roomID: Int64, id: Int64) -> Int64 {
         roomID << 32 + id
     }

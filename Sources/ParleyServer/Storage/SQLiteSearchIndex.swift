@@ -109,15 +109,14 @@ final class SQLiteSearchIndex: Sendable {
         case merge
     }
 
-    /// Runs the step due now (``dueStep(idle:lag:indexing:flushing:erasing:commits:)``) on the writer's
-    /// connection, outside any transaction; after a commit, indexing steps until the lag is back under
-    /// ``maxLag``. Returns whether it ran one (the idle writer then asks again).
-    func step(_ db: Database, idle: Bool) -> Bool {
+    /// The step due now, with the requests it answers; nil when none is (checked before the writer's connection
+    /// is taken, so a commit after which nothing is due costs a few atomic loads).
+    func due(idle: Bool) -> Due? {
         let indexing = indexRequests.load(ordering: .relaxed)
         let erasing = eraseRequests.load(ordering: .relaxed)
-        guard indexing > 0 || erasing > 0 else { return false }
+        guard indexing > 0 || erasing > 0 else { return nil }
         let commits = idle ? 0 : busyCommits.add(1, ordering: .relaxed).newValue
-        let due = Self.dueStep(
+        let step = Self.dueStep(
             idle: idle,
             lag: lag.load(ordering: .relaxed),
             indexing: indexing > 0,
@@ -125,26 +124,38 @@ final class SQLiteSearchIndex: Sendable {
             erasing: erasing > 0,
             commits: commits
         )
+        return step.map { Due(step: $0, idle: idle, indexing: indexing, erasing: erasing) }
+    }
+
+    struct Due {
+        let step: Step
+        let idle: Bool
+        let indexing: Int
+        let erasing: Int
+    }
+
+    /// Runs a step (``due(idle:)``) on the writer's connection, outside any transaction; after a commit,
+    /// indexing steps until the lag is back under ``maxLag``. Returns false when it failed (the idle writer then
+    /// stops asking until the next commit).
+    func run(_ due: Due, _ db: Database) -> Bool {
         do {
-            switch due {
+            switch due.step {
             case .index:
                 var more = true
                 repeat {
                     let indexed: Int
                     (indexed, more) = try background(db) { try Self.index(db, limit: Self.stepMessages) }
                     lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
-                } while more && !idle && lag.load(ordering: .relaxed) > Self.maxLag
-                if !more, indexRequests.compareExchange(expected: indexing, desired: 0, ordering: .relaxed).exchanged {
+                } while more && !due.idle && lag.load(ordering: .relaxed) > Self.maxLag
+                if !more, indexRequests.compareExchange(expected: due.indexing, desired: 0, ordering: .relaxed).exchanged {
                     // Rooms from 2^31 on are counted by commits but never indexed.
                     lag.store(0, ordering: .relaxed)
                     flushing.store(false, ordering: .relaxed)
                 }
             case .merge:
                 if !(try background(db) { try Self.merge(db) }) {
-                    eraseRequests.compareExchange(expected: erasing, desired: 0, ordering: .relaxed)
+                    eraseRequests.compareExchange(expected: due.erasing, desired: 0, ordering: .relaxed)
                 }
-            case nil:
-                return false
             }
         } catch {
             // Left for the next step (the database may be busy or full for a moment); the requests stay.
