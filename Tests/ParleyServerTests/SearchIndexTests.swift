@@ -193,4 +193,22 @@ private struct CheckpointBusy: Error {}
         #expect(due(idle: false, lag: 0, erasing: true, commits: 1) == nil)
         #expect(due(idle: false, lag: 0, erasing: true, commits: SQLiteSearchIndex.eraseEvery) == .merge)
     }
+
+    /// Each erasure pass rewrites the whole index, and anyone may delete their own messages: a new pass waits
+    /// out the interval since the last one started, while a pass under way goes on to its end.
+    @Test func anErasurePassStartsAtMostOncePerInterval() {
+        let start = ContinuousClock.now
+        let interval = SQLiteSearchIndex.erasePassInterval
+        var pass = SQLiteSearchIndex.ErasePass()
+        #expect(pass.mayMerge(now: start))
+        (pass.running, pass.lastStart) = (true, start)
+        #expect(pass.mayMerge(now: start + .seconds(1)))
+        pass.running = false
+        #expect(!pass.mayMerge(now: start + .seconds(1)))
+        #expect(!pass.mayMerge(now: start + interval - .milliseconds(1)))
+        #expect(pass.mayMerge(now: start + interval))
+        pass.forced = true
+        #expect(pass.mayMerge(now: start + .seconds(1)))
+        #expect(SQLiteSearchIndex.dueStep(idle: true, lag: 0, indexing: false, flushing: false, erasing: true, commits: 0, mayMerge: false) == nil)
+    }
 }

@@ -99,6 +99,12 @@ public final class SQLiteMessageStore: MessageStore, Service {
             if let checkpointer {
                 group.addTask { await checkpointer.run() }
             }
+            // An erasure that waits out ``SQLiteSearchIndex/erasePassInterval`` has no commit to wake the writer.
+            group.addTask { [searchIndex, writer] in
+                while (try? await Task.sleep(for: SQLiteSearchIndex.erasePassInterval / 12)) != nil {
+                    if searchIndex.hasWork { writer.wake() }
+                }
+            }
             // Messages offered off an event loop (HTTP posts); after graceful shutdown what is queued is still
             // written.
             await withGracefulShutdownHandler {

@@ -17,7 +17,10 @@ import Synchronization
 /// that segment is merged with the marker's. SQLite 3.40 has no `secure-delete` option for FTS5, so after a
 /// deletion, an edit or a room's deletion the index is merged into one segment, ``mergePages`` pages of output
 /// a step (`'merge', -N`), until a step does no work; with `PRAGMA secure_delete` the pages freed are zeroed.
-/// The merge rewrites the whole index once per burst of deletions, so it is paced like indexing.
+/// The merge rewrites the whole index once per pass, so passes are paced like indexing, and a new pass starts at
+/// most once every ``erasePassInterval``: anyone may delete their own messages, and a deletion every second must
+/// not keep the writer rewriting the index. A deleted message's words are out of the pages within about that
+/// interval plus one pass.
 ///
 /// Background steps commit with `synchronous = NORMAL`: they save no sync, and a step lost to a power cut is
 /// done again (the position is in the same transaction; erasure is redone at every start).
@@ -35,6 +38,8 @@ final class SQLiteSearchIndex: Sendable {
     static let eraseEvery = 8
     /// A search catches its room up in steps of this many messages, so commits go on in between.
     static let catchUpMessages = 2048
+    /// The least time from the start of one erasure pass to the start of the next.
+    static let erasePassInterval = Duration.seconds(60)
 
     /// Commits that stored messages since a step last found nothing to index (at start: resume).
     private let indexRequests = Atomic(1)
@@ -47,6 +52,20 @@ final class SQLiteSearchIndex: Sendable {
     /// Commits counted for the pacing of erasure on a busy writer.
     private let busyCommits = Atomic(0)
     private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let erasePass = Mutex(ErasePass())
+
+    /// When erasure passes ran: merge steps continue a pass under way, and a new one waits out the interval.
+    struct ErasePass {
+        var running = false
+        var lastStart: ContinuousClock.Instant?
+        /// ``flush()`` asked for the erasure now (tests and benchmarks).
+        var forced = false
+
+        func mayMerge(now: ContinuousClock.Instant) -> Bool {
+            guard !running, !forced, let lastStart else { return true }
+            return now - lastStart >= SQLiteSearchIndex.erasePassInterval
+        }
+    }
     /// The `synchronous` setting commits use, restored after a background step.
     private let synchronous: SQLiteSynchronous
 
@@ -98,9 +117,9 @@ final class SQLiteSearchIndex: Sendable {
     /// a flush was asked for), else a merge step while an erasure waits. After a commit: indexing while more
     /// than ``maxLag`` wait, and a merge step every ``eraseEvery`` commits while an erasure waits, so neither
     /// waits for an idle moment that a steady load never leaves.
-    static func dueStep(idle: Bool, lag: Int, indexing: Bool, flushing: Bool, erasing: Bool, commits: Int) -> Step? {
+    static func dueStep(idle: Bool, lag: Int, indexing: Bool, flushing: Bool, erasing: Bool, commits: Int, mayMerge: Bool = true) -> Step? {
         if indexing, lag > maxLag || (idle && (lag >= stepMessages || flushing)) { return .index }
-        if erasing, idle || commits % eraseEvery == 0 { return .merge }
+        if erasing, mayMerge, idle || commits % eraseEvery == 0 { return .merge }
         return nil
     }
 
@@ -111,7 +130,7 @@ final class SQLiteSearchIndex: Sendable {
 
     /// The step due now, with the requests it answers; nil when none is (checked before the writer's connection
     /// is taken, so a commit after which nothing is due costs a few atomic loads).
-    func due(idle: Bool) -> Due? {
+    func due(idle: Bool, now: ContinuousClock.Instant = .now) -> Due? {
         let indexing = indexRequests.load(ordering: .relaxed)
         let erasing = eraseRequests.load(ordering: .relaxed)
         guard indexing > 0 || erasing > 0 else { return nil }
@@ -122,7 +141,8 @@ final class SQLiteSearchIndex: Sendable {
             indexing: indexing > 0,
             flushing: flushing.load(ordering: .relaxed),
             erasing: erasing > 0,
-            commits: commits
+            commits: commits,
+            mayMerge: erasing > 0 && erasePass.withLock { $0.mayMerge(now: now) }
         )
         return step.map { Due(step: $0, idle: idle, indexing: indexing, erasing: erasing) }
     }
@@ -153,7 +173,11 @@ final class SQLiteSearchIndex: Sendable {
                     flushing.store(false, ordering: .relaxed)
                 }
             case .merge:
+                erasePass.withLock { pass in
+                    if !pass.running { (pass.running, pass.lastStart, pass.forced) = (true, .now, false) }
+                }
                 if !(try background(db) { try Self.merge(db) }) {
+                    erasePass.withLock { $0.running = false }
                     eraseRequests.compareExchange(expected: due.erasing, desired: 0, ordering: .relaxed)
                 }
             }
@@ -165,9 +189,10 @@ final class SQLiteSearchIndex: Sendable {
         return true
     }
 
-    /// Asks the idle writer to index what waits even if it is less than a step.
+    /// Asks the idle writer to index what waits even if it is less than a step, and to erase now.
     func flush() {
         if indexRequests.load(ordering: .relaxed) > 0 { flushing.store(true, ordering: .relaxed) }
+        if eraseRequests.load(ordering: .relaxed) > 0 { erasePass.withLock { $0.forced = true } }
     }
 
     /// Returns once the index holds every message committed before and no deleted or replaced words are left
