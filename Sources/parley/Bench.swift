@@ -184,15 +184,7 @@ struct Bench: AsyncParsableCommand {
         let report = await runner.run { phase in
             if showProgress { Terminal.standardError.write("parley bench --storm: \(phase)\n") }
         }
-        if json {
-            try writeJSON(report)
-        } else {
-            Terminal.standardOutput.write(report.text)
-        }
-        // Wrong ids, lost nicks or members still behind are delivery faults (65); anything else that kept the
-        // storm from finishing is a connection problem (69).
-        if report.hasFaults { throw ExitCode(ClientExitCode.dataError) }
-        if !report.isClean { throw ExitCode(ClientExitCode.unavailable) }
+        try finish(report)
     }
 
     /// Failover mode: traffic over every node while `--fault-command` takes one away.
@@ -208,13 +200,18 @@ struct Bench: AsyncParsableCommand {
         let report = await runner.run { phase in
             if showProgress { Terminal.standardError.write("parley bench --failover: \(phase)\n") }
         }
+        try finish(report)
+    }
+
+    /// Prints a storm or failover report. The server's faults (wrong ids, lost nicks, messages stored twice,
+    /// members behind) exit 65; anything else that kept the run from settling (a member not back, a message
+    /// never acknowledged) is a connection problem, 69.
+    private func finish(_ report: some CheckedReport) throws {
         if json {
             try writeJSON(report)
         } else {
             Terminal.standardOutput.write(report.text)
         }
-        // Wrong ids, messages stored twice, lost nicks or members behind are delivery faults (65); anything else
-        // that kept the run from settling (a member not back, a message never acknowledged) is 69.
         if report.hasFaults { throw ExitCode(ClientExitCode.dataError) }
         if !report.isClean { throw ExitCode(ClientExitCode.unavailable) }
     }

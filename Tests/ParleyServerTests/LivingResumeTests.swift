@@ -192,12 +192,14 @@ func withServer<T: Sendable>(
     at path: String,
     storage: TestStorage = .sqlite,
     timeout: Duration = .seconds(60),
+    configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (TestServer) async throws -> T
 ) async throws -> T {
     var configuration = ServerConfiguration()
     configuration.port = 0
     configuration.database = .sqliteFile(path)
     storage.setting.apply(&configuration)
+    configure(&configuration)
     let ready = configuration
     return try await withTimeout(timeout) {
         let result = Mutex<T?>(nil)

@@ -2,7 +2,6 @@ import Foundation
 import GRDB
 import ParleyProtocol
 import ParleyTestSupport
-import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -113,27 +112,18 @@ import Testing
     }
 }
 
-/// As `withServer(at:storage:timeout:_:)`, with a `welcome` of `historySize` messages.
+/// As `withServer(at:storage:timeout:configure:_:)`, with a `welcome` of `historySize` messages.
 func withServer<T: Sendable>(
     at path: String,
     historySize: Int,
     _ body: @escaping @Sendable (TestServer) async throws -> T
 ) async throws -> T {
-    var configuration = ServerConfiguration()
-    configuration.port = 0
-    configuration.database = .sqliteFile(path)
-    configuration.historySize = historySize
-    configuration.ratePerSecond = 0
-    let ready = configuration
-    return try await withTimeout(.seconds(60)) {
-        let result = Mutex<T?>(nil)
-        try await withApplication { listening in
-            try await buildApplication(configuration: ready, logger: .quiet) { listening($0) }
-        } body: { port in
-            let value = try await body(TestServer(port: port, databasePath: path))
-            result.withLock { $0 = value }
-        }
-        guard let value = result.withLock({ $0 }) else { throw TimedOut() }
-        return value
-    }
+    try await withServer(
+        at: path,
+        configure: { configuration in
+            configuration.historySize = historySize
+            configuration.ratePerSecond = 0
+        },
+        body
+    )
 }
