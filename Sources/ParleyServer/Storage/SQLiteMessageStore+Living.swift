@@ -120,7 +120,7 @@ extension SQLiteMessageStore {
     public func savedSessions(roomID: Int64, limit: Int) async throws -> [Int64: String] {
         try await statement { db in
             let rows = try Row.fetchCursor(
-                db.cachedStatement(sql: "SELECT author, nick FROM sessions WHERE room_id = ? LIMIT ?"),
+                db.cachedStatement(sql: "SELECT author, nick FROM sessions WHERE room_id = ? ORDER BY used_at DESC LIMIT ?"),
                 arguments: [roomID, limit]
             )
             var nicks: [Int64: String] = [:]
