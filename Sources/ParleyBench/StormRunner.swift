@@ -1,7 +1,5 @@
-import HummingbirdWSClient
 import Logging
 import NIOCore
-import ParleyClient
 import Synchronization
 
 /// `parley bench --storm`: a reconnect storm after a server restart, checked like a real client's resume.
@@ -67,6 +65,8 @@ public struct StormRunner: Sendable {
         let stop = Latch<Void>()
         let events: AsyncStream<Event>.Continuation
         let freed: AsyncStream<Void>.Continuation
+        /// Every connection opened, closed when the run stops.
+        private let channels = Mutex<[any Channel]>([])
 
         init(total: Int, events: AsyncStream<Event>.Continuation, freed: AsyncStream<Void>.Continuation) {
             goes = (0..<total).map { _ in Latch<Void>() }
@@ -76,6 +76,19 @@ public struct StormRunner: Sendable {
 
         /// Nanoseconds since the run began.
         func elapsed() -> Int64 { BenchClock.nanoseconds(ContinuousClock.now - start) }
+
+        /// Keeps `channel` to close at the end (at once if the run has stopped).
+        func register(_ channel: any Channel) {
+            channels.withLock { $0.append(channel) }
+            if stop.value != nil { StormSocket.close(channel) }
+        }
+
+        /// Stops the run: every connection closes, and publishers still waiting give up.
+        func stopAll() {
+            stop.open()
+            allJoined.open()
+            for channel in channels.withLock({ $0 }) where channel.isActive { StormSocket.close(channel) }
+        }
     }
 
     /// Runs the storm and reports what it saw; `progress` hears of each phase as it begins.
@@ -103,7 +116,7 @@ public struct StormRunner: Sendable {
                 }
             }
             await coordinate(total: total, shared: shared, tracker: &tracker, report: &report, progress: progress)
-            shared.stop.open()
+            shared.stopAll()
             // Members still waiting for their turn to come back give up.
             for go in shared.goes { go.open() }
             _ = await tracker.wait(until: .now + .seconds(10)) { $0.finished == total }
@@ -216,8 +229,10 @@ public struct StormRunner: Sendable {
         let box = MemberBox(StormMember(room: room, roomCode: plan.roomCode(room), member: number, nick: plan.nick(number)))
         defer { shared.events.yield(.finished(box.state.withLock { $0 })) }
         let endpoint = plan.endpoint(room: room, member: number)
+        let source = plan.sourceAddress(index)
         let first = await connection(
             url: endpoint.webSocketURL(room: plan.roomCode(room), nick: plan.nick(number)),
+            source: source,
             resuming: false,
             publishes: number == 0,
             box: box,
@@ -229,6 +244,7 @@ public struct StormRunner: Sendable {
         let (since, session) = box.state.withLock { ($0.lastID, $0.session) }
         let second = await connection(
             url: endpoint.webSocketURL(room: plan.roomCode(room), nick: plan.nick(number), since: since, session: session),
+            source: source,
             resuming: true,
             publishes: false,
             box: box,

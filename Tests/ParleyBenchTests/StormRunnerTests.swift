@@ -17,12 +17,14 @@ import Testing
         return plan
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func everyMemberOfARestartedParleyComesBackWithWhatItMissed() async throws {
+    /// With several source addresses the dials bind to 127.0.0.1, .2 and .3 in turn.
+    @Test(.timeLimit(.minutes(1)), arguments: [1, 3])
+    func everyMemberOfARestartedParleyComesBackWithWhatItMissed(sourceAddresses: Int) async throws {
         let server = try RestartableParley()
         defer { server.remove() }
         let port = try await server.start()
-        let plan = try plan(port: port, rooms: 3, members: 5)
+        var plan = try plan(port: port, rooms: 3, members: 5)
+        plan.sourceAddresses = sourceAddresses
         let report = await StormRunner(plan: plan, history: 10, missed: 4, logger: .quiet) {
             try await server.restart()
         }.run()
