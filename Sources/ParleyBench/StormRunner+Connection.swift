@@ -14,12 +14,13 @@ extension StormRunner {
 
     /// Holds one connection of a member, retrying a refused dial; signals `joined`/`caughtUp` (first
     /// connection) or `rejoined`/`done` (resuming) as they happen. Frames are read on the event loop.
-    func connection(url: String, source: SocketAddress?, resuming: Bool, publishes: Bool, box: MemberBox, shared: Shared) async -> Outcome {
+    func connection(url: String, address: Int, resuming: Bool, publishes: Bool, box: MemberBox, shared: Shared) async -> Outcome {
         let expected = Int64(history + (resuming ? missed : 0))
         let welcomed = Latch<Void>()
         let reached = Latch<Void>()
         let history = history
         var problem = "closed before welcome"
+        let source = plan.sourceAddress(address)
         for attempt in 1...Self.attempts {
             if attempt > 1 {
                 shared.events.yield(.retried)
@@ -32,7 +33,7 @@ extension StormRunner {
                         guard let welcome = FrameScanner.scanWelcome(message) else { return }
                         box.state.withLock { $0.welcome(welcome, at: now) }
                         welcomed.open()
-                        shared.freed.yield()
+                        shared.freed.yield(address)
                         shared.events.yield(resuming ? .rejoined(at: .now) : .joined)
                         if publishes {
                             Task {
@@ -65,14 +66,14 @@ extension StormRunner {
             if welcomed.value != nil { return .dropped(close: nil) }
             if shared.stop.value != nil || Task.isCancelled { break }
         }
-        shared.freed.yield()
+        shared.freed.yield(address)
         shared.events.yield(.failed("\(box.roomCode) member \(box.nick): \(problem)"))
         return .failed
     }
 
     /// Room `room`'s announcer: joins after the restart, sends the messages everyone else misses, waits until
     /// they are stored (their echo), and stays until the run stops.
-    func announcer(_ room: Int, shared: Shared) async {
+    func announcer(_ room: Int, address: Int, shared: Shared) async {
         let code = plan.roomCode(room)
         let url = plan.endpoint(room: room, member: 0).webSocketURL(room: code, nick: Self.announcerNick)
         let welcomed = Latch<Void>()
@@ -81,13 +82,13 @@ extension StormRunner {
         let missed = missed
         var problem = "closed before its messages were stored"
         do {
-            let (channel, ended) = try await StormSocket.open(url: url, source: plan.sourceAddress(room)) { message, channel in
+            let (channel, ended) = try await StormSocket.open(url: url, source: plan.sourceAddress(address)) { message, channel in
                 if welcomed.value == nil {
                     guard let welcome = FrameScanner.scanWelcome(message) else { return }
                     let newest = welcome.lastID ?? 0
                     progress.withLock { $0 = (newest + Int64(missed), newest) }
                     welcomed.open()
-                    shared.freed.yield()
+                    shared.freed.yield(address)
                     Self.send(missed, on: channel, label: "room \(code) while away")
                 } else if case .message(let id, _) = FrameScanner.scan(message) {
                     progress.withLock { $0.newest = max($0.newest, id) }
@@ -103,7 +104,7 @@ extension StormRunner {
         } catch {
             problem = "\(error)"
         }
-        if welcomed.value == nil { shared.freed.yield() }
+        if welcomed.value == nil { shared.freed.yield(address) }
         if announced.value == nil { shared.events.yield(.failed("\(code) announcer: \(problem)")) }
     }
 

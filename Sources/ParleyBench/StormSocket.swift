@@ -273,7 +273,7 @@ final class StormSocket: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 extension BenchPlan {
-    /// The address dial `index` binds to: 127.0.0.x round robin over ``sourceAddresses``; `nil` for one.
+    /// The address a dial from source address `index` binds to (127.0.0.1 for 0); `nil` with only one.
     func sourceAddress(_ index: Int) -> SocketAddress? {
         guard sourceAddresses > 1 else { return nil }
         return try? SocketAddress(ipAddress: "127.0.0.\(1 + index % sourceAddresses)", port: 0)

@@ -57,7 +57,10 @@ struct Bench: AsyncParsableCommand {
     var restartCommand: String?
     @Option(help: "Storm mode: messages sent to each room before the restart.") var history = 20
     @Option(help: "Storm mode: messages sent to each room after the restart, before the members come back.") var missed = 5
-    @Option(help: "Storm mode: spread the dials over this many source addresses 127.0.0.1, .2, … (a server bounds unfinished sockets per address).")
+    @Option(
+        help:
+            "Storm mode: dial from this many source addresses 127.0.0.1, .2, …, --concurrency from each (a server bounds unfinished sockets per address)."
+    )
     var sourceAddresses = 1
     @Flag(help: "Failover mode: members whose node drops them move to the next node with since and session; publishers resend with client_id.")
     var failover = false
