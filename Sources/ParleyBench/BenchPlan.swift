@@ -27,6 +27,9 @@ public struct BenchPlan: Sendable {
     public var joinTimeout: Duration = .seconds(30)
     /// Connections being opened at once.
     public var connectConcurrency = 100
+    /// Storm mode: loopback source addresses the dials are spread over (127.0.0.1, .2, ...), as a server
+    /// bounds unfinished sockets per address; 1 leaves the choice to the system.
+    public var sourceAddresses = 1
     /// Room codes are `<prefix>-<index>`; by default a random prefix, new for every run.
     public var roomPrefix = BenchPlan.randomPrefix()
 

@@ -1,7 +1,6 @@
 import HummingbirdWSClient
 import Logging
 import NIOCore
-import ParleyClient
 import Synchronization
 
 /// A member's and an announcer's connections during a storm.
@@ -14,119 +13,109 @@ extension StormRunner {
     }
 
     /// Holds one connection of a member, retrying a refused dial; signals `joined`/`caughtUp` (first
-    /// connection) or `rejoined`/`done` (resuming) as they happen.
-    func connection(url: String, resuming: Bool, publishes: Bool, box: MemberBox, shared: Shared) async -> Outcome {
+    /// connection) or `rejoined`/`done` (resuming) as they happen. Frames are read on the event loop.
+    func connection(url: String, address: Int, resuming: Bool, publishes: Bool, box: MemberBox, shared: Shared) async -> Outcome {
         let expected = Int64(history + (resuming ? missed : 0))
         let welcomed = Latch<Void>()
+        let reached = Latch<Void>()
+        let history = history
         var problem = "closed before welcome"
-        var close: WebSocketCloseFrame?
+        let source = plan.sourceAddress(address)
         for attempt in 1...Self.attempts {
             if attempt > 1 {
                 shared.events.yield(.retried)
                 try? await Task.sleep(for: .milliseconds(500 * attempt))
             }
             do {
-                close = try await Self.connect(url: url, logger: logger) { inbound, outbound in
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            guard await shared.stop.wait() != nil else { return }
-                            try? await outbound.close(.normalClosure, reason: nil)
-                        }
-                        var partial: ByteBuffer?
-                        var reached = false
-                        for try await frame in inbound {
-                            guard let message = BenchRunner.assemble(frame, into: &partial) else { continue }
-                            let now = shared.elapsed()
-                            if welcomed.value == nil {
-                                guard let welcome = message.withUnsafeReadableBytes({ FrameScanner.scanWelcome($0) }) else { continue }
-                                box.state.withLock { $0.welcome(welcome, at: now) }
-                                welcomed.open()
-                                shared.freed.yield()
-                                shared.events.yield(resuming ? .rejoined(at: .now) : .joined)
-                                if publishes {
-                                    group.addTask {
-                                        guard await shared.allJoined.wait() != nil else { return }
-                                        try await Self.send(history, to: outbound, label: "room \(box.roomCode) before the restart")
-                                    }
-                                }
-                            } else if case .message(let id, _) = message.withUnsafeReadableBytes({ FrameScanner.scan($0) }) {
-                                box.state.withLock { $0.message(id: id, at: now) }
-                            } else {
-                                continue
-                            }
-                            if !reached, box.state.withLock({ $0.hasReached(($0.base ?? 0) + expected) }) {
-                                reached = true
-                                shared.events.yield(resuming ? .done(at: .now) : .caughtUp)
+                let (channel, ended) = try await StormSocket.open(url: url, source: source) { message, channel in
+                    let now = shared.elapsed()
+                    if welcomed.value == nil {
+                        guard let welcome = FrameScanner.scanWelcome(message) else { return }
+                        box.state.withLock { $0.welcome(welcome, at: now) }
+                        welcomed.open()
+                        shared.freed.yield(address)
+                        shared.events.yield(resuming ? .rejoined(at: .now) : .joined)
+                        if publishes {
+                            Task {
+                                guard await shared.allJoined.wait() != nil, shared.stop.value == nil else { return }
+                                Self.send(history, on: channel, label: "room \(box.roomCode) before the restart")
                             }
                         }
-                        group.cancelAll()
+                    } else if case .message(let id, _) = FrameScanner.scan(message) {
+                        box.state.withLock { $0.message(id: id, at: now) }
+                    } else {
+                        return
+                    }
+                    if reached.value == nil, box.state.withLock({ $0.hasReached(($0.base ?? 0) + expected) }) {
+                        reached.open()
+                        shared.events.yield(resuming ? .done(at: .now) : .caughtUp)
                     }
                 }
-                problem = "closed before welcome"
+                shared.register(channel)
+                switch try await ended.get() {
+                case .closed(let close):
+                    if welcomed.value != nil { return .dropped(close: close) }
+                    problem = "closed before welcome"
+                case .failed(let reason):
+                    if welcomed.value != nil { return .dropped(close: nil) }
+                    problem = reason
+                }
             } catch {
                 problem = "\(error)"
             }
-            if welcomed.value != nil { return .dropped(close: close?.summary) }
+            if welcomed.value != nil { return .dropped(close: nil) }
             if shared.stop.value != nil || Task.isCancelled { break }
         }
-        shared.freed.yield()
+        shared.freed.yield(address)
         shared.events.yield(.failed("\(box.roomCode) member \(box.nick): \(problem)"))
         return .failed
     }
 
     /// Room `room`'s announcer: joins after the restart, sends the messages everyone else misses, waits until
     /// they are stored (their echo), and stays until the run stops.
-    func announcer(_ room: Int, shared: Shared) async {
+    func announcer(_ room: Int, address: Int, shared: Shared) async {
         let code = plan.roomCode(room)
         let url = plan.endpoint(room: room, member: 0).webSocketURL(room: code, nick: Self.announcerNick)
         let welcomed = Latch<Void>()
         let announced = Latch<Void>()
+        let progress = Mutex<(target: Int64?, newest: Int64)>((nil, 0))
+        let missed = missed
         var problem = "closed before its messages were stored"
         do {
-            _ = try await Self.connect(url: url, logger: logger) { inbound, outbound in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        guard await shared.stop.wait() != nil else { return }
-                        try? await outbound.close(.normalClosure, reason: nil)
-                    }
-                    var partial: ByteBuffer?
-                    var target: Int64?
-                    var newest: Int64 = 0
-                    for try await frame in inbound {
-                        guard let message = BenchRunner.assemble(frame, into: &partial) else { continue }
-                        if welcomed.value == nil {
-                            guard let welcome = message.withUnsafeReadableBytes({ FrameScanner.scanWelcome($0) }) else { continue }
-                            newest = welcome.lastID ?? 0
-                            target = newest + Int64(missed)
-                            welcomed.open()
-                            shared.freed.yield()
-                            try await Self.send(missed, to: outbound, label: "room \(code) while away")
-                        } else if case .message(let id, _) = message.withUnsafeReadableBytes({ FrameScanner.scan($0) }) {
-                            newest = max(newest, id)
-                        }
-                        // Its own messages are back, so they are stored.
-                        if let target, newest >= target, announced.value == nil {
-                            announced.open()
-                            shared.events.yield(.announced)
-                        }
-                    }
-                    group.cancelAll()
+            let (channel, ended) = try await StormSocket.open(url: url, source: plan.sourceAddress(address)) { message, channel in
+                if welcomed.value == nil {
+                    guard let welcome = FrameScanner.scanWelcome(message) else { return }
+                    let newest = welcome.lastID ?? 0
+                    progress.withLock { $0 = (newest + Int64(missed), newest) }
+                    welcomed.open()
+                    shared.freed.yield(address)
+                    Self.send(missed, on: channel, label: "room \(code) while away")
+                } else if case .message(let id, _) = FrameScanner.scan(message) {
+                    progress.withLock { $0.newest = max($0.newest, id) }
+                }
+                // Its own messages are back, so they are stored.
+                if announced.value == nil, progress.withLock({ state in state.target.map { state.newest >= $0 } ?? false }) {
+                    announced.open()
+                    shared.events.yield(.announced)
                 }
             }
+            shared.register(channel)
+            if case .failed(let reason) = try await ended.get(), welcomed.value == nil { problem = reason }
         } catch {
             problem = "\(error)"
         }
-        if welcomed.value == nil { shared.freed.yield() }
+        if welcomed.value == nil { shared.freed.yield(address) }
         if announced.value == nil { shared.events.yield(.failed("\(code) announcer: \(problem)")) }
     }
 
     /// Sends `count` chat messages, one after the other.
-    static func send(_ count: Int, to outbound: WebSocketOutboundWriter, label: String) async throws {
+    static func send(_ count: Int, on channel: any Channel, label: String) {
         for number in 0..<count {
-            try await outbound.write(.text(#"{"type":"message","text":"storm \#(label) \#(number)"}"#))
+            StormSocket.send(#"{"type":"message","text":"storm \#(label) \#(number)"}"#, on: channel)
         }
     }
 
+    /// A general WebSocket connection (the failover bench's; the storm has its own, cheaper ``StormSocket``).
     static func connect(
         url: String,
         logger: Logger,

@@ -1,7 +1,5 @@
-import HummingbirdWSClient
 import Logging
 import NIOCore
-import ParleyClient
 import Synchronization
 
 /// `parley bench --storm`: a reconnect storm after a server restart, checked like a real client's resume.
@@ -62,20 +60,36 @@ public struct StormRunner: Sendable {
         /// Announcers are done: the storm begins.
         let storm = Latch<Void>()
         /// One per member: its turn to dial again.
-        let goes: [Latch<Void>]
+        let goes: [Latch<Int>]
         /// Everyone closes.
         let stop = Latch<Void>()
         let events: AsyncStream<Event>.Continuation
-        let freed: AsyncStream<Void>.Continuation
+        /// The source address (its index) of a dial that finished.
+        let freed: AsyncStream<Int>.Continuation
+        /// Every connection opened, closed when the run stops.
+        private let channels = Mutex<[any Channel]>([])
 
-        init(total: Int, events: AsyncStream<Event>.Continuation, freed: AsyncStream<Void>.Continuation) {
-            goes = (0..<total).map { _ in Latch<Void>() }
+        init(total: Int, events: AsyncStream<Event>.Continuation, freed: AsyncStream<Int>.Continuation) {
+            goes = (0..<total).map { _ in Latch<Int>() }
             self.events = events
             self.freed = freed
         }
 
         /// Nanoseconds since the run began.
         func elapsed() -> Int64 { BenchClock.nanoseconds(ContinuousClock.now - start) }
+
+        /// Keeps `channel` to close at the end (at once if the run has stopped).
+        func register(_ channel: any Channel) {
+            channels.withLock { $0.append(channel) }
+            if stop.value != nil { StormSocket.close(channel) }
+        }
+
+        /// Stops the run: every connection closes, and publishers still waiting give up.
+        func stopAll() {
+            stop.open()
+            allJoined.open()
+            for channel in channels.withLock({ $0 }) where channel.isActive { StormSocket.close(channel) }
+        }
     }
 
     /// Runs the storm and reports what it saw; `progress` hears of each phase as it begins.
@@ -90,7 +104,7 @@ public struct StormRunner: Sendable {
             missed: missed
         )
         let (events, sink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
-        let (slots, freed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .unbounded)
+        let (slots, freed) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .unbounded)
         let shared = Shared(total: total, events: sink, freed: freed)
         var tracker = Tracker(iterator: events.makeAsyncIterator())
         await withTaskGroup(of: Void.self) { group in
@@ -103,9 +117,9 @@ public struct StormRunner: Sendable {
                 }
             }
             await coordinate(total: total, shared: shared, tracker: &tracker, report: &report, progress: progress)
-            shared.stop.open()
+            shared.stopAll()
             // Members still waiting for their turn to come back give up.
-            for go in shared.goes { go.open() }
+            for go in shared.goes { go.open(0) }
             _ = await tracker.wait(until: .now + .seconds(10)) { $0.finished == total }
             group.cancelAll()
         }
@@ -186,31 +200,38 @@ public struct StormRunner: Sendable {
     private func seconds(_ duration: Duration) -> Double { Double(BenchClock.nanoseconds(duration)) / 1e9 }
 
     /// The only task that dials: first every member, then the announcers, then every member again, each
-    /// waiting for a free slot (a slot frees when its dial gets a `welcome` or gives up).
-    private func dial(total: Int, slots: AsyncStream<Void>, shared: Shared) async {
-        for _ in 0..<plan.connectConcurrency { shared.freed.yield() }
-        var slot = slots.makeAsyncIterator()
+    /// waiting for a free slot of a source address (a slot frees when its dial gets a `welcome` or gives up).
+    private func dial(total: Int, slots: AsyncStream<Int>, shared: Shared) async {
+        var free = DialSlots(addresses: max(plan.sourceAddresses, 1), limit: plan.connectConcurrency)
+        var finished = slots.makeAsyncIterator()
+        func next() async -> Int? {
+            while true {
+                if let address = free.take() { return address }
+                guard let address = await finished.next() else { return nil }
+                free.free(address)
+            }
+        }
         await withTaskGroup(of: Void.self) { members in
             for index in 0..<total {
-                guard await slot.next() != nil else { return }
-                members.addTask { await member(index, shared: shared) }
+                guard let address = await next() else { return }
+                members.addTask { await member(index, address: address, shared: shared) }
             }
             guard await shared.announce.wait() != nil else { return }
             for room in 0..<plan.rooms {
-                guard await slot.next() != nil else { return }
-                members.addTask { await announcer(room, shared: shared) }
+                guard let address = await next() else { return }
+                members.addTask { await announcer(room, address: address, shared: shared) }
             }
             guard await shared.storm.wait() != nil else { return }
             for index in 0..<total {
-                guard await slot.next() != nil else { return }
-                shared.goes[index].open()
+                guard let address = await next() else { return }
+                shared.goes[index].open(address)
             }
         }
     }
 
     /// One member: connects, receives the history, is dropped by the restart, comes back with `since` and
     /// `session`, receives what it missed, and holds on until the run stops.
-    private func member(_ index: Int, shared: Shared) async {
+    private func member(_ index: Int, address: Int, shared: Shared) async {
         let room = index / plan.membersPerRoom
         let number = index % plan.membersPerRoom
         let box = MemberBox(StormMember(room: room, roomCode: plan.roomCode(room), member: number, nick: plan.nick(number)))
@@ -218,6 +239,7 @@ public struct StormRunner: Sendable {
         let endpoint = plan.endpoint(room: room, member: number)
         let first = await connection(
             url: endpoint.webSocketURL(room: plan.roomCode(room), nick: plan.nick(number)),
+            address: address,
             resuming: false,
             publishes: number == 0,
             box: box,
@@ -225,10 +247,11 @@ public struct StormRunner: Sendable {
         )
         guard case .dropped = first else { return }
         shared.events.yield(.dropped)
-        guard await shared.goes[index].wait() != nil, shared.stop.value == nil else { return }
+        guard let again = await shared.goes[index].wait(), shared.stop.value == nil else { return }
         let (since, session) = box.state.withLock { ($0.lastID, $0.session) }
         let second = await connection(
             url: endpoint.webSocketURL(room: plan.roomCode(room), nick: plan.nick(number), since: since, session: session),
+            address: again,
             resuming: true,
             publishes: false,
             box: box,

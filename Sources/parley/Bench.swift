@@ -57,6 +57,11 @@ struct Bench: AsyncParsableCommand {
     var restartCommand: String?
     @Option(help: "Storm mode: messages sent to each room before the restart.") var history = 20
     @Option(help: "Storm mode: messages sent to each room after the restart, before the members come back.") var missed = 5
+    @Option(
+        help:
+            "Storm mode: dial from this many source addresses 127.0.0.1, .2, …, --concurrency from each (a server bounds unfinished sockets per address)."
+    )
+    var sourceAddresses = 1
     @Flag(help: "Failover mode: members whose node drops them move to the next node with since and session; publishers resend with client_id.")
     var failover = false
     @Option(help: "Failover mode: a shell command run --fault-at seconds after the publishers start (e.g. kill -9 of one node).")
@@ -84,6 +89,9 @@ struct Bench: AsyncParsableCommand {
             guard !idle else { throw ValidationError("--storm and --idle exclude each other") }
             guard restartCommand != nil else { throw ValidationError("--storm needs --restart-command") }
             guard history >= 0, missed >= 0 else { throw ValidationError("--history and --missed must be at least 0") }
+            guard (1...254).contains(sourceAddresses) else { throw ValidationError("--source-addresses must be between 1 and 254") }
+        } else if sourceAddresses != 1 {
+            throw ValidationError("--source-addresses is for --storm")
         }
         if failover {
             guard !idle, !storm else { throw ValidationError("--failover excludes --idle and --storm") }
@@ -110,6 +118,13 @@ struct Bench: AsyncParsableCommand {
         plan.ackTimeout = .seconds(ackTimeout)
         plan.joinTimeout = .seconds(joinTimeout)
         plan.connectConcurrency = concurrency
+        plan.sourceAddresses = sourceAddresses
+        if storm, let plain = endpoints.first(where: { !$0.webSocketBase.hasPrefix("ws://") }) {
+            throw fail("storm mode dials plain ws:// only, not \(plain)", code: ClientExitCode.usage)
+        }
+        if sourceAddresses > 1, let remote = endpoints.first(where: { !$0.webSocketBase.hasPrefix("ws://127.") }) {
+            throw fail("--source-addresses needs servers on 127.0.0.0/8, not \(remote)", code: ClientExitCode.usage)
+        }
         if let roomPrefix { plan.roomPrefix = roomPrefix }
         if let problem = Self.raiseFileLimit(toFit: rooms * members) { throw fail(problem, code: ClientExitCode.usage) }
 

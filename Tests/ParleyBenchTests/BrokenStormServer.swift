@@ -27,6 +27,9 @@ struct BrokenStormServer {
         /// A killed node's last message is stored but never reaches the other nodes' members, as if its
         /// notification died with it (no effect without a kill).
         case losesTheLastMessageOfADeadNode
+        /// A resuming client gets a `welcome` without the messages it missed (so it is still behind while
+        /// the storm waits), then close 1008 with the reason "resume refused".
+        case closesAfterResume
     }
 
     /// Runs the server on 127.0.0.1, port 0, for the duration of `body`, which gets the port and the restart.
@@ -83,6 +86,10 @@ struct BrokenStormServer {
             else { return }
             defer { rooms.leave(member) }
             try await outbound.write(.text(welcome))
+            if rooms.fault == .closesAfterResume, query["since"] != nil {
+                try await outbound.close(.policyViolation, reason: "resume refused")
+                return
+            }
             for try await message in inbound.messages(maxSize: 1 << 16) {
                 guard case .text(let text) = message, let command = try? JSONDecoder().decode(Command.self, from: Data(text.utf8)) else {
                     continue
@@ -172,6 +179,7 @@ struct BrokenStormServer {
                     switch fault {
                     case .skipsAnIDInHistory where !history.isEmpty: history.removeFirst()
                     case .repeatsTheLastSeenID: history = messages.filter { $0.id >= since }
+                    case .closesAfterResume: history = []
                     default: break
                     }
                 } else {

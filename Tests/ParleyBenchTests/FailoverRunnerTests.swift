@@ -17,7 +17,7 @@ import Testing
         return plan
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: BrokenStormServer.Fault.allCases)
+    @Test(.timeLimit(.minutes(1)), arguments: BrokenStormServer.Fault.allCases.filter { $0 != .closesAfterResume })
     func aNodeThatDiesIsSurvivedAndABrokenFailoverIsCaught(fault: BrokenStormServer.Fault) async throws {
         try await BrokenStormServer.runNodes(fault, nodes: 2) { ports, kill in
             let plan = try plan(ports: ports)
@@ -48,6 +48,8 @@ import Testing
                 // m1 and m3 on the live node never get the dead node's last message.
                 #expect((report.gaps, report.missingIDs, report.duplicates) == (2, 2, 0))
                 #expect(Set(report.anomalies.map(\.member)) == [1, 3])
+            case .closesAfterResume:
+                Issue.record("a storm fault")
             }
             if fault != .none {
                 #expect(report.hasFaults && !report.isClean)

@@ -17,12 +17,14 @@ import Testing
         return plan
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func everyMemberOfARestartedParleyComesBackWithWhatItMissed() async throws {
+    /// With several source addresses the dials bind to 127.0.0.1, .2 and .3 in turn.
+    @Test(.timeLimit(.minutes(1)), arguments: [1, 3])
+    func everyMemberOfARestartedParleyComesBackWithWhatItMissed(sourceAddresses: Int) async throws {
         let server = try RestartableParley()
         defer { server.remove() }
         let port = try await server.start()
-        let plan = try plan(port: port, rooms: 3, members: 5)
+        var plan = try plan(port: port, rooms: 3, members: 5)
+        plan.sourceAddresses = sourceAddresses
         let report = await StormRunner(plan: plan, history: 10, missed: 4, logger: .quiet) {
             try await server.restart()
         }.run()
@@ -36,7 +38,10 @@ import Testing
         #expect(report.isClean)
     }
 
-    @Test(.timeLimit(.minutes(1)), arguments: BrokenStormServer.Fault.allCases.filter { $0 != .losesTheLastMessageOfADeadNode })
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: BrokenStormServer.Fault.allCases.filter { $0 != .losesTheLastMessageOfADeadNode && $0 != .closesAfterResume }
+    )
     func aServerThatResumesWronglyIsCaught(fault: BrokenStormServer.Fault) async throws {
         try await BrokenStormServer.run(fault) { port, restart in
             let plan = try plan(port: port, rooms: 2, members: 3)
@@ -58,8 +63,8 @@ import Testing
                 #expect((report.gaps, report.duplicates, report.lostNicks) == (0, 0, 6))
                 let sample = try #require(report.lostNickSample?.firstMatch(of: /asked for (m\d), got (m\d)-2$/))
                 #expect(sample.1 == sample.2)
-            case .losesTheLastMessageOfADeadNode:
-                Issue.record("no node dies in a storm")
+            case .losesTheLastMessageOfADeadNode, .closesAfterResume:
+                Issue.record("not a resume fault")
             }
             if fault != .none {
                 #expect(report.hasFaults && !report.isClean)
@@ -67,6 +72,22 @@ import Testing
             }
             let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any]
             #expect(json?["connects_per_s"] != nil && json?["all_back_s"] != nil && json?["lost_nicks"] as? Int == report.lostNicks)
+        }
+    }
+
+    /// The server's close frame after a resume is in the report, read by the storm's own frame parser.
+    @Test(.timeLimit(.minutes(1)))
+    func aResumedMemberClosedByTheServerIsReportedWithTheCloseFrame() async throws {
+        try await BrokenStormServer.run(.closesAfterResume) { port, restart in
+            var plan = try plan(port: port, rooms: 1, members: 3)
+            plan.drain = .seconds(1)
+            let report = await StormRunner(plan: plan, history: 2, missed: 1, logger: .quiet) { await restart() }.run()
+            #expect(report.closedAfterResume == 3 && report.behind == 3)
+            #expect(
+                report.firstError?.hasSuffix("closed by the server after resuming (policyViolation resume refused)") == true,
+                "\(report.firstError ?? "")"
+            )
+            #expect(!report.isClean)
         }
     }
 

@@ -21,6 +21,8 @@ import Darwin
         (["--storm", "--idle", "--restart-command", "true"], "--storm and --idle exclude each other"),
         (["--storm", "--restart-command", "true", "--history=-1"], "--history and --missed must be at least 0"),
         (["--storm", "--restart-command", "true", "--missed=-1"], "--history and --missed must be at least 0"),
+        (["--storm", "--restart-command", "true", "--source-addresses", "0"], "--source-addresses must be between 1 and 254"),
+        (["--source-addresses", "2"], "--source-addresses is for --storm"),
     ])
     func badStormOptionsAreRefused(options: [String], message: String) {
         let arguments = ["ws://127.0.0.1:1"] + options
