@@ -83,6 +83,18 @@ import Testing
         }
     }
 
+    @Test func aFragmentedControlFrameCloses1002() async throws {
+        try await withServer { server in
+            let (socket, _) = try await server.join("room=f&nick=a")
+            try await socket.send(opcode: 0x9, [UInt8(ascii: "p")], fin: false)
+            #expect(try await socket.closeCode() == 1002)
+            // The others in the room are not disturbed.
+            let (other, _) = try await server.join("room=f&nick=b")
+            try await other.send(.message(text: "still here", clientID: nil))
+            #expect(try await other.nextMessage().text == "still here")
+        }
+    }
+
     @Test func binaryFramesClose1003AndInvalidUTF8Closes1007() async throws {
         try await withServer { server in
             let (binary, _) = try await server.join("room=b&nick=a")

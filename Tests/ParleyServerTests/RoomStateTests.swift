@@ -29,6 +29,28 @@ import Testing
         #expect(state.leave(a) == nil)
     }
 
+    @Test func traitsLiveWithTheMemberAndRevocationOnlyTouchesKeyModerators() {
+        var state = RoomState<Int>()
+        let (byKey, byToken) = (ConnectionRole(.moderator), ConnectionRole(.moderator))
+        _ = state.join(a, desired: "keyed", session: secret(1), handle: 1)
+        _ = state.join(b, desired: "token", session: secret(2), handle: 2)
+        let admitted = [
+            state.admit(a, traits: MemberTraits(role: byKey, byModeratorKey: true, subject: nil, address: nil)),
+            state.admit(b, traits: MemberTraits(role: byToken, byModeratorKey: false, subject: "sub-b", address: nil)),
+            state.admit(c, traits: MemberTraits(role: ConnectionRole(), byModeratorKey: false, subject: nil, address: nil)),
+        ]
+        #expect(admitted == [true, true, false])
+        state.revokeKeyModerators()
+        #expect(byKey.role == .member)
+        #expect(byToken.role == .moderator)
+        #expect(state.members[a]?.traits?.byModeratorKey == false)
+        #expect(state.members[b]?.traits?.subject == "sub-b")
+        // Leaving takes the traits along: a later member under the same id starts without any.
+        _ = state.leave(b)
+        _ = state.join(b, desired: "again", session: secret(3), handle: 3)
+        #expect(state.members[b]?.traits == nil)
+    }
+
     @Test func renameRefusesANickHeldByAnother() throws {
         var state = RoomState<Int>()
         _ = state.join(a, desired: "alice", session: secret(1), handle: 1)

@@ -43,13 +43,7 @@ extension ChatConnection {
         case .unreact(let id, let emoji):
             return try change(.unreact(id: id, emoji: emoji), in: room)
         case .typing:
-            let now = ContinuousClock.now
-            let relay = lastTyping.withLock { last in
-                if let previous = last, now - previous < Self.typingInterval { return false }
-                last = now
-                return true
-            }
-            guard relay else { return .finished }
+            guard relaysTyping(at: .now) else { return .finished }
             room.typing(id)
             if let cluster = context.cluster, let nick = room.nick(of: id) {
                 var notice = ClusterNotice(.typing, room: room.code, node: cluster.node)

@@ -27,7 +27,7 @@ extension ChatConnection {
             return wait(clientID: nil) { try await moderation.change(change, in: room) }
         case .moderatorKey:
             guard role == .owner else { throw Self.ownerOnly }
-            let host = grant.host
+            let host = self.host
             return wait(clientID: nil) {
                 let key = try await moderation.issueModeratorKey(in: room)
                 self.send(.moderatorKey(key: key, url: moderation.keyURL(code: room.code, key: key, host: host)))

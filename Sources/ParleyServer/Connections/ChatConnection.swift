@@ -16,12 +16,13 @@ final class ChatConnection: Sendable {
     let writer: OutboxWriter
     let channel: any Channel
     /// Who its token proved it is (§13); nil for an anonymous member.
-    let identity: VerifiedIdentity?
+    var identity: VerifiedIdentity? { verified?.identity }
+    /// Boxed: most members have none, and the value inline would make every connection bigger.
+    private let verified: Verified?
     /// Its place in the ``ConnectionLimiter``, given back in ``ended()``.
     private let slot: ConnectionSlot?
     private let state = Mutex(State())
     let rate: Mutex<RateLimiter>
-    let lastTyping = Mutex<ContinuousClock.Instant?>(nil)
     /// Its role in the room (§12): one atomic load where a message is checked.
     let role = ConnectionRole()
     static let typingInterval = Duration.seconds(2)
@@ -33,8 +34,19 @@ final class ChatConnection: Sendable {
         var ended = false
         /// Its session's author key (§11), worked out on first use.
         var author: AuthorKey?
-        /// What admission decided (§12, §13): the verified subject, the address, the host.
-        var grant = Admission.Grant()
+        /// The `Host` an owner reached the server by, for the links it hands out (§12); nil for anyone else.
+        /// The rest of what admission decided goes to the room (``enrol(in:_:grant:)``) and the role cell.
+        var host: String?
+        /// When its last `typing` was relayed.
+        var lastTyping: ContinuousClock.Instant?
+    }
+
+    private final class Verified: Sendable {
+        let identity: VerifiedIdentity
+
+        init(_ identity: VerifiedIdentity) {
+            self.identity = identity
+        }
     }
 
     /// Sent down the pipeline to ``ChatSocketHandler`` when the connection may take commands again.
@@ -50,7 +62,7 @@ final class ChatConnection: Sendable {
     init(context: ConnectionContext, id: ConnectionID, outbox: Outbox, channel: any Channel, slot: ConnectionSlot?, identity: VerifiedIdentity? = nil)
     {
         self.context = context
-        self.identity = identity
+        self.verified = identity.map(Verified.init)
         self.slot = slot
         self.id = id
         self.outbox = outbox
@@ -71,11 +83,20 @@ final class ChatConnection: Sendable {
     /// The verified subject (§13) this connection acts as; nil for an anonymous member. Bans name it.
     var subject: String? { identity?.subject }
 
+    /// Whether a `typing` notice at `now` is relayed: at most one per ``typingInterval``.
+    func relaysTyping(at now: ContinuousClock.Instant) -> Bool {
+        state.withLock { state in
+            if let previous = state.lastTyping, now - previous < Self.typingInterval { return false }
+            state.lastTyping = now
+            return true
+        }
+    }
+
     /// The room, once joined.
     var room: Room? { state.withLock { $0.room } }
 
-    /// What admission decided for it.
-    var grant: Admission.Grant { state.withLock { $0.grant } }
+    /// The `Host` an owner connected by; nil for anyone else.
+    var host: String? { state.withLock { $0.host } }
 
     /// The author key of this member's session, and whether it is the first use on this connection (the
     /// change or message then saves the session, so it outlives a restart).
@@ -113,7 +134,7 @@ final class ChatConnection: Sendable {
             context.rooms.release(room)
             return nil
         }
-        enrol(in: room, joined)
+        enrol(in: room, joined, grant: admitted.grant)
         return joined
     }
 
@@ -125,18 +146,16 @@ final class ChatConnection: Sendable {
         }
     }
 
-    /// Keeps what admission decided (§12, §13): the role, and what bans name.
+    /// Keeps what admission decided that the connection itself needs (§12, §13): the role, and an owner's host.
     private func take(_ grant: Admission.Grant) {
-        var kept = grant
         // Only an owner hands out links, which need the host; nobody else keeps it.
-        if grant.role != .owner { kept.host = nil }
-        state.withLock { [kept] in $0.grant = kept }
+        let host = grant.role == .owner ? grant.host : nil
+        state.withLock { $0.host = host }
         role.set(grant.role)
     }
 
     /// Tells the room what moderation needs to know of the member who just joined.
-    private func enrol(in room: Room, _ joined: Room.Joined) {
-        let grant = self.grant
+    private func enrol(in room: Room, _ joined: Room.Joined, grant: Admission.Grant) {
         room.admit(
             id,
             traits: MemberTraits(role: role, byModeratorKey: grant.byModeratorKey, subject: grant.subject, address: grant.address)
@@ -209,7 +228,7 @@ final class ChatConnection: Sendable {
             await leave(room)
             return
         }
-        enrol(in: room, joined)
+        enrol(in: room, joined, grant: grant)
         await greet(room, joined, request)
     }
 

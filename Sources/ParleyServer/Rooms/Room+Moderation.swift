@@ -29,10 +29,7 @@ extension Room {
 
     /// Records a joined member's role and what a ban would name.
     func admit(_ id: ConnectionID, traits: MemberTraits) {
-        state.withLock { state in
-            guard state.members.members[id] != nil else { return }
-            state.traits[id] = traits
-        }
+        state.withLock { state in state.members.admit(id, traits: traits) }
     }
 
     /// Takes new settings and tells every member with `room`.
@@ -44,20 +41,15 @@ extension Room {
 
     /// Members who hold a moderator key become members.
     func revokeKeyModerators() {
-        state.withLock { state in
-            for (id, traits) in state.traits where traits.byModeratorKey {
-                traits.role.set(.member)
-                state.traits[id]?.byModeratorKey = false
-            }
-        }
+        state.withLock { state in state.members.revokeKeyModerators() }
     }
 
     /// What a ban of `nick` would record, one entry per connection holding it here.
     func banTargets(nick: String) -> [BanTarget] {
         let key = Nick.key(nick)
         let found: [(String, SessionSecret, MemberTraits?)] = state.withLock { state in
-            state.members.members.compactMap { id, member in
-                Nick.key(member.nick) == key ? (member.nick, member.session, state.traits[id]) : nil
+            state.members.members.values.compactMap { member in
+                Nick.key(member.nick) == key ? (member.nick, member.session, member.traits) : nil
             }
         }
         return found.map { nick, session, traits in
@@ -76,7 +68,6 @@ extension Room {
             var shownNick: String?
             for id in ids {
                 guard let (member, _) = state.members.leave(id) else { continue }
-                state.traits.removeValue(forKey: id)
                 state.removed[id] = member.nick
                 outboxes.append(member.handle)
                 shownNick = member.nick

@@ -32,8 +32,6 @@ final class Room: Sendable {
         var revisions = RevisionSequencer<Change>()
         /// Members on other nodes, as last announced here (cluster mode).
         var remote = RemoteRoster()
-        /// Moderation (§12): what bans and revocation need to know of each member (see Room+Moderation.swift).
-        var traits: [ConnectionID: MemberTraits] = [:]
         /// Members kicked or banned, out of the room already (their nick is free, their `leave` with its reason
         /// was sent) while their connection closes: the nick they had.
         var removed: [ConnectionID: String] = [:]
@@ -166,7 +164,6 @@ final class Room: Sendable {
         state.withLock { state in
             if let nick = state.removed.removeValue(forKey: id) { return nick }
             guard let (member, last) = state.members.leave(id) else { return nil }
-            state.traits.removeValue(forKey: id)
             if last && announce { broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil) }
             return member.nick
         }

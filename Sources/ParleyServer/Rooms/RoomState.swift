@@ -9,6 +9,9 @@ struct RoomState<Handle> {
         var handle: Handle
         /// The verified subject (§13) it joined as; nil for an anonymous member.
         var subject: String? = nil
+        /// What moderation needs to know of it (§12), from ``Room/admit(_:traits:)``: kept with the member rather
+        /// than in a dictionary of their own, whose buckets cost more than the values.
+        var traits: MemberTraits? = nil
     }
 
     /// Members in join order.
@@ -109,6 +112,22 @@ struct RoomState<Handle> {
         }
         nickAllocator.release(member.nick, heldBy: id)
         return (member, true)
+    }
+
+    /// Records what moderation needs to know of a member; false when it is not (or no longer) here.
+    @discardableResult
+    mutating func admit(_ id: ConnectionID, traits: MemberTraits) -> Bool {
+        guard members[id] != nil else { return false }
+        members[id]?.traits = traits
+        return true
+    }
+
+    /// Members who got their role from a moderator key lose it (§12).
+    mutating func revokeKeyModerators() {
+        for index in members.values.indices where members.values[index].traits?.byModeratorKey == true {
+            members.values[index].traits?.role.set(.member)
+            members.values[index].traits?.byModeratorKey = false
+        }
     }
 
     /// Renames a member. Throws `nick_taken` when another member holds the nick.

@@ -70,6 +70,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
             let decision = NIOLoopBoundBox<Result<Admission.Admitted, APIError>?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: connections.configuration.maxFrameBytes,
+                // ChatSocketHandler answers the decoder's errors itself (one handler fewer per socket).
+                enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     admission.decide(head, channel: channel).map { decided in
                         decision.value = decided

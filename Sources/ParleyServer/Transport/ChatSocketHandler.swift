@@ -114,9 +114,19 @@ final class ChatSocketHandler: ChannelInboundHandler {
             apply(state.frameRefused(code: CloseCode.messageTooLarge.rawValue, reason: "message too large"))
         case is NIOWebSocketFrameAggregator.Error:
             apply(state.frameRefused(code: CloseCode.protocolError.rawValue, reason: "bad fragments"))
-        case is NIOWebSocketError:
-            // WebSocketProtocolErrorHandler has sent the close frame and closes the socket.
-            break
+        case let refused as NIOWebSocketError:
+            // The frame decoder refused a frame. This handler answers rather than NIO's
+            // WebSocketProtocolErrorHandler, which every socket would otherwise keep (with its context) for good.
+            switch refused {
+            case .invalidFrameLength:
+                apply(state.frameRefused(code: CloseCode.messageTooLarge.rawValue, reason: "message too large"))
+            default:
+                apply(state.frameRefused(code: CloseCode.protocolError.rawValue, reason: "bad frame"))
+            }
+        case ByteToMessageDecoderError.dataReceivedInErrorState:
+            // Bytes after a refused frame can no longer be decoded: read no more. Our close is on its way, and the
+            // close timeout ends the socket.
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         default:
             context.close(promise: nil)
         }
