@@ -151,15 +151,20 @@ public struct FailoverRunner: Sendable {
         try? await Task.sleep(until: shared.clock.instant(start + BenchClock.nanoseconds(plan.duration)), clock: .continuous)
         progress("draining")
         let drainDeadline = ContinuousClock.now + plan.drain
+        var settled = true
         while !isSettled(shared) {
-            guard ContinuousClock.now < drainDeadline else { return }
+            guard ContinuousClock.now < drainDeadline else {
+                settled = false
+                break
+            }
             try? await Task.sleep(for: Self.poll)
         }
+        // Said whether or not the drain settled: a run whose fault missed says so, not merely that it timed out.
         if faultAt != nil, !shared.members.contains(where: { $0.state.withLock { $0.droppedAt != nil } }) {
             report.firstError = "the fault dropped no connection"
             return
         }
-        report.completed = true
+        report.completed = settled
     }
 
     /// Every member still trying is connected, has every message its room's members have, and has every

@@ -35,9 +35,10 @@ import Testing
                 #expect(report.deliveries == report.sent * 4)
             case .skipsAnIDInHistory:
                 // The dying node's last message (m0's) is the first after the movers' `since`: m2 never gets it;
-                // m0 gets it as the answer to its resend (after later ones, if any came first).
-                #expect((report.gaps, report.missingIDs) == (1, 1) && report.reorders <= 1)
-                #expect(report.resent >= 1)
+                // m0 gets it as the answer to its resend. Each answer to a resend may come after later ones (on a
+                // loaded machine m0 can have had more than one message in flight at the kill).
+                #expect((report.gaps, report.missingIDs) == (1, 1))
+                #expect(report.resent >= 1 && report.reorders <= report.resent)
             case .repeatsTheLastSeenID:
                 // m2 gets its newest id again; m0 too, unless that id is m0's own (then it reads as a resend's answer).
                 #expect((1...2).contains(report.duplicates) && report.gaps == 0)
