@@ -71,10 +71,36 @@ public final class ChildProcess: Sendable {
         kill(pid, number)
     }
 
-    /// Waits for the process to exit and returns its status.
+    /// Waits for the process to exit and returns its status (the exit code, or the signal that ended it); -1 if
+    /// the wait was cancelled first.
     public func exitStatus() async -> Int32 {
-        for await status in exits { return status }
-        return process.terminationStatus
+        let (exits, process) = (self.exits, self.process)
+        let pid = process.processIdentifier
+        return await withTaskGroup(of: Int32?.self) { group in
+            group.addTask {
+                for await status in exits { return status }
+                // Asked before (the stream has ended), or cancelled.
+                return process.isRunning ? nil : process.terminationStatus
+            }
+            // Foundation's termination handler has been seen to miss a child's exit while many processes start
+            // and end at once (and asking `terminationStatus` of a process it thinks is running traps), so the
+            // exit is also looked for here, without reaping it (WNOWAIT): Foundation still does that.
+            group.addTask {
+                while !Task.isCancelled {
+                    var info = siginfo_t()
+                    if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid {
+                        return info._sifields._sigchld.si_status
+                    }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let status = next { return status }
+            }
+            return -1
+        }
     }
 
     deinit {
