@@ -20,7 +20,7 @@ import Testing
         // The commit blocks until the test lets it go, as a slow disk would.
         let gate = DispatchSemaphore(value: 0)
         let committed = Mutex<[String]>([])
-        let writer = SQLiteWriter(maxBatch: 10, capacity: 2) { batch in
+        let writer = SQLiteWriter(maxBatch: 10, capacity: 2) { batch, _ in
             gate.wait()
             committed.withLock { $0 += batch.map(\.text) }
         }
@@ -53,7 +53,7 @@ import Testing
         let writer = SQLiteWriter(
             maxBatch: 10,
             capacity: 100,
-            commit: { batch in
+            commit: { batch, _ in
                 entered.signal()
                 gate.wait()
                 log.withLock { $0 += batch.map(\.text) }
@@ -82,8 +82,40 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1))) func withRoomTheWaitReturnsAtOnce() async {
-        let writer = SQLiteWriter(maxBatch: 10, capacity: 2) { _ in }
+        let writer = SQLiteWriter(maxBatch: 10, capacity: 2) { _, _ in }
         await writer.waitForRoom()
         await writer.shutdown()
+    }
+
+    /// A room opened while a commit runs goes into the next transaction with the messages handed over meanwhile
+    /// (one commit, one sync); a room alone gets a transaction too.
+    @Test(.timeLimit(.minutes(1))) func roomsToOpenShareTheNextCommit() async {
+        let entered = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let log = Mutex<[String]>([])
+        let writer = SQLiteWriter(maxBatch: 10, capacity: 100) { batch, rooms in
+            entered.signal()
+            gate.wait()
+            log.withLock { $0.append((batch.map(\.text) + rooms.map { "room \($0.code)" }).joined(separator: " ")) }
+            for room in rooms { room.completion(.failure(StorageError.unavailable)) }
+        }
+        writer.enqueue([Self.message("1")])
+        entered.wait()
+        let answered = AsyncStream.makeStream(of: String.self)
+        for code in ["a", "b"] {
+            writer.open(RoomOpening(code: code) { _ in answered.continuation.yield(code) })
+        }
+        writer.enqueue([Self.message("2")])
+        gate.signal()
+        entered.wait()
+        gate.signal()
+        var codes = answered.stream.makeAsyncIterator()
+        #expect(await [codes.next(), codes.next()] == ["a", "b"])
+        writer.open(RoomOpening(code: "c") { _ in answered.continuation.yield("c") })
+        entered.wait()
+        gate.signal()
+        #expect(await codes.next() == "c")
+        await writer.shutdown()
+        #expect(log.withLock { $0 } == ["1", "2 room a room b", "room c"])
     }
 }

@@ -277,19 +277,26 @@ final class ChatConnection: Sendable {
             channel.pipeline.fireUserInboundEventTriggered(Event.ready)
             return
         }
+        // A room this connection's open just inserted has nothing to read yet.
+        let untouched = context.cluster == nil ? room.historyIfUntouched() : nil
         var resumed: ResumePage?
         if let since, let rev {
-            resumed = try await context.store.resume(
-                roomID: room.record.id,
-                since: since,
-                rev: rev,
-                limit: Limits.resumedHistoryMessages,
-                updateLimit: Limits.resumedUpdates
-            )
+            resumed =
+                if let untouched { ResumePage(history: untouched, updates: [], updatesTruncated: false) } else {
+                    try await context.store.resume(
+                        roomID: room.record.id,
+                        since: since,
+                        rev: rev,
+                        limit: Limits.resumedHistoryMessages,
+                        updateLimit: Limits.resumedUpdates
+                    )
+                }
         }
         var page =
             if let resumed {
                 resumed.history
+            } else if let untouched {
+                untouched
             } else if let since {
                 try await context.store.messages(
                     roomID: room.record.id,

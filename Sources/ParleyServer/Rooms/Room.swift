@@ -52,6 +52,9 @@ final class Room: Sendable {
 
     /// Sessions a previous run saved in this room, read once when a member first needs one.
     let saved = SavedSessions()
+    /// Inserted by the open that made it live (``RoomRecord/fresh``), and no commit for its code went by while
+    /// it was opening (``RoomRegistry`` clears it then): its first `welcome` needs no storage read.
+    let untouched: Atomic<Bool>
 
     init(record: RoomRecord, sessions: SessionTable, feed: RoomFeed, metrics: ParleyMetrics, recent: RecentMessages.Bounds = .none) {
         self.record = record
@@ -59,6 +62,7 @@ final class Room: Sendable {
         let settings = record.settings ?? RoomSettings(name: record.name)
         self.current = Mutex(settings)
         self.restricted = Atomic(settings.restricts)
+        self.untouched = Atomic(record.fresh)
         self.sessions = sessions
         self.feed = feed
         self.metrics = metrics
@@ -312,6 +316,13 @@ final class Room: Sendable {
             return state.sequencer.anchor(after: page.lastID)
         }
         sequenceRevisions { $0.anchor(rev: page.rev) }
+    }
+
+    /// The first `welcome`'s history in an untouched room: empty, up to id 0, without a read; nil when storage
+    /// must answer (the room is not untouched, or a `welcome` has anchored it: then its messages are live).
+    func historyIfUntouched() -> MessagePage? {
+        guard untouched.load(ordering: .relaxed), state.withLock({ $0.sequencer.next == nil }) else { return nil }
+        return MessagePage(messages: [], hasMore: false, lastID: 0)
     }
 
     /// The history a `welcome` shows, from the cache of recent messages; nil when storage must answer (see

@@ -10,9 +10,9 @@ extension RoomRegistry {
     /// commit landed but its answer was lost.
     func deliver(_ result: AppendResult, toRoom code: String) {
         switch result {
-        case .stored(let message): room(code: code)?.receive([message])
-        case .failed: room(code: code)?.catchUp()
-        case .changed(let rev, let message): room(code: code)?.update(rev: rev, message: message)
+        case .stored(let message): receiving(code: code)?.receive([message])
+        case .failed: receiving(code: code)?.catchUp()
+        case .changed(let rev, let message): receiving(code: code)?.update(rev: rev, message: message)
         case .duplicate, .conflict, .noRoom, .unchanged, .refused: break
         }
     }

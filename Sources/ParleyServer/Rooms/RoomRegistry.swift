@@ -10,8 +10,8 @@ import Synchronization
 final class RoomRegistry: Sendable {
     private enum Slot {
         case live(Room, references: Int)
-        /// Being opened or forgotten: joiners wait for it.
-        case busy(waiters: [CheckedContinuation<Void, Never>])
+        /// Being opened or forgotten: joiners wait for it. `missed`: a commit for the code went by meanwhile.
+        case busy(waiters: [CheckedContinuation<Void, Never>], missed: Bool = false)
     }
 
     /// Deletes a room's row if it is still unused, then calls `done`; false when it cannot run now (the room
@@ -131,8 +131,10 @@ final class RoomRegistry: Sendable {
     /// Ends an open or a forget of `code`: the room is live (or gone), and whoever waited looks again.
     private func settle(_ code: String, with room: Room?) {
         let (waiters, count): ([CheckedContinuation<Void, Never>], Int) = rooms.withLock { rooms in
-            guard case .busy(let waiters)? = rooms[code] else { return ([], rooms.count) }
+            guard case .busy(let waiters, let missed)? = rooms[code] else { return ([], rooms.count) }
             if let room {
+                // What went by is in storage only: the first `welcome` must read it.
+                if missed { room.untouched.store(false, ordering: .relaxed) }
                 rooms[code] = .live(room, references: 1)
             } else {
                 rooms.removeValue(forKey: code)
@@ -146,12 +148,28 @@ final class RoomRegistry: Sendable {
     private func waitWhileBusy(_ code: String) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = rooms.withLock { rooms in
-                guard case .busy(var waiters)? = rooms[code] else { return true }
+                guard case .busy(var waiters, let missed)? = rooms[code] else { return true }
                 waiters.append(continuation)
-                rooms[code] = .busy(waiters: waiters)
+                rooms[code] = .busy(waiters: waiters, missed: missed)
                 return false
             }
             if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// The live room with this code, for a commit made in it; while the code is being opened, notes that the
+    /// commit went by (see ``Room/untouched``).
+    func receiving(code: String) -> Room? {
+        rooms.withLock { rooms in
+            switch rooms[code] {
+            case .live(let room, _)?:
+                return room
+            case .busy(let waiters, _)?:
+                rooms[code] = .busy(waiters: waiters, missed: true)
+                return nil
+            case nil:
+                return nil
+            }
         }
     }
 

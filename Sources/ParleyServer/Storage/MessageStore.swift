@@ -10,6 +10,8 @@ public struct RoomRecord: Sendable, Hashable {
     public var ephemeral = false
     /// Its settings (§12) as read when the room was opened; nil: not read (defaults, and `name` above).
     public var settings: RoomSettings? = nil
+    /// Inserted by the open that returned it: no message, change or session has been stored in it yet.
+    public var fresh = false
 
     public var info: RoomInfo { RoomInfo(code: code, name: name, createdAt: createdAt) }
 }

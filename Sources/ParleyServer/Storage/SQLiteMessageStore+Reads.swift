@@ -7,17 +7,30 @@ extension SQLiteMessageStore {
         try await statement { db in try Self.room(db, code: code) }
     }
 
-    /// A room made here is `ephemeral` until its first message: ``forgetRoom(_:)`` deletes it again.
+    /// A room made here is `ephemeral` until its first message: ``forgetRoom(_:)`` deletes it again. The writer
+    /// thread looks the code up (inserting it if need be) in its next transaction, with whatever else it commits
+    /// (``SQLiteWriter/open(_:)``): no read from the pool first, which cost as much again for a new code, and
+    /// a code that is stored already changes nothing, so its commit writes and syncs nothing. Once the store
+    /// has stopped, in a transaction of its own.
     public func openRoom(code: String) async throws -> RoomRecord {
-        if let existing = try await room(code: code) { return existing }
-        defer { checkpointer?.committed() }
-        return try await database.write { db in
-            try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomIDSQL), ?, NULL, ?, 0, 1)"
-            ).execute(arguments: [code, Timestamp.now().milliseconds])
-            guard let record = try Self.room(db, code: code) else { throw StorageError.unavailable }
-            return record
+        guard !isStopped else {
+            defer { checkpointer?.committed() }
+            return try await database.write { db in try Self.openRoom(db, code: code) }
         }
+        return try await withCheckedThrowingContinuation { continuation in
+            writer.open(RoomOpening(code: code) { continuation.resume(with: $0) })
+        }
+    }
+
+    /// The room with this code, inserted if there is none; ``RoomRecord/fresh`` when inserted here.
+    static func openRoom(_ db: Database, code: String) throws -> RoomRecord {
+        try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO rooms (id, code, name, created_at, last_id, ephemeral) VALUES (\(Self.nextRoomIDSQL), ?, NULL, ?, 0, 1)"
+        ).execute(arguments: [code, Timestamp.now().milliseconds])
+        let inserted = db.changesCount > 0
+        guard var record = try Self.room(db, code: code) else { throw StorageError.unavailable }
+        record.fresh = inserted
+        return record
     }
 
     public func createRoom(code: String, name: String?) async throws -> RoomRecord {

@@ -74,8 +74,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
         let writer = SQLiteWriter(
             maxBatch: Self.maxBatch,
             capacity: Self.backlog,
-            commit: { batch in
-                Self.commitHere(batch, database: database, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+            commit: { batch, rooms in
+                Self.commitHere(batch, opening: rooms, database: database, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
                 checkpointer?.restartIfDueHere(database)
             },
             background: { idle in
@@ -135,6 +135,9 @@ public final class SQLiteMessageStore: MessageStore, Service {
 
     public var isBacklogged: Bool { !writer.hasRoom }
 
+    /// The writer has stopped (graceful shutdown).
+    var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
     public func waitForRoom() async {
         await writer.waitForRoom()
     }
@@ -149,7 +152,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         let (health, searchIndex, metrics, logger) = (self.health, self.searchIndex, self.metrics, self.logger)
         do {
             try await database.writeWithoutTransaction { db in
-                Self.commit(batch, in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+                Self.commit(batch, opening: [], in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
             }
             if searchIndex.hasWork { writer.wake() }
         } catch {
@@ -162,6 +165,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// ``commit(_:)`` on the calling thread: the writer thread's (see ``SQLiteWriter``).
     private static func commitHere(
         _ batch: [PendingMessage],
+        opening rooms: [RoomOpening],
         database: any DatabaseWriter,
         health: StorageHealth,
         searchIndex: SQLiteSearchIndex,
@@ -170,16 +174,18 @@ public final class SQLiteMessageStore: MessageStore, Service {
     ) {
         let start = ContinuousClock.now
         database.writeWithoutTransaction { db in
-            commit(batch, in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+            commit(batch, opening: rooms, in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
         }
     }
 
-    /// Stores one batch in one transaction, then runs its completions before the writer connection is let go.
+    /// Stores one batch in one transaction, with the rooms to open (before the messages: none can be for them
+    /// yet), then runs its completions before the writer connection is let go.
     /// Whichever committed (the writer thread or the writer task), the next commit waits, so
     /// every room gets its ids in increasing order; otherwise its ``RoomSequencer`` would take a later id for
     /// a gap and read storage to fill it.
     private static func commit(
         _ batch: [PendingMessage],
+        opening rooms: [RoomOpening],
         in db: Database,
         since start: ContinuousClock.Instant,
         health: StorageHealth,
@@ -192,13 +198,16 @@ public final class SQLiteMessageStore: MessageStore, Service {
             // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
             // most of the allocations a small commit made.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            let opened = try rooms.map { try openRoom(db, code: $0.code) }
             let results = try insert(batch, in: db)
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             searchIndex.committed(batch, results)
             outcome = .committed(results, since: start)
+            for (room, record) in zip(rooms, opened) { room.completion(.success(record)) }
         } catch {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             outcome = .failed(error)
+            for room in rooms { room.completion(.failure(error)) }
         }
         health.written(outcome.isCommitted)
         outcome.complete(batch, metrics: metrics, logger: logger)

@@ -1,0 +1,68 @@
+import Foundation
+import ParleyProtocol
+import ParleyTestSupport
+import Testing
+
+@testable import ParleyServer
+
+/// Opening a code on SQLite: the writer thread looks it up and inserts it in its next transaction
+/// (``SQLiteWriter/open(_:)``), and a room it inserted needs no read for its first `welcome`
+/// (``Room/historyIfUntouched()``) unless a commit for the code went by while it was opening.
+@Suite struct RoomOpeningTests {
+    static func store(_ directory: TemporaryDirectory) throws -> SQLiteMessageStore {
+        let path = directory.url.appendingPathComponent("rooms.sqlite").path
+        return try SQLiteMessageStore(location: .sqliteFile(path), metrics: ParleyMetrics(), logger: .quiet)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func onlyTheOpenThatInsertsAnOpenRoomCallsItFresh() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        // Many at once share the writer's transactions; each code gets a room of its own.
+        let opened = try await withThrowingTaskGroup(of: RoomRecord.self) { group in
+            for n in 0..<64 { group.addTask { try await store.openRoom(code: "code-\(n)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(opened.map(\.id)).count == 64)
+        #expect(Set(opened.map(\.code)).count == 64)
+        #expect(opened.allSatisfy { $0.fresh && $0.ephemeral })
+
+        let again = try await store.openRoom(code: "code-7")
+        #expect(!again.fresh)
+        #expect(again.id == opened.first { $0.code == "code-7" }?.id)
+        let made = try await store.createRoom(code: "made", name: "Made")
+        let reopened = try await store.openRoom(code: "made")
+        #expect(!reopened.fresh && !reopened.ephemeral && reopened.id == made.id)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aFreshRoomsFirstWelcomeReadsNothingUntilItIsAnchored() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        let registry = RoomRegistry(feed: RoomFeed(store: store, logger: .quiet), metrics: ParleyMetrics())
+        let room = try #require(try await registry.acquire(code: "new") { try await store.openRoom(code: "new") })
+        #expect(room.historyIfUntouched() == MessagePage(messages: [], hasMore: false, lastID: 0))
+        room.anchor(after: 0)
+        #expect(room.historyIfUntouched() == nil)
+
+        // Read or made elsewhere: storage answers.
+        let old = try #require(try await registry.acquire(code: "old") { RoomRecord(id: 99, code: "old", name: nil, createdAt: .now()) })
+        #expect(old.historyIfUntouched() == nil)
+    }
+
+    /// A message committed into the code between the insert and the room going live reached no room: the
+    /// first `welcome` must read it from storage.
+    @Test(.timeLimit(.minutes(1))) func aCommitThatWentByWhileOpeningIsReadFromStorage() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        let registry = RoomRegistry(feed: RoomFeed(store: store, logger: .quiet), metrics: ParleyMetrics())
+        let room = try #require(
+            try await registry.acquire(code: "raced") {
+                let record = try await store.openRoom(code: "raced")
+                let message = ChatMessage(id: 1, nick: "poster", text: "early", ts: .now())
+                registry.deliver(.stored(message), toRoom: "raced")
+                return record
+            }
+        )
+        #expect(room.record.fresh)
+        #expect(room.historyIfUntouched() == nil)
+    }
+}
