@@ -123,14 +123,22 @@ public final class SQLiteMessageStore: MessageStore, Service {
 
     /// On an event loop, the message joins that loop's next hand-over to the writer thread
     /// (``LoopCommitter``), even while the thread's backlog is full (the sender then waits for room, see
-    /// ``isBacklogged``): one way in keeps a connection's messages in the order it sent them. Elsewhere (HTTP
-    /// posts) it goes to the writer task's queue. Once the store has stopped, both refuse.
+    /// ``isBacklogged``): one way in keeps a connection's messages in the order it sent them. A session saved
+    /// for a joining member goes to the writer thread directly; anything else (HTTP posts) to the writer task's
+    /// queue. Once the store has stopped, both refuse.
     public func offer(_ message: PendingMessage) -> Bool {
-        guard !stopped.load(ordering: .relaxed), let committer = committers.current() else {
-            return queue.offer(message)
+        guard !stopped.load(ordering: .relaxed) else { return queue.offer(message) }
+        if let committer = committers.current() {
+            committer.add(message)
+            return true
         }
-        committer.add(message)
-        return true
+        // A joining member's session (offered from its task): straight to the writer thread, which takes its
+        // messages later, rather than the writer task, whose commits cost an async hop each.
+        if message.onlySession, writer.hasRoom {
+            writer.enqueue([message])
+            return true
+        }
+        return queue.offer(message)
     }
 
     public var isBacklogged: Bool { !writer.hasRoom }
