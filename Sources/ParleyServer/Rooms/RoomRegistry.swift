@@ -149,6 +149,8 @@ final class RoomRegistry: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = rooms.withLock { rooms in
                 guard case .busy(var waiters, let missed)? = rooms[code] else { return true }
+                // Out of the table first, so that the append does not copy the array.
+                rooms[code] = nil
                 waiters.append(continuation)
                 rooms[code] = .busy(waiters: waiters, missed: missed)
                 return false

@@ -24,9 +24,12 @@ final class SavedSessions: Sendable {
     /// The saved nick of `author`, taken, if the sessions have been read and hold it. Never waits.
     func take(_ author: AuthorKey) -> String? {
         phase.withLock { phase in
-            guard case .read(var nicks) = phase, let nick = nicks.removeValue(forKey: author.value) else { return nil }
-            phase = .read(nicks)
-            return nick
+            guard case .read(var nicks) = phase else { return nil }
+            // Out of the enum first, or the removal copies the whole table (a room of 10,000 coming back would
+            // copy it 10,000 times).
+            phase = .unread
+            defer { phase = .read(nicks) }
+            return nicks.removeValue(forKey: author.value)
         }
     }
 
@@ -54,6 +57,7 @@ final class SavedSessions: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = phase.withLock { phase in
                     guard case .reading(var waiters) = phase else { return true }
+                    phase = .unread
                     waiters.append(continuation)
                     phase = .reading(waiters: waiters)
                     return false
