@@ -234,7 +234,10 @@ final class ChatConnection: Sendable {
 
     /// Reads the history and queues `welcome`, or refuses when storage fails.
     private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) async {
-        logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
+        // The connection's logger is built on demand: not for every join when nothing would be logged.
+        if context.logger.logLevel <= .debug {
+            logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
+        }
         if context.store.supportsLivingMessages, joined.session != request.session {
             // A new session is saved at once, so it outlives a restart even if it never posts (§11). Best effort:
             // with the queue full, its first message or change saves it.

@@ -37,14 +37,17 @@ struct RoomState<Handle> {
 
     /// One nick per member: a subject's connections after the first are not listed again.
     var nicks: [String] {
-        members.compactMap { id, member in
+        // Every `welcome` takes a copy; most rooms have no verified member to merge.
+        guard !subjects.isEmpty else { return members.values.map(\.nick) }
+        return members.compactMap { id, member in
             guard let subject = member.subject else { return member.nick }
             return subjects[subject]?.first == id ? member.nick : nil
         }
     }
     /// The nicks of verified subjects, one each, in join order.
     var verifiedNicks: [String] {
-        members.compactMap { id, member in
+        guard !subjects.isEmpty else { return [] }
+        return members.compactMap { id, member in
             guard let subject = member.subject, subjects[subject]?.first == id else { return nil }
             return member.nick
         }
