@@ -6,6 +6,12 @@ public enum Nick {
 
     /// Normalises `raw` and returns it when valid, or throws `invalid_nick`.
     public static func normalize(_ raw: String) throws(ProtocolError) -> String {
+        // Printable ASCII with nothing to trim is normalized already (and holds no control character): no
+        // Unicode work for the usual nick, which every connect request carries.
+        let utf8 = raw.utf8
+        if (1...maxScalars).contains(utf8.count), utf8.first != 0x20, utf8.last != 0x20, utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+            return raw
+        }
         let nick = raw.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
         let scalars = nick.unicodeScalars
         guard !scalars.isEmpty, scalars.count <= maxScalars else {

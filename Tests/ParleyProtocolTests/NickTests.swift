@@ -11,6 +11,13 @@ import Testing
         #expect(throws: ProtocolError.self) { try Nick.normalize("a\u{200B}b") }
         #expect(throws: ProtocolError.self) { try Nick.normalize("a\u{7}b") }
         #expect(try Nick.normalize(String(repeating: "é", count: 32)).unicodeScalars.count == 32)
+        // Plain ASCII takes a shorter way; the same rules hold there.
+        #expect(try Nick.normalize("Bob Smith-2") == "Bob Smith-2")
+        #expect(try Nick.normalize(" bob") == "bob")
+        #expect(try Nick.normalize("bob\n") == "bob")
+        #expect(try Nick.normalize(String(repeating: "x", count: 32)) == String(repeating: "x", count: 32))
+        #expect(throws: ProtocolError.self) { try Nick.normalize("a\u{7F}b") }
+        #expect(throws: ProtocolError.self) { try Nick.normalize("") }
     }
 
     @Test func nickSuffixStaysWithin32Scalars() {

@@ -21,6 +21,8 @@ final class Admission: Sendable {
     let verifier: TokenVerifier?
     /// Keys, roles and bans (§12).
     let moderation: RoomModeration
+    /// Which `Host` and `Origin` may connect: from the configuration, worked out once.
+    private let hosts: HostPolicy
 
     /// What the connection may do, and what a ban of it would name (§12, §13).
     struct Grant: Sendable {
@@ -57,6 +59,7 @@ final class Admission: Sendable {
     ) {
         self.moderation = moderation
         self.configuration = configuration
+        self.hosts = HostPolicy(configuration: configuration)
         self.verifier = verifier
         self.store = store
         self.limiter = limiter
@@ -147,12 +150,11 @@ final class Admission: Sendable {
         } catch {
             throw APIError(.badRequest, error)
         }
-        let policy = HostPolicy(configuration: configuration)
-        guard policy.allows(host: host) else {
+        guard hosts.allows(host: host) else {
             metrics.edge.foreignHost.increment()
             throw APIError.foreignHost
         }
-        guard policy.allows(origin: origin, host: host) else {
+        guard hosts.allows(origin: origin, host: host) else {
             metrics.edge.foreignOrigin.increment()
             throw APIError.foreignOrigin
         }
