@@ -17,6 +17,14 @@ import Testing
         return try database.read { db in try String.fetchAll(db, sql: "SELECT code FROM rooms ORDER BY code") }
     }
 
+    /// Sessions stored in the test server's SQLite file (§11: saved when a member joins).
+    static func storedSessions(_ server: TestServer) throws -> Int {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let database = try DatabaseQueue(path: server.databasePath, configuration: configuration)
+        return try database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") ?? 0 }
+    }
+
     /// Waits until no room is live or being forgotten.
     static func roomsSettle(_ server: TestServer) async throws {
         try await eventually {
@@ -48,6 +56,8 @@ import Testing
             second.close()
             try await Self.roomsSettle(server)
             #expect(try Self.storedRooms(server) == [])
+            // The sessions its members were given go with a forgotten room.
+            #expect(try Self.storedSessions(server) == 0)
             #expect(try await server.http("GET", "/api/rooms/churn-0").status == 404)
             // The code opens again as new.
             let (again, welcome) = try await server.join("room=churn-0&nick=back")

@@ -96,8 +96,8 @@ import Testing
         let writer = SQLiteWriter(maxBatch: 10, capacity: 100) { batch, rooms in
             entered.signal()
             gate.wait()
-            log.withLock { $0.append((batch.map(\.text) + rooms.map { "room \($0.code)" }).joined(separator: " ")) }
-            for room in rooms { room.completion(.failure(StorageError.unavailable)) }
+            log.withLock { $0.append((batch.map(\.text) + rooms.opening.map { "room \($0.code)" }).joined(separator: " ")) }
+            for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
         }
         writer.enqueue([Self.message("1")])
         entered.wait()
@@ -117,5 +117,38 @@ import Testing
         #expect(await codes.next() == "c")
         await writer.shutdown()
         #expect(log.withLock { $0 } == ["1", "2 room a room b", "room c"])
+    }
+
+    /// A hand-over larger than one transaction: rooms to open go with its first, rooms to forget with its last
+    /// (after every session saved before the forget was asked for).
+    @Test(.timeLimit(.minutes(1))) func roomsToForgetGoAfterTheMessagesHandedOverBefore() async {
+        let entered = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let log = Mutex<[String]>([])
+        let writer = SQLiteWriter(maxBatch: 2, capacity: 100) { batch, rooms in
+            entered.signal()
+            gate.wait()
+            let rows = rooms.opening.map { "open \($0.code)" } + rooms.forgetting.map { "forget \($0.room.code)" }
+            log.withLock { $0.append((batch.map(\.text) + rows).joined(separator: " ")) }
+            for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
+            for room in rooms.forgetting { room.done() }
+        }
+        writer.enqueue([Self.message("1")])
+        entered.wait()
+        let forgotten = AsyncStream.makeStream(of: Void.self)
+        writer.enqueue([Self.message("2"), Self.message("3"), Self.message("4")])
+        writer.forget(RoomForgetting(room: RoomRecord(id: 1, code: "gone", name: nil, createdAt: .now())) { forgotten.continuation.yield() })
+        writer.open(RoomOpening(code: "new") { _ in })
+        writer.enqueue([Self.message("5")])
+        // Lets "1" go, then the first of the two transactions that follow.
+        for _ in 0..<2 {
+            gate.signal()
+            entered.wait()
+        }
+        gate.signal()
+        var done = forgotten.stream.makeAsyncIterator()
+        _ = await done.next()
+        await writer.shutdown()
+        #expect(log.withLock { $0 } == ["1", "2 3 open new", "4 5 forget gone"])
     }
 }

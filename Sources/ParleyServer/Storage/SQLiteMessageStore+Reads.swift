@@ -53,21 +53,32 @@ extension SQLiteMessageStore {
     static let nextRoomIDSQL =
         "(SELECT max(coalesce((SELECT max(id) FROM rooms), 0), (SELECT forgotten FROM parley_room_ids WHERE only = 1)) + 1)"
 
-    /// Deletes an open room in which no message was ever stored. The caller (``RoomRegistry``) has made sure
-    /// it has no members and that nobody is joining it; the `WHERE` keeps a message that got in first.
+    /// Deletes an open room in which no message was ever stored, with the sessions saved in it. The caller
+    /// (``RoomRegistry``) has made sure it has no members and that nobody is joining it; the `WHERE` keeps a
+    /// message that got in first. The writer thread does it after the messages and sessions handed over before
+    /// (``SQLiteWriter/forget(_:)``); once the store has stopped, in a transaction of its own.
     public func forgetRoom(_ room: RoomRecord) async {
         guard room.ephemeral else { return }
-        do {
-            try await database.write { db in
-                try db.cachedStatement(sql: "DELETE FROM rooms WHERE id = ? AND ephemeral = 1 AND last_id = 0").execute(arguments: [room.id])
-                guard db.changesCount > 0 else { return }
-                try db.cachedStatement(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1").execute(arguments: [room.id])
+        if !isStopped {
+            await withCheckedContinuation { continuation in
+                writer.forget(RoomForgetting(room: room) { continuation.resume() })
             }
+            return
+        }
+        do {
+            try await database.write { db in try Self.forgetRoom(db, room) }
             checkpointer?.committed()
         } catch {
             // It stays on disk, as any used room does; the next leave tries again.
             logger.debug("could not forget room", metadata: ["room": "\(room.code)", "error": "\(error)"])
         }
+    }
+
+    static func forgetRoom(_ db: Database, _ room: RoomRecord) throws {
+        try db.cachedStatement(sql: "DELETE FROM rooms WHERE id = ? AND ephemeral = 1 AND last_id = 0").execute(arguments: [room.id])
+        guard db.changesCount > 0 else { return }
+        try db.cachedStatement(sql: "DELETE FROM sessions WHERE room_id = ?").execute(arguments: [room.id])
+        try db.cachedStatement(sql: "UPDATE parley_room_ids SET forgotten = max(forgotten, ?) WHERE only = 1").execute(arguments: [room.id])
     }
 
     public func lastID(roomID: Int64) async throws -> Int64 {

@@ -160,7 +160,16 @@ public final class SQLiteMessageStore: MessageStore, Service {
         let (health, searchIndex, metrics, logger) = (self.health, self.searchIndex, self.metrics, self.logger)
         do {
             try await database.writeWithoutTransaction { db in
-                Self.commit(batch, opening: [], in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+                Self.commit(
+                    batch,
+                    opening: RoomRows(),
+                    in: db,
+                    since: start,
+                    health: health,
+                    searchIndex: searchIndex,
+                    metrics: metrics,
+                    logger: logger
+                )
             }
             if searchIndex.hasWork { writer.wake() }
         } catch {
@@ -173,7 +182,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// ``commit(_:)`` on the calling thread: the writer thread's (see ``SQLiteWriter``).
     private static func commitHere(
         _ batch: [PendingMessage],
-        opening rooms: [RoomOpening],
+        opening rooms: RoomRows,
         database: any DatabaseWriter,
         health: StorageHealth,
         searchIndex: SQLiteSearchIndex,
@@ -186,14 +195,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
     }
 
-    /// Stores one batch in one transaction, with the rooms to open (before the messages: none can be for them
-    /// yet), then runs its completions before the writer connection is let go.
+    /// Stores one batch in one transaction, with the room rows to change (``RoomRows``), then runs its
+    /// completions before the writer connection is let go.
     /// Whichever committed (the writer thread or the writer task), the next commit waits, so
     /// every room gets its ids in increasing order; otherwise its ``RoomSequencer`` would take a later id for
     /// a gap and read storage to fill it.
     private static func commit(
         _ batch: [PendingMessage],
-        opening rooms: [RoomOpening],
+        opening rooms: RoomRows,
         in db: Database,
         since start: ContinuousClock.Instant,
         health: StorageHealth,
@@ -206,17 +215,20 @@ public final class SQLiteMessageStore: MessageStore, Service {
             // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
             // most of the allocations a small commit made.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-            let opened = try rooms.map { try openRoom(db, code: $0.code) }
+            let opened = try rooms.opening.map { try openRoom(db, code: $0.code) }
             let results = try insert(batch, in: db)
+            for forgetting in rooms.forgetting { try forgetRoom(db, forgetting.room) }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             searchIndex.committed(batch, results)
             outcome = .committed(results, since: start)
-            for (room, record) in zip(rooms, opened) { room.completion(.success(record)) }
+            for (room, record) in zip(rooms.opening, opened) { room.completion(.success(record)) }
         } catch {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             outcome = .failed(error)
-            for room in rooms { room.completion(.failure(error)) }
+            for room in rooms.opening { room.completion(.failure(error)) }
+            // It stays on disk, as any used room does; the next time it empties it is tried again.
         }
+        for forgetting in rooms.forgetting { forgetting.done() }
         health.written(outcome.isCommitted)
         outcome.complete(batch, metrics: metrics, logger: logger)
     }

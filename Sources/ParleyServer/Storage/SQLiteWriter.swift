@@ -13,13 +13,14 @@ import Synchronization
 /// went in then reads nothing more until ``waitForRoom()`` returns, so a slow disk slows only those who
 /// write. Its messages still all go this one way, so they are stored in the order it sent them.
 ///
-/// New rooms ride along (``open(_:)``): a connection to an unused code would otherwise make a transaction and
-/// a sync of its own, which was the largest cost of 10,000 connections into 10,000 rooms
-/// (docs/PERFORMANCE.md, "Fourth round"). They do not count against the backlog.
+/// Room rows ride along (``open(_:)``, ``forget(_:)``): a connection to an unused code would otherwise make a
+/// transaction and a sync of its own when it comes and another when it goes; the first was the largest cost
+/// of 10,000 connections into 10,000 rooms (docs/PERFORMANCE.md, "Fourth round"). They do not count
+/// against the backlog.
 final class SQLiteWriter: Sendable {
     private struct State {
         var batches: [[PendingMessage]] = []
-        var rooms: [RoomOpening] = []
+        var rooms = RoomRows()
         /// The thread is committing, or has been asked to.
         var running = false
         /// Connections waiting for the backlog to have room.
@@ -34,8 +35,8 @@ final class SQLiteWriter: Sendable {
     private let thread = NIOThreadPool(numberOfThreads: 1)
     private let maxBatch: Int
     let capacity: Int
-    /// Stores one batch, and the rooms to open, in one transaction and runs their completions.
-    private let commit: @Sendable (_ messages: [PendingMessage], _ rooms: [RoomOpening]) -> Void
+    /// Stores one batch, and the room rows to change, in one transaction and runs their completions.
+    private let commit: @Sendable (_ messages: [PendingMessage], _ rooms: RoomRows) -> Void
     /// One bounded step of background work (the search index's upkeep), `idle` when no commit waits; returns
     /// whether work is left. After a commit it decides itself whether a step is due.
     private let background: @Sendable (_ idle: Bool) -> Bool
@@ -43,7 +44,7 @@ final class SQLiteWriter: Sendable {
     init(
         maxBatch: Int,
         capacity: Int,
-        commit: @escaping @Sendable (_ messages: [PendingMessage], _ rooms: [RoomOpening]) -> Void,
+        commit: @escaping @Sendable (_ messages: [PendingMessage], _ rooms: RoomRows) -> Void,
         background: @escaping @Sendable (_ idle: Bool) -> Bool = { _ in false }
     ) {
         self.maxBatch = maxBatch
@@ -79,7 +80,12 @@ final class SQLiteWriter: Sendable {
 
     /// Queues a room to open in the next transaction.
     func open(_ room: RoomOpening) {
-        handOver { $0.rooms.append(room) }
+        handOver { $0.rooms.opening.append(room) }
+    }
+
+    /// Queues a room to forget in the next transaction, after its messages (and sessions) handed over so far.
+    func forget(_ room: RoomForgetting) {
+        handOver { $0.rooms.forgetting.append(room) }
     }
 
     /// Wakes the thread for background work when it is idle.
@@ -104,7 +110,7 @@ final class SQLiteWriter: Sendable {
     private func drain() {
         var idleWork = true
         while true {
-            let (batches, rooms): ([[PendingMessage]], [RoomOpening]) = state.withLock { state in
+            let (batches, rooms): ([[PendingMessage]], RoomRows) = state.withLock { state in
                 if state.woken {
                     state.woken = false
                     idleWork = true
@@ -112,7 +118,7 @@ final class SQLiteWriter: Sendable {
                 if state.batches.isEmpty, state.rooms.isEmpty, !idleWork { state.running = false }
                 defer {
                     state.batches.removeAll(keepingCapacity: true)
-                    state.rooms.removeAll(keepingCapacity: true)
+                    state.rooms = RoomRows()
                 }
                 return (state.batches, state.rooms)
             }
@@ -123,14 +129,15 @@ final class SQLiteWriter: Sendable {
             }
             idleWork = true
             var chunk: [PendingMessage] = batches.count == 1 ? batches[0] : batches.flatMap { $0 }
-            var opening = rooms
+            // Rooms to open go with the first transaction, rooms to forget with the last.
+            var opening = rooms.opening
             repeat {
                 let count = min(maxBatch, chunk.count)
                 if count == chunk.count {
-                    commit(chunk, opening)
+                    commit(chunk, RoomRows(opening: opening, forgetting: rooms.forgetting))
                     chunk = []
                 } else {
-                    commit(Array(chunk[..<count]), opening)
+                    commit(Array(chunk[..<count]), RoomRows(opening: opening))
                     chunk.removeFirst(count)
                 }
                 opening = []
@@ -156,8 +163,23 @@ final class SQLiteWriter: Sendable {
     }
 }
 
-/// A room to open in the writer's next transaction (``SQLiteWriter/open(_:)``), answered after the commit.
+/// Room rows for the writer's next transaction: those to open before its messages (none can be for them
+/// yet), those to forget after them (a session saved in a room just before it emptied goes too).
+struct RoomRows: Sendable {
+    var opening: [RoomOpening] = []
+    var forgetting: [RoomForgetting] = []
+
+    var isEmpty: Bool { opening.isEmpty && forgetting.isEmpty }
+}
+
+/// A code to look up, inserting an open room if it has none; answered after the commit.
 struct RoomOpening: Sendable {
     var code: String
     var completion: @Sendable (Result<RoomRecord, any Error>) -> Void
+}
+
+/// An ephemeral room to delete if it still has no message; `done` after the commit (or its failure).
+struct RoomForgetting: Sendable {
+    var room: RoomRecord
+    var done: @Sendable () -> Void
 }
