@@ -46,4 +46,13 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(BenchmarkHooks.encode(.welcome(welcome)))
         }
     }
+
+    // Every connect request names a nick: the usual one is plain ASCII, the other needs Unicode normalization.
+    for (label, nick) in [("ASCII", "member-1234"), ("non-ASCII", "Zoë Ångström")] {
+        Benchmark("Nick.normalize \(label) (\(nick))") { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(try? Nick.normalize(nick))
+            }
+        }
+    }
 }

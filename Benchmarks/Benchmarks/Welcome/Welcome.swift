@@ -28,4 +28,6 @@ let benchmarks: @Sendable () -> Void = {
             try await BenchmarkWelcome(location: .sqliteMemory, messages: 200, text: text)
         }
     }
+
+    connectingBenchmarks()
 }

@@ -1,0 +1,62 @@
+import Benchmark
+import Foundation
+@_spi(Benchmarks) import ParleyServer
+
+/// What a storm of connects costs before any `welcome`: after a restart, every member of a room taking its
+/// saved session, and many rooms opened in storage at once (new codes, or codes a previous run stored).
+func connectingBenchmarks() {
+    // One sample is a whole storm, far longer than a single call: few warm-up rounds.
+    let storm = Benchmark.Configuration(
+        metrics: Benchmark.defaultConfiguration.metrics,
+        warmupIterations: 1,
+        maxDuration: .seconds(3),
+        maxIterations: 1_000
+    )
+
+    Benchmark("SavedSessions.take, 10,000 members back", configuration: storm) { benchmark in
+        for _ in benchmark.scaledIterations {
+            // A room's table read afresh for each sample, outside the measurement.
+            let sessions = await BenchmarkSavedSessions(count: 10_000)
+            benchmark.startMeasurement()
+            blackHole(sessions.takeAll())
+            benchmark.stopMeasurement()
+            withExtendedLifetime(sessions) {}
+        }
+    }
+
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-benchmark-\(UUID().uuidString)")
+    let rooms = 1_000
+    let concurrency = 64
+
+    Benchmark("SQLiteMessageStore.openRoom, 1,000 new codes, 64 at a time", configuration: storm) {
+        (benchmark: Benchmark, store: BenchmarkRoomOpening) in
+        for _ in benchmark.scaledIterations {
+            let round = UUID().uuidString
+            let codes = (0..<rooms).map { "new-\(round)-\($0)" }
+            benchmark.startMeasurement()
+            blackHole(try await store.open(codes, concurrency: concurrency))
+            benchmark.stopMeasurement()
+        }
+    } setup: {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try BenchmarkRoomOpening(location: .sqliteFile(directory.appendingPathComponent("new.sqlite").path))
+    } teardown: {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // The storm after a restart: every code is in storage already.
+    let stored = (0..<rooms).map { "room-\($0)" }
+    Benchmark("SQLiteMessageStore.openRoom, 1,000 stored codes, 64 at a time", configuration: storm) {
+        (benchmark: Benchmark, store: BenchmarkRoomOpening) in
+        for _ in benchmark.scaledIterations {
+            blackHole(try await store.open(stored, concurrency: concurrency))
+        }
+    } setup: {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try BenchmarkRoomOpening(location: .sqliteFile(directory.appendingPathComponent("stored.sqlite").path))
+        try await store.open(stored, concurrency: concurrency)
+        return store
+    } teardown: {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
