@@ -29,7 +29,8 @@ extension Room {
 
     /// Records a joined member's role and what a ban would name.
     func admit(_ id: ConnectionID, traits: MemberTraits) {
-        state.withLock { state in state.members.admit(id, traits: traits) }
+        // A member that left meanwhile has nothing to record.
+        state.withLock { state in _ = state.members.admit(id, traits: traits) }
     }
 
     /// Takes new settings and tells every member with `room`.
