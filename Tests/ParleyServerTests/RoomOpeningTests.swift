@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import ParleyProtocol
 import ParleyTestSupport
 import Testing
@@ -64,5 +65,31 @@ import Testing
         )
         #expect(room.record.fresh)
         #expect(room.historyIfUntouched() == nil)
+    }
+
+    /// The writer's transaction cannot start (another process holds the write lock past the busy timeout): a
+    /// stored room still opens, read from the pool, and only a new code fails.
+    @Test(.timeLimit(.minutes(1))) func aStoredRoomOpensWhileTheWriterCannotWrite() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        let made = try await store.createRoom(code: "kept", name: nil)
+        // Another process's connection that keeps its write transaction open between accesses.
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: directory.url.appendingPathComponent("rooms.sqlite").path, configuration: configuration)
+        try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        async let stored = store.openRoom(code: "kept")
+        async let refused: Bool = {
+            do {
+                _ = try await store.openRoom(code: "unknown")
+                return false
+            } catch {
+                return true
+            }
+        }()
+        #expect(try await stored.id == made.id)
+        #expect(await refused)
+        try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+        #expect(try await store.openRoom(code: "unknown").fresh)
     }
 }

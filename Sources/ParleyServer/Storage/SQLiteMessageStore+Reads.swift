@@ -12,13 +12,21 @@ extension SQLiteMessageStore {
     /// (``SQLiteWriter/open(_:)``): no read from the pool first, which cost as much again for a new code, and
     /// a code that is stored already changes nothing, so its commit writes and syncs nothing. Once the store
     /// has stopped, in a transaction of its own.
+    ///
+    /// When that transaction fails (a full disk, the write lock held elsewhere past the busy timeout), a stored
+    /// room is still read from the pool: joining a room that exists never depended on writing.
     public func openRoom(code: String) async throws -> RoomRecord {
-        guard !isStopped else {
-            defer { checkpointer?.committed() }
-            return try await database.write { db in try Self.openRoom(db, code: code) }
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            writer.open(RoomOpening(code: code) { continuation.resume(with: $0) })
+        do {
+            guard !isStopped else {
+                defer { checkpointer?.committed() }
+                return try await database.write { db in try Self.openRoom(db, code: code) }
+            }
+            return try await withCheckedThrowingContinuation { continuation in
+                writer.open(RoomOpening(code: code) { continuation.resume(with: $0) })
+            }
+        } catch {
+            guard let stored = try await room(code: code) else { throw error }
+            return stored
         }
     }
 

@@ -215,13 +215,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
             // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
             // most of the allocations a small commit made.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-            let opened = try rooms.opening.map { try openRoom(db, code: $0.code) }
+            let opened = try rooms.opening.map { room in try alone(in: db) { try openRoom(db, code: room.code) } }
             let results = try insert(batch, in: db)
-            for forgetting in rooms.forgetting { try forgetRoom(db, forgetting.room) }
+            // A room that cannot be forgotten now stays, as any used room does.
+            for forgetting in rooms.forgetting { _ = try alone(in: db) { try forgetRoom(db, forgetting.room) } }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             searchIndex.committed(batch, results)
             outcome = .committed(results, since: start)
-            for (room, record) in zip(rooms.opening, opened) { room.completion(.success(record)) }
+            for (room, result) in zip(rooms.opening, opened) { room.completion(result) }
         } catch {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             outcome = .failed(error)
@@ -231,6 +232,23 @@ public final class SQLiteMessageStore: MessageStore, Service {
         for forgetting in rooms.forgetting { forgetting.done() }
         health.written(outcome.isCommitted)
         outcome.complete(batch, metrics: metrics, logger: logger)
+    }
+
+    /// A room's statements inside the batch's transaction, under a savepoint: their failure is theirs alone,
+    /// undone to the savepoint, unless SQLite rolled the whole transaction back (a full disk), which fails the
+    /// batch.
+    private static func alone<T>(in db: Database, _ body: () throws -> T) throws -> Result<T, any Error> {
+        try db.cachedStatement(sql: "SAVEPOINT room").execute()
+        do {
+            let value = try body()
+            try db.cachedStatement(sql: "RELEASE room").execute()
+            return .success(value)
+        } catch {
+            guard db.isInsideTransaction else { throw error }
+            try db.cachedStatement(sql: "ROLLBACK TO room").execute()
+            try db.cachedStatement(sql: "RELEASE room").execute()
+            return .failure(error)
+        }
     }
 
     /// Reads, and writes a probe row (at most once a second, and not while commits succeed): a full disk or a
