@@ -87,54 +87,69 @@ import Testing
         await writer.shutdown()
     }
 
+    /// A writer whose every commit waits for the test (``release()``) and logs one line: the batch's texts, then
+    /// `open CODE` and `forget CODE` for its room rows, which it answers (opens with a failure: nothing is stored).
+    final class GatedWriter: Sendable {
+        final class Lines: Sendable {
+            let value = Mutex<[String]>([])
+        }
+
+        let entered: DispatchSemaphore
+        let gate: DispatchSemaphore
+        let log = Lines()
+        let writer: SQLiteWriter
+
+        init(maxBatch: Int) {
+            let (entered, gate, log) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), log)
+            (self.entered, self.gate) = (entered, gate)
+            writer = SQLiteWriter(maxBatch: maxBatch, capacity: 100) { batch, rooms in
+                entered.signal()
+                gate.wait()
+                let rows = rooms.opening.map { "open \($0.code)" } + rooms.forgetting.map { "forget \($0.room.code)" }
+                log.value.withLock { $0.append((batch.map(\.text) + rows).joined(separator: " ")) }
+                for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
+                for room in rooms.forgetting { room.done() }
+            }
+        }
+
+        /// Lets the commit under way finish.
+        func release() { gate.signal() }
+        /// Waits for the next commit to start.
+        func waitForCommit() { entered.wait() }
+    }
+
     /// A room opened while a commit runs goes into the next transaction with the messages handed over meanwhile
     /// (one commit, one sync); a room alone gets a transaction too.
     @Test(.timeLimit(.minutes(1))) func roomsToOpenShareTheNextCommit() async {
-        let entered = DispatchSemaphore(value: 0)
-        let gate = DispatchSemaphore(value: 0)
-        let log = Mutex<[String]>([])
-        let writer = SQLiteWriter(maxBatch: 10, capacity: 100) { batch, rooms in
-            entered.signal()
-            gate.wait()
-            log.withLock { $0.append((batch.map(\.text) + rooms.opening.map { "room \($0.code)" }).joined(separator: " ")) }
-            for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
-        }
+        let gated = GatedWriter(maxBatch: 10)
+        let writer = gated.writer
         writer.enqueue([Self.message("1")])
-        entered.wait()
+        gated.waitForCommit()
         let answered = AsyncStream.makeStream(of: String.self)
         for code in ["a", "b"] {
             writer.open(RoomOpening(code: code) { _ in answered.continuation.yield(code) })
         }
         writer.enqueue([Self.message("2")])
-        gate.signal()
-        entered.wait()
-        gate.signal()
+        gated.release()
+        gated.waitForCommit()
+        gated.release()
         var codes = answered.stream.makeAsyncIterator()
         #expect(await [codes.next(), codes.next()] == ["a", "b"])
         writer.open(RoomOpening(code: "c") { _ in answered.continuation.yield("c") })
-        entered.wait()
-        gate.signal()
+        gated.waitForCommit()
+        gated.release()
         #expect(await codes.next() == "c")
         await writer.shutdown()
-        #expect(log.withLock { $0 } == ["1", "2 room a room b", "room c"])
+        #expect(gated.log.value.withLock { $0 } == ["1", "2 open a open b", "open c"])
     }
 
     /// A hand-over larger than one transaction: rooms to open go with its first, rooms to forget with its last
     /// (after every session saved before the forget was asked for).
     @Test(.timeLimit(.minutes(1))) func roomsToForgetGoAfterTheMessagesHandedOverBefore() async {
-        let entered = DispatchSemaphore(value: 0)
-        let gate = DispatchSemaphore(value: 0)
-        let log = Mutex<[String]>([])
-        let writer = SQLiteWriter(maxBatch: 2, capacity: 100) { batch, rooms in
-            entered.signal()
-            gate.wait()
-            let rows = rooms.opening.map { "open \($0.code)" } + rooms.forgetting.map { "forget \($0.room.code)" }
-            log.withLock { $0.append((batch.map(\.text) + rows).joined(separator: " ")) }
-            for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
-            for room in rooms.forgetting { room.done() }
-        }
+        let gated = GatedWriter(maxBatch: 2)
+        let writer = gated.writer
         writer.enqueue([Self.message("1")])
-        entered.wait()
+        gated.waitForCommit()
         let forgotten = AsyncStream.makeStream(of: Void.self)
         writer.enqueue([Self.message("2"), Self.message("3"), Self.message("4")])
         writer.forget(RoomForgetting(room: RoomRecord(id: 1, code: "gone", name: nil, createdAt: .now())) { forgotten.continuation.yield() })
@@ -142,13 +157,13 @@ import Testing
         writer.enqueue([Self.message("5")])
         // Lets "1" go, then the first of the two transactions that follow.
         for _ in 0..<2 {
-            gate.signal()
-            entered.wait()
+            gated.release()
+            gated.waitForCommit()
         }
-        gate.signal()
+        gated.release()
         var done = forgotten.stream.makeAsyncIterator()
         _ = await done.next()
         await writer.shutdown()
-        #expect(log.withLock { $0 } == ["1", "2 3 open new", "4 5 forget gone"])
+        #expect(gated.log.value.withLock { $0 } == ["1", "2 3 open new", "4 5 forget gone"])
     }
 }
