@@ -82,7 +82,7 @@ import Testing
     ])
     func badValuesAreRefusedAtStartUp(arguments: [String], environment: [String: String], message: String) async throws {
         try await withTimeout(.seconds(30)) {
-            let child = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0"] + arguments, environment: environment)
+            let child = try await ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0"] + arguments, environment: environment)
             _ = try await child.stderrLine(containing: message)
             #expect(await child.exitStatus() == 64)
         }
@@ -128,9 +128,9 @@ import Testing
             )
             defer { server.child.signal(SIGKILL) }
             // `-w '\n'` ends the body with a newline, so the line does not depend on seeing the pipe's end.
-            let curl = try ChildProcess("/usr/bin/curl", ["-sk", "-w", "\n", "https://127.0.0.1:\(server.port)/healthz"])
+            let curl = try await ChildProcess("/usr/bin/curl", ["-sk", "-w", "\n", "https://127.0.0.1:\(server.port)/healthz"])
             _ = try await curl.stdoutLine(containing: #""status":"ok""#)
-            let client = try ChildProcess(websocat, ["-k", "-t", "wss://127.0.0.1:\(server.port)/ws?room=secure&nick=tls"])
+            let client = try await ChildProcess(websocat, ["-k", "-t", "wss://127.0.0.1:\(server.port)/ws?room=secure&nick=tls"])
             let welcome = try await client.stdoutLine(containing: #""type":"welcome""#)
             #expect(welcome.contains(#""nick":"tls""#))
             client.write("over tls")

@@ -249,7 +249,7 @@ extension ClusterTests {
                 try await ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]).exitStatus()
             }
             let holding = "SELECT 1 FROM rooms WHERE code = '\(room)' FOR UPDATE; SELECT pg_sleep(100)"
-            let holder = try ChildProcess("\(bin)/psql", ["-X", "-q", "-d", url, "-c", holding])
+            let holder = try await ChildProcess("\(bin)/psql", ["-X", "-q", "-d", url, "-c", holding])
             defer { holder.signal(SIGKILL) }
             let held = "FROM pg_stat_activity WHERE query = '\(holding.replacingOccurrences(of: "'", with: "''"))' AND wait_event = 'PgSleep'"
             try await eventually(attempts: 200) {
@@ -466,26 +466,26 @@ extension ClusterTests {
             let target = try #require(components.string)
             let proxy = try await FaultProxy(upstreamHost: try #require(components.host), upstreamPort: try #require(components.port))
             defer { proxy.close() }
-            func psql(_ sql: String...) throws -> ChildProcess {
-                try ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target] + sql.flatMap { ["-c", $0] })
+            func psql(_ sql: String...) async throws -> ChildProcess {
+                try await ChildProcess("\(bin)/psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target] + sql.flatMap { ["-c", $0] })
             }
 
             proxy.blackhole()
             var start = ContinuousClock.now
-            let early = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
+            let early = try await ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
             defer { early.signal(SIGKILL) }
             #expect(await early.exitStatus() != 0)
             #expect(ContinuousClock.now - start < .seconds(15))
 
             // Another node's migrations hold the lock; this node's connection goes silent while it waits for it.
             proxy.resume()
-            let holder = try psql("SELECT pg_advisory_lock(7206)", "SELECT pg_sleep(100)")
+            let holder = try await psql("SELECT pg_advisory_lock(7206)", "SELECT pg_sleep(100)")
             defer { holder.signal(SIGKILL) }
             start = ContinuousClock.now
-            let late = try ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
+            let late = try await ChildProcess(ChildProcess.parleyPath, ["serve", "--port", "0", "--database", proxy.url(for: target)])
             defer { late.signal(SIGKILL) }
             try await eventually(attempts: 200) {
-                let waiting = try psql(
+                let waiting = try await psql(
                     "DO $$ BEGIN PERFORM 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted; IF NOT FOUND THEN RAISE 'none'; END IF; END $$"
                 )
                 guard await waiting.exitStatus() == 0 else { throw FaultNotYet(description: "no migration waits for the lock yet") }

@@ -320,30 +320,11 @@ struct ClusterTests {
         try await postgresTool(bin, program, arguments)
     }
 
-    /// Runs one of PostgreSQL's programs (as the postgres user when the tests run as root), with its output
-    /// in /dev/null because a server that pg_ctl starts would hold any pipe open. Spawned and reaped by hand:
-    /// Foundation's `Process` missed this child's exit once the daemon it forks had detached.
+    /// Runs one of PostgreSQL's programs, as the postgres user when the tests run as root.
     func postgresTool(_ bin: String, _ program: String, _ arguments: [String]) async throws {
         var command = ["\(bin)/\(program)"] + arguments
         if getuid() == 0 { command = ["/usr/sbin/runuser", "-u", "postgres", "--"] + command }
-        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid: pid_t = 0
-        let argv = command.map { strdup($0) } + [nil]
-        defer { for arg in argv { free(arg) } }
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
-        try #require(spawned == 0, "could not start \(program)")
-        let child = pid
-        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            DispatchQueue.global().async {
-                var status: Int32 = 0
-                waitpid(child, &status, 0)
-                continuation.resume(returning: status)
-            }
-        }
+        let status = try await ChildProcess.run(command[0], Array(command.dropFirst()))
         #expect(status == 0, "\(program) \(arguments.joined(separator: " "))")
     }
 }

@@ -234,7 +234,7 @@ import Testing
         let openssl = SelfSignedCertificate.openssl
         /// Exit status of a handshake with only `version` offered (`SECLEVEL=0` lets OpenSSL 3 offer the old ones).
         @Sendable func handshake(_ version: String, port: Int) async throws -> Int32 {
-            let client = try ChildProcess(
+            let client = try await ChildProcess(
                 "/bin/sh",
                 ["-c", "\(openssl) s_client -connect 127.0.0.1:\(port) \(version) -cipher DEFAULT@SECLEVEL=0 </dev/null"]
             )

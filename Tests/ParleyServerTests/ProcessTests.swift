@@ -122,9 +122,9 @@ import Testing
         try await withTimeout(.seconds(60)) {
             let server = try await ChildServer.start(database: database)
             let url = "ws://127.0.0.1:\(server.port)/ws?roomCode=room1"
-            let second = try ChildProcess(websocat, ["-t", url])
+            let second = try await ChildProcess(websocat, ["-t", url])
             _ = try await second.stdoutLine(containing: #""type":"welcome""#)
-            let first = try ChildProcess(websocat, ["-t", url])
+            let first = try await ChildProcess(websocat, ["-t", url])
             _ = try await first.stdoutLine(containing: #""type":"welcome""#)
             first.write(#"{"Author": "client 1", "Content": "content1"}"#)
             let line = try await second.stdoutLine(containing: #""type":"message""#)

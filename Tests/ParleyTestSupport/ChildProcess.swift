@@ -1,37 +1,101 @@
 import Foundation
+import Subprocess
 import Synchronization
+import SystemPackage
 
 /// A program run as a child process, with its output readable line by line.
+///
+/// Started with swift-subprocess rather than Foundation's `Process`, whose `run()` was seen to crash the test
+/// run (a bad read inside it) about once in every few full runs.
 public final class ChildProcess: Sendable {
-    public let process: Process
-    public let stdin: FileHandle
-    private let stdoutLines: LineBuffer
-    private let stderrLines: LineBuffer
-    private let exits: AsyncStream<Int32>
+    private enum Command: Sendable {
+        case write(String)
+        case signal(Int32)
+    }
 
-    /// Starts `executable`; `environment` is added to this process's own.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        stdoutLines = LineBuffer(output.fileHandleForReading)
-        stderrLines = LineBuffer(errors.fileHandleForReading)
-        stdin = input.fileHandleForWriting
-        let (exits, exited) = AsyncStream.makeStream(of: Int32.self, bufferingPolicy: .bufferingNewest(1))
-        process.terminationHandler = { process in
-            exited.yield(process.terminationStatus)
-            exited.finish()
+    public let processIdentifier: pid_t
+    private let commands: AsyncStream<Command>.Continuation
+    private let stdoutLines = LineBuffer()
+    private let stderrLines = LineBuffer()
+    private let status = ExitStatus()
+
+    /// Starts `executable`, and returns once it runs; `environment` is added to this process's own.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
+        let (commands, commander) = AsyncStream.makeStream(of: Command.self)
+        let (launches, launched) = AsyncThrowingStream.makeStream(of: pid_t.self)
+        let (stdoutLines, stderrLines, status) = (self.stdoutLines, self.stderrLines, self.status)
+        var updates: [Environment.Key: String?] = [:]
+        for (key, value) in environment { updates[Environment.Key(rawValue: key)!] = value }
+        let configuration = Configuration(
+            executable: .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            environment: .inherit.updating(updates)
+        )
+        Task {
+            do {
+                let result = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
+                    launched.yield(execution.processIdentifier.value)
+                    launched.finish()
+                    try await withThrowingTaskGroup(of: Bool.self) { group in
+                        group.addTask {
+                            try await stdoutLines.read(execution.standardOutput)
+                            return true
+                        }
+                        group.addTask {
+                            try await stderrLines.read(execution.standardError)
+                            return true
+                        }
+                        group.addTask {
+                            for await command in commands {
+                                switch command {
+                                case .write(let text): _ = try? await execution.standardInputWriter.write(text)
+                                case .signal(let number): try? execution.send(signal: Signal(rawValue: number))
+                                }
+                            }
+                            try? await execution.standardInputWriter.finish()
+                            return false
+                        }
+                        // The child is done with its output when both pipes end (at its exit, as a rule); nothing
+                        // sent after that could reach it, and `run` waits for this closure before it reaps.
+                        var reading = 2
+                        while reading > 0, let reader = try await group.next() {
+                            if reader { reading -= 1 }
+                        }
+                        commander.finish()
+                        try await group.waitForAll()
+                    }
+                }
+                switch result.terminationStatus {
+                case .exited(let code): status.set(code)
+                case .signaled(let signal): status.set(signal)
+                }
+            } catch {
+                launched.finish(throwing: error)
+                stdoutLines.end()
+                stderrLines.end()
+                status.set(-1)
+            }
         }
-        self.exits = exits
-        self.process = process
-        try process.run()
+        var pid: pid_t?
+        for try await launchedPID in launches { pid = launchedPID }
+        guard let pid else { throw CocoaError(.executableNotLoadable) }
+        self.processIdentifier = pid
+        self.commands = commander
+    }
+
+    /// Runs `executable` to its end with its output discarded, and returns its exit status (or the signal that
+    /// ended it). Only the program itself is waited for, not a daemon it leaves running.
+    public static func run(_ executable: String, _ arguments: [String]) async throws -> Int32 {
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            output: .discarded,
+            error: .discarded
+        )
+        switch result.terminationStatus {
+        case .exited(let code): return code
+        case .signaled(let signal): return signal
+        }
     }
 
     /// The `parley` executable built next to the test bundle (or `PARLEY_BIN`).
@@ -61,57 +125,70 @@ public final class ChildProcess: Sendable {
     }
 
     public func write(_ line: String) {
-        stdin.write(Data((line + "\n").utf8))
+        commands.yield(.write(line + "\n"))
     }
 
+    /// Sends `number` to the child while it runs; after it ended, there is nobody left to signal.
     public func signal(_ number: Int32) {
-        // A process that never launched has pid 0, and kill(0, …) would signal the test run's whole group.
-        let pid = process.processIdentifier
-        guard pid > 0 else { return }
-        kill(pid, number)
+        commands.yield(.signal(number))
     }
 
     /// Waits for the process to exit and returns its status (the exit code, or the signal that ended it); -1 if
     /// the wait was cancelled first.
     public func exitStatus() async -> Int32 {
-        let (exits, process) = (self.exits, self.process)
-        let pid = process.processIdentifier
-        return await withTaskGroup(of: Int32?.self) { group in
-            group.addTask {
-                for await status in exits { return status }
-                // Asked before (the stream has ended), or cancelled.
-                return process.isRunning ? nil : process.terminationStatus
-            }
-            // Foundation's termination handler has been seen to miss a child's exit while many processes start
-            // and end at once (and asking `terminationStatus` of a process it thinks is running traps), so the
-            // exit is also looked for here, without reaping it (WNOWAIT): Foundation still does that.
-            group.addTask {
-                while !Task.isCancelled {
-                    var info = siginfo_t()
-                    if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid {
-                        return info._sifields._sigchld.si_status
-                    }
-                    try? await Task.sleep(for: .milliseconds(50))
-                }
-                return nil
-            }
-            defer { group.cancelAll() }
-            while let next = await group.next() {
-                if let status = next { return status }
-            }
-            return -1
-        }
+        await status.value()
     }
 
     deinit {
-        if process.isRunning, process.processIdentifier > 0 { kill(process.processIdentifier, SIGKILL) }
+        commands.yield(.signal(SIGKILL))
+        commands.finish()
+    }
+}
+
+/// A child's exit status, awaited by any number of callers.
+private final class ExitStatus: Sendable {
+    private struct State {
+        var status: Int32?
+        var waiters: [UInt64: CheckedContinuation<Int32, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    func set(_ status: Int32) {
+        let waiters = state.withLock { state in
+            state.status = status
+            defer { state.waiters.removeAll() }
+            return state.waiters.values
+        }
+        for waiter in waiters { waiter.resume(returning: status) }
+    }
+
+    func value() async -> Int32 {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready: Int32? = state.withLock { state in
+                    if let status = state.status { return status }
+                    if Task.isCancelled { return -1 }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(returning: -1)
+        }
     }
 }
 
 /// Lines read from a pipe as they arrive.
 private final class LineBuffer: Sendable {
     private struct State {
-        var pending = Data()
         var lines: [String] = []
         var consumed = 0
         var ended = false
@@ -120,31 +197,26 @@ private final class LineBuffer: Sendable {
 
     private let state = Mutex(State())
 
-    init(_ handle: FileHandle) {
-        handle.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
-                if data.isEmpty {
-                    // A last line without a newline still counts.
-                    if !state.pending.isEmpty {
-                        state.lines.append(String(decoding: state.pending, as: UTF8.self))
-                        state.pending.removeAll()
-                    }
-                    state.ended = true
-                    handle.readabilityHandler = nil
-                } else {
-                    state.pending.append(data)
-                    while let newline = state.pending.firstIndex(of: 10) {
-                        state.lines.append(String(decoding: state.pending[state.pending.startIndex..<newline], as: UTF8.self))
-                        state.pending.removeSubrange(state.pending.startIndex...newline)
-                    }
-                }
+    /// Reads `output` to its end, a line at a time (a last line without a newline still counts).
+    func read(_ output: SubprocessOutputSequence) async throws {
+        defer { end() }
+        for try await line in output.strings(bufferingPolicy: .maxLineLength(1 << 20)) {
+            let waiters = state.withLock { state in
+                state.lines.append(line)
                 defer { state.waiters.removeAll() }
                 return state.waiters
             }
             for waiter in waiters { waiter.resume() }
         }
+    }
+
+    func end() {
+        let waiters = state.withLock { state in
+            state.ended = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     struct Ended: Error {}
@@ -193,7 +265,7 @@ public struct ChildServer: Sendable {
     /// Starts `parley serve` on port 0; `database` is a SQLite path or a `postgres://` URL.
     public static func start(database: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ChildServer {
         let location = database.hasPrefix("postgres://") ? database : "sqlite:\(database)"
-        let child = try ChildProcess(
+        let child = try await ChildProcess(
             ChildProcess.parleyPath,
             ["serve", "--port", "0", "--database", location, "--rate-per-second", "0"] + extra,
             environment: environment

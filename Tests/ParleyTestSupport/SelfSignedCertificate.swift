@@ -13,7 +13,7 @@ public struct SelfSignedCertificate: Sendable {
     public static func make() async throws -> SelfSignedCertificate {
         try #require(FileManager.default.isExecutableFile(atPath: openssl), "openssl is not installed")
         let made = SelfSignedCertificate(directory: try TemporaryDirectory(prefix: "parley-tls"))
-        let openssl = try ChildProcess(
+        let openssl = try await ChildProcess(
             Self.openssl,
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", made.key, "-out", made.certificate, "-days", "1", "-subj", "/CN=localhost"]
         )
