@@ -31,6 +31,7 @@ class ParleyServer:
         self.extra_args = list(extra_args)
         self.proc = None
         self.log = []
+        self.ended_by_test = False
 
     @property
     def database_url(self):
@@ -50,6 +51,7 @@ class ParleyServer:
     def start(self, timeout=30):
         cmd = [PARLEY_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--database", self.database_url, *self.extra_args]
+        self.ended_by_test = False
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, errors="replace")
         ready = threading.Event()
@@ -76,9 +78,19 @@ class ParleyServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        self.ended_by_test = True
+
+    def report_if_died(self):
+        """A server that ended while the test still used it shows its last log lines (a crash's backtrace
+        among them) in the test's captured output."""
+        if self.proc is None or self.ended_by_test or self.proc.poll() is None:
+            return
+        print(f"parley serve on port {self.port} ended by itself with status {self.proc.returncode}:")
+        print("\n".join(self.log[-200:]))
 
     def stop(self, timeout=15):
         """SIGTERM (a graceful shutdown), then SIGKILL if it overstays."""
+        self.ended_by_test = True
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -107,4 +119,5 @@ def started_servers(folder):
         yield start
     finally:
         for server in started:
+            server.report_if_died()
             server.stop()
