@@ -11,9 +11,11 @@ import Testing
         var plan = BenchPlan(endpoints: try ports.map { try BenchEndpoint(parsing: "http://127.0.0.1:\($0)") }, rooms: 1, membersPerRoom: 4)
         plan.publishersPerRoom = 2
         plan.duration = .seconds(2)
-        plan.drain = .seconds(5)
+        // A loaded test machine can take a while to answer: an acknowledgement late by more than this makes a
+        // resend, and the drain gives up after its time with members still behind.
+        plan.drain = .seconds(8)
         plan.joinTimeout = .seconds(10)
-        plan.ackTimeout = .milliseconds(500)
+        plan.ackTimeout = .milliseconds(1500)
         return plan
     }
 
@@ -21,7 +23,7 @@ import Testing
     func aNodeThatDiesIsSurvivedAndABrokenFailoverIsCaught(fault: BrokenStormServer.Fault) async throws {
         try await BrokenStormServer.runNodes(fault, nodes: 2) { ports, kill in
             let plan = try plan(ports: ports)
-            let report = await FailoverRunner(plan: plan, rate: 20, faultAt: .milliseconds(500), logger: .quiet) { kill(0) }.run()
+            let report = await FailoverRunner(plan: plan, rate: 20, faultAt: .milliseconds(500), logger: .quiet) { await kill(0) }.run()
             #expect(report.completed)
             #expect(report.joined == 4 && report.failed == 0)
             #expect(report.moved == 2 && report.back == 2)
@@ -40,8 +42,9 @@ import Testing
                 #expect((report.gaps, report.missingIDs) == (1, 1))
                 #expect(report.resent >= 1 && report.reorders <= report.resent)
             case .repeatsTheLastSeenID:
-                // m2 gets its newest id again; m0 too, unless that id is m0's own (then it reads as a resend's answer).
-                #expect((1...2).contains(report.duplicates) && report.gaps == 0)
+                // m2 gets its newest id again at each resume (more than one if a dial must be made again); m0 too,
+                // unless that id is m0's own (then it reads as a resend's answer).
+                #expect(report.duplicates >= 1 && report.gaps == 0, "\(report.text)")
             case .losesNicks:
                 #expect((report.gaps, report.duplicates, report.lostNicks) == (0, 0, 2))
                 #expect(report.lostNickSample?.hasSuffix("got m0-2") == true || report.lostNickSample?.hasSuffix("got m2-2") == true)
@@ -53,7 +56,7 @@ import Testing
                 Issue.record("a storm fault")
             }
             if fault != .none {
-                #expect(report.hasFaults && !report.isClean)
+                #expect(report.hasFaults && !report.isClean, "\(report.text)")
             }
             #expect(report.text.contains("moved        2 members, 2 back"))
             let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any]
@@ -67,7 +70,7 @@ import Testing
             var plan = try plan(ports: ports)
             plan.duration = .seconds(1)
             let report = await FailoverRunner(plan: plan, rate: 20, faultAt: .milliseconds(200), logger: .quiet) {}.run()
-            #expect(!report.completed && !report.isClean && !report.hasFaults)
+            #expect(!report.completed && !report.isClean && !report.hasFaults, "\(report.text)")
             #expect(report.moved == 0)
             #expect(report.firstError == "the fault dropped no connection")
         }
