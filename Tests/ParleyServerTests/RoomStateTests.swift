@@ -19,6 +19,19 @@ import Testing
         #expect(state.join(a, desired: "bob", session: secret(4), handle: 4).nick == "bob")
     }
 
+    /// The fan-out's walk: every member's id and handle in join order, after leaves and a reclaimed session too.
+    @Test func eachHandleIsVisitedInJoinOrder() {
+        var state = RoomState<Int>()
+        _ = state.join(a, desired: "alice", session: secret(1), handle: 10)
+        _ = state.join(b, desired: "bob", session: secret(2), handle: 20)
+        _ = state.join(c, desired: "carol", session: secret(3), handle: 30)
+        _ = state.leave(a)
+        _ = state.join(a, desired: "ignored", session: secret(2), handle: 40)
+        var visited: [(ConnectionID, Int)] = []
+        state.forEachHandle { visited.append(($0, $1)) }
+        #expect(visited.map(\.0) == [c, a] && visited.map(\.1) == [30, 40])
+    }
+
     @Test func sessionReplacesTheLiveHolderUnderItsNick() {
         var state = RoomState<Int>()
         _ = state.join(a, desired: "alice", session: secret(9), handle: 1)

@@ -276,8 +276,8 @@ final class Room: Sendable {
                 if state.recent.follows {
                     state.recent.changed(id: change.id, rev: change.rev, fields: EventEncoder.fields(ofUpdate: change.frame, rev: change.rev))
                 }
-                for member in state.members.members.values where member.handle.enqueue(change.frame) == .overflowed {
-                    overflowed += 1
+                state.members.forEachHandle { _, handle in
+                    if handle.enqueue(change.frame) == .overflowed { overflowed += 1 }
                 }
             }
             if let delivered = state.revisions.delivered { state.recent.revised(to: delivered) }
@@ -364,8 +364,8 @@ final class Room: Sendable {
             var overflowed = 0
             for delivery in output.release {
                 if state.recent.follows { state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame)) }
-                for member in state.members.members.values {
-                    if member.handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
+                state.members.forEachHandle { _, handle in
+                    if handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
                 }
             }
             return (output.fetchAfter, output.release.count * state.members.members.count, overflowed)
@@ -384,8 +384,8 @@ final class Room: Sendable {
             case .join, .leave: true
             default: false
             }
-        for (id, member) in state.members where id != except {
-            if member.handle.enqueue(frame, mayWait: mayWait) == .overflowed { metrics.slowConsumersClosed.increment() }
+        state.forEachHandle { id, handle in
+            if id != except, handle.enqueue(frame, mayWait: mayWait) == .overflowed { metrics.slowConsumersClosed.increment() }
         }
     }
 }
