@@ -34,8 +34,10 @@ import Testing
         let limiter = ConnectionLimiter(maxTotal: 1, maxPerAddress: 1)
         // An upgrade that never completed: its slot is dropped without a release.
         _ = try limiter.reserve(address: a)
-        try withExtendedLifetime(try limiter.reserve(address: a)) {
+        let held = try limiter.reserve(address: a)
+        withExtendedLifetime(held) {
             #expect(throws: ConnectionLimiter.Refusal.total) { try limiter.reserve(address: b) }
+            return
         }
     }
 }
