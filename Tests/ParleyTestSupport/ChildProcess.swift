@@ -13,7 +13,6 @@ public final class ChildProcess: Sendable {
         case signal(Int32)
     }
 
-    public let processIdentifier: pid_t
     private let commands: AsyncStream<Command>.Continuation
     private let stdoutLines = LineBuffer()
     private let stderrLines = LineBuffer()
@@ -22,7 +21,7 @@ public final class ChildProcess: Sendable {
     /// Starts `executable`, and returns once it runs; `environment` is added to this process's own.
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
         let (commands, commander) = AsyncStream.makeStream(of: Command.self)
-        let (launches, launched) = AsyncThrowingStream.makeStream(of: pid_t.self)
+        let (launches, launched) = AsyncThrowingStream.makeStream(of: Void.self)
         let (stdoutLines, stderrLines, status) = (self.stdoutLines, self.stderrLines, self.status)
         var updates: [Environment.Key: String?] = [:]
         for (key, value) in environment { updates[Environment.Key(rawValue: key)!] = value }
@@ -34,41 +33,26 @@ public final class ChildProcess: Sendable {
         Task {
             do {
                 let result = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
-                    launched.yield(execution.processIdentifier.value)
+                    launched.yield()
                     launched.finish()
-                    try await withThrowingTaskGroup(of: Bool.self) { group in
-                        group.addTask {
-                            try await stdoutLines.read(execution.standardOutput)
-                            return true
-                        }
-                        group.addTask {
-                            try await stderrLines.read(execution.standardError)
-                            return true
-                        }
-                        group.addTask {
-                            for await command in commands {
-                                switch command {
-                                case .write(let text): _ = try? await execution.standardInputWriter.write(text)
-                                case .signal(let number): try? execution.send(signal: Signal(rawValue: number))
-                                }
+                    async let forwarded: Void = {
+                        for await command in commands {
+                            switch command {
+                            case .write(let text): _ = try? await execution.standardInputWriter.write(text)
+                            case .signal(let number): try? execution.send(signal: Signal(rawValue: number))
                             }
-                            try? await execution.standardInputWriter.finish()
-                            return false
                         }
-                        // The child is done with its output when both pipes end (at its exit, as a rule); nothing
-                        // sent after that could reach it, and `run` waits for this closure before it reaps.
-                        var reading = 2
-                        while reading > 0, let reader = try await group.next() {
-                            if reader { reading -= 1 }
-                        }
-                        commander.finish()
-                        try await group.waitForAll()
-                    }
+                        try? await execution.standardInputWriter.finish()
+                    }()
+                    async let output: Void = stdoutLines.read(execution.standardOutput)
+                    async let errors: Void = stderrLines.read(execution.standardError)
+                    // The child is done with its output when both pipes end (at its exit, as a rule); nothing
+                    // sent after that could reach it, and `run` waits for this closure before it reaps.
+                    _ = try await (output, errors)
+                    commander.finish()
+                    await forwarded
                 }
-                switch result.terminationStatus {
-                case .exited(let code): status.set(code)
-                case .signaled(let signal): status.set(signal)
-                }
+                status.set(result.terminationStatus.code)
             } catch {
                 launched.finish(throwing: error)
                 stdoutLines.end()
@@ -76,26 +60,17 @@ public final class ChildProcess: Sendable {
                 status.set(-1)
             }
         }
-        var pid: pid_t?
-        for try await launchedPID in launches { pid = launchedPID }
-        guard let pid else { throw CocoaError(.executableNotLoadable) }
-        self.processIdentifier = pid
+        var started = false
+        for try await _ in launches { started = true }
+        guard started else { throw CocoaError(.executableNotLoadable) }
         self.commands = commander
     }
 
     /// Runs `executable` to its end with its output discarded, and returns its exit status (or the signal that
     /// ended it). Only the program itself is waited for, not a daemon it leaves running.
     public static func run(_ executable: String, _ arguments: [String]) async throws -> Int32 {
-        let result = try await Subprocess.run(
-            .path(FilePath(executable)),
-            arguments: Arguments(arguments),
-            output: .discarded,
-            error: .discarded
-        )
-        switch result.terminationStatus {
-        case .exited(let code): return code
-        case .signaled(let signal): return signal
-        }
+        try await Subprocess.run(.path(FilePath(executable)), arguments: Arguments(arguments), output: .discarded, error: .discarded)
+            .terminationStatus.code
     }
 
     /// The `parley` executable built next to the test bundle (or `PARLEY_BIN`).
@@ -142,6 +117,16 @@ public final class ChildProcess: Sendable {
     deinit {
         commands.yield(.signal(SIGKILL))
         commands.finish()
+    }
+}
+
+extension TerminationStatus {
+    /// The exit code, or the signal that ended the process.
+    fileprivate var code: Int32 {
+        switch self {
+        case .exited(let code): code
+        case .signaled(let signal): signal
+        }
     }
 }
 
