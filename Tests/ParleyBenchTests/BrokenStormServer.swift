@@ -42,20 +42,16 @@ struct BrokenStormServer {
     }
 
     /// Runs `nodes` nodes sharing their rooms, each on its own port, for the duration of `body`, which gets
-    /// the ports and kills a node by its index. The kill waits for four messages stored (at most 10 s): on a
+    /// the ports and kills a node by its index. The kill takes effect once four messages are stored: on a
     /// loaded machine a kill at a fixed time could come before any traffic, and a fault in what a resume
     /// repeats or skips would have nothing to show.
     static func runNodes(
         _ fault: Fault,
         nodes: Int,
-        kill body: @escaping @Sendable ([Int], @escaping @Sendable (Int) async -> Void) async throws -> Void
+        kill body: @escaping @Sendable ([Int], @escaping @Sendable (Int) -> Void) async throws -> Void
     ) async throws {
         try await runNodes(fault, nodes: nodes) { ports, rooms in
-            try await body(ports) { node in
-                let deadline = ContinuousClock.now + .seconds(10)
-                while rooms.storedMessages() < 4, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
-                rooms.kill(node)
-            }
+            try await body(ports) { node in rooms.kill(node, afterMessages: 4) }
         }
     }
 
@@ -153,6 +149,16 @@ struct BrokenStormServer {
             var members: [Int: Member] = [:]
             var nextMember = 0
             var nodes: [Int: Health] = [:]
+            /// A node to kill once this many messages are stored.
+            var pendingKill: (node: Int, afterMessages: Int)?
+            var stored = 0
+
+            /// Marks the pending kill's node dying once enough messages are stored.
+            mutating func killIfDue() {
+                guard let kill = pendingKill, stored >= kill.afterMessages else { return }
+                nodes[kill.node] = .dying
+                pendingKill = nil
+            }
         }
 
         let fault: Fault
@@ -214,6 +220,8 @@ struct BrokenStormServer {
                 }
                 let message = Message(id: (state.messages[sender.room]?.last?.id ?? 0) + 1, nick: sender.nick, text: text, clientID: clientID)
                 state.messages[sender.room, default: []].append(message)
+                state.stored += 1
+                defer { state.killIfDue() }
                 let event = #"{"type":"message","# + message.object.dropFirst()
                 let room = state.members.values.filter { $0.room == sender.room }
                 guard state.nodes[sender.node, default: .alive] == .dying else { return (event, room.map(\.writer), []) }
@@ -224,13 +232,12 @@ struct BrokenStormServer {
             }
         }
 
-        /// The node dies at the next message one of its members sends.
-        func kill(_ node: Int) {
-            state.withLock { $0.nodes[node] = .dying }
-        }
-
-        func storedMessages() -> Int {
-            state.withLock { $0.messages.values.reduce(0) { $0 + $1.count } }
+        /// The node dies at the next message one of its members sends once `afterMessages` are stored.
+        func kill(_ node: Int, afterMessages: Int) {
+            state.withLock { state in
+                state.pendingKill = (node, afterMessages)
+                state.killIfDue()
+            }
         }
 
         func everyone() -> [WebSocketOutboundWriter] {

@@ -23,7 +23,7 @@ import Testing
     func aNodeThatDiesIsSurvivedAndABrokenFailoverIsCaught(fault: BrokenStormServer.Fault) async throws {
         try await BrokenStormServer.runNodes(fault, nodes: 2) { ports, kill in
             let plan = try plan(ports: ports)
-            let report = await FailoverRunner(plan: plan, rate: 20, faultAt: .milliseconds(500), logger: .quiet) { await kill(0) }.run()
+            let report = await FailoverRunner(plan: plan, rate: 20, faultAt: .milliseconds(500), logger: .quiet) { kill(0) }.run()
             #expect(report.completed)
             #expect(report.joined == 4 && report.failed == 0)
             #expect(report.moved == 2 && report.back == 2)
