@@ -5,9 +5,9 @@ import SystemPackage
 /// and waits for it to exit, at most `limit` (then it gets SIGTERM, and SIGKILL 5 seconds later). Its standard
 /// output goes to standard error, so that it cannot mix with the report.
 ///
-/// Only the command itself is waited for, not the server it starts in the background, and that server inherits
-/// no descriptor but standard input, output and error: the members' sockets stay ours, so their closes reach
-/// their peers and the server starts with all the descriptors it may open.
+/// Only the command itself is waited for, not the server it starts in the background. The command gets no
+/// standard input and no descriptor of ours but standard error (as its output and error): the members' sockets
+/// stay ours, so their closes reach their peers and the server starts with all the descriptors it may open.
 struct RestartCommand: Sendable {
     var command: String
     var limit: Duration

@@ -16,6 +16,13 @@ struct RoomState<Handle> {
 
     /// Members in join order.
     private(set) var members: OrderedDictionary<ConnectionID, Member> = [:]
+    /// Who holds each nick: every lookup a join, a rename or a session takes is O(1).
+    private(set) var nickAllocator = NickAllocator<ConnectionID>()
+    /// The member connected with each session.
+    private var sessions: [SessionSecret: ConnectionID] = [:]
+    /// Each verified subject's connections, in join order (§13): they share one nick and one entry in
+    /// ``nicks``, held in the ``nickAllocator`` by the first of them.
+    private var subjects: [String: [ConnectionID]] = [:]
 
     /// Calls `body` with each member's id and handle, in join order, without copying the members' entries: a
     /// loop over `members` copies each entry, retaining and releasing its nick and traits, at every
@@ -26,13 +33,6 @@ struct RoomState<Handle> {
             for index in entries.indices { body(ids[index], entries[index].handle) }
         }
     }
-    /// Who holds each nick: every lookup a join, a rename or a session takes is O(1).
-    private(set) var nickAllocator = NickAllocator<ConnectionID>()
-    /// The member connected with each session.
-    private var sessions: [SessionSecret: ConnectionID] = [:]
-    /// Each verified subject's connections, in join order (§13): they share one nick and one entry in
-    /// ``nicks``, held in the ``nickAllocator`` by the first of them.
-    private var subjects: [String: [ConnectionID]] = [:]
 
     /// What a join did.
     struct Joined {
