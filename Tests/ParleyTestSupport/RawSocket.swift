@@ -50,6 +50,21 @@ public final class RawSocket: Sendable {
         answerPings: Bool = true,
         readAutomatically: Bool = true
     ) async throws -> RawSocket {
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        request += "\r\n"
+        return try await open(port: port, writes: [Array(request.utf8)], answerPings: answerPings, readAutomatically: readAutomatically)
+    }
+
+    /// Sends `writes` to 127.0.0.1:`port`, each flushed on its own after the previous one was written, and expects
+    /// them to make an upgrade request: the socket once it is upgraded, or ``Refused``.
+    public static func open(
+        port: Int,
+        writes: [[UInt8]],
+        answerPings: Bool = true,
+        readAutomatically: Bool = true
+    ) async throws -> RawSocket {
         let inbox = Inbox()
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         if !readAutomatically {
@@ -63,11 +78,7 @@ public final class RawSocket: Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: inbox)) }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        for (name, value) in headers { request += "\(name): \(value)\r\n" }
-        request += "\r\n"
-        try await channel.writeAndFlush(ByteBuffer(string: request))
+        for bytes in writes { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)) }
         let (status, body) = try await inbox.readHTTPResponse()
         guard status == 101 else {
             try? await channel.close()
@@ -93,6 +104,11 @@ public final class RawSocket: Sendable {
     // MARK: sending
 
     public func send(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: Self.frame(opcode: opcode, payload, fin: fin)))
+    }
+
+    /// A frame as a client sends it, masked.
+    public static func frame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) -> [UInt8] {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         switch payload.count {
@@ -104,7 +120,7 @@ public final class RawSocket: Sendable {
         }
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        try await channel.writeAndFlush(ByteBuffer(bytes: frame))
+        return frame
     }
 
     public func send(_ text: String) async throws {

@@ -66,59 +66,85 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 unfinished.finish(peer)
                 throw error
             }
-            // What the admission decided, for the upgrade (the request, room and slot) or for the HTTP side (the refusal).
-            let decision = NIOLoopBoundBox<Result<Admission.Admitted, APIError>?>(nil, eventLoop: channel.eventLoop)
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: connections.configuration.maxFrameBytes,
-                // ChatSocketHandler answers the decoder's errors itself (one handler fewer per socket).
-                enableAutomaticErrorHandling: false,
-                shouldUpgrade: { channel, head in
-                    admission.decide(head, channel: channel).map { decided in
-                        decision.value = decided
-                        if case .success = decided { return HTTPHeaders() }
-                        return nil
-                    }
-                },
-                upgradePipelineHandler: { channel, head in
+            let result = channel.eventLoop.makePromise(of: UpgradeResult.self)
+            try channel.pipeline.syncOperations.addHandler(WebSocketHandshake(chat: self, logger: logger, result: result))
+            return Value(upgradeResult: result.futureResult, channel: channel)
+        }
+    }
+
+    /// Sets up NIO's HTTP pipeline, for every request but a plain WebSocket upgrade (``WebSocketHandshake``).
+    /// - Parameter decided: the admission's answer, when the handshake already asked it.
+    func configureHTTP(
+        _ channel: any Channel,
+        decided: Result<Admission.Admitted, APIError>?,
+        logger: Logger
+    ) throws -> EventLoopFuture<UpgradeResult> {
+        // What the admission decided, for the upgrade (the request, room and slot) or for the HTTP side (the refusal).
+        let decision = NIOLoopBoundBox<Result<Admission.Admitted, APIError>?>(nil, eventLoop: channel.eventLoop)
+        let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+            maxFrameSize: connections.configuration.maxFrameBytes,
+            // ChatSocketHandler answers the decoder's errors itself (one handler fewer per socket).
+            enableAutomaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                let deciding = decided.map { channel.eventLoop.makeSucceededFuture($0) } ?? admission.decide(head, channel: channel)
+                return deciding.map { decided in
+                    decision.value = decided
+                    if case .success = decided { return HTTPHeaders() }
+                    return nil
+                }
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    // Only an admitted request gets here.
+                    guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
+                    decision.value = nil
+                    return try upgraded(channel, admitted)
+                }
+            }
+        )
+        var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
+            upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         HandshakeDeadline.finish(channel)
-                        // Only an admitted request gets here. The connection takes the slot over; if the upgrade
-                        // fails first, dropping it releases it.
-                        guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
-                        decision.value = nil
-                        let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity)
-                        return .websocket(connection, admitted, connection.joinAtUpgrade(admitted))
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        // Closes keep-alive connections idle for `--handshake-timeout` between requests (or
+                        // between the parts of one), and between requests on graceful shutdown.
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: connections.configuration.handshakeTimeout, logger: logger)
+                        )
+                        let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        if case .failure(let refused) = decision.value { return .refused(http, refused) }
+                        return .notUpgraded(http)
                     }
                 }
             )
-            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(
-                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
-                    upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            HandshakeDeadline.finish(channel)
-                            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                            // Closes keep-alive connections idle for `--handshake-timeout` between requests (or
-                            // between the parts of one), and between requests on graceful shutdown.
-                            try channel.pipeline.syncOperations.addHandler(
-                                HTTPConnectionStateHandler(idleTimeout: connections.configuration.handshakeTimeout, logger: logger)
-                            )
-                            let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
-                                wrappingChannelSynchronously: channel,
-                                configuration: .init(isOutboundHalfClosureEnabled: true)
-                            )
-                            if case .failure(let refused) = decision.value { return .refused(http, refused) }
-                            return .notUpgraded(http)
-                        }
-                    }
-                )
-            )
-            configuration.enablePipelining = false
-            configuration.enableErrorHandling = false
-            configuration.enableResponseHeaderValidation = false
-            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
-            return Value(upgradeResult: result, channel: channel)
-        }
+        )
+        configuration.enablePipelining = false
+        configuration.enableErrorHandling = false
+        configuration.enableResponseHeaderValidation = false
+        return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+    }
+
+    /// Completes the upgrade that ``WebSocketHandshake`` answered: the frame codec, then the connection.
+    func upgradePlain(_ channel: any Channel, _ admitted: Admission.Admitted) throws -> UpgradeResult {
+        try channel.pipeline.syncOperations.addHandlers([
+            WebSocketFrameEncoder(),
+            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: connections.configuration.maxFrameBytes)),
+        ])
+        return try upgraded(channel, admitted)
+    }
+
+    /// The connection of an admitted upgrade, behind the frame codec; it takes the admission's slot over (if the
+    /// upgrade fails first, dropping the slot releases it). The member joins here when it can.
+    private func upgraded(_ channel: any Channel, _ admitted: Admission.Admitted) throws -> UpgradeResult {
+        HandshakeDeadline.finish(channel)
+        let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity)
+        return .websocket(connection, admitted, connection.joinAtUpgrade(admitted))
     }
 
     func handle(value: Value, logger: Logger) async {

@@ -1,0 +1,191 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+
+/// The first handler of every socket (behind TLS and the ``HandshakeDeadline``): it answers a plain
+/// WebSocket upgrade request (``UpgradeRequest``) itself, and hands every other request to NIO's HTTP
+/// pipeline, bytes and all.
+///
+/// NIO's HTTP decoder, upgrader and response encoder, set up for each socket and taken down again at its
+/// upgrade, cost more CPU than the whole of a connect on the Go peer (docs/PERFORMANCE.md, "Sixth round").
+/// A WebSocket client sends one short head and waits for the answer, so its upgrade needs none of them:
+/// the head is scanned in place, the ``Admission`` decides as before, and the `101` goes out as one write.
+final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private enum State {
+        /// Waiting for the head.
+        case reading
+        /// The admission has the head; bytes that arrive meanwhile are kept.
+        case deciding
+        /// Upgraded, handed over, or ended.
+        case done
+    }
+
+    private let chat: ChatChannel
+    private let logger: Logger
+    /// What ``ChatChannel/handle(value:logger:)`` waits for.
+    private let result: EventLoopPromise<ChatChannel.UpgradeResult>
+    private var state = State.reading
+    /// Everything received so far, from the first byte.
+    private var received: ByteBuffer?
+    /// Reading stopped while the admission decided off the event loop.
+    private var paused = false
+
+    init(chat: ChatChannel, logger: Logger, result: EventLoopPromise<ChatChannel.UpgradeResult>) {
+        self.chat = chat
+        self.logger = logger
+        self.result = result
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        switch state {
+        case .done:
+            context.fireChannelRead(data)
+        case .deciding:
+            keep(bytes)
+        case .reading:
+            keep(bytes)
+            guard let received else { return }
+            switch UpgradeRequest.scan(received) {
+            case .incomplete: break
+            case .other: handOver(context: context, decided: nil)
+            case .upgrade(let request): decide(context: context, request)
+            }
+        }
+    }
+
+    private func keep(_ bytes: ByteBuffer) {
+        if received == nil {
+            received = bytes
+        } else {
+            received?.writeImmutableBuffer(bytes)
+        }
+    }
+
+    private func decide(context: ChannelHandlerContext, _ request: UpgradeRequest) {
+        state = .deciding
+        let decided = chat.admission.decide(request.head, channel: context.channel)
+        decided.assumeIsolated().whenComplete { outcome in
+            self.decided(context: context, request, outcome)
+        }
+        // Still deciding: a token or a room read is under way. What the client sends meanwhile waits in TCP.
+        if state == .deciding {
+            paused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    private func decided(
+        context: ChannelHandlerContext,
+        _ request: UpgradeRequest,
+        _ outcome: Result<Result<Admission.Admitted, APIError>, any Error>
+    ) {
+        // Closed meanwhile: an admitted request's slot is released as it is dropped.
+        guard state == .deciding else { return }
+        switch outcome {
+        case .success(.success(let admitted)):
+            upgrade(context: context, request, admitted)
+        case .success(.failure(let refusal)):
+            // NIO's HTTP side answers it, as it answers every refusal, without asking the admission again.
+            handOver(context: context, decided: .failure(refusal))
+        case .failure(let error):
+            end(context: context, error)
+        }
+    }
+
+    private func upgrade(context: ChannelHandlerContext, _ request: UpgradeRequest, _ admitted: Admission.Admitted) {
+        state = .done
+        var response = context.channel.allocator.buffer(capacity: 160)
+        response.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ")
+        response.writeString(Self.accept(key: request.key))
+        response.writeStaticString("\r\n\r\n")
+        context.writeAndFlush(NIOAny(response), promise: nil)
+        let upgraded: ChatChannel.UpgradeResult
+        do {
+            upgraded = try chat.upgradePlain(context.channel, admitted)
+        } catch {
+            result.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        var rest = received
+        received = nil
+        rest?.moveReaderIndex(forwardBy: request.length)
+        result.succeed(upgraded)
+        // Frames the client sent right behind its head.
+        if let rest, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// NIO's HTTP pipeline takes the socket, with every byte received so far.
+    private func handOver(context: ChannelHandlerContext, decided: Result<Admission.Admitted, APIError>?) {
+        state = .done
+        if paused {
+            paused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        do {
+            result.completeWith(try chat.configureHTTP(context.channel, decided: decided, logger: logger))
+        } catch {
+            result.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        let bytes = received
+        received = nil
+        if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    private func end(context: ChannelHandlerContext, _ error: any Error) {
+        state = .done
+        received = nil
+        result.fail(error)
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A client that half-closes before its head is complete: NIO's side decides what that means.
+        if state == .reading, case ChannelEvent.inputClosed = event {
+            handOver(context: context, decided: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard state == .done else { return end(context: context, error) }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if state != .done {
+            state = .done
+            received = nil
+            result.fail(ChannelError.eof)
+        }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if state != .done {
+            state = .done
+            result.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    /// RFC 6455 §1.3: what a key is hashed with.
+    private static let webSocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    /// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
+    static func accept(key: String) -> String {
+        let digest = Insecure.SHA1.hash(data: Array((key + webSocketGUID).utf8))
+        return Data(digest).base64EncodedString()
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketHandshake: Sendable {}
