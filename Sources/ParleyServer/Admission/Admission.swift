@@ -67,17 +67,23 @@ final class Admission: Sendable {
         self.metrics = metrics
     }
 
-    /// Decides a WebSocket upgrade request: admitted, or the refusal to answer with.
+    /// The fields of an upgrade request that ``decide(_:channel:)`` reads, in lowercase: ``UpgradeRequest`` keeps
+    /// only these.
+    static let fieldsRead: [StaticString] = ["host", "origin", "x-forwarded-for"]
+
+    /// Decides a WebSocket upgrade request: admitted, or the refusal to answer with. Of its fields it reads only
+    /// ``fieldsRead``.
     func decide(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Result<Admitted, APIError>> {
         let origin = head.headers.first(name: "origin")
         let host = head.headers.first(name: "host")
         let address = ClientAddress(peer: channel.remoteAddress, forwardedFor: head.headers["X-Forwarded-For"], trusted: configuration.trustedProxies)
-        guard URI(head.uri).path == "/ws" else {
+        let uri = URI(head.uri)
+        guard uri.path == "/ws" else {
             return channel.eventLoop.makeSucceededFuture(.failure(APIError(.notFound, .notFound, "no WebSocket here")))
         }
         let request: ConnectRequest
         do throws(APIError) {
-            request = try check(target: head.uri, origin: origin, host: host)
+            request = try check(uri, origin: origin, host: host)
         } catch {
             return channel.eventLoop.makeSucceededFuture(refused(error))
         }
@@ -144,9 +150,13 @@ final class Admission: Sendable {
 
     /// The checks that need no storage: the query parsed into a ``ConnectRequest``, then `Host` and `Origin`.
     func check(target: String, origin: String?, host: String?) throws(APIError) -> ConnectRequest {
+        try check(URI(target), origin: origin, host: host)
+    }
+
+    private func check(_ target: URI, origin: String?, host: String?) throws(APIError) -> ConnectRequest {
         let connect: ConnectRequest
         do throws(ProtocolError) {
-            connect = try ConnectRequest(query: URI(target).queryParameters)
+            connect = try ConnectRequest(query: target.queryParameters)
         } catch {
             throw APIError(.badRequest, error)
         }
@@ -223,7 +233,8 @@ final class Admission: Sendable {
 
     /// A banned session, subject or address may not join (§12); owners and moderators are never refused.
     private func refuseBanned(_ request: ConnectRequest, _ grant: Grant) throws(APIError) {
-        guard !grant.role.moderates else { return }
+        // The session's digest and the address's text cost more than the whole check of a room without bans.
+        guard !grant.role.moderates, moderation.bans.hasBans(room: request.roomCode) else { return }
         let session = request.session.map { SecretDigest(of: $0.description) }
         if moderation.bans.refuses(room: request.roomCode, session: session, subject: grant.subject, address: grant.address?.description) {
             throw APIError(.forbidden, .forbidden, "you are banned from this room")

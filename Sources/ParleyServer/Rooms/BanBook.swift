@@ -48,6 +48,11 @@ final class BanBook: Sendable {
         }
     }
 
+    /// Whether the room has any ban, expired or not: when it has none, a client's traits need not be worked out.
+    func hasBans(room code: String) -> Bool {
+        bans.withLock { $0[code] != nil }
+    }
+
     /// Whether a client with these traits is banned from the room now. A room without bans is one lookup.
     func refuses(room code: String, session: SecretDigest?, subject: String?, address: String?, now: Timestamp = .now()) -> Bool {
         bans.withLock { bans in

@@ -9,7 +9,7 @@ import NIOHTTP1
 /// Anything else is not refused here but handed to NIO's HTTP pipeline as received, so this is a shortcut
 /// for the requests every WebSocket client sends, never a second HTTP parser with opinions of its own.
 struct UpgradeRequest {
-    /// The head as ``Admission`` reads it.
+    /// The head as ``Admission`` reads it: the target, and of the fields only ``Admission/fieldsRead``.
     var head: HTTPRequestHead
     /// The value of `Sec-WebSocket-Key`.
     var key: String
@@ -71,6 +71,7 @@ struct UpgradeRequest {
         index += version.count
 
         var headers = HTTPHeaders()
+        var fields = 0
         var key: String?
         var keys = 0
         var versions = 0
@@ -82,7 +83,7 @@ struct UpgradeRequest {
                 guard bytes[index + 1] == 10, index + 2 == bytes.count else { return nil }
                 break
             }
-            guard headers.count < maxFields else { return nil }
+            guard fields < maxFields else { return nil }
             // name ":" OWS value OWS CRLF; a line folded onto the previous one starts with a space and is not a token.
             let nameStart = index
             while index < bytes.count, isToken(bytes[index]) { index += 1 }
@@ -97,30 +98,43 @@ struct UpgradeRequest {
             while valueEnd > valueStart, bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9 { valueEnd -= 1 }
             index += 2
 
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd]), as: UTF8.self)
-            let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-            switch name.lowercased() {
-            case "content-length", "transfer-encoding":
+            fields += 1
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd])
+            let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            if name.count < 3 || name.count > 21 { continue }
+            if same(name, "content-length") || same(name, "transfer-encoding") {
                 // A body: NIO's parser frames it.
                 return nil
-            case "upgrade":
+            } else if same(name, "upgrade") {
                 // A list of protocols; NIO's upgrader takes `websocket` from anywhere in it.
-                if value.split(separator: ",").contains(where: { $0.trimmed.lowercased() == "websocket" }) { websocket = true }
-            case "sec-websocket-key":
+                if String(decoding: value, as: UTF8.self).split(separator: ",").contains(where: { $0.trimmed.lowercased() == "websocket" }) {
+                    websocket = true
+                }
+            } else if same(name, "sec-websocket-key") {
                 keys += 1
-                key = value
-            case "sec-websocket-version":
+                key = String(decoding: value, as: UTF8.self)
+            } else if same(name, "sec-websocket-version") {
                 versions += 1
-                guard value == "13" else { return nil }
-            default:
-                break
+                guard value.elementsEqual("13".utf8) else { return nil }
+            } else if let read = Admission.fieldsRead.first(where: { same(name, $0) }) {
+                headers.add(name: read.description, value: String(decoding: value, as: UTF8.self))
             }
-            headers.add(name: name, value: value)
         }
         // NIO reads these two fields as lists and wants exactly one item in each.
         guard websocket, keys == 1, versions == 1, let key, !key.isEmpty, !key.contains(",") else { return nil }
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[targetStart..<targetEnd]), as: UTF8.self)
         return UpgradeRequest(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers), key: key, length: bytes.count)
+    }
+
+    /// Whether a field's name is `lowercase`, in any case.
+    private static func same(_ name: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard name.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for index in 0..<name.count where name[index] | 0x20 != expected[index] {
+            // `| 0x20` folds letters to lowercase, and leaves the token's digits and `-` as they are.
+            return false
+        }
+        return true
     }
 
     private static func isVisible(_ byte: UInt8) -> Bool {
