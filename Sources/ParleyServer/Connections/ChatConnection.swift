@@ -234,6 +234,27 @@ final class ChatConnection: Sendable {
 
     /// Reads the history and queues `welcome`, or refuses when storage fails.
     private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) async {
+        joinedBy(room, joined, request)
+        if let recent = cachedPage(room, request) { return welcome(room, joined, request, from: recent) }
+        do {
+            try await welcome(room, joined, since: request.since, rev: request.rev)
+        } catch {
+            logger.warning("could not read history", metadata: ["room": "\(room.code)", "error": "\(error)"])
+            refuse()
+        }
+    }
+
+    /// Sends `welcome` in the upgrade, for a member ``joinAtUpgrade(_:)`` joined, when the room's recent
+    /// messages answer it: then the socket's task has nothing left to do. False when ``start`` has to.
+    func greetAtUpgrade(_ joined: Room.Joined, _ request: ConnectRequest) -> Bool {
+        guard let room, let recent = cachedPage(room, request) else { return false }
+        joinedBy(room, joined, request)
+        welcome(room, joined, request, from: recent)
+        return true
+    }
+
+    /// What follows every join: the debug line, and a new session saved.
+    private func joinedBy(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) {
         // The connection's logger is built on demand: not for every join when nothing would be logged.
         if context.logger.logLevel <= .debug {
             logger.debug("joined", metadata: ["room": "\(room.code)", "nick": "\(joined.nick)"])
@@ -246,40 +267,41 @@ final class ChatConnection: Sendable {
             save.onlySession = true
             _ = context.store.offer(save)
         }
-        do {
-            try await welcome(room, joined, since: request.since, rev: request.rev)
-        } catch {
-            logger.warning("could not read history", metadata: ["room": "\(room.code)", "error": "\(error)"])
-            refuse()
-        }
     }
 
+    /// The page `welcome` shows, when the room is live and its cache answers exactly (no storage read).
+    private func cachedPage(_ room: Room, _ request: ConnectRequest) -> RecentMessages.Page? {
+        guard context.cluster == nil else { return nil }
+        let limit = request.since == nil ? context.configuration.historySize : Limits.resumedHistoryMessages
+        return room.recentPage(after: request.since, clientRev: request.since == nil ? nil : request.rev, limit: limit)
+    }
+
+    /// Opens the outbox with `welcome` from the room's recent messages.
+    private func welcome(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest, from recent: RecentMessages.Page) {
+        // A client resuming with `rev` missed no change (else the cache does not answer).
+        let resuming = request.since != nil && request.rev != nil
+        let welcome = ServerEvent.Welcome(
+            room: room.info,
+            nick: joined.nick,
+            session: joined.session.description,
+            members: joined.members,
+            history: [],
+            lastID: recent.lastID,
+            truncated: recent.hasMore,
+            limits: context.configuration.clientLimits,
+            rev: recent.rev,
+            updates: resuming ? [] : nil,
+            updatesTruncated: resuming ? false : nil,
+            role: role.role,
+            verifiedMembers: joined.verified.isEmpty ? nil : joined.verified
+        )
+        outbox.open(with: EventEncoder.encode(welcome, encodedHistory: recent.history), coveredID: recent.lastID)
+        channel.pipeline.fireUserInboundEventTriggered(Event.ready)
+    }
+
+    /// `welcome` from storage.
     private func welcome(_ room: Room, _ joined: Room.Joined, since: Int64?, rev: Int64?) async throws {
         let configuration = context.configuration
-        let limit = since == nil ? configuration.historySize : Limits.resumedHistoryMessages
-        if context.cluster == nil, let recent = room.recentPage(after: since, clientRev: since == nil ? nil : rev, limit: limit) {
-            // The room is live and its cache answers exactly: no storage read. A client resuming with `rev`
-            // missed no change (else the cache does not answer).
-            let resuming = since != nil && rev != nil
-            let welcome = ServerEvent.Welcome(
-                room: room.info,
-                nick: joined.nick,
-                session: joined.session.description,
-                members: joined.members,
-                history: [],
-                lastID: recent.lastID,
-                truncated: recent.hasMore,
-                limits: configuration.clientLimits,
-                rev: recent.rev,
-                updates: resuming ? [] : nil,
-                updatesTruncated: resuming ? false : nil,
-                role: role.role,
-                verifiedMembers: joined.verified.isEmpty ? nil : joined.verified
-            )
-            outbox.open(with: EventEncoder.encode(welcome, encodedHistory: recent.history), coveredID: recent.lastID)
-            channel.pipeline.fireUserInboundEventTriggered(Event.ready)
-            return
-        }
         // A room this connection's open just inserted has nothing to read yet.
         let untouched = context.cluster == nil ? room.historyIfUntouched() : nil
         var resumed: ResumePage?

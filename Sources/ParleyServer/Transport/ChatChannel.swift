@@ -19,6 +19,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         /// With the member's join when it was made in the upgrade (``ChatConnection/joinAtUpgrade(_:)``).
         case websocket(ChatConnection, Admission.Admitted, Room.Joined?)
+        /// Joined and greeted in the upgrade: the socket lives on the event loop alone already.
+        case greeted
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// `/ws` without an acceptable request: answered with the contract's status and JSON error.
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError)
@@ -140,11 +142,14 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// The connection of an admitted upgrade, behind the frame codec; it takes the admission's slot over (if the
-    /// upgrade fails first, dropping the slot releases it). The member joins here when it can.
+    /// upgrade fails first, dropping the slot releases it). The member joins here when it can, and is greeted
+    /// here when the room's recent messages answer its `welcome`.
     private func upgraded(_ channel: any Channel, _ admitted: Admission.Admitted) throws -> UpgradeResult {
         HandshakeDeadline.finish(channel)
         let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity)
-        return .websocket(connection, admitted, connection.joinAtUpgrade(admitted))
+        guard let joined = connection.joinAtUpgrade(admitted) else { return .websocket(connection, admitted, nil) }
+        if connection.greetAtUpgrade(joined, admitted.request) { return .greeted }
+        return .websocket(connection, admitted, joined)
     }
 
     func handle(value: Value, logger: Logger) async {
@@ -154,6 +159,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 // Joins (unless the upgrade did) and sends `welcome`; from then on the socket lives on the event
                 // loop alone.
                 await connection.start(admitted.request, room: admitted.room, grant: admitted.grant, joined: joined)
+            case .greeted:
+                break
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let refusal):

@@ -103,7 +103,7 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
         response.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ")
         response.writeString(Self.accept(key: request.key))
         response.writeStaticString("\r\n\r\n")
-        context.writeAndFlush(NIOAny(response), promise: nil)
+        context.write(NIOAny(response), promise: nil)
         let upgraded: ChatChannel.UpgradeResult
         do {
             upgraded = try chat.upgradePlain(context.channel, admitted)
@@ -112,6 +112,9 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        // A member greeted in the upgrade has its `welcome` queued already, and the write of it flushes the `101`
+        // too: one system call instead of two.
+        if case .greeted = upgraded {} else { context.flush() }
         var rest = received
         received = nil
         rest?.moveReaderIndex(forwardBy: request.length)
