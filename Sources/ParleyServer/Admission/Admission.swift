@@ -67,12 +67,8 @@ final class Admission: Sendable {
         self.metrics = metrics
     }
 
-    /// The fields of an upgrade request that ``decide(_:channel:)`` reads, in lowercase: ``UpgradeRequest`` keeps
-    /// only these.
-    static let fieldsRead: [StaticString] = ["host", "origin", "x-forwarded-for"]
-
     /// Decides a WebSocket upgrade request: admitted, or the refusal to answer with. Of its fields it reads only
-    /// ``fieldsRead``.
+    /// ``UpgradeRequest/admissionFields``: a head ``WebSocketHandshake`` read carries no other.
     func decide(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<Result<Admitted, APIError>> {
         let origin = head.headers.first(name: "origin")
         let host = head.headers.first(name: "host")

@@ -1,6 +1,3 @@
-import NIOCore
-import NIOHTTP1
-
 /// The plain WebSocket upgrade request that ``WebSocketHandshake`` answers without NIO's HTTP codec and
 /// upgrader: `GET /ws…` over HTTP/1.1, one head in visible ASCII, no body, and the upgrade fields that
 /// NIO's WebSocket upgrader requires (`Upgrade: websocket`, exactly one `Sec-WebSocket-Key` and one
@@ -8,9 +5,13 @@ import NIOHTTP1
 ///
 /// Anything else is not refused here but handed to NIO's HTTP pipeline as received, so this is a shortcut
 /// for the requests every WebSocket client sends, never a second HTTP parser with opinions of its own.
+///
+/// It imports nothing, so that `scripts/fuzz` can build it alone.
 struct UpgradeRequest {
-    /// The head as ``Admission`` reads it: the target, and of the fields only ``Admission/fieldsRead``.
-    var head: HTTPRequestHead
+    /// The request target, `/ws…`.
+    var target: String
+    /// Of the head's fields, those in ``admissionFields``, in the order they came (names in lowercase).
+    var fields: [(name: String, value: String)]
     /// The value of `Sec-WebSocket-Key`.
     var key: String
     /// The bytes of the head, with its blank line; whatever follows belongs to the WebSocket.
@@ -24,6 +25,9 @@ struct UpgradeRequest {
         case upgrade(UpgradeRequest)
     }
 
+    /// The fields ``Admission/decide(_:channel:)`` reads, in lowercase; no other field is kept.
+    static let admissionFields: [StaticString] = ["host", "origin", "x-forwarded-for"]
+
     /// Fields in a head, at most; a head with more goes to NIO.
     static let maxFields = 64
     /// Bytes in a head, at most; a longer one goes to NIO.
@@ -32,27 +36,24 @@ struct UpgradeRequest {
     private static let prefix = Array("GET /ws".utf8)
     private static let version = Array(" HTTP/1.1\r\n".utf8)
 
-    /// Reads the head at the start of `buffer`.
-    static func scan(_ buffer: ByteBuffer) -> Scan {
-        buffer.withUnsafeReadableBytes { bytes in scan(bytes) }
-    }
-
-    static func scan(_ bytes: UnsafeRawBufferPointer) -> Scan {
+    /// Reads the head at the start of `bytes`. `scanned` is how many of them an earlier call saw: the search for
+    /// the head's end goes on from there, so a head that arrives a byte at a time costs no more than one that
+    /// arrives whole.
+    static func scan(_ bytes: UnsafeRawBufferPointer, scanned: Int = 0) -> Scan {
         // Any other method or path is decided from the first bytes, without waiting for the head.
         let known = min(bytes.count, prefix.count)
         guard bytes.prefix(known).elementsEqual(prefix.prefix(known)) else { return .other }
         if bytes.count > prefix.count, bytes[prefix.count] != UInt8(ascii: "?"), bytes[prefix.count] != UInt8(ascii: " ") {
             return .other
         }
-        guard let end = headEnd(bytes) else { return bytes.count > maxLength ? .other : .incomplete }
+        guard let end = headEnd(bytes, from: scanned) else { return bytes.count > maxLength ? .other : .incomplete }
         guard end <= maxLength, let request = parse(UnsafeRawBufferPointer(rebasing: bytes[..<end])) else { return .other }
         return .upgrade(request)
     }
 
     /// The length of the head up to and with its blank line, if it is all there.
-    private static func headEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        var index = 3
+    private static func headEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = max(3, start)
         while index < bytes.count {
             if bytes[index] == 10, bytes[index - 1] == 13, bytes[index - 2] == 10, bytes[index - 3] == 13 { return index + 1 }
             index += 1
@@ -70,7 +71,7 @@ struct UpgradeRequest {
         guard index + version.count <= bytes.count, bytes[index..<(index + version.count)].elementsEqual(version) else { return nil }
         index += version.count
 
-        var headers = HTTPHeaders()
+        var kept: [(name: String, value: String)] = []
         var fields = 0
         var key: String?
         var keys = 0
@@ -116,14 +117,14 @@ struct UpgradeRequest {
             } else if same(name, "sec-websocket-version") {
                 versions += 1
                 guard value.elementsEqual("13".utf8) else { return nil }
-            } else if let read = Admission.fieldsRead.first(where: { same(name, $0) }) {
-                headers.add(name: read.description, value: String(decoding: value, as: UTF8.self))
+            } else if let read = admissionFields.first(where: { same(name, $0) }) {
+                kept.append((read.description, String(decoding: value, as: UTF8.self)))
             }
         }
         // NIO reads these two fields as lists and wants exactly one item in each.
         guard websocket, keys == 1, versions == 1, let key, !key.isEmpty, !key.contains(",") else { return nil }
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[targetStart..<targetEnd]), as: UTF8.self)
-        return UpgradeRequest(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers), key: key, length: bytes.count)
+        return UpgradeRequest(target: target, fields: kept, key: key, length: bytes.count)
     }
 
     /// Whether a field's name is `lowercase`, in any case.

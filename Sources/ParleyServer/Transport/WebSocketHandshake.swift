@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The first handler of every socket (behind TLS and the ``HandshakeDeadline``): it answers a plain
 /// WebSocket upgrade request (``UpgradeRequest``) itself, and hands every other request to NIO's HTTP
@@ -31,6 +32,8 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
     private var state = State.reading
     /// Everything received so far, from the first byte.
     private var received: ByteBuffer?
+    /// How many of the received bytes a scan has seen.
+    private var scanned = 0
     /// Reading stopped while the admission decided off the event loop.
     private var paused = false
 
@@ -50,7 +53,9 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
         case .reading:
             keep(bytes)
             guard let received else { return }
-            switch UpgradeRequest.scan(received) {
+            let scan = received.withUnsafeReadableBytes { UpgradeRequest.scan($0, scanned: scanned) }
+            scanned = received.readableBytes
+            switch scan {
             case .incomplete: break
             case .other: handOver(context: context, decided: nil)
             case .upgrade(let request): decide(context: context, request)
@@ -68,7 +73,8 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
 
     private func decide(context: ChannelHandlerContext, _ request: UpgradeRequest) {
         state = .deciding
-        let decided = chat.admission.decide(request.head, channel: context.channel)
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: request.target, headers: HTTPHeaders(request.fields))
+        let decided = chat.admission.decide(head, channel: context.channel)
         decided.assumeIsolated().whenComplete { outcome in
             self.decided(context: context, request, outcome)
         }
