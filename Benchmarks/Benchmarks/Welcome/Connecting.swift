@@ -5,6 +5,15 @@ import Foundation
 /// What a storm of connects costs before any `welcome`: after a restart, every member of a room taking its
 /// saved session, and many rooms opened in storage at once (new codes, or codes a previous run stored).
 func connectingBenchmarks() {
+    // The upgrade of one socket, on an embedded channel: NIO's HTTP codec and upgrader against the in-place scan.
+    let head = BenchmarkUpgrade.browserHead
+    Benchmark("Upgrade of a browser's request, NIO's HTTP pipeline") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try BenchmarkUpgrade.throughNIO(head)) }
+    }
+    Benchmark("Upgrade of a browser's request, WebSocketHandshake") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try BenchmarkUpgrade.inPlace(head)) }
+    }
+
     // One sample is a whole storm, far longer than a single call: few warm-up rounds.
     let storm = Benchmark.Configuration(
         metrics: Benchmark.defaultConfiguration.metrics,

@@ -105,11 +105,7 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
 
     private func upgrade(context: ChannelHandlerContext, _ request: UpgradeRequest, _ admitted: Admission.Admitted) {
         state = .done
-        var response = context.channel.allocator.buffer(capacity: 160)
-        response.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ")
-        response.writeString(Self.accept(key: request.key))
-        response.writeStaticString("\r\n\r\n")
-        context.write(NIOAny(response), promise: nil)
+        context.write(NIOAny(Self.response(key: request.key, allocator: context.channel.allocator)), promise: nil)
         let upgraded: ChatChannel.UpgradeResult
         do {
             upgraded = try chat.upgradePlain(context.channel, admitted)
@@ -184,6 +180,15 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
             state = .done
             result.fail(ChannelError.ioOnClosedChannel)
         }
+    }
+
+    /// The `101` that completes the upgrade.
+    static func response(key: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var response = allocator.buffer(capacity: 160)
+        response.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ")
+        response.writeString(accept(key: key))
+        response.writeStaticString("\r\n\r\n")
+        return response
     }
 
     /// RFC 6455 §1.3: what a key is hashed with.
