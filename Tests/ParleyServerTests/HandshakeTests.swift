@@ -1,3 +1,4 @@
+import NIOCore
 import ParleyProtocol
 import ParleyTestSupport
 import Testing
@@ -59,6 +60,38 @@ import Testing
                 metrics.contains("parley_http_refused_total{reason=\"host\"} 1"),
                 "\(metrics.split(separator: "\n").filter { $0.contains("refused") })"
             )
+        }
+    }
+
+    /// A client that half-closes before its head is complete is closed at once, as NIO's HTTP side does, not
+    /// when the handshake's deadline runs out.
+    @Test func aHalfCloseBeforeTheHeadIsCompleteClosesTheSocket() async throws {
+        try await withServer(timeout: .seconds(30), .set(\.handshakeTimeout, .seconds(60))) { server in
+            let probe = try await TCPProbe.connect(port: server.port)
+            try await probe.send("GET /ws?room=half&nick=ann HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            try await probe.channel.close(mode: .output)
+            #expect(await probe.closes(within: .seconds(10)))
+        }
+    }
+
+    /// In api mode the admission reads the room off the event loop. A command sent behind the head meanwhile is
+    /// served once the member has joined, and a client that half-closes right after its head gets its `welcome`
+    /// and then its socket closed.
+    @Test func anUpgradeDecidedOffTheLoopKeepsWhatCameBehindTheHead() async throws {
+        try await withServer(timeout: .seconds(30), .set(\.roomCreation, .api), .set(\.idleTimeout, .seconds(60))) { server in
+            let created = try await server.http("POST", "/api/rooms")
+            let code = try #require(created.json["code"] as? String)
+            let command = RawSocket.frame(opcode: 0x1, Array(ClientCommand.message(text: "while deciding", clientID: nil).json.utf8))
+            let ann = try await RawSocket.open(port: server.port, writes: [upgrade(port: server.port, room: code, nick: "ann") + command])
+            #expect(try await ann.welcome().nick == "ann")
+            #expect(try await ann.nextMessage().text == "while deciding")
+            ann.close()
+
+            let probe = try await TCPProbe.connect(port: server.port)
+            try await probe.send(String(decoding: upgrade(port: server.port, room: code, nick: "bo"), as: UTF8.self))
+            try await probe.channel.close(mode: .output)
+            #expect(try await probe.response().status == 101)
+            #expect(await probe.closes(within: .seconds(10)))
         }
     }
 }

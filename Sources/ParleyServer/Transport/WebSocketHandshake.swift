@@ -36,6 +36,8 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
     private var scanned = 0
     /// Reading stopped while the admission decided off the event loop.
     private var paused = false
+    /// The client half-closed before the handshake was done: passed on behind the bytes, to whoever serves them.
+    private var inputClosed = false
 
     init(chat: ChatChannel, logger: Logger, result: EventLoopPromise<ChatChannel.UpgradeResult>) {
         self.chat = chat
@@ -123,7 +125,7 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
         result.succeed(upgraded)
         // Frames the client sent right behind its head.
         if let rest, rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        leave(context: context)
     }
 
     /// NIO's HTTP pipeline takes the socket, with every byte received so far.
@@ -143,6 +145,12 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
         let bytes = received
         received = nil
         if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
+        leave(context: context)
+    }
+
+    /// Passes a half-close on behind the bytes, then leaves the pipeline.
+    private func leave(context: ChannelHandlerContext) {
+        if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
@@ -154,11 +162,11 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // A client that half-closes before its head is complete: NIO's side decides what that means.
-        if state == .reading, case ChannelEvent.inputClosed = event {
-            handOver(context: context, decided: nil)
-        }
-        context.fireUserInboundEventTriggered(event)
+        guard state != .done, case ChannelEvent.inputClosed = event else { return context.fireUserInboundEventTriggered(event) }
+        inputClosed = true
+        // Before the head is complete, NIO's side decides what that means (it closes); while the admission decides,
+        // it waits for the handler that will serve the socket.
+        if state == .reading { handOver(context: context, decided: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
