@@ -1,3 +1,6 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 import Testing
 
 @testable import ParleyServer
@@ -139,5 +142,32 @@ import Testing
     /// RFC 6455 §1.3's example.
     @Test func theAcceptValueIsTheKeysHash() {
         #expect(WebSocketHandshake.accept(key: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    }
+
+    /// What the admission reads from a head the scan accepts is what NIO's parser read from it: the target, the
+    /// `Host`, `Origin` and `X-Forwarded-For` values (white space and all), and the key as NIO's upgrader takes it.
+    @Test func theAdmissionReadsWhatNIOsParserRead() throws {
+        var heads: [[String]] = [Self.browser]
+        func with(_ lines: [String]) { heads.append(Self.browser.filter { !$0.hasPrefix("Host") && !$0.hasPrefix("Origin") } + lines) }
+        with(["Host: chat.example \t", "Origin:\thttp://chat.example  "])
+        with(["host:chat.example", "HOST: second.example", "oRiGiN: "])
+        with(["Host: a", "X-Forwarded-For: 192.0.2.1 ", "x-forwarded-for: 198.51.100.2,203.0.113.3", "Origin: null"])
+        heads.append(Self.browser.map { $0.hasPrefix("Sec-WebSocket-Key") ? "Sec-WebSocket-Key: \t abc= \t" : $0 })
+        for lines in heads {
+            let bytes = head(lines)
+            let scanned = try #require(upgrade(bytes), "\(lines)")
+            let channel = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder()))
+            defer { _ = try? channel.finish() }
+            try channel.writeInbound(ByteBuffer(bytes: bytes))
+            guard case .head(let parsed) = try channel.readInbound(as: HTTPServerRequestPart.self) else {
+                Issue.record("NIO read no head from \(lines)")
+                continue
+            }
+            #expect(scanned.target == parsed.uri)
+            for name in UpgradeRequest.admissionFields.map(\.description) {
+                #expect(scanned.fields.filter { $0.name == name }.map(\.value) == parsed.headers[name], "\(name) in \(lines)")
+            }
+            #expect([scanned.key] == parsed.headers[canonicalForm: "sec-websocket-key"].map(String.init), "\(lines)")
+        }
     }
 }

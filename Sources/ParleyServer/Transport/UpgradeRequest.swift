@@ -95,6 +95,9 @@ struct UpgradeRequest {
             let valueStart = index
             while index < bytes.count, isVisible(bytes[index]) || bytes[index] == 32 || bytes[index] == 9 { index += 1 }
             guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
+            // NIO's parser keeps white space at the end of a value, and its upgrader trims it from the upgrade's
+            // fields: so do these.
+            let rawValue = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<index])
             var valueEnd = index
             while valueEnd > valueStart, bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9 { valueEnd -= 1 }
             index += 2
@@ -118,7 +121,7 @@ struct UpgradeRequest {
                 versions += 1
                 guard value.elementsEqual("13".utf8) else { return nil }
             } else if let read = admissionFields.first(where: { same(name, $0) }) {
-                kept.append((read.description, String(decoding: value, as: UTF8.self)))
+                kept.append((read.description, String(decoding: rawValue, as: UTF8.self)))
             }
         }
         // NIO reads these two fields as lists and wants exactly one item in each.
