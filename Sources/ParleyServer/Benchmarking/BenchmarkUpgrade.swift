@@ -21,8 +21,8 @@ public enum BenchmarkUpgrade {
         ].joined(separator: "\r\n") + "\r\n\r\n").utf8
     )
 
-    /// Through NIO's pipeline; returns the bytes of the response.
-    public static func throughNIO(_ head: [UInt8]) throws -> Int {
+    /// Through NIO's pipeline; returns the response.
+    public static func throughNIO(_ head: [UInt8]) throws -> String {
         let channel = EmbeddedChannel()
         let upgrader = NIOTypedWebSocketServerUpgrader<Bool>(
             maxFrameSize: 1 << 16,
@@ -47,8 +47,8 @@ public enum BenchmarkUpgrade {
         return try response(channel)
     }
 
-    /// The way ``WebSocketHandshake`` does it; returns the bytes of the response.
-    public static func inPlace(_ head: [UInt8]) throws -> Int {
+    /// The way ``WebSocketHandshake`` does it; returns the response.
+    public static func inPlace(_ head: [UInt8]) throws -> String {
         let channel = EmbeddedChannel()
         let received = ByteBuffer(bytes: head)
         guard case .upgrade(let request) = received.withUnsafeReadableBytes({ UpgradeRequest.scan($0) }) else {
@@ -64,10 +64,10 @@ public enum BenchmarkUpgrade {
         return try response(channel)
     }
 
-    private static func response(_ channel: EmbeddedChannel) throws -> Int {
-        var bytes = 0
-        while let part = try channel.readOutbound(as: ByteBuffer.self) { bytes += part.readableBytes }
+    private static func response(_ channel: EmbeddedChannel) throws -> String {
+        var bytes = ByteBuffer()
+        while var part = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&part) }
         _ = try channel.finish()
-        return bytes
+        return String(buffer: bytes)
     }
 }
