@@ -7,13 +7,8 @@ import Testing
 
 /// Upgrades over real sockets, through ``WebSocketHandshake`` and through NIO's HTTP pipeline it hands over to.
 @Suite struct HandshakeTests {
-    private func upgrade(port: Int, room: String, nick: String, extra: [String] = []) -> [UInt8] {
-        let lines =
-            [
-                "GET /ws?room=\(room)&nick=\(nick) HTTP/1.1", "Host: 127.0.0.1:\(port)", "Upgrade: websocket", "Connection: Upgrade",
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
-            ] + extra
-        return Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8)
+    private func upgrade(port: Int, room: String, nick: String, extra: [(String, String)] = []) -> [UInt8] {
+        RawSocket.upgradeRequest(port: port, path: "/ws?room=\(room)&nick=\(nick)", headers: extra)
     }
 
     /// A head that arrives in pieces is upgraded once it is whole, and a command written behind it, in the same
@@ -35,7 +30,7 @@ import Testing
     /// A head the handshake does not read itself (here a field with a byte above 127) is still upgraded, by NIO.
     @Test func aHeadHandedToNIOIsStillUpgraded() async throws {
         try await withServer(timeout: .seconds(20)) { server in
-            var head = upgrade(port: server.port, room: "handed", nick: "bo", extra: ["X-Note: caf"])
+            var head = upgrade(port: server.port, room: "handed", nick: "bo", extra: [("X-Note", "caf")])
             head.insert(contentsOf: [0xC3, 0xA9], at: head.count - 4)
             let bo = try await RawSocket.open(port: server.port, writes: [head])
             #expect(try await bo.welcome().nick == "bo")

@@ -107,9 +107,7 @@ import Testing
 
     /// `count` masked ping frames with `payload`, back to back, as a client sends them.
     static func maskedPings(count: Int, payload: [UInt8]) -> ByteBuffer {
-        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        var frame: [UInt8] = [0x89, 0x80 | UInt8(payload.count)] + mask
-        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        let frame = RawSocket.frame(opcode: 0x9, payload)
         var buffer = ByteBuffer()
         for _ in 0..<count { buffer.writeBytes(frame) }
         return buffer

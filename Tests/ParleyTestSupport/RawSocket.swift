@@ -50,11 +50,21 @@ public final class RawSocket: Sendable {
         answerPings: Bool = true,
         readAutomatically: Bool = true
     ) async throws -> RawSocket {
+        try await open(
+            port: port,
+            writes: [upgradeRequest(port: port, path: path, headers: headers)],
+            answerPings: answerPings,
+            readAutomatically: readAutomatically
+        )
+    }
+
+    /// The upgrade request ``connect(port:path:headers:answerPings:readAutomatically:)`` sends, with `headers` after
+    /// the upgrade's own.
+    public static func upgradeRequest(port: Int, path: String, headers: [(String, String)] = []) -> [UInt8] {
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
-        request += "\r\n"
-        return try await open(port: port, writes: [Array(request.utf8)], answerPings: answerPings, readAutomatically: readAutomatically)
+        return Array((request + "\r\n").utf8)
     }
 
     /// Sends `writes` to 127.0.0.1:`port`, each flushed on its own after the previous one was written, and expects

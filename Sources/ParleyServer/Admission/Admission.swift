@@ -229,10 +229,13 @@ final class Admission: Sendable {
 
     /// A banned session, subject or address may not join (§12); owners and moderators are never refused.
     private func refuseBanned(_ request: ConnectRequest, _ grant: Grant) throws(APIError) {
-        // The session's digest and the address's text cost more than the whole check of a room without bans.
-        guard !grant.role.moderates, moderation.bans.hasBans(room: request.roomCode) else { return }
-        let session = request.session.map { SecretDigest(of: $0.description) }
-        if moderation.bans.refuses(room: request.roomCode, session: session, subject: grant.subject, address: grant.address?.description) {
+        guard !grant.role.moderates else { return }
+        if moderation.bans.refuses(
+            room: request.roomCode,
+            session: request.session.map { SecretDigest(of: $0.description) },
+            subject: grant.subject,
+            address: grant.address?.description
+        ) {
             throw APIError(.forbidden, .forbidden, "you are banned from this room")
         }
     }

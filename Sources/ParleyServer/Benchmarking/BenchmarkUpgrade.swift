@@ -54,8 +54,9 @@ public enum BenchmarkUpgrade {
         guard case .upgrade(let request) = received.withUnsafeReadableBytes({ UpgradeRequest.scan($0) }) else {
             throw ChannelError.inappropriateOperationForState
         }
-        let decided = HTTPRequestHead(version: .http1_1, method: .GET, uri: request.target, headers: HTTPHeaders(request.fields))
-        guard decided.uri.hasPrefix("/ws") else { throw ChannelError.inappropriateOperationForState }
+        // The head the admission is handed, built as the handshake builds it.
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: request.target, headers: HTTPHeaders(request.fields))
+        guard head.headers.first(name: "host") != nil else { throw ChannelError.inappropriateOperationForState }
         channel.write(WebSocketHandshake.response(key: request.key, allocator: channel.allocator), promise: nil)
         try channel.pipeline.syncOperations.addHandlers([
             WebSocketFrameEncoder(), ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 16)),

@@ -48,16 +48,17 @@ final class BanBook: Sendable {
         }
     }
 
-    /// Whether the room has any ban, expired or not: when it has none, a client's traits need not be worked out.
-    func hasBans(room code: String) -> Bool {
-        bans.withLock { $0[code] != nil }
-    }
-
-    /// Whether a client with these traits is banned from the room now. A room without bans is one lookup.
-    func refuses(room code: String, session: SecretDigest?, subject: String?, address: String?, now: Timestamp = .now()) -> Bool {
-        bans.withLock { bans in
-            guard let list = bans[code] else { return false }
-            return list.contains { $0.isActive(at: now) && $0.refuses(session: session, subject: subject, address: address) }
-        }
+    /// Whether a client with these traits is banned from the room now. A room without bans is one lookup: the
+    /// session's digest and the address's text, which cost more than that, are worked out only for a room with bans.
+    func refuses(
+        room code: String,
+        session: @autoclosure () -> SecretDigest?,
+        subject: String?,
+        address: @autoclosure () -> String?,
+        now: Timestamp = .now()
+    ) -> Bool {
+        guard let list = bans.withLock({ $0[code] }) else { return false }
+        let (session, address) = (session(), address())
+        return list.contains { $0.isActive(at: now) && $0.refuses(session: session, subject: subject, address: address) }
     }
 }

@@ -105,7 +105,6 @@ struct UpgradeRequest {
             fields += 1
             let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd])
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
-            if name.count < 3 || name.count > 21 { continue }
             if same(name, "content-length") || same(name, "transfer-encoding") {
                 // A body: NIO's parser frames it.
                 return nil
