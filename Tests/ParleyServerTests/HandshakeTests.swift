@@ -34,7 +34,15 @@ import Testing
             head.insert(contentsOf: [0xC3, 0xA9], at: head.count - 4)
             let bo = try await RawSocket.open(port: server.port, writes: [head])
             #expect(try await bo.welcome().nick == "bo")
-            bo.close()
+            // NIO's upgrader put its frame encoder in the pipeline; what the server writes goes past it, framed:
+            // a pong, a message, and a close.
+            try await bo.send(opcode: 0x9, Array("are you there".utf8))
+            let pong = try await bo.nextFrame()
+            #expect(pong.opcode == 0xA && pong.payload == Array("are you there".utf8))
+            try await bo.send(.message(text: "through NIO", clientID: nil))
+            #expect(try await bo.nextMessage().text == "through NIO")
+            try await bo.sendClose(code: 4321)
+            #expect(try await bo.closeCode() == 4321)
         }
     }
 

@@ -74,6 +74,29 @@ import Testing
         }
     }
 
+    /// The aggregator joins fragments from the first one on: a ping between them is answered at once, and later
+    /// fragmented messages are joined too. A continuation with no message begun closes 1002.
+    @Test func fragmentsAreJoinedAroundPings() async throws {
+        try await withServer { server in
+            let (socket, _) = try await server.join("room=f&nick=a")
+            try await socket.send(opcode: 0x1, Array(#"{"type":"message","#.utf8), fin: false)
+            try await socket.send(opcode: 0x9, Array("p".utf8))
+            let pong = try await socket.nextFrame()
+            #expect(pong.opcode == 0xA && pong.payload == Array("p".utf8))
+            try await socket.send(opcode: 0x0, Array(#""text":"one"}"#.utf8), fin: true)
+            #expect(try await socket.nextMessage().text == "one")
+            try await socket.send(opcode: 0x1, Array(#"{"type":"message","text""#.utf8), fin: false)
+            try await socket.send(opcode: 0x0, Array(#":"two"}"#.utf8), fin: true)
+            #expect(try await socket.nextMessage().text == "two")
+            try await socket.send(.message(text: "three", clientID: nil))
+            #expect(try await socket.nextMessage().text == "three")
+
+            let (stray, _) = try await server.join("room=f&nick=b")
+            try await stray.send(opcode: 0x0, Array("lost".utf8), fin: true)
+            #expect(try await stray.closeCode() == 1002)
+        }
+    }
+
     @Test func tooManyFragmentsClose1002() async throws {
         try await withServer { server in
             let (socket, _) = try await server.join("room=f&nick=a")

@@ -50,4 +50,25 @@ import Testing
         let second = try #require(try client.readInbound(as: WebSocketFrame.self))
         #expect(second.opcode == .pong && second.unmaskedData == ByteBuffer(string: "hi"))
     }
+
+    /// The writer frames pings and closes itself (no frame encoder on the socket): a client reads them as such,
+    /// and a reason too long for a close frame loses whole characters from its end.
+    @Test func pingsAndClosesDecodeAsControlFrames() throws {
+        let client = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)))
+        defer { _ = try? client.finish() }
+        let allocator = ByteBufferAllocator()
+        try client.writeInbound(OutboxWriter.control(opcode: .ping, payload: ByteBuffer(), allocator: allocator))
+        try client.writeInbound(OutboxWriter.close(code: 1008, reason: "slow consumer", allocator: allocator))
+        let long = String(repeating: "é", count: 70)
+        try client.writeInbound(OutboxWriter.close(code: 4000, reason: long, allocator: allocator))
+
+        let ping = try #require(try client.readInbound(as: WebSocketFrame.self))
+        #expect(ping.fin && ping.opcode == .ping && ping.unmaskedData.readableBytes == 0)
+        var close = try #require(try client.readInbound(as: WebSocketFrame.self)).unmaskedData
+        #expect(close.readInteger(as: UInt16.self) == 1008 && close.readString(length: close.readableBytes) == "slow consumer")
+        let cut = try #require(try client.readInbound(as: WebSocketFrame.self))
+        #expect(cut.opcode == .connectionClose && cut.unmaskedData.readableBytes == 124)
+        var reason = cut.unmaskedData
+        #expect(reason.readInteger(as: UInt16.self) == 4000 && reason.readString(length: reason.readableBytes) == String(repeating: "é", count: 61))
+    }
 }

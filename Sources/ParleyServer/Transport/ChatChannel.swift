@@ -100,7 +100,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                     // Only an admitted request gets here.
                     guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                     decision.value = nil
-                    return try upgraded(channel, admitted)
+                    let encoder = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+                    return try upgraded(channel, admitted, encoder: encoder)
                 }
             }
         )
@@ -132,21 +133,26 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
     }
 
-    /// Completes the upgrade that ``WebSocketHandshake`` answered: the frame codec, then the connection.
+    /// Completes the upgrade that ``WebSocketHandshake`` answered: the frame decoder, then the connection. No
+    /// frame encoder: everything the server sends is framed as it is written (``OutboxWriter``), so an idle
+    /// socket does not keep NIO's (with its header buffer and handler context).
     func upgradePlain(_ channel: any Channel, _ admitted: Admission.Admitted) throws -> UpgradeResult {
-        try channel.pipeline.syncOperations.addHandlers([
-            WebSocketFrameEncoder(),
-            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: connections.configuration.maxFrameBytes)),
-        ])
+        try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: connections.configuration.maxFrameBytes))
+        )
         return try upgraded(channel, admitted)
     }
 
     /// The connection of an admitted upgrade, behind the frame codec; it takes the admission's slot over (if the
     /// upgrade fails first, dropping the slot releases it). The member joins here when it can, and is greeted
     /// here when the room's recent messages answer its `welcome`.
-    private func upgraded(_ channel: any Channel, _ admitted: Admission.Admitted) throws -> UpgradeResult {
+    private func upgraded(
+        _ channel: any Channel,
+        _ admitted: Admission.Admitted,
+        encoder: ChannelHandlerContext? = nil
+    ) throws -> UpgradeResult {
         HandshakeDeadline.finish(channel)
-        let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity)
+        let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity, encoder: encoder)
         guard let joined = connection.joinAtUpgrade(admitted) else { return .websocket(connection, admitted, nil) }
         if connection.greetAtUpgrade(joined, admitted.request) { return .greeted }
         return .websocket(connection, admitted, joined)

@@ -13,7 +13,6 @@ import ParleyProtocol
 /// faster than storage answers is slowed by TCP rather than buffered without bound.
 final class ChatSocketHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
 
     let connection: ChatConnection
     /// The connection's life; this handler and the ``OutboxWriter`` feed it events and carry out its actions.
@@ -22,6 +21,8 @@ final class ChatSocketHandler: ChannelInboundHandler {
     private var heartbeat: Heartbeat?
     /// Where ``Heartbeat`` keeps this socket, while it does.
     var heartbeatSlot: Int?
+    /// Whether the aggregator that joins fragments is in front of this handler (``assemble(_:context:)``).
+    private var assembling = false
 
     init(connection: ChatConnection, configuration: ServerConfiguration) {
         self.connection = connection
@@ -39,7 +40,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
         // Nothing is read until the member has joined.
         try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         self.context = context
-        connection.writer.attach(self)
+        connection.writer.attach(self, context: context)
         // Whatever the outbox already asked for before the handler was there.
         connection.writer.drain()
         let heartbeat = connection.context.heartbeat(on: context.eventLoop)
@@ -71,6 +72,10 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        if !assembling, !frame.fin || frame.opcode == .continuation {
+            assemble(data, context: context)
+            return
+        }
         switch frame.opcode {
         case .text:
             let payload = frame.unmaskedData
@@ -89,6 +94,24 @@ final class ChatSocketHandler: ChannelInboundHandler {
             apply(state.closeReceived(code: Self.answerCode(payload.readWebSocketErrorCode())))
         default:
             state.frameHeard()
+        }
+    }
+
+    /// Hands the first fragment of a message, and everything after it, to NIO's aggregator, put in front of
+    /// this handler now. Clients rarely fragment, so a socket does not carry the aggregator (and its context)
+    /// until one does; it then stays. A continuation with no message begun is the aggregator's error too.
+    private func assemble(_ fragment: NIOAny, context: ChannelHandlerContext) {
+        assembling = true
+        let aggregator = NIOWebSocketFrameAggregator(
+            minNonFinalFragmentSize: 0,
+            maxAccumulatedFrameCount: 1024,
+            maxAccumulatedFrameSize: connection.context.configuration.maxFrameBytes
+        )
+        do {
+            try context.pipeline.syncOperations.addHandler(aggregator, position: .before(self))
+            aggregator.channelRead(context: try context.pipeline.syncOperations.context(handler: aggregator), data: fragment)
+        } catch {
+            context.close(promise: nil)
         }
     }
 

@@ -23,9 +23,9 @@ final class OutboxWriter: Sendable {
     private let loopState: NIOLoopBoundBox<LoopState>
 
     private struct LoopState {
-        /// Where pre-framed bytes enter the pipeline: just past the frame encoder.
-        var afterEncoder: ChannelHandlerContext?
-        var lookedUp = false
+        /// Where the writer's bytes enter the pipeline: the socket handler's context, or, when NIO's upgrader
+        /// put its frame encoder in front of it, the encoder's (so that the bytes go past it, already framed).
+        var output: ChannelHandlerContext?
         /// Whose state machine decides; nil before the handler is added and after it is removed.
         var socket: ChatSocketHandler?
         /// A drain is under way (a flush can report writability from inside it).
@@ -45,22 +45,24 @@ final class OutboxWriter: Sendable {
         scheduler.schedule(self)
     }
 
-    /// The handler whose state machine this writer reports to. Called on the event loop.
-    func attach(_ socket: ChatSocketHandler) {
+    /// The handler whose state machine this writer reports to, and the context it writes from unless
+    /// ``writePast(_:)`` named another. Called on the event loop.
+    func attach(_ socket: ChatSocketHandler, context: ChannelHandlerContext) {
         loopState.value.socket = socket
+        if loopState.value.output == nil { loopState.value.output = context }
     }
 
-    /// Ends the reference cycle with the handler once the socket is gone. Called on the event loop.
+    /// Writes from `encoder`'s context, past it: NIO's upgrader adds a `WebSocketFrameEncoder`, which takes
+    /// frames, not the framed bytes this writer hands on. Called on the event loop, before ``attach(_:context:)``.
+    func writePast(_ encoder: ChannelHandlerContext) {
+        loopState.value.output = encoder
+    }
+
+    /// Ends the reference cycles with the handler and the pipeline once the socket is gone. Called on the
+    /// event loop.
     func detach() {
         loopState.value.socket = nil
-    }
-
-    private func frameEncoderContext() -> ChannelHandlerContext? {
-        if !loopState.value.lookedUp {
-            loopState.value.lookedUp = true
-            loopState.value.afterEncoder = try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        }
-        return loopState.value.afterEncoder
+        loopState.value.output = nil
     }
 
     /// Writes everything queued, batch by batch, each with one flush, while the socket takes bytes. Runs on
@@ -93,36 +95,19 @@ final class OutboxWriter: Sendable {
     /// Writes a batch with one flush; returns the bytes handed to the socket. A failed write closes the
     /// channel, and ``ChatConnection/ended()`` then finishes the outbox.
     private func write(_ frames: Outbox.Frames) -> Int {
-        guard let encoder = frameEncoderContext() else {
-            var bytes = 0
-            for frame in frames {
-                bytes += frame.readableBytes
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
-            }
-            channel.flush()
-            return bytes
-        }
-        var bytes = 0
-        if frames.count > 1 {
+        guard let output = loopState.value.output else { return 0 }
+        let bytes: ByteBuffer
+        if frames.count == 1, let frame = frames.first, let framed = Self.framed(frame) {
+            // A hand-written event arrives already framed (``EventEncoder``), and so does a pong: its bytes go
+            // out as they are, shared with every other member.
+            bytes = framed
+        } else {
             // Several frames go out as one buffer: one entry in NIO's pending writes instead of one per frame. A
             // burst (a join storm, a backlog) would otherwise grow that queue for good.
-            let batch = Self.concatenated(frames, allocator: channel.allocator)
-            bytes = batch.readableBytes
-            encoder.write(NIOAny(batch), promise: nil)
-        } else if let frame = frames.first {
-            // A hand-written event arrives already framed (``EventEncoder``), and so does a pong: its bytes go
-            // straight past the encoder, shared with every other member, with no header buffer of its own.
-            if let framed = Self.framed(frame) {
-                bytes = framed.readableBytes
-                encoder.write(NIOAny(framed), promise: nil)
-            } else {
-                bytes = frame.readableBytes
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
-            }
+            bytes = Self.concatenated(frames, allocator: channel.allocator)
         }
-        // From the encoder on: the handlers after it have nothing to flush.
-        encoder.flush()
-        return bytes
+        output.writeAndFlush(NIOAny(bytes), promise: nil)
+        return bytes.readableBytes
     }
 
     /// The frames, each with its header, back to back in one buffer.
@@ -160,29 +145,51 @@ final class OutboxWriter: Sendable {
     /// A pong answering `payload` (at most 125 bytes, as in every control frame), framed for ``framed(_:)``:
     /// it waits in the outbox like any event and counts against its limit.
     static func pong(payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var frame = control(opcode: .pong, payload: payload, allocator: allocator)
+        frame.moveReaderIndex(forwardBy: 2)
+        return frame
+    }
+
+    /// A control frame (RFC 6455 §5.5) as a server sends it, header and payload; the payload is cut at 125 bytes.
+    static func control(opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         let length = min(payload.readableBytes, 125)
         var frame = allocator.buffer(capacity: 2 + length)
-        frame.writeInteger(UInt8(0x8A))
+        frame.writeInteger(UInt8(0x80) | UInt8(webSocketOpcode: opcode))
         frame.writeInteger(UInt8(length))
         frame.writeImmutableBuffer(payload.getSlice(at: payload.readerIndex, length: length) ?? ByteBuffer())
-        frame.moveReaderIndex(forwardBy: 2)
         return frame
     }
 
     /// Writes our close frame after everything before it; the future completes once it has reached the
     /// socket.
     func writeClose(code: UInt16, reason: String) -> EventLoopFuture<Void> {
-        var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        data.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(code)))
-        data.writeString(reason)
-        return channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        guard let output = loopState.value.output else {
+            promise.fail(ChannelError.ioOnClosedChannel)
+            return promise.futureResult
+        }
+        output.writeAndFlush(NIOAny(Self.close(code: code, reason: reason, allocator: channel.allocator)), promise: promise)
+        return promise.futureResult
+    }
+
+    /// A close frame. A reason longer than a close frame holds (123 bytes) loses its last characters.
+    static func close(code: UInt16, reason: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var cut = Substring(reason)
+        while cut.utf8.count > 123 { cut.removeLast() }
+        var payload = allocator.buffer(capacity: 2 + cut.utf8.count)
+        payload.writeInteger(code)
+        payload.writeSubstring(cut)
+        return control(opcode: .connectionClose, payload: payload, allocator: allocator)
     }
 
     /// Writes a ping. Returns the bytes handed to the socket.
     func writePing() -> Int {
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer()), promise: nil)
-        return 2
+        loopState.value.output?.writeAndFlush(NIOAny(Self.ping), promise: nil)
+        return Self.ping.readableBytes
     }
+
+    /// An empty ping, shared by every socket.
+    private static let ping = ByteBuffer(bytes: [0x89, 0x00])
 }
 
 /// Collects, per event loop, the writers that have something to write, and drains them all in one
