@@ -133,13 +133,11 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
     }
 
-    /// Completes the upgrade that ``WebSocketHandshake`` answered: the frame decoder, then the connection. No
+    /// Completes the upgrade that ``WebSocketHandshake`` answered: the frame reader, then the connection. No
     /// frame encoder: everything the server sends is framed as it is written (``OutboxWriter``), so an idle
     /// socket does not keep NIO's (with its header buffer and handler context).
     func upgradePlain(_ channel: any Channel, _ admitted: Admission.Admitted) throws -> UpgradeResult {
-        try channel.pipeline.syncOperations.addHandler(
-            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: connections.configuration.maxFrameBytes))
-        )
+        try channel.pipeline.syncOperations.addHandler(FrameReader(maxFrameSize: connections.configuration.maxFrameBytes))
         return try upgraded(channel, admitted)
     }
 
