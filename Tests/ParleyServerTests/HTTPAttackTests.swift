@@ -16,12 +16,17 @@ import Testing
             let silent = try await TCPProbe.connect(port: server.port)
             let slowloris = try await TCPProbe.connect(port: server.port)
             try await slowloris.send("GET /ws?room=slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+            // Not an upgrade: handed to NIO's HTTP side half-way through its head, the deadline going with it.
+            let handed = try await TCPProbe.connect(port: server.port)
+            try await handed.send("GET /api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             let started = ContinuousClock.now
             #expect(await silent.closes(within: .seconds(5)))
             #expect(await slowloris.closes(within: .seconds(5)))
+            #expect(await handed.closes(within: .seconds(5)))
             // (Left open, they would hold up the server's shutdown.)
             silent.close()
             slowloris.close()
+            handed.close()
             #expect(ContinuousClock.now - started >= .milliseconds(800))
         }
     }
@@ -62,6 +67,20 @@ import Testing
             // The others are served once they send their requests, and every finished one frees a place.
             for probe in open {
                 #expect(try await probe.request("GET", "/healthz").status == 200)
+            }
+            let late = try await TCPProbe.connect(port: server.port)
+            defer { late.close() }
+            #expect(try await late.request("GET", "/healthz").status == 200)
+        }
+    }
+
+    /// An upgraded socket is no longer unfinished: one address can hold more members than unfinished sockets.
+    @Test func upgradedSocketsGiveTheirPlaceBack() async throws {
+        try await withServer(timeout: .seconds(60), .set(\.handshakeTimeout, .seconds(120))) { server in
+            var members: [RawSocket] = []
+            defer { for member in members { member.close() } }
+            for index in 0...UnfinishedSockets.limitPerAddress {
+                members.append(try await server.join("room=many&nick=m\(index)").0)
             }
             let late = try await TCPProbe.connect(port: server.port)
             defer { late.close() }

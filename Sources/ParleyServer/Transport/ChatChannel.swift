@@ -53,23 +53,22 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                 connections.metrics.edge.tooManyUnfinished.increment()
                 return Value(upgradeResult: channel.eventLoop.makeFailedFuture(TooManyUnfinishedSockets()), channel: channel)
             }
-            // First, so that it also times the TLS handshake (TLS sits in front of everything set up here).
-            // From here the deadline gives the place back; if it cannot be added, nothing else would.
+            // The deadline times the TLS handshake too (TLS sits in front of everything set up here). From here the
+            // handshake gives the place back.
+            let deadline = HandshakeDeadline(
+                timeout: TimeAmount(connections.configuration.handshakeTimeout),
+                unfinished: unfinished,
+                address: peer,
+                metrics: connections.metrics
+            )
+            let result = channel.eventLoop.makePromise(of: UpgradeResult.self)
             do {
-                try channel.pipeline.syncOperations.addHandler(
-                    HandshakeDeadline(
-                        timeout: TimeAmount(connections.configuration.handshakeTimeout),
-                        unfinished: unfinished,
-                        address: peer,
-                        metrics: connections.metrics
-                    )
-                )
+                try channel.pipeline.syncOperations.addHandler(WebSocketHandshake(chat: self, logger: logger, result: result, deadline: deadline))
             } catch {
-                unfinished.finish(peer)
+                deadline.stop()
+                result.fail(error)
                 throw error
             }
-            let result = channel.eventLoop.makePromise(of: UpgradeResult.self)
-            try channel.pipeline.syncOperations.addHandler(WebSocketHandshake(chat: self, logger: logger, result: result))
             return Value(upgradeResult: result.futureResult, channel: channel)
         }
     }
@@ -100,6 +99,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                     // Only an admitted request gets here.
                     guard case .success(let admitted)? = decision.value else { throw ChannelError.inappropriateOperationForState }
                     decision.value = nil
+                    HandshakeDeadline.finish(channel)
                     let encoder = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
                     return try upgraded(channel, admitted, encoder: encoder)
                 }
@@ -149,7 +149,6 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         _ admitted: Admission.Admitted,
         encoder: ChannelHandlerContext? = nil
     ) throws -> UpgradeResult {
-        HandshakeDeadline.finish(channel)
         let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity, encoder: encoder)
         guard let joined = connection.joinAtUpgrade(admitted) else { return .websocket(connection, admitted, nil) }
         if connection.greetAtUpgrade(joined, admitted.request) { return .greeted }

@@ -4,8 +4,10 @@ import NIOCore
 /// handshake included) within `--handshake-timeout` of being accepted, and holds the socket's place in
 /// ``UnfinishedSockets`` until then.
 ///
-/// It sits first in the pipeline (behind TLS) and is removed by ``finish(_:)`` once the request head is
-/// in; from there the HTTP side's idle timeout or the WebSocket's heartbeat takes over.
+/// The ``WebSocketHandshake`` starts it and, for a plain upgrade, stops it, without it ever entering the
+/// pipeline (one handler fewer to add and remove per connection). A socket handed to NIO's HTTP pipeline gets
+/// it in front of that pipeline, still counting from the accept, until ``finish(_:)`` removes it once the
+/// request head is in; from there the HTTP side's idle timeout or the WebSocket's heartbeat takes over.
 final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
@@ -25,15 +27,25 @@ final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
+        start(context.channel)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stop()
+    }
+
+    /// Starts the clock, unless it runs already. Call on the channel's event loop.
+    func start(_ channel: any Channel) {
+        guard deadline == nil, counted else { return }
         let metrics = metrics
-        deadline = context.eventLoop.scheduleTask(in: timeout) {
+        deadline = channel.eventLoop.scheduleTask(in: timeout) {
             metrics.edge.handshakeTimedOut.increment()
             channel.close(promise: nil)
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    /// Stops the clock and gives the place back, once. Call on the channel's event loop.
+    func stop() {
         deadline?.cancel()
         deadline = nil
         if counted {

@@ -4,9 +4,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The first handler of every socket (behind TLS and the ``HandshakeDeadline``): it answers a plain
-/// WebSocket upgrade request (``UpgradeRequest``) itself, and hands every other request to NIO's HTTP
-/// pipeline, bytes and all.
+/// The first handler of every socket (behind TLS): it answers a plain WebSocket upgrade request
+/// (``UpgradeRequest``) itself, and hands every other request to NIO's HTTP pipeline, bytes and all, with the
+/// socket's ``HandshakeDeadline`` in front of it.
 ///
 /// NIO's HTTP decoder, upgrader and response encoder, set up for each socket and taken down again at its
 /// upgrade, cost more CPU than the whole of a connect on the Go peer (docs/PERFORMANCE.md, "Sixth round").
@@ -38,11 +38,19 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
     private var paused = false
     /// The client half-closed before the handshake was done: passed on behind the bytes, to whoever serves them.
     private var inputClosed = false
+    /// Runs from the accept; stopped here at the upgrade, or handed to the pipeline with the socket.
+    private let deadline: HandshakeDeadline
+    private var deadlineHandedOver = false
 
-    init(chat: ChatChannel, logger: Logger, result: EventLoopPromise<ChatChannel.UpgradeResult>) {
+    init(chat: ChatChannel, logger: Logger, result: EventLoopPromise<ChatChannel.UpgradeResult>, deadline: HandshakeDeadline) {
         self.chat = chat
         self.logger = logger
         self.result = result
+        self.deadline = deadline
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        deadline.start(context.channel)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -107,6 +115,7 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
 
     private func upgrade(context: ChannelHandlerContext, _ request: UpgradeRequest, _ admitted: Admission.Admitted) {
         state = .done
+        deadline.stop()
         context.write(NIOAny(Self.response(key: request.key, allocator: context.channel.allocator)), promise: nil)
         let upgraded: ChatChannel.UpgradeResult
         do {
@@ -136,6 +145,8 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
         do {
+            try context.pipeline.syncOperations.addHandler(deadline, position: .before(self))
+            deadlineHandedOver = true
             result.completeWith(try chat.configureHTTP(context.channel, decided: decided, logger: logger))
         } catch {
             result.fail(error)
@@ -184,6 +195,7 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if !deadlineHandedOver { deadline.stop() }
         if state != .done {
             state = .done
             result.fail(ChannelError.ioOnClosedChannel)
