@@ -117,10 +117,22 @@ public func buildApplication(
     admission.addRefusalRoute(to: router)
 
     let unfinished = UnfinishedSockets()
-    var server = HTTPServerBuilder { responder in
-        ChatChannel(admission: admission, connections: connections, responder: responder, unfinished: unfinished)
+    let chat = ChatChannel(
+        admission: admission,
+        connections: connections,
+        responder: router.buildResponder().httpResponder(logger: logger),
+        unfinished: unfinished
+    )
+    let group = EventLoopThreads.group(threads: configuration.eventLoops)
+    let drainer = ConnectionDrainer(limiter: limiter, connections: directory, logger: logger)
+    let listening: @Sendable (String) -> @Sendable (any Channel) async -> Void = { scheme in
+        { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            logger.info("listening on \(scheme)://\(configuration.host):\(port)")
+            await onServerRunning(port)
+        }
     }
-    var scheme = "http"
+    let server: any Service
     if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
@@ -128,38 +140,41 @@ public func buildApplication(
         )
         // TLS 1.0 and 1.1 are broken and deprecated (RFC 8996).
         tls.minimumTLSVersion = .tlsv12
-        server = try .tls(server, tlsConfiguration: tls)
-        scheme = "https"
+        server = ChatServer(
+            child: try TLSChannel(chat, tlsConfiguration: tls),
+            host: configuration.host,
+            port: configuration.port,
+            eventLoopGroup: group,
+            logger: logger,
+            onServerRunning: listening("https")
+        )
+    } else {
+        server = ChatServer(
+            child: chat,
+            host: configuration.host,
+            port: configuration.port,
+            eventLoopGroup: group,
+            logger: logger,
+            onServerRunning: listening("http")
+        )
     }
-
-    let app = Application(
-        router: router,
-        server: server,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: services,
-        onServerRunning: { [scheme] channel in
-            let port = channel.localAddress?.port ?? configuration.port
-            logger.info("listening on \(scheme)://\(configuration.host):\(port)")
-            await onServerRunning(port)
-        },
-        eventLoopGroupProvider: .shared(EventLoopThreads.group(threads: configuration.eventLoops)),
-        logger: logger
-    )
-    return ParleyApplication(application: app, drainer: ConnectionDrainer(limiter: limiter, connections: directory, logger: logger), logger: logger)
+    return ParleyApplication(services: services, server: server, drainer: drainer, logger: logger)
 }
 
-/// The running server: the Hummingbird application plus the WebSocket drainer, ordered so that on
-/// graceful shutdown every WebSocket is flushed and closed with 1001 before the HTTP server stops.
+/// The running server: storage and the other services, the listener, and the WebSocket drainer, ordered so
+/// that on graceful shutdown every WebSocket is flushed and closed with 1001 before the listener stops, and the
+/// listener's last requests are answered before storage closes.
 public struct ParleyApplication: Service {
-    let application: Application<RouterResponder<ParleyRequestContext>>
+    let services: [any Service]
+    let server: any Service
     let drainer: ConnectionDrainer
     let logger: Logger
 
     public func run() async throws {
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: application),
+                services: services.map { .init(service: $0) } + [
+                    .init(service: server),
                     // Listed last, so it is the first to hear of a graceful shutdown.
                     .init(service: drainer, successTerminationBehavior: .ignore),
                 ],

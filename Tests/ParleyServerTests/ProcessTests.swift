@@ -78,6 +78,12 @@ import Testing
             let count = 300
             for n in 1...count { try await sender.send("queued \(n)") }
             for _ in 1...count { _ = try await sender.nextMessage() }  // all stored and queued for the listener
+            // A keep-alive HTTP connection, idle between requests, does not hold the shutdown up.
+            let idle = try await TCPProbe.connect(port: server.server.port)
+            defer { idle.close() }
+            let answered = try await idle.request("GET", "/healthz")
+            #expect(answered.status == 200)
+            #expect(answered.headers["date"]?.hasSuffix(" GMT") == true)
 
             let stopping = ContinuousClock.now
             server.child.signal(SIGTERM)
@@ -107,6 +113,7 @@ import Testing
             }
             #expect(ids == Array(1...Int64(count)))
             #expect(closeCode == 1001)
+            #expect(await idle.closes(within: .seconds(10)))
             #expect(await server.child.exitStatus() == 0)
             #expect(ContinuousClock.now - stopping < .seconds(10))
         }

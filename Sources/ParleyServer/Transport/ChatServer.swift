@@ -1,0 +1,74 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import ServiceLifecycle
+
+/// The listening socket: accepts connections and sets each up with ``ChatChannel`` (behind TLS when
+/// configured), starting a task only for a socket that needs one.
+///
+/// HummingbirdCore's server hands every accepted socket through an async sequence to a task of its own. A
+/// WebSocket member joined and greeted in its upgrade (``ChatChannel/UpgradeResult/greeted``) has nothing for
+/// that task to do, yet the sequence, the task and its wake-ups were about a seventh of the server's CPU in a
+/// reconnect storm (docs/PERFORMANCE.md, "Seventh round"). Here the socket is set up in the accept's tick, and
+/// only an HTTP request, a refusal or a member still to be greeted goes on to a task, in one task group, so that
+/// a graceful shutdown still waits for them.
+struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatChannel.Value {
+    let child: Child
+    let host: String
+    let port: Int
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+    /// Called with the listening channel once it is bound.
+    let onServerRunning: @Sendable (any Channel) async -> Void
+
+    func run() async throws {
+        let (sockets, waiting) = AsyncStream.makeStream(of: ChatChannel.Value.self)
+        let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
+        let listener = try await bootstrap(quiescing: quiescing, waiting: waiting).bind(host: host, port: port).get()
+        await withGracefulShutdownHandler {
+            await onServerRunning(listener)
+            await withDiscardingTaskGroup { group in
+                for await socket in sockets {
+                    group.addTask { await child.handle(value: socket, logger: logger) }
+                }
+            }
+        } onGracefulShutdown: {
+            // Stops accepting, tells every socket to finish, and ends the sequence once all have closed.
+            let closed = listener.eventLoop.makePromise(of: Void.self)
+            quiescing.initiateShutdown(promise: closed)
+            closed.futureResult.whenComplete { _ in waiting.finish() }
+        }
+        // Cancelled rather than shut down: the listener goes too.
+        try? await listener.close()
+    }
+
+    private func bootstrap(quiescing: ServerQuiescingHelper, waiting: AsyncStream<ChatChannel.Value>.Continuation) -> ServerBootstrap {
+        ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [child, logger] channel in
+                child.setup(channel: channel, logger: logger).map { socket in
+                    socket.upgradeResult.whenComplete { result in
+                        switch result {
+                        case .success(.greeted):
+                            // Lives on its event loop alone.
+                            break
+                        case .success:
+                            waiting.yield(socket)
+                        case .failure(let error):
+                            logger.debug("connection ended before a request", metadata: ["error": "\(error)"])
+                            socket.channel.close(promise: nil)
+                        }
+                    }
+                }
+            }
+    }
+}
