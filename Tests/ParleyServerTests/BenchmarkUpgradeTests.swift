@@ -16,4 +16,11 @@ import Testing
         #expect(lines(nio) == lines(inPlace))
         #expect(lines(inPlace).contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="))
     }
+
+    /// Both readers of the frame benchmark read every frame.
+    @Test func bothReadersReadEveryFrame() throws {
+        let frames = BenchmarkUpgrade.clientFrames(count: 16)
+        #expect(try BenchmarkUpgrade.readFrames(frames, withReader: false) == 16)
+        #expect(try BenchmarkUpgrade.readFrames(frames, withReader: true) == 16)
+    }
 }

@@ -14,6 +14,18 @@ func connectingBenchmarks() {
         for _ in benchmark.scaledIterations { blackHole(try BenchmarkUpgrade.inPlace(head)) }
     }
 
+    // Frames as a client sends them, read as an upgraded socket reads them: NIO's generic decoder handler
+    // against Parley's reader around the same decoder.
+    for count in [1, 16] {
+        let frames = BenchmarkUpgrade.clientFrames(count: count)
+        Benchmark("Reading \(count) frame(s), ByteToMessageHandler") { benchmark in
+            for _ in benchmark.scaledIterations { blackHole(try BenchmarkUpgrade.readFrames(frames, withReader: false)) }
+        }
+        Benchmark("Reading \(count) frame(s), FrameReader") { benchmark in
+            for _ in benchmark.scaledIterations { blackHole(try BenchmarkUpgrade.readFrames(frames, withReader: true)) }
+        }
+    }
+
     // One sample is a whole storm, far longer than a single call: few warm-up rounds.
     let storm = Benchmark.Configuration(
         metrics: Benchmark.defaultConfiguration.metrics,

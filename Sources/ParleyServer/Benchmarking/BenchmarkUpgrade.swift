@@ -6,7 +6,7 @@ import NIOWebSocket
 
 /// One WebSocket upgrade request answered on an embedded channel, the way ``ChatChannel`` answered it before
 /// ``WebSocketHandshake`` (NIO's HTTP decoder, typed upgrader and response encoder) and the way it does now
-/// (the head scanned in place, the `101` written whole, the frame codec added). The admission and the join,
+/// (the head scanned in place, the `101` written whole, the ``FrameReader`` added). The admission and the join,
 /// the same either way, are left out.
 ///
 /// Micro benchmarks only (see ``BenchmarkHooks``).
@@ -58,11 +58,34 @@ public enum BenchmarkUpgrade {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: request.target, headers: HTTPHeaders(request.fields))
         guard head.headers.first(name: "host") != nil else { throw ChannelError.inappropriateOperationForState }
         channel.write(WebSocketHandshake.response(key: request.key, allocator: channel.allocator), promise: nil)
-        try channel.pipeline.syncOperations.addHandlers([
-            WebSocketFrameEncoder(), ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 16)),
-        ])
+        try channel.pipeline.syncOperations.addHandler(FrameReader(maxFrameSize: 1 << 16))
         channel.flush()
         return try response(channel)
+    }
+
+    /// `count` masked text frames of a JSON message, back to back, as one read from a client.
+    public static func clientFrames(count: Int) -> ByteBuffer {
+        let payload = Array(#"{"type":"message","text":"hello there","client_id":"c-0123456789abcdef"}"#.utf8)
+        let mask: [UInt8] = [0x11, 0x22, 0x33, 0x44]
+        var bytes = ByteBuffer()
+        for _ in 0..<count {
+            bytes.writeBytes([0x81, 0x80 | UInt8(payload.count)] + mask)
+            bytes.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        }
+        return bytes
+    }
+
+    /// Reads `bytes` into frames on an embedded channel, with NIO's `ByteToMessageHandler` around the frame
+    /// decoder (as every upgraded socket did before ``FrameReader``) or with the reader; returns the frames read.
+    public static func readFrames(_ bytes: ByteBuffer, withReader: Bool) throws -> Int {
+        let reader: any ChannelHandler =
+            withReader ? FrameReader(maxFrameSize: 1 << 16) : ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 16))
+        let channel = EmbeddedChannel(handler: reader)
+        try channel.writeInbound(bytes)
+        var frames = 0
+        while try channel.readInbound(as: WebSocketFrame.self) != nil { frames += 1 }
+        _ = try channel.finish()
+        return frames
     }
 
     private static func response(_ channel: EmbeddedChannel) throws -> String {
