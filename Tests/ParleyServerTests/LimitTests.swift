@@ -97,6 +97,26 @@ import Testing
         }
     }
 
+    /// Reserved opcodes and reserved bits close 1002 (no extension is negotiated); a pong is fine.
+    @Test func reservedOpcodesAndBitsClose1002() async throws {
+        try await withServer { server in
+            let (pong, _) = try await server.join("room=r&nick=a")
+            try await pong.send(opcode: 0xA, Array("unasked".utf8))
+            try await pong.send(.message(text: "after a pong", clientID: nil))
+            #expect(try await pong.nextMessage().text == "after a pong")
+
+            for opcode: UInt8 in [0x3, 0xB] {
+                let (reserved, _) = try await server.join("room=r&nick=op\(opcode)")
+                try await reserved.send(opcode: opcode, Array("?".utf8))
+                #expect(try await reserved.closeCode() == 1002)
+            }
+            let (bits, _) = try await server.join("room=r&nick=bits")
+            // A text frame with RSV1 set, as a compressed frame would be.
+            try await bits.send(opcode: 0x40 | 0x1, Array("hello".utf8))
+            #expect(try await bits.closeCode() == 1002)
+        }
+    }
+
     @Test func tooManyFragmentsClose1002() async throws {
         try await withServer { server in
             let (socket, _) = try await server.join("room=f&nick=a")

@@ -119,6 +119,47 @@ import Testing
         }
     }
 
+    /// Out of file descriptors, the listener pauses instead of retrying `accept` in a loop that would take the
+    /// event loop's whole CPU; once sockets are closed, it accepts again.
+    @Test func acceptingPausesWhenTheOpenFilesRunOut() async throws {
+        let database = directory.appendingPathComponent("files.sqlite").path
+        try await withTimeout(.seconds(60)) {
+            let limit = 64
+            let server = try await ChildServer.start(database: database, ["--event-loops", "1"], openFiles: limit)
+            var probes: [TCPProbe] = []
+            defer { for probe in probes { probe.close() } }
+            // The kernel completes these connections whether or not the server can take them.
+            for _ in 0..<(limit + 20) { probes.append(try await TCPProbe.connect(port: server.port)) }
+            let descriptors = "/proc/\(server.child.pid)/fd"
+            while (try FileManager.default.contentsOfDirectory(atPath: descriptors).count) < limit - 1 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let before = try Self.cpuSeconds(server.child.pid)
+            try await Task.sleep(for: .seconds(1))
+            let spent = try Self.cpuSeconds(server.child.pid) - before
+            #expect(spent < 0.3, "the server used \(spent) s of CPU in a second with no file descriptor left")
+
+            for probe in probes { probe.close() }
+            probes = []
+            let late = try await TCPProbe.connect(port: server.port)
+            defer { late.close() }
+            #expect(try await late.request("GET", "/healthz").status == 200)
+            server.child.signal(SIGTERM)
+            #expect(await server.child.exitStatus() == 0)
+        }
+    }
+
+    /// User and system CPU time of a process, from `/proc/PID/stat`.
+    static func cpuSeconds(_ pid: pid_t) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        guard let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 of what follows the name.
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     @Test func websocatInTheFirstSeedsFlow() async throws {
         let websocat = try #require(
             ["/usr/local/bin/websocat", "/usr/bin/websocat"].first { FileManager.default.isExecutableFile(atPath: $0) }

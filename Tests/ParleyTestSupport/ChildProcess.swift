@@ -17,11 +17,13 @@ public final class ChildProcess: Sendable {
     private let stdoutLines = LineBuffer()
     private let stderrLines = LineBuffer()
     private let status = ExitStatus()
+    /// The child's process id, once it runs.
+    public let pid: pid_t
 
     /// Starts `executable`, and returns once it runs; `environment` is added to this process's own.
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
         let (commands, commander) = AsyncStream.makeStream(of: Command.self)
-        let (launches, launched) = AsyncThrowingStream.makeStream(of: Void.self)
+        let (launches, launched) = AsyncThrowingStream.makeStream(of: pid_t.self)
         let (stdoutLines, stderrLines, status) = (self.stdoutLines, self.stderrLines, self.status)
         var updates: [Environment.Key: String?] = [:]
         for (key, value) in environment { updates[Environment.Key(rawValue: key)!] = value }
@@ -33,7 +35,7 @@ public final class ChildProcess: Sendable {
         Task {
             do {
                 let result = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
-                    launched.yield()
+                    launched.yield(execution.processIdentifier.value)
                     launched.finish()
                     async let forwarded: Void = {
                         for await command in commands {
@@ -60,9 +62,10 @@ public final class ChildProcess: Sendable {
                 status.set(-1)
             }
         }
-        var started = false
-        for try await _ in launches { started = true }
-        guard started else { throw CocoaError(.executableNotLoadable) }
+        var started: pid_t?
+        for try await pid in launches { started = pid }
+        guard let started else { throw CocoaError(.executableNotLoadable) }
+        self.pid = started
         self.commands = commander
     }
 
@@ -247,14 +250,23 @@ public struct ChildServer: Sendable {
     public let child: ChildProcess
     public let port: Int
 
-    /// Starts `parley serve` on port 0; `database` is a SQLite path or a `postgres://` URL.
-    public static func start(database: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ChildServer {
+    /// Starts `parley serve` on port 0; `database` is a SQLite path or a `postgres://` URL. With `openFiles`, the
+    /// server may open at most that many files (`ulimit -n`).
+    public static func start(
+        database: String,
+        _ extra: [String] = [],
+        environment: [String: String] = [:],
+        openFiles: Int? = nil
+    ) async throws -> ChildServer {
         let location = database.hasPrefix("postgres://") ? database : "sqlite:\(database)"
-        let child = try await ChildProcess(
-            ChildProcess.parleyPath,
-            ["serve", "--port", "0", "--database", location, "--rate-per-second", "0"] + extra,
-            environment: environment
-        )
+        let serve = [ChildProcess.parleyPath, "serve", "--port", "0", "--database", location, "--rate-per-second", "0"] + extra
+        let child: ChildProcess
+        if let openFiles {
+            // The shell sets the limit and then becomes the server (same process id).
+            child = try await ChildProcess("/bin/sh", ["-c", "ulimit -n \(openFiles) && exec \"$@\"", "sh"] + serve, environment: environment)
+        } else {
+            child = try await ChildProcess(serve[0], Array(serve.dropFirst()), environment: environment)
+        }
         let line = try await child.stderrLine(containing: "listening on ")
         guard let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) else {
             throw RawSocket.Failure.unexpected("no port in \(line)")

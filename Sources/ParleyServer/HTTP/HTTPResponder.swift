@@ -27,10 +27,19 @@ extension RouterResponder where Context == ParleyRequestContext {
                 response = Response(status: .internalServerError)
             }
             response.headers[.date] = dates.now()
-            try await writer.write(response: response.head, body: response.body)
+            do {
+                try await writer.write(response: response.head, body: response.body)
+            } catch is HTTPParserError {
+                // A body that streams the request's bytes met a malformed request half-way through the response:
+                // the HTTP side would answer a parse error with a second response. End the connection instead.
+                throw ResponseCutShort()
+            }
         }
     }
 }
+
+/// A response could not be finished; its connection is closed.
+struct ResponseCutShort: Error {}
 
 /// The `Date` field of a response (RFC 9110 §6.6.1), formatted at most once a second.
 final class HTTPDate: Sendable {

@@ -35,10 +35,11 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
                 }
             }
         } onGracefulShutdown: {
-            // Stops accepting, tells every socket to finish, and ends the sequence once all have closed.
-            let closed = listener.eventLoop.makePromise(of: Void.self)
-            quiescing.initiateShutdown(promise: closed)
-            closed.futureResult.whenComplete { _ in waiting.finish() }
+            // Stops accepting and tells every socket to finish: an HTTP connection after its request, which its
+            // task waits for. WebSocket members are the drainer's, which gave up on any still open after its
+            // time; they do not hold the shutdown up, as they did not under HummingbirdCore's server.
+            quiescing.initiateShutdown(promise: nil)
+            listener.closeFuture.whenComplete { _ in waiting.finish() }
         }
         // Cancelled rather than shut down: the listener goes too.
         try? await listener.close()
@@ -50,6 +51,9 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Out of file descriptors, `accept` fails while the listener stays readable: without a pause
+                    // the loop would try again at once, forever, and starve the members it also serves.
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler())
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
@@ -62,7 +66,8 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
                             // Lives on its event loop alone.
                             break
                         case .success:
-                            waiting.yield(socket)
+                            // After the shutdown began, nobody serves it any more.
+                            if case .terminated = waiting.yield(socket) { socket.channel.close(promise: nil) }
                         case .failure(let error):
                             logger.debug("connection ended before a request", metadata: ["error": "\(error)"])
                             socket.channel.close(promise: nil)

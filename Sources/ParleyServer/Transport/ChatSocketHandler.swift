@@ -72,6 +72,11 @@ final class ChatSocketHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // No extension is negotiated, so no reserved bit may be set (RFC 6455 §5.2).
+        if frame.rsv1 || frame.rsv2 || frame.rsv3 {
+            apply(state.frameRefused(code: CloseCode.protocolError.rawValue, reason: "reserved bits set"))
+            return
+        }
         if !assembling, !frame.fin || frame.opcode == .continuation {
             assemble(data, context: context)
             return
@@ -92,8 +97,12 @@ final class ChatSocketHandler: ChannelInboundHandler {
         case .connectionClose:
             var payload = frame.unmaskedData
             apply(state.closeReceived(code: Self.answerCode(payload.readWebSocketErrorCode())))
-        default:
+        case .pong:
             state.frameHeard()
+        default:
+            // An opcode RFC 6455 reserves (§5.2). Ignored, such frames could be sent between fragments, each
+            // keeping a whole read's buffer alive in the aggregator.
+            apply(state.frameRefused(code: CloseCode.protocolError.rawValue, reason: "unknown opcode"))
         }
     }
 
@@ -201,8 +210,8 @@ final class ChatSocketHandler: ChannelInboundHandler {
             // Sends what is queued, then our close; the socket closes once it is written.
             connection.outbox.drainAndClose(code: code, reason: "")
         case .writeClose(let code, let reason):
-            let written = connection.writer.writeClose(code: code, reason: reason)
-            state.handed(bytes: 4 + reason.utf8.count)
+            let (bytes, written) = connection.writer.writeClose(code: code, reason: reason)
+            state.handed(bytes: bytes)
             written.assumeIsolated().whenSuccess { [self] in apply(state.closeWritten()) }
         case .writeOutbox:
             connection.writer.drain()

@@ -22,6 +22,9 @@ final class FrameReader: ChannelInboundHandler, RemovableChannelHandler {
     /// After a frame the decoder refused, nothing more can be read: the frames after it cannot be found.
     private var refused = false
 
+    /// Whether bytes of an unfinished frame are kept (for the tests: nothing is kept between frames).
+    var holdsBytes: Bool { unfinished != nil }
+
     init(maxFrameSize: Int) {
         self.decoder = WebSocketFrameDecoder(maxFrameSize: maxFrameSize)
     }

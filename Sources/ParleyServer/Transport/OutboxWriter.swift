@@ -160,16 +160,17 @@ final class OutboxWriter: Sendable {
         return frame
     }
 
-    /// Writes our close frame after everything before it; the future completes once it has reached the
-    /// socket.
-    func writeClose(code: UInt16, reason: String) -> EventLoopFuture<Void> {
+    /// Writes our close frame after everything before it; returns the bytes handed to the socket, and a future
+    /// that completes once they have reached it.
+    func writeClose(code: UInt16, reason: String) -> (bytes: Int, written: EventLoopFuture<Void>) {
         let promise = channel.eventLoop.makePromise(of: Void.self)
         guard let output = loopState.value.output else {
             promise.fail(ChannelError.ioOnClosedChannel)
-            return promise.futureResult
+            return (0, promise.futureResult)
         }
-        output.writeAndFlush(NIOAny(Self.close(code: code, reason: reason, allocator: channel.allocator)), promise: promise)
-        return promise.futureResult
+        let frame = Self.close(code: code, reason: reason, allocator: channel.allocator)
+        output.writeAndFlush(NIOAny(frame), promise: promise)
+        return (frame.readableBytes, promise.futureResult)
     }
 
     /// A close frame. A reason longer than a close frame holds (123 bytes) loses its last characters.
