@@ -51,9 +51,7 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Out of file descriptors, `accept` fails while the listener stays readable: without a pause
-                    // the loop would try again at once, forever, and starve the members it also serves.
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler())
+                    try channel.pipeline.syncOperations.addHandler(AcceptPause(logger: logger))
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
@@ -77,3 +75,40 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
             }
     }
 }
+
+/// Stops accepting for a second when `accept` fails for want of file descriptors or kernel memory.
+///
+/// The listening socket stays readable meanwhile, so the event loop would try again at once, forever, and
+/// starve the members it also serves. NIO's `AcceptBackoffHandler` holds back the listener's next read, but when
+/// the first `accept` of a read fails, NIO still waits for the socket to be readable and never asks for that
+/// read: the loop spun at a whole CPU (`ProcessTests` runs the binary under `ulimit -n 64`). Turning the
+/// listener's automatic reading off takes it out of the event loop's poll until it is turned on again.
+final class AcceptPause: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+
+    static let pause = TimeAmount.seconds(1)
+    private let logger: Logger
+    private var paused = false
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let failed = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(failed.errnoCode) else {
+            return context.fireErrorCaught(error)
+        }
+        guard !paused else { return }
+        paused = true
+        logger.warning("accepting paused for a second", metadata: ["error": "\(failed)"])
+        let channel = context.channel
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.pause) {
+            self.paused = false
+            try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension AcceptPause: Sendable {}
