@@ -11,7 +11,9 @@ import Testing
         var plan = BenchPlan(endpoint: try BenchEndpoint(parsing: "http://127.0.0.1:\(port)"), rooms: rooms, membersPerRoom: members)
         plan.load = load
         plan.warmup = .milliseconds(200)
-        plan.duration = .milliseconds(800)
+        // Long enough for a publisher whose task is slow to be scheduled: with every suite running at once on
+        // two CPUs, a publisher was seen to start after a window of 0.8 s had ended, and sent nothing.
+        plan.duration = .seconds(3)
         plan.drain = .seconds(5)
         plan.joinTimeout = .seconds(10)
         return plan

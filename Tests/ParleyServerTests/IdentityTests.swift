@@ -232,7 +232,8 @@ import Testing
         let room = storage.room("e")
         try await withServer(Self.withSecret, storage.setting) { server in
             let (bob, _) = try await server.join("room=\(room)&nick=bob")
-            let short = try await Self.token(sub: "eve-id", nick: "eve", expiresIn: 2)
+            // Long enough for eve to join and post first with every suite running at once (2 s was not).
+            let short = try await Self.token(sub: "eve-id", nick: "eve", expiresIn: 5)
             let (eve, _) = try await server.join("room=\(room)&auth=\(short)")
             try await eve.send(.message(text: "before", clientID: "e1"))
             let before = try await eve.nextMessage()
