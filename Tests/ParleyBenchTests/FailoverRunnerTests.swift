@@ -50,9 +50,10 @@ import Testing
                 #expect((report.gaps, report.duplicates, report.lostNicks) == (0, 0, 2))
                 #expect(report.lostNickSample?.hasSuffix("got m0-2") == true || report.lostNickSample?.hasSuffix("got m2-2") == true)
             case .losesTheLastMessageOfADeadNode:
-                // m1 and m3 on the live node never get the dead node's last message.
+                // m1 and m3 on the live node never get the dead node's last message. (The movers may also see an
+                // answer to a resend after later messages on a loaded machine: a reorder, not a gap.)
                 #expect((report.gaps, report.missingIDs, report.duplicates) == (2, 2, 0))
-                #expect(Set(report.anomalies.map(\.member)) == [1, 3])
+                #expect(Set(report.anomalies.filter { $0.kind == .gap }.map(\.member)) == [1, 3])
             case .closesAfterResume:
                 Issue.record("a storm fault")
             }
