@@ -125,8 +125,9 @@ public func buildApplication(
     )
     let group = EventLoopThreads.group(threads: configuration.eventLoops)
     let drainer = ConnectionDrainer(limiter: limiter, connections: directory, logger: logger)
-    let listening: @Sendable (String) -> @Sendable (any Channel) async -> Void = { scheme in
-        { channel in
+    /// The listener for `child` (the chat channel, behind TLS or not), which logs its address once bound.
+    func listener<Child: ServerChildChannel>(_ child: Child, scheme: String) -> any Service where Child.Value == ChatChannel.Value {
+        ChatServer(child: child, host: configuration.host, port: configuration.port, eventLoopGroup: group, logger: logger) { channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("listening on \(scheme)://\(configuration.host):\(port)")
             await onServerRunning(port)
@@ -140,23 +141,9 @@ public func buildApplication(
         )
         // TLS 1.0 and 1.1 are broken and deprecated (RFC 8996).
         tls.minimumTLSVersion = .tlsv12
-        server = ChatServer(
-            child: try TLSChannel(chat, tlsConfiguration: tls),
-            host: configuration.host,
-            port: configuration.port,
-            eventLoopGroup: group,
-            logger: logger,
-            onServerRunning: listening("https")
-        )
+        server = listener(try TLSChannel(chat, tlsConfiguration: tls), scheme: "https")
     } else {
-        server = ChatServer(
-            child: chat,
-            host: configuration.host,
-            port: configuration.port,
-            eventLoopGroup: group,
-            logger: logger,
-            onServerRunning: listening("http")
-        )
+        server = listener(chat, scheme: "http")
     }
     return ParleyApplication(services: services, server: server, drainer: drainer, logger: logger)
 }
