@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ParleyProtocol
 import ParleyTestSupport
+import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -65,6 +66,49 @@ import Testing
         )
         #expect(room.record.fresh)
         #expect(room.historyIfUntouched() == nil)
+    }
+
+    /// Under `synchronous=FULL`, a commit that holds no message (a room opened, a join's session) is written
+    /// without a sync, and the connection is back to syncing for the next commit that holds one.
+    @Test(.timeLimit(.minutes(1))) func onlyCommitsWithoutAMessageSkipTheSync() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        let statements = Mutex<[String]>([])
+        try await store.database.writeWithoutTransaction { db in
+            db.trace { event in statements.withLock { $0.append("\(event)") } }
+        }
+        func commits() -> [(synced: Bool, sql: String)] {
+            // Each commit with the setting its connection had when it began.
+            var synced = true
+            var found: [(Bool, String)] = []
+            for sql in statements.withLock({ $0 }) {
+                if sql == "PRAGMA synchronous = NORMAL" { synced = false }
+                if sql == "PRAGMA synchronous = FULL" { synced = true }
+                if sql == "BEGIN IMMEDIATE TRANSACTION" { found.append((synced, "")) }
+                if !found.isEmpty, sql.hasPrefix("INSERT") { found[found.count - 1].1 += sql }
+            }
+            return found
+        }
+
+        let room = try await store.openRoom(code: "quiet")
+        var session = PendingMessage(roomID: room.id, nick: "ann", text: "", ts: .now(), clientID: nil) { _ in }
+        session.author = AuthorKey(SessionSecret.random())
+        session.onlySession = true
+        let saved = Mutex(false)
+        session.completion = { _ in saved.withLock { $0 = true } }
+        #expect(store.offer(session))
+        while !saved.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        await store.commit([PendingMessage(roomID: room.id, nick: "ann", text: "kept", ts: .now(), clientID: nil) { _ in }])
+
+        let seen = commits()
+        let opening = try #require(seen.first { $0.sql.contains("INTO rooms") })
+        let joining = try #require(seen.first { $0.sql.contains("INSERT INTO sessions") })
+        let posting = try #require(seen.first { $0.sql.contains("INSERT INTO messages") })
+        #expect(!opening.synced)
+        #expect(!joining.synced)
+        #expect(posting.synced)
+        let setting = try await store.database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(setting == 2)
     }
 
     /// The writer's transaction cannot start (another process holds the write lock past the busy timeout): a

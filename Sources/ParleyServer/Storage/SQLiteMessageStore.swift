@@ -11,7 +11,8 @@ import Synchronization
 ///
 /// `synchronous=FULL` (the default) syncs the log on every commit, so a commit survives a power cut and a
 /// delivered id is never reused; `NORMAL` survives `kill -9` of the process only. Completions run only after
-/// the commit, so nothing is delivered before it is durable.
+/// the commit, so nothing is delivered before it is durable. A commit that holds no message (only rooms opened
+/// or forgotten and sessions saved by joins) is not synced even under `FULL`: see ``commit(_:opening:in:synchronous:since:health:searchIndex:metrics:logger:)``.
 public final class SQLiteMessageStore: MessageStore, Service {
     let database: any DatabaseWriter
     /// Messages that may wait for the writer thread, and in the writer task's queue.
@@ -27,6 +28,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
     private let committers: LoopCommitters
     let writer: SQLiteWriter
     private let health: StorageHealth
+    private let synchronous: SQLiteSynchronous
     /// The full-text index's upkeep, run by the writer thread between commits.
     let searchIndex: SQLiteSearchIndex
 
@@ -65,6 +67,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
         self.metrics = metrics
         self.logger = logger
+        self.synchronous = synchronous
         let database = self.database
         let checkpointer = self.checkpointer
         let health = StorageHealth(gauge: metrics.storageHealthy)
@@ -75,7 +78,16 @@ public final class SQLiteMessageStore: MessageStore, Service {
             maxBatch: Self.maxBatch,
             capacity: Self.backlog,
             commit: { batch, rooms in
-                Self.commitHere(batch, opening: rooms, database: database, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+                Self.commitHere(
+                    batch,
+                    opening: rooms,
+                    database: database,
+                    synchronous: synchronous,
+                    health: health,
+                    searchIndex: searchIndex,
+                    metrics: metrics,
+                    logger: logger
+                )
                 checkpointer?.restartIfDueHere(database)
             },
             background: { idle in
@@ -158,12 +170,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
     func commit(_ batch: [PendingMessage]) async {
         let start = ContinuousClock.now
         let (health, searchIndex, metrics, logger) = (self.health, self.searchIndex, self.metrics, self.logger)
+        let synchronous = self.synchronous
         do {
             try await database.writeWithoutTransaction { db in
                 Self.commit(
                     batch,
                     opening: RoomRows(),
                     in: db,
+                    synchronous: synchronous,
                     since: start,
                     health: health,
                     searchIndex: searchIndex,
@@ -184,6 +198,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
         _ batch: [PendingMessage],
         opening rooms: RoomRows,
         database: any DatabaseWriter,
+        synchronous: SQLiteSynchronous,
         health: StorageHealth,
         searchIndex: SQLiteSearchIndex,
         metrics: ParleyMetrics,
@@ -191,7 +206,17 @@ public final class SQLiteMessageStore: MessageStore, Service {
     ) {
         let start = ContinuousClock.now
         database.writeWithoutTransaction { db in
-            commit(batch, opening: rooms, in: db, since: start, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+            commit(
+                batch,
+                opening: rooms,
+                in: db,
+                synchronous: synchronous,
+                since: start,
+                health: health,
+                searchIndex: searchIndex,
+                metrics: metrics,
+                logger: logger
+            )
         }
     }
 
@@ -200,10 +225,18 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// Whichever committed (the writer thread or the writer task), the next commit waits, so
     /// every room gets its ids in increasing order; otherwise its ``RoomSequencer`` would take a later id for
     /// a gap and read storage to fill it.
+    ///
+    /// Under `synchronous=FULL`, a commit without a message, a change or a file (rooms opened or forgotten by
+    /// joins and leaves, sessions saved by joins) is not synced: the log is written in order, so the next
+    /// synced commit makes it durable too, and a power cut before that can lose only open rooms and sessions
+    /// that nothing was stored under. Such a room is opened again by its next join, such a session is
+    /// answered as unknown (§11). A process that is killed loses nothing: the log is written before the
+    /// completions run. Rooms made through the API and everything else are written elsewhere, with a sync.
     private static func commit(
         _ batch: [PendingMessage],
         opening rooms: RoomRows,
         in db: Database,
+        synchronous: SQLiteSynchronous,
         since start: ContinuousClock.Instant,
         health: StorageHealth,
         searchIndex: SQLiteSearchIndex,
@@ -211,7 +244,10 @@ public final class SQLiteMessageStore: MessageStore, Service {
         logger: Logger
     ) {
         let outcome: CommitOutcome
+        let unsynced = synchronous == .full && batch.allSatisfy(\.onlySession)
         do {
+            if unsynced { try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
+            defer { if unsynced { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() } }
             // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
             // most of the allocations a small commit made.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
