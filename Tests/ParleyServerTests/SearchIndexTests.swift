@@ -178,6 +178,46 @@ private struct CheckpointBusy: Error {}
         #expect(matches == 2)
     }
 
+    /// A step indexes every room that is behind with one statement (FTS5 writes a segment per statement), up to
+    /// its budget of messages, skipping deleted ones, and moves each room's position to what it covered.
+    @Test(.timeLimit(.minutes(1))) func aStepIndexesTheRoomsBehindInOneStatement() throws {
+        let db = try DatabaseQueue(path: path)
+        try SQLiteSchema.migrator.migrate(db)
+        let statements = Mutex<[String]>([])
+        let (indexed, more) = try db.write { db in
+            for room in 1...3 {
+                try db.execute(sql: "INSERT INTO rooms (id, code, created_at, last_id) VALUES (?, ?, 0, 4)", arguments: [room, "room-\(room)"])
+                for id in 1...4 {
+                    try db.execute(
+                        sql: "INSERT INTO messages (room_id, id, nick, text, ts, deleted) VALUES (?, ?, 'bob', ?, 0, ?)",
+                        arguments: [room, id, "word\(room) number\(id)", id == 2 ? 1 : 0]
+                    )
+                }
+            }
+            db.trace { event in statements.withLock { $0.append("\(event)") } }
+            return try SQLiteSearchIndex.index(db, limit: 10)
+        }
+        #expect(indexed == 10 && more)
+        #expect(statements.withLock { $0 }.filter { $0.hasPrefix("INSERT INTO message_search") }.count == 1)
+        func matches(_ query: String) throws -> [Int64] {
+            try db.read { db in
+                try Int64.fetchAll(db, sql: "SELECT rowid FROM message_search WHERE message_search MATCH ? ORDER BY rowid", arguments: [query])
+            }
+        }
+        func positions() throws -> [Int64] {
+            try db.read { db in try Int64.fetchAll(db, sql: "SELECT indexed_id FROM rooms ORDER BY id") }
+        }
+        let room = Int64(1) << 32
+        #expect(try positions() == [4, 4, 2])
+        #expect(try matches("word1") == [room + 1, room + 3, room + 4])
+        #expect(try matches("word2") == [2 * room + 1, 2 * room + 3, 2 * room + 4])
+        #expect(try matches("word3") == [3 * room + 1])
+        _ = try db.write { db in try SQLiteSearchIndex.index(db, limit: 10) }
+        #expect(try positions() == [4, 4, 4])
+        #expect(try matches("word3") == [3 * room + 1, 3 * room + 3, 3 * room + 4])
+        try db.write { db in try db.execute(sql: "INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 0)") }
+    }
+
     @Test func stepsWaitForAnIdleWriterAndAFullStepUnlessBehind() {
         func due(idle: Bool, lag: Int, flushing: Bool = false, erasing: Bool = false, commits: Int = 1) -> SQLiteSearchIndex.Step? {
             SQLiteSearchIndex.dueStep(idle: idle, lag: lag, indexing: lag > 0, flushing: flushing, erasing: erasing, commits: commits)

@@ -30,8 +30,8 @@ final class SQLiteSearchIndex: Sendable {
     static let stepMessages = 1024
     /// Past this many messages waiting, a step follows every commit.
     static let maxLag = 16_384
-    /// Rows of `rooms` read per step (each a range of one room's messages).
-    static let stepRooms = 32
+    /// Rows of `rooms` read per step (each a range of one room's messages, all indexed by one statement).
+    static let stepRooms = 256
     /// Pages the merge writes per step.
     static let mergePages = 64
     /// While an erasure waits on a busy writer, a merge step follows every this many commits.
@@ -234,29 +234,52 @@ final class SQLiteSearchIndex: Sendable {
     static func index(_ db: Database, limit: Int) throws -> (indexed: Int, more: Bool) {
         let rooms = try Row.fetchAll(
             db.cachedStatement(
-                sql: "SELECT id, indexed_id, last_id FROM rooms WHERE last_id > indexed_id AND id < 2147483648 LIMIT ?"
+                sql: "SELECT id, indexed_id, last_id FROM rooms WHERE last_id > indexed_id AND id < 2147483648 ORDER BY id LIMIT ?"
             ),
             arguments: [stepRooms]
         )
         var budget = limit
+        var ranges: [RoomSpan] = []
         for room in rooms {
-            guard budget > 0 else { return (limit, true) }
+            guard budget > 0 else { break }
             let (roomID, indexedID, lastID): (Int64, Int64, Int64) = (room[0], room[1], room[2])
-            budget -= try index(db, roomID: roomID, after: indexedID, through: min(lastID, indexedID + Int64(budget)))
+            let range = RoomSpan(roomID: roomID, after: indexedID, through: min(lastID, indexedID + Int64(budget)))
+            ranges.append(range)
+            budget -= range.count
         }
+        try index(db, ranges)
         return (limit - budget, budget <= 0 || rooms.count == stepRooms)
     }
 
-    /// Indexes one room's messages after `after` through `through`, and moves its position there.
-    static func index(_ db: Database, roomID: Int64, after: Int64, through: Int64) throws -> Int {
+    /// One room's messages to index: ids after `after` through `through`.
+    struct RoomSpan {
+        var roomID: Int64
+        var after: Int64
+        var through: Int64
+
+        var count: Int { Int(through - after) }
+    }
+
+    /// Indexes the ranges (in increasing room id) in one statement, and moves each room's position. FTS5 writes
+    /// what it gathered to a segment of its own at the end of every statement of a transaction (and whenever a
+    /// rowid is smaller than the one before): one statement per room made a step of ten messages in each of 32
+    /// rooms 32 small segments, each to be merged again later.
+    static func index(_ db: Database, _ ranges: [RoomSpan]) throws {
+        guard !ranges.isEmpty else { return }
+        let list = ranges.map { "[\($0.roomID),\($0.after),\($0.through)]" }.joined(separator: ",")
+        // CROSS JOIN keeps the list outside, so the rows come in the list's order and each room's in id order:
+        // their rowids increase throughout.
         try db.cachedStatement(
             sql: """
                 INSERT INTO message_search (rowid, text)
-                    SELECT ? * 4294967296 + id, text FROM messages WHERE room_id = ? AND id > ? AND id <= ? AND deleted = 0
+                    SELECT m.room_id * 4294967296 + m.id, m.text
+                    FROM json_each(?) AS r CROSS JOIN messages AS m
+                        ON m.room_id = r.value ->> 0 AND m.id > r.value ->> 1 AND m.id <= r.value ->> 2
+                    WHERE m.deleted = 0
                 """
-        ).execute(arguments: [roomID, roomID, after, through])
-        try db.cachedStatement(sql: "UPDATE rooms SET indexed_id = ? WHERE id = ?").execute(arguments: [through, roomID])
-        return Int(through - after)
+        ).execute(arguments: ["[\(list)]"])
+        let position = try db.cachedStatement(sql: "UPDATE rooms SET indexed_id = ? WHERE id = ?")
+        for range in ranges { try position.execute(arguments: [range.through, range.roomID]) }
     }
 
     /// One merge step. Returns whether it did any work (FTS5 writes at least two rows when it does).
@@ -273,10 +296,10 @@ final class SQLiteSearchIndex: Sendable {
             guard let indexedID = try Int64.fetchOne(db, sql: "SELECT indexed_id FROM rooms WHERE id = ?", arguments: [roomID]),
                 indexedID < through
             else { return false }
-            let end = min(through, indexedID + Int64(limit))
-            let indexed = try Self.index(db, roomID: roomID, after: indexedID, through: end)
-            lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
-            return end < through
+            let range = RoomSpan(roomID: roomID, after: indexedID, through: min(through, indexedID + Int64(limit)))
+            try Self.index(db, [range])
+            lag.subtract(min(range.count, lag.load(ordering: .relaxed)), ordering: .relaxed)
+            return range.through < through
         }
     }
 }
