@@ -42,4 +42,10 @@ public final class BenchmarkStore: Sendable {
         await store.commit(batch)
         return stored.load(ordering: .relaxed) - before
     }
+
+    /// One step of the search indexer (``SQLiteSearchIndex/index(_:limit:)``) in a transaction of its own, as the
+    /// writer thread runs it; returns how many message ids it covered.
+    public func indexStep() async throws -> Int {
+        try await store.database.write { db in try SQLiteSearchIndex.index(db, limit: SQLiteSearchIndex.stepMessages).indexed }
+    }
 }
