@@ -43,9 +43,10 @@ public final class BenchmarkStore: Sendable {
         return stored.load(ordering: .relaxed) - before
     }
 
-    /// One step of the search indexer (``SQLiteSearchIndex/index(_:limit:)``) in a transaction of its own, as the
-    /// writer thread runs it; returns how many message ids it covered.
+    /// One step of the search indexer (``SQLiteSearchIndex/indexStep(_:)``), as the writer thread runs it; returns
+    /// how many message ids it covered. The messages it takes are no longer counted as waiting, so the store's
+    /// own writer does not index them meanwhile.
     public func indexStep() async throws -> Int {
-        try await store.database.write { db in try SQLiteSearchIndex.index(db, limit: SQLiteSearchIndex.stepMessages).indexed }
+        try await store.database.writeWithoutTransaction { [store] db in try store.searchIndex.indexStep(db).indexed }
     }
 }

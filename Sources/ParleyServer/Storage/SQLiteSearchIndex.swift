@@ -163,9 +163,7 @@ final class SQLiteSearchIndex: Sendable {
             case .index:
                 var more = true
                 repeat {
-                    let indexed: Int
-                    (indexed, more) = try background(db) { try Self.index(db, limit: Self.stepMessages) }
-                    lag.subtract(min(indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
+                    more = try indexStep(db).more
                 } while more && !due.idle && lag.load(ordering: .relaxed) > Self.maxLag
                 if !more, indexRequests.compareExchange(expected: due.indexing, desired: 0, ordering: .relaxed).exchanged {
                     // Rooms from 2^31 on are counted by commits but never indexed.
@@ -187,6 +185,13 @@ final class SQLiteSearchIndex: Sendable {
         }
         if !hasWork { settle() }
         return true
+    }
+
+    /// One indexing step in a transaction of its own; returns how many ids it covered and whether more wait.
+    func indexStep(_ db: Database) throws -> (indexed: Int, more: Bool) {
+        let step = try background(db) { try Self.index(db, limit: Self.stepMessages) }
+        lag.subtract(min(step.indexed, lag.load(ordering: .relaxed)), ordering: .relaxed)
+        return step
     }
 
     /// Asks the idle writer to index what waits even if it is less than a step, and to erase now.
