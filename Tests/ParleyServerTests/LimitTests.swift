@@ -215,7 +215,9 @@ import Testing
     }
 
     @Test func silentClientsAreClosed1001() async throws {
-        try await withServer(.set(\.heartbeatInterval, .seconds(1)), .set(\.idleTimeout, .seconds(2))) { server in
+        // The answering client pongs only when its task reads: with every suite running at once, that task has
+        // waited over 2 s for a thread, and was closed as silent too. 5 s leaves it room.
+        try await withServer(.set(\.heartbeatInterval, .seconds(1)), .set(\.idleTimeout, .seconds(5))) { server in
             let silent = try await server.connect("room=idle&nick=quiet", answerPings: false)
             _ = try await silent.welcome()
             let answering = try await server.connect("room=idle&nick=chatty")
@@ -231,7 +233,8 @@ import Testing
                 return try await group.next()!
             }
             #expect(code == 1001)
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Only against a server that never closes it: ConnectionStateMachineTests times the close with a fake clock.
+            #expect(ContinuousClock.now - started < .seconds(30))
             // A client that answers pings stays.
             try await answering.send(.ping)
             #expect(try await answering.next { $0 == .pong ? true : nil })
