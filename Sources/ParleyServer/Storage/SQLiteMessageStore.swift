@@ -12,7 +12,7 @@ import Synchronization
 /// `synchronous=FULL` (the default) syncs the log on every commit, so a commit survives a power cut and a
 /// delivered id is never reused; `NORMAL` survives `kill -9` of the process only. Completions run only after
 /// the commit, so nothing is delivered before it is durable. A commit that holds no message (only rooms opened
-/// or forgotten and sessions saved by joins) is not synced even under `FULL`: see ``commit(_:opening:in:synchronous:since:health:searchIndex:metrics:logger:)``.
+/// or forgotten and sessions saved by joins) is not synced even under `FULL`: see ``commit(_:opening:in:since:_:)``.
 public final class SQLiteMessageStore: MessageStore, Service {
     let database: any DatabaseWriter
     /// Messages that may wait for the writer thread, and in the writer task's queue.
@@ -28,7 +28,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
     private let committers: LoopCommitters
     let writer: SQLiteWriter
     private let health: StorageHealth
-    private let synchronous: SQLiteSynchronous
+    /// What every commit uses besides its batch, from the writer thread or the writer task.
+    private let committing: Committing
     /// The full-text index's upkeep, run by the writer thread between commits.
     let searchIndex: SQLiteSearchIndex
 
@@ -67,27 +68,20 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
         self.metrics = metrics
         self.logger = logger
-        self.synchronous = synchronous
         let database = self.database
         let checkpointer = self.checkpointer
         let health = StorageHealth(gauge: metrics.storageHealthy)
         self.health = health
         let searchIndex = SQLiteSearchIndex(synchronous: synchronous)
         self.searchIndex = searchIndex
+        let committing = Committing(synchronous: synchronous, health: health, searchIndex: searchIndex, metrics: metrics, logger: logger)
+        self.committing = committing
         let writer = SQLiteWriter(
             maxBatch: Self.maxBatch,
             capacity: Self.backlog,
             commit: { batch, rooms in
-                Self.commitHere(
-                    batch,
-                    opening: rooms,
-                    database: database,
-                    synchronous: synchronous,
-                    health: health,
-                    searchIndex: searchIndex,
-                    metrics: metrics,
-                    logger: logger
-                )
+                let start = ContinuousClock.now
+                database.writeWithoutTransaction { db in Self.commit(batch, opening: rooms, in: db, since: start, committing) }
                 checkpointer?.restartIfDueHere(database)
             },
             background: { idle in
@@ -169,22 +163,9 @@ public final class SQLiteMessageStore: MessageStore, Service {
     /// Stores one batch in one transaction and runs its completions, from the writer task (or a benchmark).
     func commit(_ batch: [PendingMessage]) async {
         let start = ContinuousClock.now
-        let (health, searchIndex, metrics, logger) = (self.health, self.searchIndex, self.metrics, self.logger)
-        let synchronous = self.synchronous
+        let committing = self.committing
         do {
-            try await database.writeWithoutTransaction { db in
-                Self.commit(
-                    batch,
-                    opening: RoomRows(),
-                    in: db,
-                    synchronous: synchronous,
-                    since: start,
-                    health: health,
-                    searchIndex: searchIndex,
-                    metrics: metrics,
-                    logger: logger
-                )
-            }
+            try await database.writeWithoutTransaction { db in Self.commit(batch, opening: RoomRows(), in: db, since: start, committing) }
             if searchIndex.hasWork { writer.wake() }
         } catch {
             // The connection was never reached, so nothing ran.
@@ -193,31 +174,13 @@ public final class SQLiteMessageStore: MessageStore, Service {
         }
     }
 
-    /// ``commit(_:)`` on the calling thread: the writer thread's (see ``SQLiteWriter``).
-    private static func commitHere(
-        _ batch: [PendingMessage],
-        opening rooms: RoomRows,
-        database: any DatabaseWriter,
-        synchronous: SQLiteSynchronous,
-        health: StorageHealth,
-        searchIndex: SQLiteSearchIndex,
-        metrics: ParleyMetrics,
-        logger: Logger
-    ) {
-        let start = ContinuousClock.now
-        database.writeWithoutTransaction { db in
-            commit(
-                batch,
-                opening: rooms,
-                in: db,
-                synchronous: synchronous,
-                since: start,
-                health: health,
-                searchIndex: searchIndex,
-                metrics: metrics,
-                logger: logger
-            )
-        }
+    /// What a commit uses besides its batch and the connection.
+    struct Committing: Sendable {
+        let synchronous: SQLiteSynchronous
+        let health: StorageHealth
+        let searchIndex: SQLiteSearchIndex
+        let metrics: ParleyMetrics
+        let logger: Logger
     }
 
     /// Stores one batch in one transaction, with the room rows to change (``RoomRows``), then runs its
@@ -236,15 +199,11 @@ public final class SQLiteMessageStore: MessageStore, Service {
         _ batch: [PendingMessage],
         opening rooms: RoomRows,
         in db: Database,
-        synchronous: SQLiteSynchronous,
         since start: ContinuousClock.Instant,
-        health: StorageHealth,
-        searchIndex: SQLiteSearchIndex,
-        metrics: ParleyMetrics,
-        logger: Logger
+        _ committing: Committing
     ) {
         let outcome: CommitOutcome
-        let unsynced = synchronous == .full && batch.allSatisfy(\.onlySession)
+        let unsynced = committing.synchronous == .full && batch.allSatisfy(\.onlySession)
         do {
             if unsynced { try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
             defer { if unsynced { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() } }
@@ -256,7 +215,7 @@ public final class SQLiteMessageStore: MessageStore, Service {
             // A room that cannot be forgotten now stays, as any used room does.
             for forgetting in rooms.forgetting { _ = try alone(in: db) { try forgetRoom(db, forgetting.room) } }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-            searchIndex.committed(batch, results)
+            committing.searchIndex.committed(batch, results)
             outcome = .committed(results, since: start)
             for (room, result) in zip(rooms.opening, opened) { room.completion(result) }
         } catch {
@@ -266,8 +225,8 @@ public final class SQLiteMessageStore: MessageStore, Service {
             // It stays on disk, as any used room does; the next time it empties it is tried again.
         }
         for forgetting in rooms.forgetting { forgetting.done() }
-        health.written(outcome.isCommitted)
-        outcome.complete(batch, metrics: metrics, logger: logger)
+        committing.health.written(outcome.isCommitted)
+        outcome.complete(batch, metrics: committing.metrics, logger: committing.logger)
     }
 
     /// A room's statements inside the batch's transaction, under a savepoint: their failure is theirs alone,
