@@ -111,6 +111,31 @@ import Testing
         #expect(setting == 2)
     }
 
+    /// An unsynced commit that fails inside its transaction still leaves the connection syncing: SQLite refuses to
+    /// change the setting while a transaction is open, so it is set back only after the rollback.
+    @Test(.timeLimit(.minutes(1))) func aFailedUnsyncedCommitLeavesTheConnectionSyncing() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        let room = try await store.openRoom(code: "failing")
+        // Only on the writer's connection: the session's insert fails and leaves its transaction open.
+        try await store.database.writeWithoutTransaction { db in
+            try db.execute(sql: "CREATE TEMP TRIGGER refuse BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        }
+        let result = Mutex<AppendResult?>(nil)
+        var session = PendingMessage(roomID: room.id, nick: "ann", text: "", ts: .now(), clientID: nil) { outcome in
+            result.withLock { $0 = outcome }
+        }
+        session.author = AuthorKey(SessionSecret.random())
+        session.onlySession = true
+        await store.commit([session])
+        guard case .failed = result.withLock({ $0 }) else {
+            Issue.record("the refused session was not a failed commit")
+            return
+        }
+        let setting = try await store.database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(setting == 2)
+    }
+
     /// The writer's transaction cannot start (another process holds the write lock past the busy timeout): a
     /// stored room still opens, read from the pool, and only a new code fails.
     @Test(.timeLimit(.minutes(1))) func aStoredRoomOpensWhileTheWriterCannotWrite() async throws {

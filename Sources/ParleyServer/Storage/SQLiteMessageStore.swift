@@ -203,10 +203,30 @@ public final class SQLiteMessageStore: MessageStore, Service {
         _ committing: Committing
     ) {
         let outcome: CommitOutcome
-        let unsynced = committing.synchronous == .full && batch.allSatisfy(\.onlySession)
         do {
-            if unsynced { try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
-            defer { if unsynced { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() } }
+            let unsynced = committing.synchronous == .full && batch.allSatisfy(\.onlySession)
+            // The setting goes back after the rollback of a failed transaction, not inside it.
+            outcome = try db.withoutSync(if: unsynced) { write(batch, opening: rooms, in: db, since: start, committing) }
+        } catch {
+            // Only the setting itself failed, before any transaction began.
+            outcome = .failed(error)
+            for room in rooms.opening { room.completion(.failure(error)) }
+        }
+        for forgetting in rooms.forgetting { forgetting.done() }
+        committing.health.written(outcome.isCommitted)
+        outcome.complete(batch, metrics: committing.metrics, logger: committing.logger)
+    }
+
+    /// The transaction of ``commit(_:opening:in:since:_:)``, rolled back when it fails; the rooms it opens are
+    /// answered here.
+    private static func write(
+        _ batch: [PendingMessage],
+        opening rooms: RoomRows,
+        in db: Database,
+        since start: ContinuousClock.Instant,
+        _ committing: Committing
+    ) -> CommitOutcome {
+        do {
             // Cached statements: GRDB's `inTransaction` parses BEGIN and COMMIT anew on every call, which was
             // most of the allocations a small commit made.
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
@@ -216,17 +236,14 @@ public final class SQLiteMessageStore: MessageStore, Service {
             for forgetting in rooms.forgetting { _ = try alone(in: db) { try forgetRoom(db, forgetting.room) } }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             committing.searchIndex.committed(batch, results)
-            outcome = .committed(results, since: start)
             for (room, result) in zip(rooms.opening, opened) { room.completion(result) }
+            return .committed(results, since: start)
         } catch {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
-            outcome = .failed(error)
             for room in rooms.opening { room.completion(.failure(error)) }
-            // It stays on disk, as any used room does; the next time it empties it is tried again.
+            // A room to forget stays on disk, as any used room does; the next time it empties it is tried again.
+            return .failed(error)
         }
-        for forgetting in rooms.forgetting { forgetting.done() }
-        committing.health.written(outcome.isCommitted)
-        outcome.complete(batch, metrics: committing.metrics, logger: committing.logger)
     }
 
     /// A room's statements inside the batch's transaction, under a savepoint: their failure is theirs alone,

@@ -223,15 +223,14 @@ final class SQLiteSearchIndex: Sendable {
 
     /// Runs `body` in a transaction committed without a sync.
     private func background<T>(_ db: Database, _ body: () throws -> T) throws -> T {
-        let relaxed = synchronous == .full
-        if relaxed { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        defer { if relaxed { try? db.execute(sql: "PRAGMA synchronous = \(synchronous.pragma)") } }
-        var result: T?
-        try db.inTransaction(.immediate) {
-            result = try body()
-            return .commit
+        try db.withoutSync(if: synchronous == .full) {
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body()
+                return .commit
+            }
+            return result!
         }
-        return result!
     }
 
     /// Indexes up to `limit` messages of the rooms that are behind, oldest first in each room. Returns how many
