@@ -74,13 +74,17 @@ import Testing
     /// later and leaves the writer registered, so that the next frame that may not wait takes it all, in order.
     @Test func presenceWaitsForTheNextFrameOrItsDrainWithinTheInterval() {
         let outbox = Outbox(limit: 1000)
+        let log = PresenceLog()
+        func presence(_ text: String) -> Outbox.Enqueued {
+            outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: text)).position)
+        }
         let soon = Calls()
         outbox.setSoon { _ in soon.add() }
         outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0)
         let woken = Calls()
         #expect(outbox.poll { woken.add() } != nil)
         #expect(outbox.poll { woken.add() } == nil)
-        #expect(outbox.enqueue(ByteBuffer(string: "join a"), mayWait: true) == .queued)
+        #expect(presence("join a") == .queued)
         #expect(woken.count == 1 && soon.count == 0)
         guard case .next(.frames(let alone)) = outbox.poll(orWake: { woken.add() }) else {
             Issue.record("expected the first join")
@@ -88,8 +92,8 @@ import Testing
         }
         #expect(alone.map { String(buffer: $0) } == ["join a"])
         #expect(outbox.poll { woken.add() } == nil)
-        _ = outbox.enqueue(ByteBuffer(string: "join b"), mayWait: true)
-        _ = outbox.enqueue(ByteBuffer(string: "join c"), mayWait: true)
+        _ = presence("join b")
+        _ = presence("join c")
         #expect(soon.count == 1 && woken.count == 1)
         #expect(outbox.enqueue(ByteBuffer(string: "m1"), messageID: 1) == .queued)
         #expect(woken.count == 2)
@@ -100,7 +104,7 @@ import Testing
         #expect(frames.map { String(buffer: $0) } == ["join b", "join c", "m1"])
         // Until its drain has run, more presence asks for nothing more; after it, presence waits again.
         #expect(outbox.poll { woken.add() } == nil)
-        _ = outbox.enqueue(ByteBuffer(string: "leave a"), mayWait: true)
+        _ = presence("leave a")
         #expect(soon.count == 1 && woken.count == 2)
         outbox.soonRan()
         guard case .next(.frames) = outbox.poll(orWake: {}) else {
@@ -108,7 +112,7 @@ import Testing
             return
         }
         #expect(outbox.poll { woken.add() } == nil)
-        _ = outbox.enqueue(ByteBuffer(string: "leave b"), mayWait: true)
+        _ = presence("leave b")
         #expect(soon.count == 2 && woken.count == 2)
     }
 

@@ -45,6 +45,14 @@ func connectingBenchmarks() {
         }
     }
 
+    // A storm's presence: each member of a full room waits for a few dozen `join` frames at a time.
+    Benchmark("Room.join, 32 newcomers into 100 waiting members, then their drains", configuration: storm) { benchmark in
+        let room = try BenchmarkPresence(members: 100)
+        room.burst(32)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(room.burst(32)) }
+    }
+
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-benchmark-\(UUID().uuidString)")
     let rooms = 1_000
     let concurrency = 64

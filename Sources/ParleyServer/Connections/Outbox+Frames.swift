@@ -19,6 +19,12 @@ extension Outbox {
         }
     }
 
+    /// Presence frames a member waits for: positions in its room's log.
+    struct WaitingPresence {
+        let log: PresenceLog
+        var positions: Range<UInt64>
+    }
+
     struct Queued {
         var frame: ByteBuffer
         var messageID: Int64?
@@ -45,6 +51,23 @@ extension Outbox {
             case .empty: []
             case .one(let queued): [queued]
             case .many(let queue): queue
+            }
+        }
+
+        /// Makes room for `extra` more items at once, so that appending them allocates nothing more.
+        mutating func reserve(_ extra: Int) {
+            switch self {
+            case .empty:
+                guard extra > 1 else { return }
+                self = .many(Deque(minimumCapacity: extra))
+            case .one(let first):
+                var queue = Deque<Queued>(minimumCapacity: 1 + extra)
+                queue.append(first)
+                self = .many(queue)
+            case .many(var queue):
+                self = .empty
+                queue.reserveCapacity(queue.count + extra)
+                self = .many(queue)
             }
         }
 

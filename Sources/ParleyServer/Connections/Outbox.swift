@@ -51,6 +51,9 @@ final class Outbox: Sendable {
         /// Until then, a frame that may wait does: presence was written less than
         /// ``WriteScheduler/presenceInterval`` ago.
         var presenceQuietUntil = NIODeadline.uptimeNanoseconds(0)
+        /// Presence frames this member waits for, held in the room's log rather than in `queue`; they come
+        /// after everything in `queue`.
+        var presence: WaitingPresence?
 
         mutating func takeWriter() -> Waiter? {
             defer { writer = nil }
@@ -61,6 +64,33 @@ final class Outbox: Sendable {
         mutating func takeWriterForFrames() -> Waiter? {
             if case .closeOnly = writer { return nil }
             return takeWriter()
+        }
+
+        /// Copies the presence this member waits for from the room's log to the end of `queue`, counted like
+        /// any queued frame.
+        mutating func takePresence() {
+            guard let waiting = presence else { return }
+            presence = nil
+            queue.reserve(min(waiting.positions.count, Int(PresenceLog.maxWaiting)))
+            waiting.log.forEach(in: waiting.positions) { frame in
+                countedBytes += frame.readableBytes
+                queue.append(Queued(frame: frame, messageID: nil, counted: true))
+            }
+        }
+
+        /// Cuts the member off as a slow consumer: what waits is dropped, and the close goes out next.
+        mutating func cutOff() {
+            phase = .closing(code: CloseCode.policyViolation.rawValue, reason: "slow consumer")
+            queue = .empty
+            presence = nil
+            countedBytes = 0
+        }
+
+        /// Cuts the member off when the counted bytes are past the limit; returns whether it did.
+        mutating func overflowIfPast(_ limit: Int) -> Bool {
+            guard countedBytes > limit else { return false }
+            cutOff()
+            return true
         }
 
         /// What the writer should do now, or nil when it has to wait. With `frames` false, only a decision
@@ -76,6 +106,7 @@ final class Outbox: Sendable {
                 return nil
             case .open, .draining:
                 guard frames else { return nil }
+                takePresence()
                 if queue.count > 0 {
                     let taken = Frames(pending: queue)
                     queue = .empty
@@ -128,27 +159,51 @@ final class Outbox: Sendable {
     /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer writes the close behind
     /// what the socket holds (``ConnectionStateMachine`` drops it after the write timeout without progress).
     ///
-    /// A frame that `mayWait` (presence) wakes a waiting writer at once only when no presence was written in
-    /// the last ``WriteScheduler/presenceInterval``; otherwise it goes out with the next frame that does wake
-    /// it, or with the drain asked for through ``setSoon(_:)``, whichever comes first. In a join storm the
-    /// `join` frames a member gets then share a write instead of taking one each.
-    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil, mayWait: Bool = false) -> Enqueued {
+    /// Presence the member waits for (``enqueuePresence(_:at:)``) goes first.
+    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
                 if let messageID, messageID <= state.coveredID { return (.queued, nil) }
+                state.takePresence()
                 // One frame bigger than the limit (a large `history` page) may still go out alone; behind
                 // anything already waiting, it is one frame too many.
                 if state.countedBytes > 0, state.countedBytes + frame.readableBytes > limit {
-                    state.phase = .closing(code: CloseCode.policyViolation.rawValue, reason: "slow consumer")
-                    state.queue = .empty
-                    state.countedBytes = 0
+                    state.cutOff()
                     return (.overflowed, state.takeWriter())
                 }
                 state.countedBytes += frame.readableBytes
                 state.queue.append(Queued(frame: frame, messageID: messageID, counted: true))
                 if case .holding = state.phase { return (.queued, nil) }
-                if mayWait, case .callback = state.writer, let soon = state.soon {
+                return (.queued, state.takeWriterForFrames())
+            case .draining, .closing, .closed:
+                return (.refused, nil)
+            }
+        }
+        writer?.wake()
+        return enqueued
+    }
+
+    /// Queues the presence frame at `position` of the room's log: the member holds the position, and the frame
+    /// stays in the log until the writer takes it. It wakes a waiting writer at once only when no presence was
+    /// written in the last ``WriteScheduler/presenceInterval``; otherwise it goes out with the next frame that
+    /// does wake it, or with the drain asked for through ``setSoon(_:)``, whichever comes first. In a join
+    /// storm the `join` frames a member gets then share a write instead of taking one each.
+    func enqueuePresence(_ log: PresenceLog, at position: UInt64) -> Enqueued {
+        let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
+            switch state.phase {
+            case .holding, .open:
+                if let waiting = state.presence, waiting.log === log, waiting.positions.upperBound == position {
+                    state.presence?.positions = waiting.positions.lowerBound..<(position + 1)
+                } else {
+                    // Not the next position (another room's log, or a frame this member was spared): what it
+                    // waits for goes to the queue first, so the order holds.
+                    state.takePresence()
+                    if state.overflowIfPast(limit) { return (.overflowed, state.takeWriter()) }
+                    state.presence = WaitingPresence(log: log, positions: position..<(position + 1))
+                }
+                if case .holding = state.phase { return (.queued, nil) }
+                if case .callback = state.writer, let soon = state.soon {
                     // The writer stays registered, so that a frame that may not wait still wakes it now.
                     if state.soonPending { return (.queued, nil) }
                     let now = NIODeadline.now()
@@ -165,6 +220,21 @@ final class Outbox: Sendable {
         }
         writer?.wake()
         return enqueued
+    }
+
+    /// For the room dropping old presence from its log: where the presence this member waits for begins
+    /// (nil: none). When it begins before `oldest`, the member has held it too long (its socket takes
+    /// nothing): it is copied to the queue and counted against the limit like any frame.
+    func presenceStart(keepingFrom oldest: UInt64) -> (start: UInt64?, overflowed: Bool) {
+        let (start, overflowed, writer): (UInt64?, Bool, Waiter?) = state.withLock { state in
+            guard let waiting = state.presence else { return (nil, false, nil) }
+            guard waiting.positions.lowerBound < oldest else { return (waiting.positions.lowerBound, false, nil) }
+            state.takePresence()
+            if state.overflowIfPast(limit) { return (nil, true, state.takeWriter()) }
+            return (nil, false, nil)
+        }
+        writer?.wake()
+        return (start, overflowed)
     }
 
     /// Sets how a frame that may wait asks for a drain a moment from now. Without it, every frame wakes the
@@ -237,6 +307,7 @@ final class Outbox: Sendable {
             default:
                 state.phase = .closing(code: code, reason: reason)
                 state.queue = .empty
+                state.presence = nil
                 state.countedBytes = 0
                 return state.takeWriter()
             }
@@ -249,6 +320,7 @@ final class Outbox: Sendable {
         let writer: Waiter? = state.withLock { state in
             state.phase = .closed
             state.queue = .empty
+            state.presence = nil
             return state.takeWriter()
         }
         writer?.wake()
@@ -293,7 +365,7 @@ final class Outbox: Sendable {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
                     switch state.phase {
-                    case .open: if state.queue.count == 0 { break } else { return true }
+                    case .open: if state.queue.count == 0, state.presence == nil { break } else { return true }
                     case .holding: break
                     default: return true
                     }

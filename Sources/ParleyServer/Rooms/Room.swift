@@ -49,6 +49,8 @@ final class Room: Sendable {
     let metrics: ParleyMetrics
     /// Set when the registry frees the room: nothing more is fetched for it.
     let released = Atomic<Bool>(false)
+    /// `join` and `leave` frames its members wait for (``PresenceLog``).
+    let presence = PresenceLog()
 
     /// Sessions a previous run saved in this room, read once when a member first needs one.
     let saved = SavedSessions()
@@ -376,16 +378,41 @@ final class Room: Sendable {
     }
 
     /// Encodes once and queues the same bytes for every member but `except`. Presence may wait a moment for
-    /// company (``WriteScheduler/presenceInterval``).
+    /// company (``WriteScheduler/presenceInterval``): it goes to the room's ``PresenceLog``, and each member
+    /// holds its position there.
     func broadcastLocked(_ state: RoomState<Outbox>, _ event: ServerEvent, except: ConnectionID?) {
         let frame = EventEncoder.encode(event)
-        let mayWait =
-            switch event {
-            case .join, .leave: true
-            default: false
+        var overflowed = 0
+        switch event {
+        case .join, .leave:
+            // Nobody else to tell: the log keeps nothing for an empty room.
+            guard state.members.keys.contains(where: { $0 != except }) else { return }
+            let (position, dropDue) = presence.append(frame)
+            state.forEachHandle { id, handle in
+                if id != except, handle.enqueuePresence(presence, at: position) == .overflowed { overflowed += 1 }
             }
-        state.forEachHandle { id, handle in
-            if id != except, handle.enqueue(frame, mayWait: mayWait) == .overflowed { metrics.slowConsumersClosed.increment() }
+            if dropDue { overflowed += dropPresence(state) }
+        default:
+            state.forEachHandle { id, handle in
+                if id != except, handle.enqueue(frame) == .overflowed { overflowed += 1 }
+            }
         }
+        if overflowed > 0 { metrics.slowConsumersClosed.increment(by: overflowed) }
+    }
+
+    /// Drops the presence frames no member waits for any more; a member that waits for more than
+    /// ``PresenceLog/maxWaiting`` gets its frames in its own queue. Returns the members that overflowed.
+    private func dropPresence(_ state: RoomState<Outbox>) -> Int {
+        let end = presence.end
+        let oldest = end - min(end, PresenceLog.maxWaiting)
+        var keep = end
+        var overflowed = 0
+        state.forEachHandle { _, handle in
+            let (start, overflow) = handle.presenceStart(keepingFrom: oldest)
+            if let start { keep = min(keep, start) }
+            if overflow { overflowed += 1 }
+        }
+        presence.drop(before: keep)
+        return overflowed
     }
 }

@@ -203,10 +203,10 @@ final class WriteScheduler: Sendable {
 
     /// A member's `join` and `leave` frames go out at most once per interval; the first after a quiet one at
     /// once. In a reconnect storm every member gets one every few milliseconds, and each cost a write system
-    /// call of its own (docs/PERFORMANCE.md, "Connecting: where the time goes"); held, they share one. A
-    /// longer interval saves more writes but holds more frames per member at once, which stays in the
-    /// server's memory after the storm. Order is kept: any other frame takes the waiting ones along at once.
-    static let presenceInterval = TimeAmount.milliseconds(250)
+    /// call of its own (docs/PERFORMANCE.md, "Connecting: where the time goes"); held, they share one. The
+    /// frames wait in the room's ``PresenceLog``, so a longer interval costs a member no more memory. Order is
+    /// kept: any other frame takes the waiting ones along at once.
+    static let presenceInterval = TimeAmount.seconds(1)
     /// How finely the drains for waiting presence are spread over the interval.
     static let soonSlot = TimeAmount.milliseconds(25)
     /// Writers whose presence waits, by the slot they are drained in.

@@ -1,0 +1,145 @@
+import Logging
+import NIOCore
+import ParleyProtocol
+import Testing
+
+@testable import ParleyServer
+
+/// Presence that waits is held once per room (``PresenceLog``), each member keeping only its range of it
+/// (issue 21): order, limits and what the room drops.
+@Suite struct PresenceLogTests {
+    /// An open outbox whose writer has taken `welcome` and waits again, as a connection's writer does.
+    private func openOutbox(limit: Int = 1 << 20) -> Outbox {
+        let outbox = Outbox(limit: limit)
+        outbox.setSoon { _ in }
+        outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0)
+        _ = outbox.poll {}
+        _ = outbox.poll {}
+        return outbox
+    }
+
+    private func texts(_ poll: Outbox.Poll?) -> [String] {
+        guard case .next(.frames(let frames)) = poll else { return [] }
+        return frames.map { String(buffer: $0) }
+    }
+
+    /// Waiting presence stays in the room's log, the member holding only its range: thirty frames wait there,
+    /// then go out in order, ahead of the message that follows.
+    @Test func aMemberHoldsPositionsNotFrames() {
+        let outbox = openOutbox(limit: 500)
+        let log = PresenceLog()
+        let joins = (0..<30).map { String(format: "join %05d", $0) }
+        for join in joins {
+            #expect(outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: join)).position) == .queued)
+        }
+        #expect(outbox.enqueue(ByteBuffer(string: "message"), messageID: 1) == .queued)
+        #expect(texts(outbox.poll {}) == joins + ["message"])
+        #expect(log.count == 30)
+    }
+
+    /// A frame the member was spared (its own join) breaks its range: what it waited for is queued first,
+    /// so nothing changes place.
+    @Test func aSparedFrameKeepsTheOrder() {
+        let outbox = openOutbox()
+        let log = PresenceLog()
+        _ = outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: "join a")).position)
+        _ = outbox.enqueue(ByteBuffer(string: "message"), messageID: 1)
+        _ = outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: "join b")).position)
+        _ = log.append(ByteBuffer(string: "join me"))
+        _ = outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: "leave a")).position)
+        #expect(texts(outbox.poll {}) == ["join a", "message", "join b", "leave a"])
+    }
+
+    /// A close drops the waiting presence with the rest; a drain sends it before the close.
+    @Test func closingTakesOrDropsTheWaitingPresence() {
+        let log = PresenceLog()
+        let draining = openOutbox()
+        _ = draining.enqueuePresence(log, at: log.append(ByteBuffer(string: "join a")).position)
+        draining.drainAndClose(code: 1001, reason: "going away")
+        #expect(texts(draining.poll {}) == ["join a"])
+        guard case .next(.close(1001, _)) = draining.poll(orWake: {}) else {
+            Issue.record("expected the close after the presence")
+            return
+        }
+        let closing = openOutbox()
+        _ = closing.enqueuePresence(log, at: log.append(ByteBuffer(string: "join b")).position)
+        closing.closeNow(code: 1008, reason: "slow consumer")
+        guard case .next(.close(1008, _)) = closing.poll(orWake: {}) else {
+            Issue.record("expected the close alone")
+            return
+        }
+    }
+
+    /// A member taken out of the room while its connection closes (kicked, or replaced by its session's new
+    /// connection) is no longer asked where its range begins, so the room may drop frames it waited for; its
+    /// writer then gets what is left, and nothing fails.
+    @Test(.timeLimit(.minutes(1))) func aMemberOutOfTheRoomGetsWhatIsLeft() throws {
+        let room = try testRoom()
+        let reader = openOutbox()
+        let leaving = openOutbox()
+        _ = room.join(ConnectionID(value: 1), requestedNick: "reader", session: nil, outbox: reader)
+        _ = room.join(ConnectionID(value: 2), requestedNick: "leaving", session: nil, outbox: leaving)
+        _ = reader.poll {}
+        for round in 0..<Int(PresenceLog.dropEvery) {
+            let passer = openOutbox()
+            _ = room.join(ConnectionID(value: 100 + UInt64(round)), requestedNick: "passer", session: nil, outbox: passer)
+            if round == 0 { _ = room.leave(ConnectionID(value: 2), announce: false) }
+            _ = room.leave(ConnectionID(value: 100 + UInt64(round)))
+            _ = reader.poll {}
+        }
+        #expect(room.presence.count < Int(PresenceLog.dropEvery))
+        let left = texts(leaving.poll {})
+        #expect(left.count < 2 * Int(PresenceLog.dropEvery))
+    }
+
+    private func testRoom(_ metrics: ParleyMetrics = ParleyMetrics()) throws -> Room {
+        let store = try SQLiteMessageStore(location: .sqliteMemory, metrics: metrics, logger: Logger(label: "test"))
+        let room = Room(
+            record: RoomRecord(id: 1, code: "presence", name: nil, createdAt: .now()),
+            sessions: SessionTable(),
+            feed: RoomFeed(store: store, logger: Logger(label: "test")),
+            metrics: metrics
+        )
+        room.anchor(after: 0)
+        return room
+    }
+
+    /// The room keeps only what some member still waits for: members who take their presence let the log
+    /// shrink, and one whose socket takes nothing gets its frames in its own queue once it waits for more
+    /// than ``PresenceLog/maxWaiting``, where they count against its limit and cut it off.
+    @Test(.timeLimit(.minutes(1))) func theRoomDropsWhatNoMemberWaitsFor() async throws {
+        let room = try testRoom()
+        let reader = openOutbox()
+        _ = room.join(ConnectionID(value: 1), requestedNick: "reader", session: nil, outbox: reader)
+        var heard = 0
+        func read() {
+            heard += texts(reader.poll {}).count
+        }
+        // Joins and leaves of a passer-by, read every ten.
+        for round in 0..<100 {
+            let passer = openOutbox()
+            _ = room.join(ConnectionID(value: 100 + UInt64(round)), requestedNick: "passer", session: nil, outbox: passer)
+            _ = room.leave(ConnectionID(value: 100 + UInt64(round)))
+            if round % 10 == 9 { read() }
+        }
+        #expect(heard == 200)
+        #expect(room.presence.count <= Int(PresenceLog.dropEvery))
+
+        // A member who never reads, with room for fewer frames than the log may hold for it.
+        let stuck = openOutbox(limit: 64 * 1024)
+        _ = room.join(ConnectionID(value: 2), requestedNick: "stuck", session: nil, outbox: stuck)
+        read()
+        let events = Int(PresenceLog.maxWaiting) + 2 * Int(PresenceLog.dropEvery)
+        for round in 0..<(events / 2) {
+            let passer = openOutbox()
+            _ = room.join(ConnectionID(value: 10_000 + UInt64(round)), requestedNick: "passer", session: nil, outbox: passer)
+            _ = room.leave(ConnectionID(value: 10_000 + UInt64(round)))
+            read()
+        }
+        #expect(room.presence.count <= Int(PresenceLog.maxWaiting + PresenceLog.dropEvery))
+        guard case .next(.close(1008, "slow consumer")) = stuck.poll(orWake: {}) else {
+            Issue.record("expected the stuck member to be cut off")
+            return
+        }
+    }
+}
