@@ -70,6 +70,27 @@ import Testing
         }
     }
 
+    /// Only a member still open is made to take its presence when it is too far behind: a draining one keeps
+    /// its close code, and another room's log is not its own.
+    @Test func aClosingMemberHoldsNoClaimOnTheLog() {
+        let log = PresenceLog()
+        let draining = openOutbox(limit: 16)
+        _ = draining.enqueuePresence(log, at: log.append(ByteBuffer(string: "join a, well past the limit")).position)
+        draining.drainAndClose(code: 4004, reason: "room deleted")
+        #expect(draining.presenceStart(in: log, keepingFrom: log.end) == (nil, false))
+        let open = openOutbox(limit: 16)
+        _ = open.enqueuePresence(log, at: log.append(ByteBuffer(string: "join b")).position)
+        #expect(open.presenceStart(in: PresenceLog(), keepingFrom: log.end) == (nil, false))
+        #expect(open.presenceStart(in: log, keepingFrom: 0) == (1, false))
+        #expect(open.presenceStart(in: log, keepingFrom: log.end) == (nil, false))
+        #expect(texts(draining.poll {}) == ["join a, well past the limit"])
+        guard case .next(.close(4004, _)) = draining.poll(orWake: {}) else {
+            Issue.record("expected the draining member's own close")
+            return
+        }
+        #expect(texts(open.poll {}) == ["join b"])
+    }
+
     /// A member taken out of the room while its connection closes (kicked, or replaced by its session's new
     /// connection) is no longer asked where its range begins, so the room may drop frames it waited for; its
     /// writer then gets what is left, and nothing fails.
@@ -126,7 +147,7 @@ import Testing
         #expect(room.presence.count <= Int(PresenceLog.dropEvery))
 
         // A member who never reads, with room for fewer frames than the log may hold for it.
-        let stuck = openOutbox(limit: 64 * 1024)
+        let stuck = openOutbox(limit: 16 * 1024)
         _ = room.join(ConnectionID(value: 2), requestedNick: "stuck", session: nil, outbox: stuck)
         read()
         let events = Int(PresenceLog.maxWaiting) + 2 * Int(PresenceLog.dropEvery)

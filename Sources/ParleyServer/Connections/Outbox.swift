@@ -222,12 +222,17 @@ final class Outbox: Sendable {
         return enqueued
     }
 
-    /// For the room dropping old presence from its log: where the presence this member waits for begins
-    /// (nil: none). When it begins before `oldest`, the member has held it too long (its socket takes
-    /// nothing): it is copied to the queue and counted against the limit like any frame.
-    func presenceStart(keepingFrom oldest: UInt64) -> (start: UInt64?, overflowed: Bool) {
+    /// For the room dropping old presence from `log`: where the presence this member waits for begins (nil:
+    /// none). When it begins before `oldest`, the member has held it too long (its socket takes nothing): it
+    /// is copied to the queue and counted against the limit like any frame. A member already closing keeps
+    /// no claim on the log: what it waited for may go (``PresenceLog/forEach(in:_:)`` gives what is left).
+    func presenceStart(in log: PresenceLog, keepingFrom oldest: UInt64) -> (start: UInt64?, overflowed: Bool) {
         let (start, overflowed, writer): (UInt64?, Bool, Waiter?) = state.withLock { state in
-            guard let waiting = state.presence else { return (nil, false, nil) }
+            guard let waiting = state.presence, waiting.log === log else { return (nil, false, nil) }
+            switch state.phase {
+            case .holding, .open: break
+            case .draining, .closing, .closed: return (nil, false, nil)
+            }
             guard waiting.positions.lowerBound < oldest else { return (waiting.positions.lowerBound, false, nil) }
             state.takePresence()
             if state.overflowIfPast(limit) { return (nil, true, state.takeWriter()) }

@@ -18,8 +18,11 @@ final class PresenceLog: Sendable {
     /// outbox, so this many frames share one pass over the members.
     static let dropEvery: UInt64 = 32
     /// Frames a member may wait for in the log; a member further behind (its socket takes nothing) gets them
-    /// in its own queue, where they count against its limit.
-    static let maxWaiting: UInt64 = 4096
+    /// in its own queue, where they count against its limit. It also bounds what stays here once a room goes
+    /// quiet: frames are dropped when later ones are appended, so what the last members waited for stays until
+    /// the room's next presence, or until the room is freed. Members of a room in a storm wait for about one
+    /// interval of its presence; in all but the largest rooms that is far fewer.
+    static let maxWaiting: UInt64 = 1024
 
     private struct State {
         var frames = Deque<ByteBuffer>()

@@ -408,7 +408,7 @@ final class Room: Sendable {
         var keep = end
         var overflowed = 0
         state.forEachHandle { _, handle in
-            let (start, overflow) = handle.presenceStart(keepingFrom: oldest)
+            let (start, overflow) = handle.presenceStart(in: presence, keepingFrom: oldest)
             if let start { keep = min(keep, start) }
             if overflow { overflowed += 1 }
         }
