@@ -161,4 +161,111 @@ import Testing
         try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
         #expect(try await store.openRoom(code: "unknown").fresh)
     }
+
+    /// An open begun without waiting (``RoomRegistry/beginOpen(code:)``, from an event loop): whoever asks
+    /// for the code meanwhile waits for that open instead of running one, and an open that found nothing frees
+    /// the code.
+    @Test(.timeLimit(.minutes(1))) func anOpenBegunOnTheLoopIsTheOneEveryJoinerGets() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let store = try Self.store(directory)
+        let registry = RoomRegistry(feed: RoomFeed(store: store, logger: .quiet), metrics: ParleyMetrics())
+        #expect(registry.beginOpen(code: "begun"))
+        #expect(!registry.beginOpen(code: "begun"))
+        #expect(registry.acquireLive(code: "begun") == nil)
+        let record = try await store.openRoom(code: "begun")
+        async let joiner = registry.acquire(code: "begun") {
+            Issue.record("a second open of a code being opened")
+            return nil
+        }
+        let room = try #require(registry.opened(code: "begun", record: record))
+        #expect(try await joiner === room)
+        #expect(room.historyIfUntouched() != nil)
+
+        #expect(registry.beginOpen(code: "nothing"))
+        #expect(registry.opened(code: "nothing", record: nil) == nil)
+        #expect(registry.beginOpen(code: "nothing"))
+    }
+
+    /// Many sockets upgraded at once to a code nobody is in: the first opens the room from its event loop
+    /// (``ChatConnection/openAtUpgrade(_:)``), the others join that one room, and every member ends up with
+    /// the same roster.
+    @Test(.timeLimit(.minutes(1))) func aBurstOfConnectsToANewCodeMakesOneRoom() async throws {
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let joined = try await withThrowingTaskGroup(of: (RawSocket, ServerEvent.Welcome).self) { group in
+                for n in 0..<24 { group.addTask { try await server.join("room=burst-new&nick=m\(n)") } }
+                var joined: [(RawSocket, ServerEvent.Welcome)] = []
+                for try await member in group { joined.append(member) }
+                return joined
+            }
+            let everyone = Set((0..<24).map { "m\($0)" })
+            #expect(Set(joined.map(\.1.nick)) == everyone)
+            #expect(joined.allSatisfy { $0.1.lastID == 0 && $0.1.history.isEmpty })
+            let (last, _) = joined[0]
+            try await last.send("everyone is in")
+            for (socket, welcome) in joined {
+                var roster = Set(welcome.members)
+                while true {
+                    let event = try await socket.next()
+                    if case .join(let nick, _) = event { roster.insert(nick) }
+                    if case .message = event { break }
+                }
+                #expect(roster == everyone, "\(welcome.nick)")
+            }
+            var configuration = Configuration()
+            configuration.readonly = true
+            let database = try DatabaseQueue(path: server.databasePath, configuration: configuration)
+            let rooms = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM rooms WHERE code = 'burst-new'") }
+            #expect(rooms == 1)
+        }
+    }
+
+    /// Sockets that close right after their upgrade head, while their new room may still be opening: none
+    /// leaves a member or a reference behind, so every room is freed and forgotten.
+    @Test(.timeLimit(.minutes(1))) func socketsGoneBeforeTheirRoomOpenedLeaveNothing() async throws {
+        try await withServer { server in
+            for n in 0..<20 {
+                let probe = try await TCPProbe.connect(port: server.port)
+                try await probe.send(
+                    "GET /ws?room=gone-\(n)&nick=g HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
+                probe.close()
+            }
+            let (socket, welcome) = try await server.join("room=gone-0&nick=after")
+            #expect(welcome.lastID == 0)
+            socket.close()
+            try await RoomChurnTests.roomsSettle(server)
+            #expect(try RoomChurnTests.storedRooms(server) == [])
+        }
+    }
+
+    /// The writer cannot write (another process holds the lock past the busy timeout), so the open an upgrade
+    /// asked for fails: a stored room is still joined with its history, read as ``ChatConnection/start`` reads
+    /// it, and a new code is refused with `unavailable` and 1011, then opens once the lock is gone.
+    @Test(.timeLimit(.minutes(2))) func anOpenTheUpgradeAskedForThatFailsFallsBackToStorage() async throws {
+        let directory = try TemporaryDirectory(prefix: "parley-room-opening")
+        let path = directory.url.appendingPathComponent("rooms.sqlite").path
+        try await withServer(at: path) { server in
+            let (socket, _) = try await server.join("room=kept&nick=ann")
+            try await socket.send("before the lock")
+            _ = try await socket.nextMessage()
+        }
+        try await withServer(at: path, timeout: .seconds(90)) { server in
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true
+            let other = try DatabaseQueue(path: path, configuration: configuration)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            async let stored = server.join("room=kept&nick=bob")
+            async let refused: (ErrorCode, UInt16?) = {
+                let socket = try await server.connect("room=new&nick=cy")
+                return (try await socket.nextError(), try await socket.closeCode())
+            }()
+            #expect(try await stored.1.history.map(\.text) == ["before the lock"])
+            let (code, close) = try await refused
+            #expect(code == .unavailable && close == 1011)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+            let (_, fresh) = try await server.join("room=new&nick=cy")
+            #expect(fresh.history.isEmpty && fresh.members == ["cy"])
+        }
+    }
 }

@@ -73,6 +73,22 @@ func connectingBenchmarks() {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    Benchmark("SQLiteMessageStore.openRoom with a completion, 1,000 new codes, 64 at a time", configuration: storm) {
+        (benchmark: Benchmark, store: BenchmarkRoomOpening) in
+        for _ in benchmark.scaledIterations {
+            let round = UUID().uuidString
+            let codes = (0..<rooms).map { "answered-\(round)-\($0)" }
+            benchmark.startMeasurement()
+            blackHole(try await store.openAnswered(codes, concurrency: concurrency))
+            benchmark.stopMeasurement()
+        }
+    } setup: {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try BenchmarkRoomOpening(location: .sqliteFile(directory.appendingPathComponent("answered.sqlite").path))
+    } teardown: {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
     // The storm after a restart: every code is in storage already.
     let stored = (0..<rooms).map { "room-\($0)" }
     Benchmark("SQLiteMessageStore.openRoom, 1,000 stored codes, 64 at a time", configuration: storm) {

@@ -55,4 +55,62 @@ public final class BenchmarkRoomOpening: Sendable {
             return opened
         }
     }
+
+    /// The same through `SQLiteMessageStore.openRoom(code:completion:)`, as an upgrade asks for a new room: no
+    /// task per open, each answer on the writer thread asks for the next code.
+    @discardableResult
+    public func openAnswered(_ codes: [String], concurrency: Int) async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let feed = AnsweredOpens(store: store, codes: codes, continuation: continuation)
+            for _ in 0..<min(concurrency, codes.count) { feed.askNext() }
+            if codes.isEmpty { continuation.resume(returning: 0) }
+        }
+    }
+}
+
+/// Keeps a number of ``BenchmarkRoomOpening/openAnswered(_:concurrency:)``'s opens in flight.
+private final class AnsweredOpens: Sendable {
+    private struct State {
+        var next = 0
+        var answered = 0
+        var ended = false
+    }
+
+    private let store: SQLiteMessageStore
+    private let codes: [String]
+    private let continuation: CheckedContinuation<Int, any Error>
+    private let state = Mutex(State())
+
+    init(store: SQLiteMessageStore, codes: [String], continuation: CheckedContinuation<Int, any Error>) {
+        self.store = store
+        self.codes = codes
+        self.continuation = continuation
+    }
+
+    func askNext() {
+        let index: Int? = state.withLock { state in
+            guard state.next < codes.count else { return nil }
+            defer { state.next += 1 }
+            return state.next
+        }
+        guard let index else { return }
+        let asked = store.openRoom(code: codes[index]) { result in self.answered(result) }
+        if !asked { answered(.failure(StorageError.unavailable)) }
+    }
+
+    private func answered(_ result: Result<RoomRecord, any Error>) {
+        let ending: Result<Int, any Error>? = state.withLock { state in
+            guard !state.ended else { return nil }
+            if case .failure(let error) = result {
+                state.ended = true
+                return .failure(error)
+            }
+            state.answered += 1
+            guard state.answered == codes.count else { return nil }
+            state.ended = true
+            return .success(state.answered)
+        }
+        if let ending { return continuation.resume(with: ending) }
+        askNext()
+    }
 }

@@ -138,6 +138,57 @@ final class ChatConnection: Sendable {
         return joined
     }
 
+    /// Opens a room that has no members here, for a member ``joinAtUpgrade(_:)`` could not join, without a task:
+    /// open rooms on one node, an anonymous member, and a store that answers on its own thread. The writer
+    /// answers; the member joins and is greeted on its event loop (``opened(_:_:)``). In a storm of connects to
+    /// new codes the socket's task, with its hops, cost more than the room's row. False when ``start`` has to
+    /// open (the room is live, or being opened or forgotten, or this setup needs a read or a claim first).
+    func openAtUpgrade(_ admitted: Admission.Admitted) -> Bool {
+        let code = admitted.request.roomCode
+        guard context.cluster == nil, identity == nil, admitted.room == nil, context.configuration.roomCreation == .open else { return false }
+        guard context.rooms.beginOpen(code: code) else { return false }
+        take(admitted.grant)
+        let loop = channel.eventLoop
+        let asked = context.store.openRoom(code: code) { result in
+            loop.execute { self.opened(result, admitted) }
+        }
+        if !asked { context.rooms.opened(code: code, record: nil) }
+        return asked
+    }
+
+    /// The writer's answer to ``openAtUpgrade(_:)``, on the event loop. A room that never had a message has
+    /// its default settings and no history and no saved session to read, so the member joins and is greeted
+    /// here; any other room, or a failure, goes to ``start`` in a task, as if the upgrade had not opened it.
+    private func opened(_ result: Result<RoomRecord, any Error>, _ admitted: Admission.Admitted) {
+        let request = admitted.request
+        guard case .success(let record) = result, record.fresh,
+            let room = context.rooms.opened(code: request.roomCode, record: record)
+        else {
+            context.rooms.opened(code: request.roomCode, record: nil)
+            // `start` reads what such a room needs (its settings, history, saved sessions), or opens it again.
+            let record = try? result.get()
+            if !context.work.submit({ await self.start(request, room: record, grant: admitted.grant) }) { refuse() }
+            return
+        }
+        let joined = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
+        guard entered(room) else {
+            room.leave(id)
+            context.rooms.release(room)
+            return
+        }
+        enrol(in: room, joined, grant: admitted.grant)
+        joinedBy(room, joined, request)
+        // Nothing went by since the insert (no member could post), so the history is empty.
+        guard let untouched = room.historyIfUntouched() else {
+            if !context.work.submit({ await self.greet(room, joined, request, joinedBy: false) }) { refuse() }
+            return
+        }
+        room.anchor(with: untouched, after: request.since)
+        let resuming = request.since != nil && request.rev != nil
+        let resumed = resuming ? ResumePage(history: untouched, updates: [], updatesTruncated: false) : nil
+        sendWelcome(room, joined, page: untouched, resumed: resumed, members: joined.members, verified: joined.verified)
+    }
+
     /// Keeps the room the member joined; false when the socket closed meanwhile (`ended()` found no room).
     private func entered(_ room: Room) -> Bool {
         state.withLock { state in
@@ -233,8 +284,8 @@ final class ChatConnection: Sendable {
     }
 
     /// Reads the history and queues `welcome`, or refuses when storage fails.
-    private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) async {
-        joinedBy(room, joined, request)
+    private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest, joinedBy announced: Bool = true) async {
+        if announced { joinedBy(room, joined, request) }
         if let recent = cachedPage(room, request) { return welcome(room, joined, request, from: recent) }
         do {
             try await welcome(room, joined, since: request.since, rev: request.rev)
@@ -346,6 +397,18 @@ final class ChatConnection: Sendable {
             // Its own nick is never remote, even if the member has already left again.
             room.seedRemote(members: members.filter { $0 != joined.nick })
         }
+        sendWelcome(room, joined, page: page, resumed: resumed, members: members, verified: verified)
+    }
+
+    /// Opens the outbox with `welcome`, its history read (or known) already.
+    private func sendWelcome(
+        _ room: Room,
+        _ joined: Room.Joined,
+        page: MessagePage,
+        resumed: ResumePage?,
+        members: [String],
+        verified: [String]
+    ) {
         let welcome = ServerEvent.Welcome(
             room: room.info,
             nick: joined.nick,
@@ -354,7 +417,7 @@ final class ChatConnection: Sendable {
             history: page.messages,
             lastID: page.lastID,
             truncated: page.hasMore,
-            limits: configuration.clientLimits,
+            limits: context.configuration.clientLimits,
             rev: page.rev,
             updates: resumed?.updates,
             updatesTruncated: resumed?.updatesTruncated,

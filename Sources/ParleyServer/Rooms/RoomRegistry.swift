@@ -65,18 +65,35 @@ final class RoomRegistry: Sendable {
                 do {
                     record = try await open()
                 } catch {
-                    settle(code, with: nil)
+                    opened(code: code, record: nil)
                     throw error
                 }
-                guard let record else {
-                    settle(code, with: nil)
-                    return nil
-                }
-                let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics, recent: recent)
-                settle(code, with: room)
-                return room
+                return opened(code: code, record: record)
             }
         }
+    }
+
+    /// Makes the caller the opener of `code` when it has no live room and nobody opens or forgets it; then
+    /// the caller must end the open with ``opened(code:record:)``. Never waits, so it may run on an event loop.
+    func beginOpen(code: String) -> Bool {
+        rooms.withLock { rooms in
+            guard rooms[code] == nil else { return false }
+            rooms[code] = .busy(waiters: [])
+            return true
+        }
+    }
+
+    /// Ends an open (``beginOpen(code:)``, or the one ``acquire(code:open:)`` runs): the room of `record`, live
+    /// with the opener's reference, or nil (no record: the code is free again). Whoever waited looks again.
+    @discardableResult
+    func opened(code: String, record: RoomRecord?) -> Room? {
+        guard let record else {
+            settle(code, with: nil)
+            return nil
+        }
+        let room = Room(record: record, sessions: sessions, feed: feed, metrics: metrics, recent: recent)
+        settle(code, with: room)
+        return room
     }
 
     /// The live room with this code, with one more reference (balance with ``release(_:)``); nil when it has no

@@ -124,6 +124,10 @@ public protocol MessageStore: Sendable {
     func room(code: String) async throws -> RoomRecord?
     /// Creates the room if it does not exist (open rooms), returning it either way.
     func openRoom(code: String) async throws -> RoomRecord
+    /// Does what ``openRoom(code:)`` does, and answers `completion` on the store's own thread rather than in a
+    /// task; false (and `completion` never called) when this store cannot, and the caller has to use
+    /// ``openRoom(code:)``.
+    func openRoom(code: String, completion: @escaping @Sendable (Result<RoomRecord, any Error>) -> Void) -> Bool
     /// Deletes an ephemeral room that has no members anywhere and no message; otherwise does nothing.
     func forgetRoom(_ room: RoomRecord) async
     /// Creates a room with a new code; fails if the code exists.
@@ -191,6 +195,7 @@ extension MessageStore {
     /// A store whose ``offer(_:)`` refuses when full has no backlog beyond it.
     public var isBacklogged: Bool { false }
     public func waitForRoom() async {}
+    public func openRoom(code: String, completion: @escaping @Sendable (Result<RoomRecord, any Error>) -> Void) -> Bool { false }
 
     public var supportsLivingMessages: Bool { false }
     public var supportsFiles: Bool { false }

@@ -30,6 +30,14 @@ extension SQLiteMessageStore {
         }
     }
 
+    /// The open goes to the writer thread's next transaction, as in ``openRoom(code:)``; a failure is not read
+    /// back here (the caller's ``openRoom(code:)`` does that). False once the store has stopped.
+    public func openRoom(code: String, completion: @escaping @Sendable (Result<RoomRecord, any Error>) -> Void) -> Bool {
+        guard !isStopped else { return false }
+        writer.open(RoomOpening(code: code, completion: completion))
+        return true
+    }
+
     /// The room with this code, inserted if there is none; ``RoomRecord/fresh`` when inserted here.
     static func openRoom(_ db: Database, code: String) throws -> RoomRecord {
         try db.cachedStatement(

@@ -19,7 +19,8 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         /// With the member's join when it was made in the upgrade (``ChatConnection/joinAtUpgrade(_:)``).
         case websocket(ChatConnection, Admission.Admitted, Room.Joined?)
-        /// Joined and greeted in the upgrade: the socket lives on the event loop alone already.
+        /// Joined and greeted in the upgrade, or its room opened from it (``ChatConnection/openAtUpgrade(_:)``):
+        /// the socket needs no task, and the write of its `welcome` (or refusal) flushes the `101`.
         case greeted
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// `/ws` without an acceptable request: answered with the contract's status and JSON error.
@@ -150,7 +151,9 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         encoder: ChannelHandlerContext? = nil
     ) throws -> UpgradeResult {
         let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity, encoder: encoder)
-        guard let joined = connection.joinAtUpgrade(admitted) else { return .websocket(connection, admitted, nil) }
+        guard let joined = connection.joinAtUpgrade(admitted) else {
+            return connection.openAtUpgrade(admitted) ? .greeted : .websocket(connection, admitted, nil)
+        }
         if connection.greetAtUpgrade(joined, admitted.request) { return .greeted }
         return .websocket(connection, admitted, joined)
     }
