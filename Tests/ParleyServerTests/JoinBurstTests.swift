@@ -76,10 +76,11 @@ import Testing
         let outbox = Outbox(limit: 1000)
         let log = PresenceLog()
         func presence(_ text: String) -> Outbox.Enqueued {
-            outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: text)).position)
+            log.appendWaking(text).first ?? .queued
         }
         let soon = Calls()
         outbox.setSoon { _ in soon.add() }
+        outbox.joinPresence(log)
         outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0)
         let woken = Calls()
         #expect(outbox.poll { woken.add() } != nil)

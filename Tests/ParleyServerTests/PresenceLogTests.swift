@@ -5,13 +5,23 @@ import Testing
 
 @testable import ParleyServer
 
-/// Presence that waits is held once per room (``PresenceLog``), each member keeping only its range of it
-/// (issue 21): order, limits and what the room drops.
+extension PresenceLog {
+    /// Appends a frame and tells the outboxes it wakes, as a room does; returns what each of them answered.
+    func appendWaking(_ text: String) -> [Outbox.Enqueued] {
+        let (position, wake, _) = append(ByteBuffer(string: text))
+        return wake.map { $0.presenceArrived(self, at: position) }
+    }
+}
+
+/// Presence that waits is held once per room (``PresenceLog``), each member keeping only its position in it
+/// (issue 21): order, limits, who is woken and what the room drops.
 @Suite struct PresenceLogTests {
-    /// An open outbox whose writer has taken `welcome` and waits again, as a connection's writer does.
-    private func openOutbox(limit: Int = 1 << 20) -> Outbox {
+    /// An open outbox whose writer has taken `welcome` and waits again, as a connection's writer does; with a
+    /// `log`, it joined that log before its `welcome`.
+    private func openOutbox(limit: Int = 1 << 20, in log: PresenceLog? = nil) -> Outbox {
         let outbox = Outbox(limit: limit)
         outbox.setSoon { _ in }
+        if let log { outbox.joinPresence(log) }
         outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0)
         _ = outbox.poll {}
         _ = outbox.poll {}
@@ -26,43 +36,48 @@ import Testing
     /// Waiting presence stays in the room's log, the member holding only its range: thirty frames wait there,
     /// then go out in order, ahead of the message that follows.
     @Test func aMemberHoldsPositionsNotFrames() {
-        let outbox = openOutbox(limit: 500)
         let log = PresenceLog()
+        let outbox = openOutbox(limit: 500, in: log)
         let joins = (0..<30).map { String(format: "join %05d", $0) }
-        for join in joins {
-            #expect(outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: join)).position) == .queued)
-        }
+        // Only the first frame wakes it: it is given every frame after that without being told.
+        #expect(log.appendWaking(joins[0]) == [.queued])
+        for join in joins.dropFirst() { #expect(log.appendWaking(join).isEmpty) }
         #expect(outbox.enqueue(ByteBuffer(string: "message"), messageID: 1) == .queued)
         #expect(texts(outbox.poll {}) == joins + ["message"])
         #expect(log.count == 30)
     }
 
-    /// A frame the member was spared (its own join) breaks its range: what it waited for is queued first,
-    /// so nothing changes place.
-    @Test func aSparedFrameKeepsTheOrder() {
-        let outbox = openOutbox()
+    /// A member starts in the log after its own join; one that has taken every frame is woken by the next,
+    /// and a message goes behind what waited for it, so nothing changes place.
+    @Test func aJoinerStartsAfterItsOwnJoinAndOrderHolds() {
         let log = PresenceLog()
-        _ = outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: "join a")).position)
-        _ = outbox.enqueue(ByteBuffer(string: "message"), messageID: 1)
-        _ = outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: "join b")).position)
-        _ = log.append(ByteBuffer(string: "join me"))
-        _ = outbox.enqueuePresence(log, at: log.append(ByteBuffer(string: "leave a")).position)
-        #expect(texts(outbox.poll {}) == ["join a", "message", "join b", "leave a"])
+        let first = openOutbox(in: log)
+        #expect(log.appendWaking("join a") == [.queued])
+        // The message takes what waited along, so the next frame wakes it again; the one after does not.
+        _ = first.enqueue(ByteBuffer(string: "message"), messageID: 1)
+        #expect(log.appendWaking("join b") == [.queued])
+        #expect(log.appendWaking("join me").isEmpty)
+        let me = openOutbox(in: log)
+        #expect(log.appendWaking("leave a") == [.queued])
+        #expect(texts(first.poll {}) == ["join a", "message", "join b", "join me", "leave a"])
+        #expect(texts(me.poll {}) == ["leave a"])
+        // Both took everything, so both sleep until the next frame.
+        #expect(log.appendWaking("join c") == [.queued, .queued])
     }
 
     /// A close drops the waiting presence with the rest; a drain sends it before the close.
     @Test func closingTakesOrDropsTheWaitingPresence() {
         let log = PresenceLog()
-        let draining = openOutbox()
-        _ = draining.enqueuePresence(log, at: log.append(ByteBuffer(string: "join a")).position)
+        let draining = openOutbox(in: log)
+        _ = log.appendWaking("join a")
         draining.drainAndClose(code: 1001, reason: "going away")
         #expect(texts(draining.poll {}) == ["join a"])
         guard case .next(.close(1001, _)) = draining.poll(orWake: {}) else {
             Issue.record("expected the close after the presence")
             return
         }
-        let closing = openOutbox()
-        _ = closing.enqueuePresence(log, at: log.append(ByteBuffer(string: "join b")).position)
+        let closing = openOutbox(in: log)
+        _ = log.appendWaking("join b")
         closing.closeNow(code: 1008, reason: "slow consumer")
         guard case .next(.close(1008, _)) = closing.poll(orWake: {}) else {
             Issue.record("expected the close alone")
@@ -74,12 +89,12 @@ import Testing
     /// its close code, and another room's log is not its own.
     @Test func aClosingMemberHoldsNoClaimOnTheLog() {
         let log = PresenceLog()
-        let draining = openOutbox(limit: 16)
-        _ = draining.enqueuePresence(log, at: log.append(ByteBuffer(string: "join a, well past the limit")).position)
+        let draining = openOutbox(limit: 16, in: log)
+        _ = log.appendWaking("join a, well past the limit")
         draining.drainAndClose(code: 4004, reason: "room deleted")
         #expect(draining.presenceStart(in: log, keepingFrom: log.end) == (nil, false))
-        let open = openOutbox(limit: 16)
-        _ = open.enqueuePresence(log, at: log.append(ByteBuffer(string: "join b")).position)
+        let open = openOutbox(limit: 16, in: log)
+        _ = log.appendWaking("join b")
         #expect(open.presenceStart(in: PresenceLog(), keepingFrom: log.end) == (nil, false))
         #expect(open.presenceStart(in: log, keepingFrom: 0) == (1, false))
         #expect(open.presenceStart(in: log, keepingFrom: log.end) == (nil, false))

@@ -19,10 +19,13 @@ extension Outbox {
         }
     }
 
-    /// Presence frames a member waits for: positions in its room's log.
+    /// Where a member is in its room's presence log.
     struct WaitingPresence {
         let log: PresenceLog
-        var positions: Range<UInt64>
+        /// The first position it has not been given.
+        var next: UInt64
+        /// The log holds frames from `next` on for it; false while it sleeps there (``PresenceLog/sleep(_:)``).
+        var waiting: Bool
     }
 
     struct Queued {

@@ -51,8 +51,8 @@ final class Outbox: Sendable {
         /// Until then, a frame that may wait does: presence was written less than
         /// ``WriteScheduler/presenceInterval`` ago.
         var presenceQuietUntil = NIODeadline.uptimeNanoseconds(0)
-        /// Presence frames this member waits for, held in the room's log rather than in `queue`; they come
-        /// after everything in `queue`.
+        /// Where this member is in its room's presence log. The frames it waits for stay there rather than
+        /// in `queue`; they come after everything in `queue`.
         var presence: WaitingPresence?
 
         mutating func takeWriter() -> Waiter? {
@@ -67,15 +67,17 @@ final class Outbox: Sendable {
         }
 
         /// Copies the presence this member waits for from the room's log to the end of `queue`, counted like
-        /// any queued frame.
-        mutating func takePresence() {
-            guard let waiting = presence else { return }
-            presence = nil
-            queue.reserve(min(waiting.positions.count, Int(PresenceLog.maxWaiting)))
-            waiting.log.forEach(in: waiting.positions) { frame in
-                countedBytes += frame.readableBytes
-                queue.append(Queued(frame: frame, messageID: nil, counted: true))
+        /// any queued frame; `owner` then sleeps in the log until its next frame.
+        mutating func takePresence(_ owner: Outbox) {
+            guard let waiting = presence, waiting.waiting else { return }
+            let next = waiting.log.take(from: waiting.next, thenSleep: owner) { frames in
+                queue.reserve(min(frames.count, Int(PresenceLog.maxWaiting)))
+                for frame in frames {
+                    countedBytes += frame.readableBytes
+                    queue.append(Queued(frame: frame, messageID: nil, counted: true))
+                }
             }
+            presence = WaitingPresence(log: waiting.log, next: next, waiting: false)
         }
 
         /// Cuts the member off as a slow consumer: what waits is dropped, and the close goes out next.
@@ -95,7 +97,7 @@ final class Outbox: Sendable {
 
         /// What the writer should do now, or nil when it has to wait. With `frames` false, only a decision
         /// to close now is taken.
-        mutating func take(frames: Bool = true) -> Poll? {
+        mutating func take(_ owner: Outbox, frames: Bool = true) -> Poll? {
             switch phase {
             case .closed:
                 return .ended
@@ -106,7 +108,7 @@ final class Outbox: Sendable {
                 return nil
             case .open, .draining:
                 guard frames else { return nil }
-                takePresence()
+                takePresence(owner)
                 if queue.count > 0 {
                     let taken = Frames(pending: queue)
                     queue = .empty
@@ -159,13 +161,13 @@ final class Outbox: Sendable {
     /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer writes the close behind
     /// what the socket holds (``ConnectionStateMachine`` drops it after the write timeout without progress).
     ///
-    /// Presence the member waits for (``enqueuePresence(_:at:)``) goes first.
+    /// Presence the member waits for (``presenceArrived(_:at:)``) goes first.
     func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
                 if let messageID, messageID <= state.coveredID { return (.queued, nil) }
-                state.takePresence()
+                state.takePresence(self)
                 // One frame bigger than the limit (a large `history` page) may still go out alone; behind
                 // anything already waiting, it is one frame too many.
                 if state.countedBytes > 0, state.countedBytes + frame.readableBytes > limit {
@@ -184,23 +186,38 @@ final class Outbox: Sendable {
         return enqueued
     }
 
-    /// Queues the presence frame at `position` of the room's log: the member holds the position, and the frame
-    /// stays in the log until the writer takes it. It wakes a waiting writer at once only when no presence was
-    /// written in the last ``WriteScheduler/presenceInterval``; otherwise it goes out with the next frame that
-    /// does wake it, or with the drain asked for through ``setSoon(_:)``, whichever comes first. In a join
-    /// storm the `join` frames a member gets then share a write instead of taking one each.
-    func enqueuePresence(_ log: PresenceLog, at position: UInt64) -> Enqueued {
+    /// Starts this member in its room's presence log, as it joins: it sleeps there until the next frame, and
+    /// is given every frame from then on (its own `join`, appended before, is not one of them).
+    func joinPresence(_ log: PresenceLog) {
+        state.withLock { state in
+            switch state.phase {
+            case .holding, .open:
+                state.takePresence(self)
+                state.presence = WaitingPresence(log: log, next: log.sleep(self), waiting: false)
+            case .draining, .closing, .closed:
+                break
+            }
+        }
+    }
+
+    /// The room's log has a frame at `position` for this member, which slept there (``joinPresence(_:)``): the
+    /// frames from its position on wait in the log until the writer takes them. It wakes a waiting writer at once
+    /// only when no presence was written in the last ``WriteScheduler/presenceInterval``; otherwise they go out
+    /// with the next frame that does wake it, or with the drain asked for through ``setSoon(_:)``, whichever
+    /// comes first. In a join storm the `join` frames a member gets then share a write instead of taking one
+    /// each, and the room calls here once per drain rather than once per frame.
+    func presenceArrived(_ log: PresenceLog, at position: UInt64) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
-                if let waiting = state.presence, waiting.log === log, waiting.positions.upperBound == position {
-                    state.presence?.positions = waiting.positions.lowerBound..<(position + 1)
+                if let waiting = state.presence, waiting.log === log {
+                    guard !waiting.waiting else { return (.queued, nil) }
+                    state.presence?.waiting = true
                 } else {
-                    // Not the next position (another room's log, or a frame this member was spared): what it
-                    // waits for goes to the queue first, so the order holds.
-                    state.takePresence()
+                    // Not a log it joined (a member made by hand in a test): it waits from this frame on.
+                    state.takePresence(self)
                     if state.overflowIfPast(limit) { return (.overflowed, state.takeWriter()) }
-                    state.presence = WaitingPresence(log: log, positions: position..<(position + 1))
+                    state.presence = WaitingPresence(log: log, next: position, waiting: true)
                 }
                 if case .holding = state.phase { return (.queued, nil) }
                 if case .callback = state.writer, let soon = state.soon {
@@ -228,13 +245,13 @@ final class Outbox: Sendable {
     /// no claim on the log: what it waited for may go (``PresenceLog/forEach(in:_:)`` gives what is left).
     func presenceStart(in log: PresenceLog, keepingFrom oldest: UInt64) -> (start: UInt64?, overflowed: Bool) {
         let (start, overflowed, writer): (UInt64?, Bool, Waiter?) = state.withLock { state in
-            guard let waiting = state.presence, waiting.log === log else { return (nil, false, nil) }
+            guard let waiting = state.presence, waiting.log === log, waiting.waiting else { return (nil, false, nil) }
             switch state.phase {
             case .holding, .open: break
             case .draining, .closing, .closed: return (nil, false, nil)
             }
-            guard waiting.positions.lowerBound < oldest else { return (waiting.positions.lowerBound, false, nil) }
-            state.takePresence()
+            guard waiting.next < oldest else { return (waiting.next, false, nil) }
+            state.takePresence(self)
             if state.overflowIfPast(limit) { return (nil, true, state.takeWriter()) }
             return (nil, false, nil)
         }
@@ -294,6 +311,8 @@ final class Outbox: Sendable {
         let writer: Waiter? = state.withLock { state in
             switch state.phase {
             case .holding, .open:
+                // Presence the room appends after this goes to the members that stay, not behind the close.
+                state.takePresence(self)
                 state.phase = .draining(code: code, reason: reason)
                 return state.takeWriter()
             default:
@@ -344,7 +363,7 @@ final class Outbox: Sendable {
     /// calls `wake` (once, from whichever thread adds work) when there is.
     func poll(orWake wake: @escaping @Sendable () -> Void) -> Poll? {
         state.withLock { state in
-            if let poll = state.take() { return poll }
+            if let poll = state.take(self) { return poll }
             state.writer = .callback(wake)
             return nil
         }
@@ -354,7 +373,7 @@ final class Outbox: Sendable {
     /// nil and calls `wake` once such a decision is made (frames alone do not wake it).
     func pollClose(orWake wake: @escaping @Sendable () -> Void) -> Poll? {
         state.withLock { state in
-            if let poll = state.take(frames: false) { return poll }
+            if let poll = state.take(self, frames: false) { return poll }
             state.writer = .closeOnly(wake)
             return nil
         }
@@ -362,7 +381,7 @@ final class Outbox: Sendable {
 
     private func nextUncancellable() async -> Next? {
         while true {
-            switch state.withLock({ $0.take() }) {
+            switch state.withLock({ $0.take(self) }) {
             case .next(let next): return next
             case .ended: return nil
             case nil: break
@@ -370,7 +389,7 @@ final class Outbox: Sendable {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state in
                     switch state.phase {
-                    case .open: if state.queue.count == 0, state.presence == nil { break } else { return true }
+                    case .open: if state.queue.count == 0, state.presence?.waiting != true { break } else { return true }
                     case .holding: break
                     default: return true
                     }

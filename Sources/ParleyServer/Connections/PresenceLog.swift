@@ -5,11 +5,16 @@ import Synchronization
 /// A room's recent `join` and `leave` frames, shared by its members' outboxes.
 ///
 /// Presence may wait for company (``WriteScheduler/presenceInterval``). While it waits, a member's
-/// ``Outbox`` holds only the range of positions in this log it has not been given yet, not an entry per
+/// ``Outbox`` holds only the position in this log from which it has not been given frames, not an entry per
 /// frame: in a reconnect storm every member of a full room waits for dozens of frames at once, and held
 /// per member they were most of the memory the storm left behind, which is what kept the interval short and
 /// the writes many. The frames are copied into the member's queue when its writer drains it, or when a frame
 /// that may not wait has to go behind them.
+///
+/// A member that has taken every frame sleeps in the log: the next frame appended wakes it (``append(_:)``
+/// returns it), and one already woken is not told of the frames after, which are its own from its position
+/// on. So a `join` costs a call per member that was idle, not one per member: in a storm each member is
+/// woken about once per interval, however many join meanwhile.
 ///
 /// The room appends under its own lock, and drops what no member still waits for (``drop(before:)``). An
 /// outbox reads under its own lock; this log's lock is taken last and calls out to nothing.
@@ -30,17 +35,22 @@ final class PresenceLog: Sendable {
         var start: UInt64 = 0
         /// When the room looks again at what its members wait for.
         var nextDrop = PresenceLog.dropEvery
+        /// Outboxes that have taken every frame, to wake with the next one. One that closed meanwhile ignores
+        /// the wake; it is let go then, or with the room.
+        var sleepers: [Outbox] = []
         var end: UInt64 { start + UInt64(frames.count) }
     }
 
     private let state = Mutex(State())
 
-    /// Appends a frame; returns its position, and whether the room should now drop what nobody waits for
-    /// (``drop(before:)``).
-    func append(_ frame: ByteBuffer) -> (position: UInt64, dropDue: Bool) {
+    /// Appends a frame; returns its position, the outboxes it wakes (``Outbox/presenceArrived(_:at:)``), and
+    /// whether the room should now drop what nobody waits for (``drop(before:)``).
+    func append(_ frame: ByteBuffer) -> (position: UInt64, wake: [Outbox], dropDue: Bool) {
         state.withLock { state in
             state.frames.append(frame)
-            return (state.end - 1, state.end >= state.nextDrop)
+            var wake: [Outbox] = []
+            swap(&wake, &state.sleepers)
+            return (state.end - 1, wake, state.end >= state.nextDrop)
         }
     }
 
@@ -50,16 +60,24 @@ final class PresenceLog: Sendable {
     /// Frames held.
     var count: Int { state.withLock { $0.frames.count } }
 
-    /// Calls `body` with each frame at `positions` that is still held, in order. The room drops only what none
-    /// of its members waits for; a connection taken out of the room while it closes (kicked, or replaced by its
-    /// session's new connection) is no longer asked, and needs no more of the room's presence.
-    func forEach(in positions: Range<UInt64>, _ body: (ByteBuffer) -> Void) {
+    /// Puts `outbox` to sleep until the next frame; returns the position that frame will have.
+    func sleep(_ outbox: Outbox) -> UInt64 {
         state.withLock { state in
-            let lower = max(positions.lowerBound, state.start)
-            let upper = min(positions.upperBound, state.end)
-            guard lower < upper else { return }
-            let first = Int(lower - state.start)
-            for index in first..<(first + Int(upper - lower)) { body(state.frames[index]) }
+            state.sleepers.append(outbox)
+            return state.end
+        }
+    }
+
+    /// Calls `body` with the frames from `position` on that are still held, in order, then puts `outbox` to
+    /// sleep until the next frame; returns the position that frame will have. The room drops only what none of
+    /// its members waits for; a connection taken out of the room while it closes (kicked, or replaced by its
+    /// session's new connection) is no longer asked, and needs no more of the room's presence.
+    func take(from position: UInt64, thenSleep outbox: Outbox, _ body: (Slice<Deque<ByteBuffer>>) -> Void) -> UInt64 {
+        state.withLock { state in
+            let first = Int(max(position, state.start) - state.start)
+            if first < state.frames.count { body(state.frames[first...]) }
+            state.sleepers.append(outbox)
+            return state.end
         }
     }
 

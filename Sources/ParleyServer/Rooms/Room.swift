@@ -113,6 +113,7 @@ final class Room: Sendable {
             if !joined.shared && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
+            outbox.joinPresence(presence)
             let verified = state.members.verifiedNicks
             return (Joined(nick: joined.nick, session: session, members: state.members.nicks, verified: verified), joined.displaced)
         }
@@ -144,6 +145,7 @@ final class Room: Sendable {
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
             }
+            outbox.joinPresence(presence)
             let verified = state.members.verifiedNicks
             return (Joined(nick: joined.nick, session: session, members: state.members.nicks, verified: verified), joined.replaced?.handle)
         }
@@ -378,8 +380,8 @@ final class Room: Sendable {
     }
 
     /// Encodes once and queues the same bytes for every member but `except`. Presence may wait a moment for
-    /// company (``WriteScheduler/presenceInterval``): it goes to the room's ``PresenceLog``, and each member
-    /// holds its position there.
+    /// company (``WriteScheduler/presenceInterval``): it goes to the room's ``PresenceLog``, which wakes the
+    /// members that had taken all of it. `except` is the joiner for a `join`: it starts in the log after it.
     func broadcastLocked(_ state: RoomState<Outbox>, _ event: ServerEvent, except: ConnectionID?) {
         let frame = EventEncoder.encode(event)
         var overflowed = 0
@@ -387,10 +389,8 @@ final class Room: Sendable {
         case .join, .leave:
             // Nobody else to tell: the log keeps nothing for an empty room.
             guard state.members.keys.contains(where: { $0 != except }) else { return }
-            let (position, dropDue) = presence.append(frame)
-            state.forEachHandle { id, handle in
-                if id != except, handle.enqueuePresence(presence, at: position) == .overflowed { overflowed += 1 }
-            }
+            let (position, wake, dropDue) = presence.append(frame)
+            for outbox in wake where outbox.presenceArrived(presence, at: position) == .overflowed { overflowed += 1 }
             if dropDue { overflowed += dropPresence(state) }
         default:
             state.forEachHandle { id, handle in
