@@ -27,6 +27,12 @@ import Testing
         #expect(Set(opened.map(\.id)).count == 64)
         #expect(Set(opened.map(\.code)).count == 64)
         #expect(opened.allSatisfy { $0.fresh && $0.ephemeral })
+        // An inserted room is not read back: what the open returns is what a read finds.
+        for record in opened {
+            var read = try #require(try await store.room(code: record.code))
+            read.fresh = true
+            #expect(read == record)
+        }
 
         let again = try await store.openRoom(code: "code-7")
         #expect(!again.fresh)
