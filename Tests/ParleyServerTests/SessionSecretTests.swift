@@ -11,6 +11,9 @@ import Testing
         #expect(SessionSecret.random() != secret)
         let padded = "00000000000000000000000000000000000000a1"
         #expect(try #require(SessionSecret(padded)).description == padded)
+        // Every digit in every word: the written form is what author keys are made from, so it must not change.
+        let mixed = "0123456789abcdeffedcba98765432100f1e2d3c"
+        #expect(try #require(SessionSecret(mixed)).description == mixed)
     }
 
     @Test(arguments: ["", "abc", String(repeating: "A", count: 40), String(repeating: "g", count: 40), String(repeating: "0", count: 41)])

@@ -37,12 +37,22 @@ struct SessionSecret: Hashable, Sendable, CustomStringConvertible {
         self.init(high: words[0], middle: words[1], low: UInt32(words[2]))
     }
 
+    /// Written into one string of its final size: every join writes it twice (its `welcome`, its author key),
+    /// and built from pieces it was five strings each time.
     public var description: String {
-        Self.hex(high, digits: 16) + Self.hex(middle, digits: 16) + Self.hex(UInt64(low), digits: 8)
+        String(unsafeUninitializedCapacity: 40) { text in
+            Self.hex(high, digits: 16, into: text, at: 0)
+            Self.hex(middle, digits: 16, into: text, at: 16)
+            Self.hex(UInt64(low), digits: 8, into: text, at: 32)
+            return 40
+        }
     }
 
-    private static func hex(_ value: UInt64, digits: Int) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: digits - text.count) + text
+    private static func hex(_ value: UInt64, digits: Int, into text: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        let alphabet: StaticString = "0123456789abcdef"
+        for index in 0..<digits {
+            let nibble = Int(truncatingIfNeeded: value >> UInt64(4 * (digits - 1 - index))) & 0xF
+            text[start + index] = alphabet.utf8Start[nibble]
+        }
     }
 }
