@@ -70,6 +70,27 @@ import Testing
         }
     }
 
+    /// `welcome` counts as presence written: a `join` right behind it waits for the drain asked for.
+    @Test func presenceRightAfterWelcomeWaitsForItsDrain() {
+        let outbox = Outbox(limit: 1000)
+        let log = PresenceLog()
+        let soon = Calls()
+        outbox.setSoon { _ in soon.add() }
+        outbox.joinPresence(log)
+        outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0)
+        let woken = Calls()
+        #expect(outbox.poll { woken.add() } != nil)
+        #expect(outbox.poll { woken.add() } == nil)
+        #expect(log.appendWaking("join a") == [.queued])
+        #expect(woken.count == 0 && soon.count == 1)
+        outbox.soonRan()
+        guard case .next(.frames(let frames)) = outbox.poll(orWake: { woken.add() }) else {
+            Issue.record("expected the join")
+            return
+        }
+        #expect(frames.map { String(buffer: $0) } == ["join a"])
+    }
+
     /// The first presence after a quiet spell wakes the writer; more within the interval asks for one drain
     /// later and leaves the writer registered, so that the next frame that may not wait takes it all, in order.
     @Test func presenceWaitsForTheNextFrameOrItsDrainWithinTheInterval() {
@@ -81,7 +102,8 @@ import Testing
         let soon = Calls()
         outbox.setSoon { _ in soon.add() }
         outbox.joinPresence(log)
-        outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0)
+        // A welcome sent longer ago than the interval.
+        outbox.open(with: ByteBuffer(string: "welcome"), coveredID: 0, at: .now() - WriteScheduler.presenceInterval)
         let woken = Calls()
         #expect(outbox.poll { woken.add() } != nil)
         #expect(outbox.poll { woken.add() } == nil)

@@ -287,9 +287,15 @@ final class Outbox: Sendable {
 
     /// Puts `welcome` first and opens the queue. Message frames the history already covered
     /// (`id <= coveredID`), queued before or arriving after, are dropped, so nothing arrives twice.
-    func open(with welcome: ByteBuffer, coveredID: Int64) {
+    ///
+    /// `welcome` counts as presence written: its members are the roster as of now, so the presence after it
+    /// waits for company like any within ``WriteScheduler/presenceInterval``. In a reconnect storm each
+    /// newcomer's first `join` frames then share a write with the next ones, instead of taking one of their
+    /// own right behind the `welcome`. `now` is when it was sent (tests pass an earlier time).
+    func open(with welcome: ByteBuffer, coveredID: Int64, at now: NIODeadline = .now()) {
         let writer: Waiter? = state.withLock { state in
             guard case .holding = state.phase else { return nil }
+            state.presenceQuietUntil = now + WriteScheduler.presenceInterval
             var queue = Pending.one(Queued(frame: welcome, messageID: nil, counted: false))
             for item in state.queue.items {
                 if let id = item.messageID, id <= coveredID {
