@@ -36,7 +36,10 @@ struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses the numeric text forms only (`192.0.2.1`, `2001:db8::1`); never a name, never a zone (`%eth0`).
     init?(_ text: some StringProtocol) {
-        guard !text.isEmpty, text.count <= 45, !text.contains("%"), let socket = try? SocketAddress(ipAddress: String(text), port: 0) else {
+        // Bytes, not characters: Foundation's `contains` on a string was most of an upgrade's `Host` check.
+        guard !text.isEmpty, text.utf8.count <= 45, !text.utf8.contains(UInt8(ascii: "%")),
+            let socket = try? SocketAddress(ipAddress: String(text), port: 0)
+        else {
             return nil
         }
         self.init(socket)
