@@ -7,6 +7,27 @@ import Testing
 @testable import ParleyServer
 
 @Suite struct OutboxWriterTests {
+    /// The outbox keeps the writer's way of asking for a later drain, and the writer keeps the outbox: once the
+    /// outbox is finished (its socket is gone), neither may keep the other, or every closed connection stays in
+    /// memory.
+    @Test func aFinishedOutboxAndItsWriterAreFreed() throws {
+        weak var outboxLeft: Outbox?
+        weak var writerLeft: OutboxWriter?
+        let channel = EmbeddedChannel()
+        do {
+            let outbox = Outbox(limit: 1000)
+            let writer = OutboxWriter(outbox: outbox, channel: channel)
+            writer.start()
+            channel.embeddedEventLoop.run()
+            (outboxLeft, writerLeft) = (outbox, writer)
+            outbox.finish()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(outboxLeft == nil)
+        #expect(writerLeft == nil)
+        _ = try channel.finish()
+    }
+
     /// Several queued frames go out as one buffer; a WebSocket client must read back the same frames, in
     /// order, whatever their length class and whether or not their header was written ahead of them.
     @Test func framesWrittenAsOneBufferDecodeAsTheSameFrames() throws {
