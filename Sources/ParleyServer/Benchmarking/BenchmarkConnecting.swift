@@ -60,7 +60,8 @@ public final class BenchmarkRoomOpening: Sendable {
     /// task per open, each answer on the writer thread asks for the next code.
     @discardableResult
     public func openAnswered(_ codes: [String], concurrency: Int) async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
+        precondition(concurrency > 0, "at least one open at a time")
+        return try await withCheckedThrowingContinuation { continuation in
             let feed = AnsweredOpens(store: store, codes: codes, continuation: continuation)
             for _ in 0..<min(concurrency, codes.count) { feed.askNext() }
             if codes.isEmpty { continuation.resume(returning: 0) }

@@ -5,8 +5,10 @@ import Synchronization
 
 /// One client's session in a room.
 ///
-/// ``joinAtUpgrade(_:)`` joins it to a live room on the event loop, or ``start(_:room:joined:)`` joins it in the
-/// task that accepted the socket; that task then sends `welcome`. After that the connection has no task:
+/// ``joinAtUpgrade(_:)`` joins it to a live room on the event loop, ``openAtUpgrade(_:)`` opens a new room from
+/// there, or ``start(_:room:grant:joined:)`` joins it in the task that accepted the socket (or in a
+/// ``ConnectionWork`` job after an open from the loop); that task then sends `welcome`. After that the
+/// connection has no task:
 /// ``ChatSocketHandler`` hands it each command on the event loop, and what has to wait for storage runs on
 /// ``ConnectionWork`` while the socket reads nothing more.
 final class ChatConnection: Sendable {
@@ -114,7 +116,7 @@ final class ChatConnection: Sendable {
     /// Joins a room that is live here, on the event loop in the tick that upgraded the socket, when nothing has
     /// to be read or claimed first (no cluster, a session this process knows, one the room has read already, or
     /// none): the other members hear of it without waiting for the socket's task to be scheduled, and the task
-    /// only sends `welcome`. Nil when ``start(_:room:grant:joined:)`` has to join.
+    /// only sends `welcome`. Nil when ``openAtUpgrade(_:)`` or ``start(_:room:grant:joined:)`` has to join.
     func joinAtUpgrade(_ admitted: Admission.Admitted) -> Room.Joined? {
         let request = admitted.request
         // A verified member may share its nick with its other connections: ``start`` joins it.
@@ -145,10 +147,13 @@ final class ChatConnection: Sendable {
     /// open (the room is live, or being opened or forgotten, or this setup needs a read or a claim first).
     func openAtUpgrade(_ admitted: Admission.Admitted) -> Bool {
         let code = admitted.request.roomCode
-        guard context.cluster == nil, identity == nil, admitted.room == nil, context.configuration.roomCreation == .open else { return false }
+        guard context.cluster == nil, identity == nil, admitted.room == nil, context.configuration.roomCreation == .open,
+            context.store.opensRoomsWithCompletion
+        else { return false }
         guard context.rooms.beginOpen(code: code) else { return false }
         take(admitted.grant)
         let loop = channel.eventLoop
+        // If the loop has shut down, the answer is dropped and the code stays opening: only at shutdown.
         let asked = context.store.openRoom(code: code) { result in
             loop.execute { self.opened(result, admitted) }
         }
@@ -156,20 +161,33 @@ final class ChatConnection: Sendable {
         return asked
     }
 
-    /// The writer's answer to ``openAtUpgrade(_:)``, on the event loop. A room that never had a message has
-    /// its default settings and no history and no saved session to read, so the member joins and is greeted
-    /// here; any other room, or a failure, goes to ``start`` in a task, as if the upgrade had not opened it.
+    /// The writer's answer to ``openAtUpgrade(_:)``, on the event loop. A room the open inserted has its
+    /// default settings and no history and no saved session to read, so the member joins and is greeted here.
+    /// Any other room frees the code and goes to ``start`` as a ``ConnectionWork`` job, which opens it again
+    /// and reads what it needs (the record is not kept: the room could be forgotten meanwhile). After a failed
+    /// open the job only reads, as ``MessageStore/openRoom(code:)`` does: a stored room is joined, a new code
+    /// refused. A socket that closed meanwhile lets its room go at once.
     private func opened(_ result: Result<RoomRecord, any Error>, _ admitted: Admission.Admitted) {
         let request = admitted.request
-        guard case .success(let record) = result, record.fresh,
-            let room = context.rooms.opened(code: request.roomCode, record: record)
-        else {
-            context.rooms.opened(code: request.roomCode, record: nil)
-            // `start` reads what such a room needs (its settings, history, saved sessions), or opens it again.
-            let record = try? result.get()
-            if !context.work.submit({ await self.start(request, room: record, grant: admitted.grant) }) { refuse() }
+        let code = request.roomCode
+        let gone = state.withLock { $0.ended }
+        guard case .success(let record) = result, record.fresh else {
+            context.rooms.opened(code: code, record: nil)
+            guard !gone else { return }
+            let failed = if case .failure = result { true } else { false }
+            let job: ConnectionWork.Job = { [context] in
+                var stored: RoomRecord?
+                if failed {
+                    guard let found = try? await context.store.room(code: code) else { return self.refuse() }
+                    stored = found
+                }
+                await self.start(request, room: stored, grant: admitted.grant)
+            }
+            if !context.work.submit(job) { refuse() }
             return
         }
+        guard let room = context.rooms.opened(code: code, record: record) else { return }
+        guard !gone else { return context.rooms.release(room) }
         let joined = room.join(id, requestedNick: request.nick, session: request.session, outbox: outbox)
         guard entered(room) else {
             room.leave(id)

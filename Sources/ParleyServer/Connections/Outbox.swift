@@ -67,8 +67,8 @@ final class Outbox: Sendable {
         }
 
         /// Copies the presence this member waits for from the room's log to the end of `queue`, counted like
-        /// any queued frame; `owner` then sleeps in the log until its next frame.
-        mutating func takePresence(_ owner: Outbox) {
+        /// any queued frame; `owner` (nil: a member out of the room) then sleeps in the log until its next frame.
+        mutating func takePresence(_ owner: Outbox?) {
             guard let waiting = presence, waiting.waiting else { return }
             let next = waiting.log.take(from: waiting.next, thenSleep: owner) { frames in
                 queue.reserve(min(frames.count, Int(PresenceLog.maxWaiting)))
@@ -200,6 +200,15 @@ final class Outbox: Sendable {
         }
     }
 
+    /// A member taken out of the room while its connection closes (kicked): what waited for it goes to its
+    /// queue, and no presence after. Called under the room's lock, so nothing the room appends later reaches it.
+    func leavePresence() {
+        state.withLock { state in
+            state.takePresence(nil)
+            state.presence = nil
+        }
+    }
+
     /// The room's log has a frame at `position` for this member, which slept there (``joinPresence(_:)``): the
     /// frames from its position on wait in the log until the writer takes them. It wakes a waiting writer at once
     /// only when no presence was written in the last ``WriteScheduler/presenceInterval``; otherwise they go out
@@ -210,15 +219,9 @@ final class Outbox: Sendable {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
-                if let waiting = state.presence, waiting.log === log {
-                    guard !waiting.waiting else { return (.queued, nil) }
-                    state.presence?.waiting = true
-                } else {
-                    // Not a log it joined (a member made by hand in a test): it waits from this frame on.
-                    state.takePresence(self)
-                    if state.overflowIfPast(limit) { return (.overflowed, state.takeWriter()) }
-                    state.presence = WaitingPresence(log: log, next: position, waiting: true)
-                }
+                // Not in this log (it left the room, or never joined it) or already woken: nothing to do.
+                guard let waiting = state.presence, waiting.log === log, !waiting.waiting else { return (.queued, nil) }
+                state.presence?.waiting = true
                 if case .holding = state.phase { return (.queued, nil) }
                 if case .callback = state.writer, let soon = state.soon {
                     // The writer stays registered, so that a frame that may not wait still wakes it now.
@@ -242,7 +245,7 @@ final class Outbox: Sendable {
     /// For the room dropping old presence from `log`: where the presence this member waits for begins (nil:
     /// none). When it begins before `oldest`, the member has held it too long (its socket takes nothing): it
     /// is copied to the queue and counted against the limit like any frame. A member already closing keeps
-    /// no claim on the log: what it waited for may go (``PresenceLog/forEach(in:_:)`` gives what is left).
+    /// no claim on the log: what it waited for may go (``PresenceLog/take(from:thenSleep:_:)`` gives what is left).
     func presenceStart(in log: PresenceLog, keepingFrom oldest: UInt64) -> (start: UInt64?, overflowed: Bool) {
         let (start, overflowed, writer): (UInt64?, Bool, Waiter?) = state.withLock { state in
             guard let waiting = state.presence, waiting.log === log, waiting.waiting else { return (nil, false, nil) }

@@ -76,6 +76,8 @@ extension Room {
                 if member.handle.enqueue(EventEncoder.encode(.removed(nick: member.nick, reason: reason, ts: .now()))) == .overflowed {
                     metrics.slowConsumersClosed.increment()
                 }
+                // Out of the room now: no `join` or `leave` after the `removed` that ends its stay.
+                member.handle.leavePresence()
             }
             if let shownNick { broadcastLocked(state.members, .removed(nick: shownNick, reason: reason, ts: .now()), except: nil) }
             return outboxes

@@ -141,6 +141,7 @@ final class Room: Sendable {
         let ts = Timestamp.now()
         let (joined, replaced): (Joined, Outbox?) = state.withLock { state in
             let joined = state.members.join(id, desired: nick, session: session, handle: outbox)
+            joined.replaced?.handle.leavePresence()
             state.remote.heldHere(joined.nick)
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
@@ -157,6 +158,7 @@ final class Room: Sendable {
     func evict(_ id: ConnectionID) {
         let member = state.withLock { state in
             guard let (member, last) = state.members.leave(id) else { return nil as RoomState<Outbox>.Member? }
+            member.handle.leavePresence()
             if last { state.remote.movedAway(member.nick) }
             return member
         }
@@ -172,6 +174,7 @@ final class Room: Sendable {
         state.withLock { state in
             if let nick = state.removed.removeValue(forKey: id) { return nick }
             guard let (member, last) = state.members.leave(id) else { return nil }
+            member.handle.leavePresence()
             if last && announce { broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil) }
             return member.nick
         }

@@ -192,6 +192,14 @@ final class RoomRegistry: Sendable {
         }
     }
 
+    /// How many wait for `code` to be opened or forgotten (for tests).
+    func waiters(code: String) -> Int {
+        rooms.withLock { rooms in
+            guard case .busy(let waiters, _)? = rooms[code] else { return 0 }
+            return waiters.count
+        }
+    }
+
     /// The live room with this code, if it has members.
     func room(code: String) -> Room? {
         rooms.withLock { rooms in

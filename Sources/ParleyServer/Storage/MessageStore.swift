@@ -124,9 +124,11 @@ public protocol MessageStore: Sendable {
     func room(code: String) async throws -> RoomRecord?
     /// Creates the room if it does not exist (open rooms), returning it either way.
     func openRoom(code: String) async throws -> RoomRecord
-    /// Does what ``openRoom(code:)`` does, and answers `completion` on the store's own thread rather than in a
-    /// task; false (and `completion` never called) when this store cannot, and the caller has to use
-    /// ``openRoom(code:)``.
+    /// Whether ``openRoom(code:completion:)`` is answered (false: only ``openRoom(code:)``).
+    var opensRoomsWithCompletion: Bool { get }
+    /// Finds or inserts the room as ``openRoom(code:)`` does, and answers `completion` on the store's own thread
+    /// rather than in a task. A failure is not followed by a read of the room (``openRoom(code:)`` reads it):
+    /// the caller does that. False (and `completion` never called) when the store cannot answer now.
     func openRoom(code: String, completion: @escaping @Sendable (Result<RoomRecord, any Error>) -> Void) -> Bool
     /// Deletes an ephemeral room that has no members anywhere and no message; otherwise does nothing.
     func forgetRoom(_ room: RoomRecord) async
@@ -195,6 +197,7 @@ extension MessageStore {
     /// A store whose ``offer(_:)`` refuses when full has no backlog beyond it.
     public var isBacklogged: Bool { false }
     public func waitForRoom() async {}
+    public var opensRoomsWithCompletion: Bool { false }
     public func openRoom(code: String, completion: @escaping @Sendable (Result<RoomRecord, any Error>) -> Void) -> Bool { false }
 
     public var supportsLivingMessages: Bool { false }

@@ -32,6 +32,8 @@ extension SQLiteMessageStore {
 
     /// The open goes to the writer thread's next transaction, as in ``openRoom(code:)``; a failure is not read
     /// back here (the caller's ``openRoom(code:)`` does that). False once the store has stopped.
+    public var opensRoomsWithCompletion: Bool { !isStopped }
+
     public func openRoom(code: String, completion: @escaping @Sendable (Result<RoomRecord, any Error>) -> Void) -> Bool {
         guard !isStopped else { return false }
         writer.open(RoomOpening(code: code, completion: completion))
