@@ -195,16 +195,12 @@ final class ChatConnection: Sendable {
             return
         }
         enrol(in: room, joined, grant: admitted.grant)
-        joinedBy(room, joined, request)
-        // Nothing went by since the insert (no member could post), so the history is empty.
-        guard let untouched = room.historyIfUntouched() else {
-            if !context.work.submit({ await self.greet(room, joined, request, joinedBy: false) }) { refuse() }
+        // Unless a commit for the code went by while it opened, nothing is stored in it: no read.
+        guard welcomeWithoutReading(room, joined, request) else {
+            if !context.work.submit({ await self.greet(room, joined, request) }) { refuse() }
             return
         }
-        room.anchor(with: untouched, after: request.since)
-        let resuming = request.since != nil && request.rev != nil
-        let resumed = resuming ? ResumePage(history: untouched, updates: [], updatesTruncated: false) : nil
-        sendWelcome(room, joined, page: untouched, resumed: resumed, members: joined.members, verified: joined.verified)
+        joinedBy(room, joined, request)
     }
 
     /// Keeps the room the member joined; false when the socket closed meanwhile (`ended()` found no room).
@@ -302,9 +298,9 @@ final class ChatConnection: Sendable {
     }
 
     /// Reads the history and queues `welcome`, or refuses when storage fails.
-    private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest, joinedBy announced: Bool = true) async {
-        if announced { joinedBy(room, joined, request) }
-        if let recent = cachedPage(room, request) { return welcome(room, joined, request, from: recent) }
+    private func greet(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) async {
+        joinedBy(room, joined, request)
+        if welcomeWithoutReading(room, joined, request) { return }
         do {
             try await welcome(room, joined, since: request.since, rev: request.rev)
         } catch {
@@ -313,12 +309,28 @@ final class ChatConnection: Sendable {
         }
     }
 
-    /// Sends `welcome` in the upgrade, for a member ``joinAtUpgrade(_:)`` joined, when the room's recent
-    /// messages answer it: then the socket's task has nothing left to do. False when ``start`` has to.
+    /// Sends `welcome` in the upgrade, for a member ``joinAtUpgrade(_:)`` joined, when no read is needed
+    /// (``welcomeWithoutReading(_:_:_:)``): then the socket's task has nothing left to do. False when ``start``
+    /// has to.
     func greetAtUpgrade(_ joined: Room.Joined, _ request: ConnectRequest) -> Bool {
-        guard let room, let recent = cachedPage(room, request) else { return false }
+        guard let room, welcomeWithoutReading(room, joined, request) else { return false }
         joinedBy(room, joined, request)
-        welcome(room, joined, request, from: recent)
+        return true
+    }
+
+    /// Sends `welcome` when storage need not answer: the room's cache of recent messages answers exactly, or
+    /// this process's open inserted the room and nothing went by since (its history is empty). Single node
+    /// only; false when storage must answer.
+    private func welcomeWithoutReading(_ room: Room, _ joined: Room.Joined, _ request: ConnectRequest) -> Bool {
+        if let recent = cachedPage(room, request) {
+            welcome(room, joined, request, from: recent)
+            return true
+        }
+        guard context.cluster == nil, let untouched = room.historyIfUntouched() else { return false }
+        room.anchor(with: untouched, after: request.since)
+        let resuming = request.since != nil && request.rev != nil
+        let resumed = resuming ? ResumePage(history: untouched, updates: [], updatesTruncated: false) : nil
+        sendWelcome(room, joined, page: untouched, resumed: resumed, members: joined.members, verified: joined.verified)
         return true
     }
 
@@ -368,29 +380,22 @@ final class ChatConnection: Sendable {
         channel.pipeline.fireUserInboundEventTriggered(Event.ready)
     }
 
-    /// `welcome` from storage.
+    /// `welcome` from storage (after ``welcomeWithoutReading(_:_:_:)`` found it must).
     private func welcome(_ room: Room, _ joined: Room.Joined, since: Int64?, rev: Int64?) async throws {
         let configuration = context.configuration
-        // A room this connection's open just inserted has nothing to read yet.
-        let untouched = context.cluster == nil ? room.historyIfUntouched() : nil
         var resumed: ResumePage?
         if let since, let rev {
-            resumed =
-                if let untouched { ResumePage(history: untouched, updates: [], updatesTruncated: false) } else {
-                    try await context.store.resume(
-                        roomID: room.record.id,
-                        since: since,
-                        rev: rev,
-                        limit: Limits.resumedHistoryMessages,
-                        updateLimit: Limits.resumedUpdates
-                    )
-                }
+            resumed = try await context.store.resume(
+                roomID: room.record.id,
+                since: since,
+                rev: rev,
+                limit: Limits.resumedHistoryMessages,
+                updateLimit: Limits.resumedUpdates
+            )
         }
         var page =
             if let resumed {
                 resumed.history
-            } else if let untouched {
-                untouched
             } else if let since {
                 try await context.store.messages(
                     roomID: room.record.id,

@@ -80,6 +80,12 @@ final class Outbox: Sendable {
             presence = WaitingPresence(log: waiting.log, next: next, waiting: false)
         }
 
+        /// Leaves the room's presence log: what waited for the member goes to `queue`, and nothing after it.
+        mutating func leavePresence() {
+            takePresence(nil)
+            presence = nil
+        }
+
         /// Cuts the member off as a slow consumer: what waits is dropped, and the close goes out next.
         mutating func cutOff() {
             phase = .closing(code: CloseCode.policyViolation.rawValue, reason: "slow consumer")
@@ -203,10 +209,7 @@ final class Outbox: Sendable {
     /// A member taken out of the room while its connection closes (kicked): what waited for it goes to its
     /// queue, and no presence after. Called under the room's lock, so nothing the room appends later reaches it.
     func leavePresence() {
-        state.withLock { state in
-            state.takePresence(nil)
-            state.presence = nil
-        }
+        state.withLock { $0.leavePresence() }
     }
 
     /// The room's log has a frame at `position` for this member, which slept there (``joinPresence(_:)``): the
@@ -321,7 +324,7 @@ final class Outbox: Sendable {
             switch state.phase {
             case .holding, .open:
                 // Presence the room appends after this goes to the members that stay, not behind the close.
-                state.takePresence(self)
+                state.leavePresence()
                 state.phase = .draining(code: code, reason: reason)
                 return state.takeWriter()
             default:
