@@ -247,8 +247,8 @@ final class Outbox: Sendable {
 
     /// For the room dropping old presence from `log`: where the presence this member waits for begins (nil:
     /// none). When it begins before `oldest`, the member has held it too long (its socket takes nothing): it
-    /// is copied to the queue and counted against the limit like any frame. A member already closing keeps
-    /// no claim on the log: what it waited for may go (``PresenceLog/take(from:thenSleep:_:)`` gives what is left).
+    /// is copied to the queue and counted against the limit like any frame. A member that left the log
+    /// (``leavePresence()``, or a close decided) keeps no claim on it.
     func presenceStart(in log: PresenceLog, keepingFrom oldest: UInt64) -> (start: UInt64?, overflowed: Bool) {
         let (start, overflowed, writer): (UInt64?, Bool, Waiter?) = state.withLock { state in
             guard let waiting = state.presence, waiting.log === log, waiting.waiting else { return (nil, false, nil) }

@@ -69,9 +69,8 @@ final class PresenceLog: Sendable {
     }
 
     /// Calls `body` with the frames from `position` on that are still held, in order, then puts `outbox` (if
-    /// any) to sleep until the next frame; returns the position that frame will have. The room drops only what
-    /// none of its members waits for; a connection taken out of the room while it closes (kicked, or replaced
-    /// by its session's new connection) is no longer asked, and needs no more of the room's presence.
+    /// any; nil for a member leaving the room) to sleep until the next frame; returns the position that frame
+    /// will have.
     func take(from position: UInt64, thenSleep outbox: Outbox?, _ body: (Slice<Deque<ByteBuffer>>) -> Void) -> UInt64 {
         state.withLock { state in
             let first = Int(max(position, state.start) - state.start)
