@@ -120,8 +120,12 @@ import Testing
     @Test func tooManyFragmentsClose1002() async throws {
         try await withServer { server in
             let (socket, _) = try await server.join("room=f&nick=a")
-            try await socket.send(opcode: 0x1, [UInt8(ascii: "x")], fin: false)
-            for _ in 0..<1100 { try await socket.send(opcode: 0x0, [UInt8(ascii: "x")], fin: false) }
+            let text = String(repeating: "x", count: 2 * ChatSocketHandler.maxFragments)
+            // In exactly as many fragments as allowed, the message is taken.
+            try await socket.send(fragments: ChatSocketHandler.maxFragments, of: Array(#"{"type":"message","text":"\#(text)"}"#.utf8))
+            #expect(try await socket.nextMessage().text == text)
+            // In one more, the socket closes.
+            try await socket.send(fragments: ChatSocketHandler.maxFragments + 1, of: Array(#"{"type":"message","text":"\#(text)"}"#.utf8))
             #expect(try await socket.closeCode() == 1002)
         }
     }

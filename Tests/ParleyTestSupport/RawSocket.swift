@@ -117,6 +117,18 @@ public final class RawSocket: Sendable {
         try await channel.writeAndFlush(ByteBuffer(bytes: Self.frame(opcode: opcode, payload, fin: fin)))
     }
 
+    /// Sends `payload` as one text message in `count` fragments (all but the last of equal size), in one write.
+    public func send(fragments count: Int, of payload: [UInt8]) async throws {
+        precondition(count > 0 && payload.count >= count)
+        let size = payload.count / count
+        var bytes: [UInt8] = []
+        for index in 0..<count {
+            let end = index == count - 1 ? payload.count : (index + 1) * size
+            bytes += Self.frame(opcode: index == 0 ? 0x1 : 0x0, Array(payload[index * size..<end]), fin: index == count - 1)
+        }
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
     /// A frame as a client sends it, masked.
     public static func frame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) -> [UInt8] {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]

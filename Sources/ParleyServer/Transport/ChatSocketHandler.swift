@@ -106,6 +106,10 @@ final class ChatSocketHandler: ChannelInboundHandler {
         }
     }
 
+    /// A message in more fragments than this closes 1002 (docs/PROTOCOL.md): each fragment costs a buffer, and
+    /// a client could otherwise send a message of 64 KiB one byte at a time.
+    static let maxFragments = 1024
+
     /// Hands the first fragment of a message, and everything after it, to NIO's aggregator, put in front of
     /// this handler now. Clients rarely fragment, so a socket does not carry the aggregator (and its context)
     /// until one does; it then stays. A continuation with no message begun is the aggregator's error too.
@@ -113,7 +117,7 @@ final class ChatSocketHandler: ChannelInboundHandler {
         assembling = true
         let aggregator = NIOWebSocketFrameAggregator(
             minNonFinalFragmentSize: 0,
-            maxAccumulatedFrameCount: 1024,
+            maxAccumulatedFrameCount: Self.maxFragments,
             maxAccumulatedFrameSize: connection.context.configuration.maxFrameBytes
         )
         do {
