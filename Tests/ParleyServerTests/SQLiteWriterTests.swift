@@ -81,6 +81,53 @@ import Testing
         #expect(log.withLock { $0 }.count == 8)
     }
 
+    /// A joiner's session: a row no one waits for.
+    static func session(_ nick: String) -> PendingMessage {
+        var session = message(nick)
+        session.onlySession = true
+        return session
+    }
+
+    /// Rows that joins make wait for more (``SQLiteWriter/gatheringJoins``), here for five minutes, but a message
+    /// ends the wait at once and they all commit together. (Without the wake-up the time limit fails the test, and
+    /// the writer's shutdown lets it end once the five minutes are over.)
+    @Test(.timeLimit(.minutes(1))) func aMessageEndsTheWaitForMoreJoins() async {
+        let committed = AsyncStream.makeStream(of: [String].self)
+        let waiting = AsyncStream.makeStream(of: Void.self)
+        let writer = SQLiteWriter(
+            maxBatch: 10,
+            capacity: 100,
+            gathering: .seconds(300),
+            startsGathering: { waiting.continuation.yield() },
+            commit: { batch, rooms in
+                committed.continuation.yield(batch.map(\.text) + rooms.opening.map { "open \($0.code)" })
+                for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
+            }
+        )
+        writer.open(RoomOpening(code: "a") { _ in })
+        var waits = waiting.stream.makeAsyncIterator()
+        await waits.next()
+        writer.enqueue([Self.session("s1")])
+        writer.enqueue([Self.message("m")])
+        var commits = committed.stream.makeAsyncIterator()
+        #expect(await commits.next() == ["s1", "m", "open a"])
+        await writer.shutdown()
+    }
+
+    /// With nothing else coming, the rows commit once the wait is over.
+    @Test(.timeLimit(.minutes(1))) func joinsAloneCommitAfterTheWait() async {
+        let committed = AsyncStream.makeStream(of: [String].self)
+        let writer = SQLiteWriter(maxBatch: 10, capacity: 100, gathering: .milliseconds(10)) { batch, rooms in
+            committed.continuation.yield(batch.map(\.text) + rooms.opening.map { "open \($0.code)" })
+            for room in rooms.opening { room.completion(.failure(StorageError.unavailable)) }
+        }
+        writer.open(RoomOpening(code: "a") { _ in })
+        writer.enqueue([Self.session("s1")])
+        var commits = committed.stream.makeAsyncIterator()
+        #expect(await commits.next() == ["s1", "open a"])
+        await writer.shutdown()
+    }
+
     @Test(.timeLimit(.minutes(1))) func withRoomTheWaitReturnsAtOnce() async {
         let writer = SQLiteWriter(maxBatch: 10, capacity: 2) { _, _ in }
         await writer.waitForRoom()
