@@ -14,36 +14,18 @@ import Testing
     /// The fake clock `seconds` after the machine was made.
     func at(_ seconds: Int64) -> NIODeadline { Self.start + .seconds(seconds) }
 
-    /// A machine whose member has joined after its upgrade and whose socket is being read.
+    /// A machine whose member has joined and whose socket is being read.
     func serving() -> Machine {
         var machine = Machine(timeouts: Self.timeouts, now: Self.start)
-        #expect(machine.upgradeDecided() == .pauseReading)
         #expect(machine.joined() == .resumeReading)
         return machine
-    }
-
-    @Test func aMemberGreetedInItsUpgradeIsNeverPaused() {
-        var machine = Machine(timeouts: Self.timeouts, now: Self.start)
-        #expect(machine.joined() == .none)
-        #expect(machine.upgradeDecided() == .none)
-        #expect(machine.reading)
-        #expect(machine.textReceived("a", outboxOpen: true) == .run("a"))
-    }
-
-    @Test func aMemberRefusedInItsUpgradeStillReadsTheAnswerToItsClose() {
-        var machine = Machine(timeouts: Self.timeouts, now: Self.start)
-        #expect(machine.joinRefused() == .none)
-        #expect(machine.upgradeDecided() == .none)
-        #expect(machine.reading)
     }
 
     // MARK: commands
 
     @Test func commandsWaitForWelcomeThenRunInOrder() {
         var machine = Machine(timeouts: Self.timeouts, now: Self.start)
-        // Frames that came with the upgrade request are held too.
         #expect(machine.textReceived("a", outboxOpen: true) == .none)
-        #expect(machine.upgradeDecided() == .pauseReading)
         #expect(machine.textReceived("b", outboxOpen: true) == .none)
         #expect(machine.joined() == .run("a"))
         #expect(machine.commandFinished() == .run("b"))
@@ -82,7 +64,6 @@ import Testing
 
     @Test func aRefusedJoinReadsOnlyForTheClientsAnswer() {
         var machine = Machine(timeouts: Self.timeouts, now: Self.start)
-        #expect(machine.upgradeDecided() == .pauseReading)
         #expect(machine.joinRefused() == .resumeReading)
         #expect(machine.textReceived("a", outboxOpen: true) == .none)
         #expect(machine.closeTaken(code: 1011, reason: "storage unavailable") == .writeClose(code: 1011, reason: "storage unavailable"))
@@ -327,7 +308,7 @@ import Testing
 extension ConnectionStateMachineTests {
     @Test func anExpiredTokenClosesWith4005AtItsExpiry() {
         var machine = Machine(timeouts: Self.timeouts, now: Self.start, expires: at(50))
-        #expect(machine.joined() == .none)
+        #expect(machine.joined() == .resumeReading)
         machine.frameHeard()
         #expect(machine.tick(now: at(30), pendingBytes: 0) == .ping)
         machine.frameHeard()

@@ -53,8 +53,6 @@ final class ChatConnection: Sendable {
 
     /// Sent down the pipeline to ``ChatSocketHandler`` when the connection may take commands again.
     enum Event: Sendable {
-        /// The upgrade is done; a member not joined in it waits for `ready` without reading.
-        case upgraded
         /// `welcome` is queued: commands may run.
         case ready
         /// A command that waited for storage has finished.

@@ -43,9 +43,7 @@ struct ConnectionStateMachine {
     private var phase = Phase.joining
     /// A command is waiting for storage.
     private(set) var busy = false
-    /// The socket reads from its upgrade on: a member greeted in the upgrade is never paused, which saved two
-    /// `epoll_ctl` calls a connect. One not joined by then stops at ``upgradeDecided()``.
-    private(set) var reading = true
+    private(set) var reading = false
     /// A frame arrived since the last tick.
     private var heard = false
     private(set) var writable = true
@@ -73,13 +71,6 @@ struct ConnectionStateMachine {
     }
 
     // MARK: joining and commands
-
-    /// The upgrade that made the connection is done. A member that has not joined in it reads nothing more until
-    /// it has: what it sends meanwhile waits in TCP, not in ``held``.
-    mutating func upgradeDecided() -> Action {
-        guard case .joining = phase else { return .none }
-        return setReading(false)
-    }
 
     /// `welcome` is queued: held commands run, then the socket is read.
     mutating func joined() -> Action {

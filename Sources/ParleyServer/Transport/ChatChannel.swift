@@ -151,8 +151,6 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         encoder: ChannelHandlerContext? = nil
     ) throws -> UpgradeResult {
         let connection = try connections.upgraded(channel, slot: admitted.slot, identity: admitted.identity, encoder: encoder)
-        // A member not greeted by now stops reading until it is.
-        defer { channel.pipeline.fireUserInboundEventTriggered(ChatConnection.Event.upgraded) }
         guard let joined = connection.joinAtUpgrade(admitted) else {
             return connection.openAtUpgrade(admitted) ? .greeted : .websocket(connection, admitted, nil)
         }

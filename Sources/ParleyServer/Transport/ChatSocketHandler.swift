@@ -37,8 +37,8 @@ final class ChatSocketHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        // Reading goes on until the upgrade is decided (``ChatConnection/Event/upgraded``): most members join in
-        // it, and are never paused.
+        // Nothing is read until the member has joined.
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
         self.context = context
         connection.writer.attach(self, context: context)
         // Whatever the outbox already asked for before the handler was there.
@@ -138,7 +138,6 @@ final class ChatSocketHandler: ChannelInboundHandler {
             return
         }
         switch event {
-        case .upgraded: apply(state.upgradeDecided())
         case .ready: apply(state.joined())
         case .refused: apply(state.joinRefused())
         case .finished: apply(state.commandFinished())

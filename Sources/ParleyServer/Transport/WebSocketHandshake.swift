@@ -116,12 +116,6 @@ final class WebSocketHandshake: ChannelInboundHandler, RemovableChannelHandler {
     private func upgrade(context: ChannelHandlerContext, _ request: UpgradeRequest, _ admitted: Admission.Admitted) {
         state = .done
         deadline.stop()
-        if paused {
-            // The connection's machine takes over a socket that reads (``ConnectionStateMachine/reading``); it stops
-            // it itself if its member is not joined by the end of the upgrade.
-            paused = false
-            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-        }
         context.write(NIOAny(Self.response(key: request.key, allocator: context.channel.allocator)), promise: nil)
         let upgraded: ChatChannel.UpgradeResult
         do {
