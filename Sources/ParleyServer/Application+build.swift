@@ -126,10 +126,27 @@ public func buildApplication(
     let group = EventLoopThreads.group(threads: configuration.eventLoops)
     let drainer = ConnectionDrainer(limiter: limiter, connections: directory, logger: logger)
     /// The listener for `child` (the chat channel, behind TLS or not), which logs its address once bound.
+    /// Sockets beyond it wait in the kernel's backlog (``AcceptGate``); counted once storage is open.
+    let socketCapacity = OpenFiles.socketCapacity()
     func listener<Child: ServerChildChannel>(_ child: Child, scheme: String) -> any Service where Child.Value == ChatChannel.Value {
-        ChatServer(child: child, host: configuration.host, port: configuration.port, eventLoopGroup: group, logger: logger) { channel in
+        ChatServer(
+            child: child,
+            host: configuration.host,
+            port: configuration.port,
+            socketCapacity: socketCapacity ?? .max,
+            eventLoopGroup: group,
+            logger: logger
+        ) { channel in
             let port = channel.localAddress?.port ?? configuration.port
             logger.info("listening on \(scheme)://\(configuration.host):\(port)")
+            if let socketCapacity {
+                logger.info("the open-file limit allows \(socketCapacity) sockets at a time")
+                if socketCapacity < configuration.maxConnections {
+                    logger.notice(
+                        "--max-connections \(configuration.maxConnections) is above what the open-file limit allows; raise it (ulimit -n, LimitNOFILE=)"
+                    )
+                }
+            }
             await onServerRunning(port)
         }
     }

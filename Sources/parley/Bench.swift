@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParleyBench
 import ParleyProtocol
+import ParleyServer
 
 #if canImport(Glibc)
 import Glibc
@@ -246,14 +247,8 @@ struct Bench: AsyncParsableCommand {
     /// Each member is a socket: raises the soft limit on open files up to the hard one when needed.
     /// Returns a problem when even the hard limit is too low.
     static func raiseFileLimit(toFit sockets: Int) -> String? {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
-        let needed = rlim_t(sockets + 64)
-        guard limit.rlim_cur < needed else { return nil }
-        guard limit.rlim_max >= needed else {
-            return "\(sockets) connections need \(needed) open files, but this process may have at most \(limit.rlim_max)"
-        }
-        limit.rlim_cur = needed
-        return setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? nil : "cannot raise the open-file limit to \(needed)"
+        let needed = sockets + 64
+        guard let hard = OpenFiles.raiseSoftLimit(to: needed) else { return nil }
+        return "\(sockets) connections need \(needed) open files, but this process may have at most \(hard)"
     }
 }

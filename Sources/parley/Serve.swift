@@ -206,6 +206,9 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "parley")
+        // Every client is a socket: take all the open files the hard limit allows (a systemd service's soft
+        // limit is 1,024).
+        OpenFiles.raiseSoftLimit()
         let app = try await buildApplication(configuration: serverConfiguration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -23,9 +23,14 @@ public final class TCPProbe {
         self.chunks = chunks.makeAsyncIterator()
     }
 
-    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> TCPProbe {
+    /// Connects to `host`, from the loopback address `source` when given (127.0.0.2 is another client address
+    /// on the same machine).
+    public static func connect(port: Int, host: String = "127.0.0.1", source: String? = nil) async throws -> TCPProbe {
         let (chunks, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Forwarder(continuation: continuation))

@@ -4,6 +4,7 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The listening socket: accepts connections and sets each up with ``ChatChannel`` (behind TLS when
 /// configured), starting a task only for a socket that needs one.
@@ -18,6 +19,8 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
     let child: Child
     let host: String
     let port: Int
+    /// Accepted sockets the process may hold at once (``OpenFiles/socketCapacity()``).
+    let socketCapacity: Int
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     /// Called with the listening channel once it is bound.
@@ -51,7 +54,7 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptPause(logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(AcceptGate(capacity: socketCapacity, logger: logger))
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
@@ -76,39 +79,103 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
     }
 }
 
-/// Stops accepting for a second when `accept` fails for want of file descriptors or kernel memory.
+/// Holds the listener's reading off while the process holds `capacity` accepted sockets (``OpenFiles``), and
+/// for a second when `accept` fails for want of file descriptors or kernel memory anyway.
 ///
-/// The listening socket stays readable meanwhile, so the event loop would try again at once, forever, and
-/// starve the members it also serves. NIO's `AcceptBackoffHandler` holds back the listener's next read, but when
-/// the first `accept` of a read fails, NIO still waits for the socket to be readable and never asks for that
-/// read: the loop spun at a whole CPU (`ProcessTests` runs the binary under `ulimit -n 64`). Turning the
-/// listener's automatic reading off takes it out of the event loop's poll until it is turned on again.
-final class AcceptPause: ChannelInboundHandler {
+/// Past the capacity, new connections wait in the kernel's backlog until a socket closes: the process never
+/// reaches its open-file limit, where libdispatch, which reads `/proc` on its own threads, stops the process.
+///
+/// After a failed `accept` the listening socket stays readable, so the event loop would try again at once,
+/// forever, and starve the members it also serves. NIO's `AcceptBackoffHandler` holds back the listener's next
+/// read, but when the first `accept` of a read fails, NIO still waits for the socket to be readable and never
+/// asks for that read: the loop spun at a whole CPU. Turning the listener's automatic reading off takes it out
+/// of the event loop's poll until it is turned on again.
+final class AcceptGate: ChannelInboundHandler {
     typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
 
     static let pause = TimeAmount.seconds(1)
     private let logger: Logger
-    private var paused = false
+    private let sockets: OpenSockets
+    private var pausedAfterFailure = false
+    private var full = false
+    /// A server held at its capacity pauses and reopens with every socket that comes and goes: warned once a minute.
+    private var nextFullWarning = NIODeadline.uptimeNanoseconds(0)
 
-    init(logger: Logger) {
+    init(capacity: Int, logger: Logger) {
+        self.sockets = OpenSockets(capacity: capacity)
         self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let socket = unwrapInboundIn(data)
+        if sockets.open(), !full {
+            full = true
+            let now = NIODeadline.now()
+            if now >= nextFullWarning {
+                nextFullWarning = now + .minutes(1)
+                logger.warning("accepting paused: the open-file limit allows \(sockets.capacity) sockets at a time")
+            }
+            updateReading(context.channel)
+        }
+        let gate = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let listener = context.channel
+        socket.closeFuture.whenComplete { [sockets] _ in
+            // Only the close that frees the first slot hops to the listener's loop.
+            guard sockets.close() else { return }
+            listener.eventLoop.execute { gate.value.reopen(listener) }
+        }
+        context.fireChannelRead(data)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let failed = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(failed.errnoCode) else {
             return context.fireErrorCaught(error)
         }
-        guard !paused else { return }
-        paused = true
+        guard !pausedAfterFailure else { return }
+        pausedAfterFailure = true
         logger.warning("accepting paused for a second", metadata: ["error": "\(failed)"])
         let channel = context.channel
-        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        updateReading(channel)
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.pause) {
-            self.paused = false
-            try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            self.pausedAfterFailure = false
+            self.updateReading(channel)
         }
+    }
+
+    private func reopen(_ listener: any Channel) {
+        guard full, !sockets.isFull else { return }
+        full = false
+        updateReading(listener)
+    }
+
+    private func updateReading(_ listener: any Channel) {
+        try? listener.syncOptions?.setOption(ChannelOptions.autoRead, value: !(full || pausedAfterFailure))
     }
 }
 
 @available(*, unavailable)
-extension AcceptPause: Sendable {}
+extension AcceptGate: Sendable {}
+
+/// The count of accepted sockets still open, shared by the listener's loop (which counts them in) and the
+/// sockets' own loops (which count them out).
+final class OpenSockets: Sendable {
+    let capacity: Int
+    private let count = Atomic<Int>(0)
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Counts one socket in; true when that fills the capacity.
+    func open() -> Bool {
+        count.add(1, ordering: .relaxed).newValue >= capacity
+    }
+
+    /// Counts one socket out; true when that frees the first slot.
+    func close() -> Bool {
+        count.subtract(1, ordering: .relaxed).oldValue == capacity
+    }
+
+    var isFull: Bool { count.load(ordering: .relaxed) >= capacity }
+}
