@@ -165,7 +165,7 @@ final class SQLiteWriter: Sendable {
                 continue
             }
             idleWork = true
-            if gathering > .zero, batches.allSatisfy({ $0.allSatisfy(\.onlySession) }) {
+            if gathering > .zero, batches.holdOnlyJoinRows {
                 gather(&batches, &rooms)
             }
             var chunk: [PendingMessage] = batches.count == 1 ? batches[0] : batches.flatMap { $0 }
@@ -194,7 +194,7 @@ final class SQLiteWriter: Sendable {
         while messageCame.wait(timeout: .now()) == .success {}
         let started = state.withLock { state in
             // A message already waiting: commit now.
-            guard state.batches.allSatisfy({ $0.allSatisfy(\.onlySession) }) else { return false }
+            guard state.batches.holdOnlyJoinRows else { return false }
             state.gathering = true
             return true
         }
@@ -225,6 +225,11 @@ final class SQLiteWriter: Sendable {
     func shutdown() async {
         try? await thread.shutdownGracefully()
     }
+}
+
+extension [[PendingMessage]] {
+    /// Nothing but the session rows joins save: what the writer's thread waits to gather more of.
+    var holdOnlyJoinRows: Bool { allSatisfy { $0.allSatisfy(\.onlySession) } }
 }
 
 /// Room rows for the writer's next transaction: those to open before its messages (none can be for them
