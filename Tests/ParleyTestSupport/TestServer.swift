@@ -54,6 +54,9 @@ public func withServer(
     configuration.database = .sqliteFile(databasePath)
     for setting in settings { setting.apply(&configuration) }
     let ready = configuration
+    // Both ends of every test socket are this process's: as `parley serve` does, take what the hard limit allows,
+    // or the server's listener would hold sockets back (``OpenFiles``) where the soft limit is low.
+    OpenFiles.raiseSoftLimit()
     try await withTimeout(timeout) {
         try await withApplication { listening in
             try await buildApplication(configuration: ready, logger: .quiet) { listening($0) }
