@@ -119,8 +119,9 @@ import Testing
         }
     }
 
-    /// Out of file descriptors, the listener pauses instead of retrying `accept` in a loop that would take the
-    /// event loop's whole CPU; once sockets are closed, it accepts again.
+    /// With more connections waiting than the open-file limit allows, the listener stops accepting short of the
+    /// limit (leaving descriptors for storage and libdispatch) without spinning on `accept`; once sockets are
+    /// closed, it accepts again.
     @Test func acceptingStopsShortOfTheOpenFileLimit() async throws {
         let database = directory.appendingPathComponent("files.sqlite").path
         try await withTimeout(.seconds(60)) {
@@ -138,8 +139,9 @@ import Testing
             }
             let descriptors = "/proc/\(server.child.pid)/fd"
             func open() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: descriptors).count }
-            // Storage and the listener hold the rest; sockets past the capacity wait in the backlog.
-            while try open() < limit - 64 { try await Task.sleep(for: .milliseconds(20)) }
+            // Storage and the listener hold the rest (counted at start, so a few may have closed since); sockets
+            // past the capacity wait in the backlog.
+            while try open() < limit - 72 { try await Task.sleep(for: .milliseconds(20)) }
             // With every descriptor taken, libdispatch's worker-pool check (which reads /proc) stopped the process,
             // about one run in 25 under ulimit -n 64. Retrying accept at once would take a whole CPU; held off, the
             // listener takes next to none (under 0.1 s here, 0.4 s at most seen under the whole test run's load).
