@@ -102,9 +102,19 @@ final class AcceptGate: ChannelInboundHandler {
     /// A server held at its capacity pauses and reopens with every socket that comes and goes: warned once a minute.
     private var nextFullWarning = NIODeadline.uptimeNanoseconds(0)
 
-    init(capacity: Int, logger: Logger) {
+    /// Turns the listener's reading on or off (tests watch it here: an `EmbeddedChannel` keeps no `autoRead`).
+    private let setReading: (any Channel, Bool) -> Void
+
+    init(
+        capacity: Int,
+        logger: Logger,
+        setReading: @escaping (any Channel, Bool) -> Void = { listener, on in
+            try? listener.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
+        }
+    ) {
         self.sockets = OpenSockets(capacity: capacity)
         self.logger = logger
+        self.setReading = setReading
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -150,7 +160,7 @@ final class AcceptGate: ChannelInboundHandler {
     }
 
     private func updateReading(_ listener: any Channel) {
-        try? listener.syncOptions?.setOption(ChannelOptions.autoRead, value: !(full || pausedAfterFailure))
+        setReading(listener, !(full || pausedAfterFailure))
     }
 }
 
