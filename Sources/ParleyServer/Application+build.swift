@@ -134,6 +134,7 @@ public func buildApplication(
             host: configuration.host,
             port: configuration.port,
             socketCapacity: socketCapacity ?? .max,
+            metrics: metrics,
             eventLoopGroup: group,
             logger: logger
         ) { channel in

@@ -15,11 +15,12 @@ import Testing
     final class Listener {
         let loop = EmbeddedEventLoop()
         let channel: EmbeddedChannel
+        let metrics = ParleyMetrics()
         private(set) var reading: [Bool] = []
 
         init(capacity: Int) throws {
             channel = EmbeddedChannel(loop: loop)
-            let gate = AcceptGate(capacity: capacity, logger: .quiet) { [unowned self] _, on in
+            let gate = AcceptGate(capacity: capacity, metrics: metrics, logger: .quiet) { [unowned self] _, on in
                 self.reading.append(on)
             }
             try channel.pipeline.syncOperations.addHandler(gate)
@@ -32,6 +33,15 @@ import Testing
             // The gate passes every socket on.
             #expect(try channel.readInbound(as: (any Channel).self) != nil)
             return socket
+        }
+
+        /// `parley_accept_paused_total` for `reason`, as `/metrics` shows it.
+        func paused(_ reason: String) -> String? {
+            var text: [UInt8] = []
+            metrics.registry.emit(into: &text)
+            let prefix = "parley_accept_paused_total{reason=\"\(reason)\"} "
+            return String(decoding: text, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(prefix) }
+                .map { String($0.dropFirst(prefix.count)) }
         }
 
         func close(_ socket: EmbeddedChannel) throws {
@@ -64,6 +74,8 @@ import Testing
         try listener.close(fourth)
         try listener.close(fifth)
         #expect(listener.reading == [false, true, false, true])
+        #expect(listener.paused("open_files") == "2")
+        #expect(listener.paused("accept_failed") == "0")
     }
 
     @Test func aFailedAcceptPausesReadingForASecond() throws {
@@ -76,6 +88,7 @@ import Testing
         #expect(listener.reading == [false])
         listener.loop.advanceTime(by: .milliseconds(1))
         #expect(listener.reading == [false, true])
+        #expect(listener.paused("accept_failed") == "1")
         _ = try listener.channel.finish()
     }
 

@@ -25,6 +25,10 @@ public struct ParleyMetrics: Sendable {
     let storageHealthy: Metrics.Gauge
     /// Files (§14): stored bytes, uploads and refused uploads.
     let files: FileMetrics
+    /// The listener stopped accepting: at the sockets the open-file limit allows, or for a second after a failed
+    /// `accept` (``AcceptGate``).
+    let acceptPausedAtCapacity: Metrics.Counter
+    let acceptPausedAfterFailure: Metrics.Counter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -51,6 +55,9 @@ public struct ParleyMetrics: Sendable {
         edge = EdgeMetrics(factory: factory)
         storageHealthy = Metrics.Gauge(label: "parley_storage_healthy", factory: factory)
         files = FileMetrics(factory: factory)
+        let paused = "parley_accept_paused_total"
+        acceptPausedAtCapacity = Metrics.Counter(label: paused, dimensions: [("reason", "open_files")], factory: factory)
+        acceptPausedAfterFailure = Metrics.Counter(label: paused, dimensions: [("reason", "accept_failed")], factory: factory)
     }
 
     /// Counts a refused command under its error code.

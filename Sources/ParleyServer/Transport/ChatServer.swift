@@ -21,6 +21,7 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
     let port: Int
     /// Accepted sockets the process may hold at once (``OpenFiles/socketCapacity()``).
     let socketCapacity: Int
+    let metrics: ParleyMetrics
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     /// Called with the listening channel once it is bound.
@@ -54,7 +55,7 @@ struct ChatServer<Child: ServerChildChannel>: Service where Child.Value == ChatC
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptGate(capacity: socketCapacity, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(AcceptGate(capacity: socketCapacity, metrics: metrics, logger: logger))
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
@@ -96,6 +97,7 @@ final class AcceptGate: ChannelInboundHandler {
 
     static let pause = TimeAmount.seconds(1)
     private let logger: Logger
+    private let metrics: ParleyMetrics
     private let sockets: OpenSockets
     private var pausedAfterFailure = false
     private var full = false
@@ -107,12 +109,14 @@ final class AcceptGate: ChannelInboundHandler {
 
     init(
         capacity: Int,
+        metrics: ParleyMetrics,
         logger: Logger,
         setReading: @escaping (any Channel, Bool) -> Void = { listener, on in
             try? listener.syncOptions?.setOption(ChannelOptions.autoRead, value: on)
         }
     ) {
         self.sockets = OpenSockets(capacity: capacity)
+        self.metrics = metrics
         self.logger = logger
         self.setReading = setReading
     }
@@ -121,6 +125,7 @@ final class AcceptGate: ChannelInboundHandler {
         let socket = unwrapInboundIn(data)
         if sockets.open(), !full {
             full = true
+            metrics.acceptPausedAtCapacity.increment()
             let now = NIODeadline.now()
             if now >= nextFullWarning {
                 nextFullWarning = now + .minutes(1)
@@ -144,6 +149,7 @@ final class AcceptGate: ChannelInboundHandler {
         }
         guard !pausedAfterFailure else { return }
         pausedAfterFailure = true
+        metrics.acceptPausedAfterFailure.increment()
         logger.warning("accepting paused for a second", metadata: ["error": "\(failed)"])
         let channel = context.channel
         updateReading(channel)
