@@ -125,9 +125,9 @@ public func buildApplication(
     )
     let group = EventLoopThreads.group(threads: configuration.eventLoops)
     let drainer = ConnectionDrainer(limiter: limiter, connections: directory, logger: logger)
-    /// The listener for `child` (the chat channel, behind TLS or not), which logs its address once bound.
-    /// Sockets beyond it wait in the kernel's backlog (``AcceptGate``); counted once storage is open.
+    // Sockets beyond it wait in the kernel's backlog (``AcceptGate``); counted once storage is open.
     let socketCapacity = OpenFiles.socketCapacity()
+    /// The listener for `child` (the chat channel, behind TLS or not), which logs its address once bound.
     func listener<Child: ServerChildChannel>(_ child: Child, scheme: String) -> any Service where Child.Value == ChatChannel.Value {
         ChatServer(
             child: child,

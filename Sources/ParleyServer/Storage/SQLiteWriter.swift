@@ -1,4 +1,5 @@
 import Dispatch
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -200,16 +201,14 @@ final class SQLiteWriter: Sendable {
         }
         if started {
             startsGathering?()
-            let (seconds, attoseconds) = gathering.components
-            _ = messageCame.wait(timeout: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)))
+            _ = messageCame.wait(timeout: .now() + .nanoseconds(Int(TimeAmount(gathering).nanoseconds)))
         }
         let (more, moreRooms) = state.withLock { state in
             state.gathering = false
             return state.take()
         }
         batches += more
-        rooms.opening += moreRooms.opening
-        rooms.forgetting += moreRooms.forgetting
+        rooms.append(moreRooms)
     }
 
     private func wakeWaitersIfRoom() {
@@ -239,6 +238,12 @@ struct RoomRows: Sendable {
     var forgetting: [RoomForgetting] = []
 
     var isEmpty: Bool { opening.isEmpty && forgetting.isEmpty }
+
+    /// Adds rows handed over later: their openings and forgettings go after these.
+    mutating func append(_ later: RoomRows) {
+        opening += later.opening
+        forgetting += later.forgetting
+    }
 }
 
 /// A code to look up, inserting an open room if it has none; answered after the commit.

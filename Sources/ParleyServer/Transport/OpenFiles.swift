@@ -17,7 +17,7 @@ public enum OpenFiles {
     static let reserve = 64
 
     /// The soft limit, or nil when there is none.
-    public static var softLimit: Int? {
+    static var softLimit: Int? {
         var limit = rlimit()
         guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
         return Int(limit.rlim_cur)
