@@ -35,28 +35,50 @@ final class Inbox: Sendable {
 
     /// Waits until `parse` can take something from the buffer.
     private func take<T>(_ parse: (inout [UInt8], Bool) throws -> T?) async throws -> T {
+        // Without a deadline, only a value or an error ends the wait.
+        try await take(until: nil, parse)!
+    }
+
+    /// Waits until `parse` can take something from the buffer, or until `deadline` (then nil). Only this task
+    /// parses, so nothing is taken from the buffer unless it is returned.
+    private func take<T>(until deadline: ContinuousClock.Instant?, _ parse: (inout [UInt8], Bool) throws -> T?) async throws -> T? {
         while true {
             let (value, ended, seen) = try state.withLock { state in (try parse(&state.buffer, state.ended), state.ended, state.version) }
             if let value { return value }
             if ended { throw RawSocket.Failure.closed(code: nil, reason: "connection ended") }
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let resumeNow = state.withLock { state in
-                        if state.version != seen || Task.isCancelled { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            } onCancel: {
-                let waiter = state.withLock { state in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume(throwing: CancellationError())
+            guard let deadline else {
+                try await change(after: seen)
+                continue
             }
-            try Task.checkCancellation()
+            if deadline <= .now { return nil }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.change(after: seen) }
+                group.addTask { try await Task.sleep(until: deadline) }
+                try await group.next()
+                group.cancelAll()
+            }
         }
+    }
+
+    /// Returns once the buffer changed after version `seen`.
+    private func change(after seen: Int) async throws {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow = state.withLock { state in
+                    if state.version != seen || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+        try Task.checkCancellation()
     }
 
     func readHTTPResponse() async throws -> (Int, String) {
@@ -78,7 +100,13 @@ final class Inbox: Sendable {
     }
 
     func nextFrame() async throws -> RawSocket.Frame {
-        try await take { buffer, _ in
+        // Without a deadline, only a frame or an error ends the wait.
+        try await nextFrame(until: nil)!
+    }
+
+    /// The next whole frame, or nil when none came by `deadline`.
+    func nextFrame(until deadline: ContinuousClock.Instant?) async throws -> RawSocket.Frame? {
+        try await take(until: deadline) { buffer, _ in
             guard buffer.count >= 2 else { return nil }
             var length = Int(buffer[1] & 0x7f)
             var offset = 2

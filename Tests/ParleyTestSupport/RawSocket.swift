@@ -236,18 +236,18 @@ public final class RawSocket: Sendable {
         }
     }
 
-    /// A frame arriving within `window`, or nil: for checking that something is NOT sent.
+    /// A frame arriving within `window`, or nil: for checking that something is NOT sent. Answers pings like
+    /// ``nextFrame()``; a frame that comes as the window ends stays for the next read.
     public func frame(within window: Duration) async throws -> Frame? {
-        try await withThrowingTaskGroup(of: Frame?.self) { group in
-            group.addTask { try await self.nextFrame() }
-            group.addTask {
-                try await Task.sleep(for: window)
-                return nil
+        let deadline = ContinuousClock.now + window
+        while let frame = try await inbox.nextFrame(until: deadline) {
+            if frame.opcode == 0x9, answerPings {
+                try? await send(opcode: 0xA, frame.payload)
+                continue
             }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
+            return frame
         }
+        return nil
     }
 }
 
