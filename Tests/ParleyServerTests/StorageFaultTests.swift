@@ -35,12 +35,14 @@ import Glibc
             try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
             let start = ContinuousClock.now
             try await writer.send(.message(text: "waits", clientID: "w-1"))
-            // The writer waits for the lock; the one event loop both sockets are on goes on serving.
+            // The writer waits for the lock; the one event loop both sockets are on goes on serving. A loop frozen
+            // behind the writer would answer only when the writer gives up, at the 5 s storage deadline; half of
+            // that leaves room for a machine busy with the whole suite (1 s was once missed by 23 ms).
             for _ in 0..<5 {
                 let sent = ContinuousClock.now
                 try await bystander.send(.ping)
                 _ = try await bystander.next { event in event == .pong ? true : nil }
-                #expect(ContinuousClock.now - sent < .seconds(1))
+                #expect(ContinuousClock.now - sent < .milliseconds(2500))
             }
             // Past the deadline the writer hears `unavailable` for its message, not silence.
             #expect(
