@@ -1,5 +1,6 @@
 import NIOCore
 import ParleyTestSupport
+import Synchronization
 import Testing
 
 @testable import ParleyServer
@@ -59,6 +60,50 @@ import Testing
             Issue.record("expected the close")
             return
         }
+    }
+
+    @Test func messagesDeliveredTogetherAreQueuedAsOneByOneWouldBe() async {
+        let outbox = Outbox(limit: 1000)
+        let deliveries = (3...6).map { Room.Delivery(id: Int64($0), frame: frame("m\($0)")) }
+        // Held before `welcome`, and what it covered (up to 4) is dropped.
+        #expect(outbox.enqueue(deliveries) == .queued)
+        outbox.open(with: frame("welcome"), coveredID: 4)
+        guard case .frames(let frames) = await outbox.next() else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames.map { String(buffer: $0) } == ["welcome", "m5", "m6"])
+    }
+
+    @Test func aBatchThatOverflowsCutsOffOnceAndQueuesNothingAfterTheCut() async {
+        let outbox = Outbox(limit: 10)
+        outbox.open(with: frame("welcome-is-not-counted"), coveredID: 0)
+        let deliveries = (1...3).map { Room.Delivery(id: Int64($0), frame: frame("12345")) }
+        #expect(outbox.enqueue(deliveries) == .overflowed)
+        #expect(outbox.enqueue([Room.Delivery(id: 4, frame: frame("1"))]) == .refused)
+        guard case .close(1008, "slow consumer") = await outbox.next() else {
+            Issue.record("expected the close")
+            return
+        }
+        #expect(await outbox.next() == nil)
+    }
+
+    @Test func aBatchWakesItsWriterOnce() {
+        let outbox = Outbox(limit: 1000)
+        outbox.open(with: frame("w"), coveredID: 0)
+        let wakes = Atomic(0)
+        guard case .next(.frames) = outbox.poll(orWake: {}) else {
+            Issue.record("expected the welcome")
+            return
+        }
+        #expect(outbox.poll(orWake: { wakes.add(1, ordering: .relaxed) }) == nil)
+        _ = outbox.enqueue((1...5).map { Room.Delivery(id: Int64($0), frame: frame("m\($0)")) })
+        #expect(wakes.load(ordering: .relaxed) == 1)
+        guard case .next(.frames(let frames)) = outbox.poll(orWake: {}) else {
+            Issue.record("expected frames")
+            return
+        }
+        #expect(frames.map { String(buffer: $0) } == ["m1", "m2", "m3", "m4", "m5"])
     }
 
     @Test func drainSendsQueuedFramesThenCloses() async {

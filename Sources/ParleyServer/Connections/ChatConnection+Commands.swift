@@ -108,8 +108,9 @@ extension ChatConnection {
             text: text,
             ts: .now(),
             clientID: clientID,
-            completion: committed(roomCode: room.code, clientID: clientID)
+            completion: committed(clientID: clientID)
         )
+        message.delivery = RoomDelivery(rooms: context.rooms, code: room.code)
         message.replyTo = replyTo
         message.attachments = attachments
         message.verified = identity != nil
@@ -137,8 +138,9 @@ extension ChatConnection {
             text: "",
             ts: .now(),
             clientID: nil,
-            completion: changed(roomCode: room.code)
+            completion: changed()
         )
+        message.delivery = RoomDelivery(rooms: context.rooms, code: room.code)
         message.author = authorship.author
         message.savesSession = authorship.savesSession
         message.change = change
@@ -174,11 +176,10 @@ extension ChatConnection {
         throw ProtocolError(.rateLimited, "too many messages; slow down")
     }
 
-    /// What runs once storage has decided on a message this connection sent: the room gets it first
-    /// (``RoomRegistry/deliver(_:toRoom:)``), then the sender hears of anything but success.
-    private func committed(roomCode: String, clientID: String?) -> @Sendable (AppendResult) -> Void {
-        { [rooms = context.rooms] result in
-            rooms.deliver(result, toRoom: roomCode)
+    /// What runs once storage has decided on a message this connection sent, after the room got it
+    /// (``PendingMessage/delivery``): the sender hears of anything but success.
+    private func committed(clientID: String?) -> @Sendable (AppendResult) -> Void {
+        { result in
             switch result {
             case .stored:
                 break
@@ -201,11 +202,10 @@ extension ChatConnection {
         }
     }
 
-    /// What runs once storage has decided on a change: members get the update (the changer too), and the
-    /// changer alone hears of a refusal.
-    private func changed(roomCode: String) -> @Sendable (AppendResult) -> Void {
-        { [rooms = context.rooms] result in
-            rooms.deliver(result, toRoom: roomCode)
+    /// What runs once storage has decided on a change, after the members got the update (the changer too):
+    /// the changer alone hears of a refusal.
+    private func changed() -> @Sendable (AppendResult) -> Void {
+        { result in
             switch result {
             case .refused(let error):
                 self.context.metrics.refused(error.code)

@@ -192,6 +192,31 @@ final class Outbox: Sendable {
         return enqueued
     }
 
+    /// Queues messages delivered together, in order, under one lock and with one wake: what ``enqueue(_:messageID:)``
+    /// does for each, stopping at the first that overflows.
+    func enqueue(_ deliveries: [Room.Delivery]) -> Enqueued {
+        let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
+            switch state.phase {
+            case .holding, .open:
+                state.takePresence(self)
+                for delivery in deliveries where delivery.id > state.coveredID {
+                    if state.countedBytes > 0, state.countedBytes + delivery.frame.readableBytes > limit {
+                        state.cutOff()
+                        return (.overflowed, state.takeWriter())
+                    }
+                    state.countedBytes += delivery.frame.readableBytes
+                    state.queue.append(Queued(frame: delivery.frame, messageID: delivery.id, counted: true))
+                }
+                if case .holding = state.phase { return (.queued, nil) }
+                return (.queued, state.takeWriterForFrames())
+            case .draining, .closing, .closed:
+                return (.refused, nil)
+            }
+        }
+        writer?.wake()
+        return enqueued
+    }
+
     /// Starts this member in its room's presence log, as it joins: it sleeps there until the next frame, and
     /// is given every frame from then on (its own `join`, appended before, is not one of them).
     func joinPresence(_ log: PresenceLog) {

@@ -186,10 +186,10 @@ struct APIRoutes {
         try await checkRules(in: record, for: poster)
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
         var message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
-            rooms.deliver(result, toRoom: record.code)
             continuation.yield(result)
             continuation.finish()
         }
+        message.delivery = RoomDelivery(rooms: rooms, code: record.code)
         message.attachments = attachments
         if let identity {
             message.verified = true

@@ -369,8 +369,15 @@ final class Room: Sendable {
         let (fetchAfter, count, overflowed) = state.withLock { state in
             let output = step(&state)
             var overflowed = 0
-            for delivery in output.release {
-                if state.recent.follows { state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame)) }
+            for delivery in output.release where state.recent.follows {
+                state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame))
+            }
+            // Several at once (a run of one commit, or what waited for a gap): one pass over the members.
+            if output.release.count > 1 {
+                state.members.forEachHandle { _, handle in
+                    if handle.enqueue(output.release) == .overflowed { overflowed += 1 }
+                }
+            } else if let delivery = output.release.first {
                 state.members.forEachHandle { _, handle in
                     if handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
                 }

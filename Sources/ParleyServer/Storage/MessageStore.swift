@@ -23,8 +23,8 @@ public struct PendingMessage: Sendable {
     public var text: String
     public var ts: Timestamp
     public var clientID: String?
-    /// Called in commit order, after the batch holding this message is durable. The server's own
-    /// completions hand the result to the room first (``RoomRegistry/deliver(_:toRoom:)``).
+    /// Called in commit order, after the batch holding this message is durable, and after ``delivery`` got
+    /// the result.
     public var completion: @Sendable (AppendResult) -> Void
     /// The message this one answers (§11).
     var replyTo: Int64? = nil
@@ -43,6 +43,8 @@ public struct PendingMessage: Sendable {
     var onlySession = false
     /// Sent by a verified identity (§13).
     var verified = false
+    /// The live room that gets the result before `completion` runs (``CommitOutcome/complete(_:metrics:logger:)``).
+    var delivery: RoomDelivery? = nil
 }
 
 /// A change to a stored message (§11).
