@@ -25,6 +25,27 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A commit's run of 40 messages for one room (about what the closed loop at 100×10 makes), handed to the room
+    // at once as the server does since issue 21's thirteenth round, or one by one as before it.
+    for members in [10, 100] {
+        Benchmark("Room.receive, 40 messages to \(members) members, as one run") { benchmark, room in
+            benchmark.startMeasurement()
+            room.deliver(run: 40, of: message)
+            benchmark.stopMeasurement()
+            await room.drain()
+        } setup: {
+            try await BenchmarkRoom(members: members)
+        }
+        Benchmark("Room.receive, 40 messages to \(members) members, one by one") { benchmark, room in
+            benchmark.startMeasurement()
+            for _ in 0..<40 { room.deliver(message) }
+            benchmark.stopMeasurement()
+            await room.drain()
+        } setup: {
+            try await BenchmarkRoom(members: members)
+        }
+    }
+
     // `deliver` plus what every member's writer loop does to take the frame out of its outbox.
     for members in [100, 1000] {
         Benchmark("Room.deliver + outbox drain, \(members) members") { benchmark, room in

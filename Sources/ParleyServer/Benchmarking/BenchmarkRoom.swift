@@ -49,6 +49,19 @@ public final class BenchmarkRoom: Sendable {
         room.receive([next])
     }
 
+    /// `Room.receive` of `count` messages at once, as a commit's run of messages for one room reaches it
+    /// (``CommitOutcome/complete(_:metrics:logger:)``); they get the room's next ids.
+    public func deliver(run count: Int, of message: ChatMessage) {
+        let last = lastID.wrappingAdd(Int64(count), ordering: .relaxed).newValue
+        room.receive(
+            (0..<Int64(count)).map { offset in
+                var next = message
+                next.id = last - Int64(count) + 1 + offset
+                return next
+            }
+        )
+    }
+
     /// Takes everything queued from every outbox, as the writer loops would, and returns the number of
     /// frames. Every outbox must hold at least one frame (true after any ``deliver(_:)``); an empty one
     /// would wait for the next frame.
