@@ -86,6 +86,19 @@ final class Outbox: Sendable {
             presence = nil
         }
 
+        /// Appends a frame, counted against `limit`; past it the member is cut off instead. One frame bigger than
+        /// the limit (a large `history` page) may still go out alone; behind anything already waiting, it is one
+        /// frame too many.
+        fileprivate mutating func append(_ frame: ByteBuffer, messageID: Int64?, limit: Int) -> Appended {
+            if countedBytes > 0, countedBytes + frame.readableBytes > limit {
+                cutOff()
+                return .overflowed
+            }
+            countedBytes += frame.readableBytes
+            queue.append(Queued(frame: frame, messageID: messageID, counted: true))
+            return .appended
+        }
+
         /// Cuts the member off as a slow consumer: what waits is dropped, and the close goes out next.
         mutating func cutOff() {
             phase = .closing(code: CloseCode.policyViolation.rawValue, reason: "slow consumer")
@@ -169,46 +182,47 @@ final class Outbox: Sendable {
     ///
     /// Presence the member waits for (``presenceArrived(_:at:)``) goes first.
     func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
-        let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
-            switch state.phase {
-            case .holding, .open:
-                if let messageID, messageID <= state.coveredID { return (.queued, nil) }
-                state.takePresence(self)
-                // One frame bigger than the limit (a large `history` page) may still go out alone; behind
-                // anything already waiting, it is one frame too many.
-                if state.countedBytes > 0, state.countedBytes + frame.readableBytes > limit {
-                    state.cutOff()
-                    return (.overflowed, state.takeWriter())
-                }
-                state.countedBytes += frame.readableBytes
-                state.queue.append(Queued(frame: frame, messageID: messageID, counted: true))
-                if case .holding = state.phase { return (.queued, nil) }
-                return (.queued, state.takeWriterForFrames())
-            case .draining, .closing, .closed:
-                return (.refused, nil)
-            }
+        queueing { state in
+            if let messageID, messageID <= state.coveredID { return .nothing }
+            state.takePresence(self)
+            return state.append(frame, messageID: messageID, limit: limit)
         }
-        writer?.wake()
-        return enqueued
     }
 
     /// Queues messages delivered together, in order, under one lock and with one wake: what ``enqueue(_:messageID:)``
     /// does for each, stopping at the first that overflows.
     func enqueue(_ deliveries: [Room.Delivery]) -> Enqueued {
+        queueing { state in
+            var appended = Appended.nothing
+            for delivery in deliveries where delivery.id > state.coveredID {
+                if appended == .nothing { state.takePresence(self) }
+                appended = state.append(delivery.frame, messageID: delivery.id, limit: limit)
+                if appended == .overflowed { break }
+            }
+            return appended
+        }
+    }
+
+    /// What a frame did to the queue.
+    private enum Appended {
+        case nothing
+        case appended
+        case overflowed
+    }
+
+    /// Runs `append` on an outbox that takes frames, then wakes the writer if it waits for frames (or, after an
+    /// overflow, for the close).
+    private func queueing(_ append: (inout State) -> Appended) -> Enqueued {
         let (enqueued, writer): (Enqueued, Waiter?) = state.withLock { state in
             switch state.phase {
             case .holding, .open:
-                state.takePresence(self)
-                for delivery in deliveries where delivery.id > state.coveredID {
-                    if state.countedBytes > 0, state.countedBytes + delivery.frame.readableBytes > limit {
-                        state.cutOff()
-                        return (.overflowed, state.takeWriter())
-                    }
-                    state.countedBytes += delivery.frame.readableBytes
-                    state.queue.append(Queued(frame: delivery.frame, messageID: delivery.id, counted: true))
+                switch append(&state) {
+                case .nothing: return (.queued, nil)
+                case .overflowed: return (.overflowed, state.takeWriter())
+                case .appended:
+                    if case .holding = state.phase { return (.queued, nil) }
+                    return (.queued, state.takeWriterForFrames())
                 }
-                if case .holding = state.phase { return (.queued, nil) }
-                return (.queued, state.takeWriterForFrames())
             case .draining, .closing, .closed:
                 return (.refused, nil)
             }
