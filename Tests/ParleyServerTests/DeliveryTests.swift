@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import ParleyProtocol
 import ParleyTestSupport
 import Testing
@@ -111,6 +112,35 @@ import Testing
             )
             let page = try await server.http("GET", "/api/rooms/dedup/messages")
             #expect((page.json["messages"] as? [Any])?.count == 3)
+        }
+    }
+
+    /// Commands read together are stored in one commit, whose messages reach the room as one run; a resend in the
+    /// middle ends the run, so the sender's answers come in the order it sent the commands.
+    @Test func aResendInTheMiddleOfABurstIsAnsweredInItsPlace() async throws {
+        try await withServer(.set(\.ratePerSecond, 0)) { server in
+            let (sender, _) = try await server.join("room=burst&nick=sender")
+            let (other, _) = try await server.join("room=burst&nick=other")
+            _ = try await sender.next()  // other's join
+            let commands: [ClientCommand] = [
+                .message(text: "a", clientID: "c-a"), .message(text: "b", clientID: "c-b"), .message(text: "a", clientID: "c-a"),
+                .message(text: "c", clientID: "c-c"),
+            ]
+            // One write, so that one read takes all four and one commit stores them.
+            let bytes = commands.flatMap { RawSocket.frame(opcode: 0x1, Array($0.json.utf8)) }
+            try await sender.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+            var answers: [String] = []
+            for _ in 0..<4 {
+                let message = try await sender.nextMessage()
+                answers.append("\(message.text)\(message.id)")
+            }
+            #expect(answers == ["a1", "b2", "a1", "c3"])
+            var seen: [String] = []
+            for _ in 0..<3 {
+                let message = try await other.nextMessage()
+                seen.append("\(message.text)\(message.id)")
+            }
+            #expect(seen == ["a1", "b2", "c3"])
         }
     }
 

@@ -118,7 +118,7 @@ import Testing
         _ = presence("join b")
         _ = presence("join c")
         #expect(soon.count == 1 && woken.count == 1)
-        #expect(outbox.enqueue(ByteBuffer(string: "m1"), messageID: 1) == .queued)
+        #expect(outbox.enqueue([Room.Delivery(id: 1, frame: ByteBuffer(string: "m1"))]) == .queued)
         #expect(woken.count == 2)
         guard case .next(.frames(let frames)) = outbox.poll(orWake: { woken.add() }) else {
             Issue.record("expected frames")

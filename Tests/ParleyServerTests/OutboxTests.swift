@@ -11,9 +11,9 @@ import Testing
 
     @Test func holdsUntilWelcomeAndDropsWhatHistoryCovered() async {
         let outbox = Outbox(limit: 1000)
-        _ = outbox.enqueue(frame("m4"), messageID: 4)
+        _ = outbox.enqueue([Room.Delivery(id: 4, frame: frame("m4"))])
         _ = outbox.enqueue(frame("join"))
-        _ = outbox.enqueue(frame("m5"), messageID: 5)
+        _ = outbox.enqueue([Room.Delivery(id: 5, frame: frame("m5"))])
         outbox.open(with: frame("welcome"), coveredID: 4)
         guard case .frames(let frames) = await outbox.next() else {
             Issue.record("expected frames")
@@ -21,8 +21,8 @@ import Testing
         }
         #expect(frames.map { String(buffer: $0) } == ["welcome", "join", "m5"])
         // A covered message whose delivery comes after welcome is dropped too.
-        _ = outbox.enqueue(frame("m3"), messageID: 3)
-        _ = outbox.enqueue(frame("m6"), messageID: 6)
+        _ = outbox.enqueue([Room.Delivery(id: 3, frame: frame("m3"))])
+        _ = outbox.enqueue([Room.Delivery(id: 6, frame: frame("m6"))])
         guard case .frames(let later) = await outbox.next() else {
             Issue.record("expected frames")
             return

@@ -42,7 +42,7 @@ extension PresenceLog {
         // Only the first frame wakes it: it is given every frame after that without being told.
         #expect(log.appendWaking(joins[0]) == [.queued])
         for join in joins.dropFirst() { #expect(log.appendWaking(join).isEmpty) }
-        #expect(outbox.enqueue(ByteBuffer(string: "message"), messageID: 1) == .queued)
+        #expect(outbox.enqueue([Room.Delivery(id: 1, frame: ByteBuffer(string: "message"))]) == .queued)
         #expect(texts(outbox.poll {}) == joins + ["message"])
         #expect(log.count == 30)
     }
@@ -54,7 +54,7 @@ extension PresenceLog {
         let first = openOutbox(in: log)
         #expect(log.appendWaking("join a") == [.queued])
         // The message takes what waited along, so the next frame wakes it again; the one after does not.
-        _ = first.enqueue(ByteBuffer(string: "message"), messageID: 1)
+        _ = first.enqueue([Room.Delivery(id: 1, frame: ByteBuffer(string: "message"))])
         #expect(log.appendWaking("join b") == [.queued])
         #expect(log.appendWaking("join me").isEmpty)
         let me = openOutbox(in: log)

@@ -15,7 +15,7 @@ final class Outbox: Sendable {
         case close(code: UInt16, reason: String)
     }
 
-    /// What ``enqueue(_:messageID:)`` did with a frame.
+    /// What ``enqueue(_:)`` did with a frame.
     enum Enqueued: Equatable {
         /// Queued, or dropped because `welcome` already covered the message.
         case queued
@@ -176,21 +176,22 @@ final class Outbox: Sendable {
         self.limit = limit
     }
 
-    /// Queues a frame; never waits. A frame that would take the counted bytes past the limit closes the
-    /// outbox instead (1008 `slow consumer`): the caller counts that, and the writer writes the close behind
-    /// what the socket holds (``ConnectionStateMachine`` drops it after the write timeout without progress).
+    /// Queues a frame that is not a stored message (an answer to this client, a broadcast); never waits. A
+    /// frame that would take the counted bytes past the limit closes the outbox instead (1008 `slow consumer`):
+    /// the caller counts that, and the writer writes the close behind what the socket holds
+    /// (``ConnectionStateMachine`` drops it after the write timeout without progress).
     ///
     /// Presence the member waits for (``presenceArrived(_:at:)``) goes first.
-    func enqueue(_ frame: ByteBuffer, messageID: Int64? = nil) -> Enqueued {
+    func enqueue(_ frame: ByteBuffer) -> Enqueued {
         queueing { state in
-            if let messageID, messageID <= state.coveredID { return .nothing }
             state.takePresence(self)
-            return state.append(frame, messageID: messageID, limit: limit)
+            return state.append(frame, messageID: nil, limit: limit)
         }
     }
 
-    /// Queues messages delivered together, in order, under one lock and with one wake: what ``enqueue(_:messageID:)``
-    /// does for each, stopping at the first that overflows.
+    /// Queues stored messages the room released, in order, under one lock and with one wake, as ``enqueue(_:)``
+    /// queues a frame: a message `welcome` already covered is dropped, and the first that overflows cuts the
+    /// member off.
     func enqueue(_ deliveries: [Room.Delivery]) -> Enqueued {
         queueing { state in
             var appended = Appended.nothing

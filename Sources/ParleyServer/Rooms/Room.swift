@@ -372,14 +372,10 @@ final class Room: Sendable {
             for delivery in output.release where state.recent.follows {
                 state.recent.delivered(id: delivery.id, fields: EventEncoder.fields(ofMessage: delivery.frame))
             }
-            // Several at once (a run of one commit, or what waited for a gap): one pass over the members.
-            if output.release.count > 1 {
+            // All that was released (a commit's run, or what waited for a gap) in one pass over the members.
+            if !output.release.isEmpty {
                 state.members.forEachHandle { _, handle in
                     if handle.enqueue(output.release) == .overflowed { overflowed += 1 }
-                }
-            } else if let delivery = output.release.first {
-                state.members.forEachHandle { _, handle in
-                    if handle.enqueue(delivery.frame, messageID: delivery.id) == .overflowed { overflowed += 1 }
                 }
             }
             return (output.fetchAfter, output.release.count * state.members.members.count, overflowed)

@@ -30,11 +30,12 @@ enum CommitOutcome: Sendable {
             var stored = 0
             var run = StoredRun()
             for (pending, result) in zip(batch, results) {
-                if case .stored = result { stored += 1 }
-                if case .stored(let message) = result, let delivery = pending.delivery {
-                    if !run.continues(to: delivery) { run.deliver() }
-                    run.append(message, pending.completion, to: delivery)
-                    continue
+                if case .stored(let message) = result {
+                    stored += 1
+                    if let delivery = pending.delivery {
+                        run.append(message, pending.completion, to: delivery)
+                        continue
+                    }
                 }
                 run.deliver()
                 if let delivery = pending.delivery { delivery.rooms.deliver(result, toRoom: delivery.code) }
@@ -58,11 +59,9 @@ enum CommitOutcome: Sendable {
         var messages: [ChatMessage] = []
         var completions: [@Sendable (AppendResult) -> Void] = []
 
-        func continues(to next: RoomDelivery) -> Bool {
-            delivery.map { $0.reaches(next) } ?? true
-        }
-
+        /// Adds a message, delivering the run before it first when that was for another room.
         mutating func append(_ message: ChatMessage, _ completion: @escaping @Sendable (AppendResult) -> Void, to delivery: RoomDelivery) {
+            if let current = self.delivery, !current.reaches(delivery) { deliver() }
             self.delivery = delivery
             messages.append(message)
             completions.append(completion)
