@@ -194,6 +194,39 @@ import Testing
         }
     }
 
+    /// Under `--auth required` a Bearer value that is not a token must be a key that grants something in the
+    /// room (or the admin token); anything else is no token at all.
+    @Test func aBearerValueThatIsNeitherTokenNorKeyIsRefusedUnderAuthRequired() async throws {
+        try await withServer(Self.withSecret, .set(\.auth, .required), .set(\.adminToken, RoomOwnerTests.adminToken)) { server in
+            // The admin token creates a room, and its owner key posts there.
+            let admin = [("Authorization", "Bearer \(RoomOwnerTests.adminToken)")]
+            let room = try await server.http("POST", "/api/rooms", body: "{}", headers: admin)
+            #expect(room.status == 201)
+            let code = try #require(room.json["code"] as? String)
+            let ownerKey = try #require(room.json["owner_key"] as? String)
+            let byOwner = try await server.http(
+                "POST",
+                "/api/rooms/\(code)/messages",
+                body: #"{"nick":"olga","text":"x"}"#,
+                headers: [("Authorization", "Bearer \(ownerKey)")]
+            )
+            #expect(byOwner.status == 201)
+
+            let junk = [("Authorization", "Bearer not-a-key")]
+            let created = try await server.http("POST", "/api/rooms", body: "{}", headers: junk)
+            #expect(created.status == 401 && created.errorCode == "unauthorized")
+            let posted = try await server.http("POST", "/api/rooms/\(code)/messages", body: #"{"nick":"m","text":"x"}"#, headers: junk)
+            #expect(posted.status == 401 && posted.errorCode == "unauthorized")
+            let uploaded = try await server.raw(
+                "POST",
+                "/api/rooms/\(code)/files?name=a.png",
+                headers: junk + [("Content-Type", "image/png")],
+                body: FileTests.png
+            )
+            #expect(uploaded.status == 401)
+        }
+    }
+
     @Test func aTokensRoleModeratesTheRoomsItListsOverWebSocketAndHTTP() async throws {
         try await withServer(Self.withSecret) { server in
             let (code, key, _) = try await RoomOwnerTests.createRoom(server)

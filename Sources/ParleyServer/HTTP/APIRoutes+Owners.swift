@@ -26,6 +26,8 @@ extension APIRoutes {
         }
         if let role {
             poster.role = role
+        } else if context.keyMustGrant {
+            throw IdentityMiddleware.tokenRequired
         } else {
             // A token (§13), checked by ``IdentityMiddleware`` before the route ran: its `role` counts in the
             // rooms it lists, as on a WebSocket.

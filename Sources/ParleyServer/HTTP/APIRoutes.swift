@@ -80,6 +80,8 @@ struct APIRoutes {
         struct Body: Decodable {
             var name: String?
         }
+        // Under `--auth required` only a token or the admin token may create rooms.
+        if context.keyMustGrant, !(Self.bearer(request).map(moderation.isAdminToken) ?? false) { throw IdentityMiddleware.tokenRequired }
         let data = try await request.body.collect(upTo: configuration.maxBodyBytes)
         var name: String?
         if data.readableBytes > 0 {

@@ -8,6 +8,9 @@ public struct ParleyRequestContext: RequestContext, RemoteAddressRequestContext 
     let channel: any Channel
     /// Who a valid `Authorization: Bearer JWT` proved the client is (§13), set by ``IdentityMiddleware``.
     var identity: VerifiedIdentity?
+    /// Under `--auth required`, the request carried a Bearer value that is not a token: it stands in for one only
+    /// if the route finds it is a key that grants something (or the admin token), else the route answers 401.
+    var keyMustGrant = false
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

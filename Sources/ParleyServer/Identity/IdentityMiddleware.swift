@@ -5,7 +5,8 @@ import Hummingbird
 /// identity to the route in ``ParleyRequestContext/identity``.
 ///
 /// A bearer value is a token only when it has a JWT's shape (three dot-separated parts); anything else
-/// (a room key or the admin token, §12) is left to the routes that take keys.
+/// (a room key or the admin token, §12) is left to the routes that take keys. Under `--auth required` such a
+/// value must then prove to be one (``ParleyRequestContext/keyMustGrant``), or it would open every route.
 struct IdentityMiddleware: RouterMiddleware {
     let verifier: TokenVerifier
 
@@ -18,11 +19,14 @@ struct IdentityMiddleware: RouterMiddleware {
         var context = context
         if let token = Self.token(in: request) {
             context.identity = try await verifier.verify(token, room: Self.roomCode(in: request.uri.path))
-        } else if verifier.mode == .required, !Self.carriesKey(request) {
-            throw APIError.unauthorized("a token is required (Authorization: Bearer JWT)")
+        } else if verifier.mode == .required {
+            guard Self.carriesKey(request) else { throw Self.tokenRequired }
+            context.keyMustGrant = true
         }
         return try await next(request, context)
     }
+
+    static let tokenRequired = APIError.unauthorized("a token is required (Authorization: Bearer JWT)")
 
     /// The bearer value when it has a JWT's shape.
     static func token(in request: Request) -> String? {
