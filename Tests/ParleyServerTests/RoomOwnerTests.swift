@@ -336,7 +336,32 @@ import Testing
         let wait = slow.wait("s", interval: .seconds(10), now: start + .seconds(9))
         let another = slow.admit("other", interval: .seconds(10), now: start + .seconds(9))
         let due = slow.admit("s", interval: .seconds(10), now: start + .seconds(10))
-        #expect(first && !early && wait == .seconds(1) && another && due)
+        #expect(first != nil && early == nil && wait == .seconds(1) && another != nil && due != nil)
+    }
+
+    /// Only stored messages start the interval: a pass taken back restores the one before it, unless a later
+    /// message has been admitted since.
+    @Test func aWithdrawnPassRestoresTheIntervalBeforeIt() throws {
+        var slow = SlowMode<String, ContinuousClock.Instant>()
+        let start = ContinuousClock.now
+        let interval = Duration.seconds(10)
+        // Never admitted before: withdrawn, the key may post at once.
+        let refusedPass = slow.admit("new", interval: interval, now: start)
+        let refused = try #require(refusedPass)
+        slow.withdraw(refused)
+        #expect(slow.admit("new", interval: interval, now: start + .seconds(1)) != nil)
+        // Admitted at 0 and at 10; the second withdrawn, the interval runs from 0 again.
+        #expect(slow.admit("s", interval: interval, now: start) != nil)
+        let secondPass = slow.admit("s", interval: interval, now: start + .seconds(10))
+        let second = try #require(secondPass)
+        slow.withdraw(second)
+        #expect(slow.wait("s", interval: interval, now: start + .seconds(10)) == .zero)
+        // A pass withdrawn after a later one was admitted leaves the later one in place.
+        let earlierPass = slow.admit("u", interval: interval, now: start)
+        let earlier = try #require(earlierPass)
+        #expect(slow.admit("u", interval: interval, now: start + .seconds(10)) != nil)
+        slow.withdraw(earlier)
+        #expect(slow.wait("u", interval: interval, now: start + .seconds(11)) == .seconds(9))
     }
 }
 

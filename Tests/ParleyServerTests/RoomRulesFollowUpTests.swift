@@ -29,6 +29,76 @@ import Testing
         }
     }
 
+    /// Only stored messages start slow mode's interval, and a resend is answered with its original rather than
+    /// refused (§5: not counted by the rate limit), over WebSocket and HTTP.
+    @Test func aRefusedMessageCostsNoSlowModeTimeAndAResendGetsItsOriginal() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            let (member, _) = try await server.join("room=\(code)&nick=mel")
+            try await owner.send(.room(RoomChange(slowMode: 3600)))
+            _ = try await member.next { event -> Bool? in
+                if case .room(let info) = event, info.slowMode == 3600 { return true }
+                return nil
+            }
+            try await member.send(#"{"type":"message","text":"to nothing","reply_to":999}"#)
+            #expect(try await member.nextError() == .notFound)
+            try await member.send(#"{"type":"message","text":"hello","client_id":"c1"}"#)
+            let stored = try await member.nextMessage()
+            #expect(stored.text == "hello")
+            try await member.send(#"{"type":"message","text":"hello","client_id":"c1"}"#)
+            let resent = try await member.nextMessage()
+            #expect(resent.id == stored.id)
+            try await member.send(#"{"type":"message","text":"hello","client_id":"c2"}"#)
+            #expect(try await member.nextError() == .rateLimited)
+
+            let body = #"{"nick":"web","text":"over http","client_id":"h1"}"#
+            let first = try await server.http("POST", "/api/rooms/\(code)/messages", body: body)
+            #expect(first.status == 201)
+            let again = try await server.http("POST", "/api/rooms/\(code)/messages", body: body)
+            #expect(again.status == 200 && again.json["id"] as? Int == first.json["id"] as? Int)
+            let other = try await server.http("POST", "/api/rooms/\(code)/messages", body: #"{"nick":"web","text":"new","client_id":"h2"}"#)
+            #expect(other.status == 429)
+            for socket in [owner, member] { socket.close() }
+        }
+    }
+
+    /// A locked room takes no edits or reactions from members (§12), but a member may still take back its own
+    /// reaction and delete its own message.
+    @Test func inALockedRoomAMemberMayTakeBackButNotAdd() async throws {
+        try await withServer { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            let (member, _) = try await server.join("room=\(code)&nick=mel")
+            try await member.send("mine")
+            let mine = try await member.nextMessage()
+            try await member.send(.react(id: mine.id, emoji: "👍"))
+            _ = try await member.next { if case .update(_, let message) = $0, message.reactions != nil { true } else { nil } }
+            try await owner.send(.room(RoomChange(locked: true)))
+            _ = try await member.next { if case .room(let info) = $0, info.locked == true { true } else { nil } }
+
+            try await member.send(.edit(id: mine.id, text: "changed"))
+            #expect(try await member.nextError() == .forbidden)
+            try await member.send(.react(id: mine.id, emoji: "🎉"))
+            #expect(try await member.nextError() == .forbidden)
+            try await member.send(.unreact(id: mine.id, emoji: "👍"))
+            let unreacted = try await member.next { event -> ChatMessage? in
+                if case .update(_, let message) = event { return message }
+                if case .error(let code, _, _) = event { Issue.record("unreact refused: \(code)") }
+                return nil
+            }
+            #expect((unreacted.reactions ?? []).isEmpty && unreacted.text == "mine")
+            try await member.send(.delete(id: mine.id))
+            let deleted = try await member.next { event -> ChatMessage? in
+                if case .update(_, let message) = event { return message }
+                if case .error(let code, _, _) = event { Issue.record("delete refused: \(code)") }
+                return nil
+            }
+            #expect(deleted.deleted == true)
+            for socket in [owner, member] { socket.close() }
+        }
+    }
+
     @Test func roomDetailsCarryTheSettings() async throws {
         try await withServer { server in
             let (code, key, _) = try await RoomOwnerTests.createRoom(server, name: "plain")

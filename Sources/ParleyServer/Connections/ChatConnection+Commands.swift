@@ -80,26 +80,38 @@ extension ChatConnection {
     }
 
     /// Validates, rate-limits and queues a message. A resend (same `client_id`) is answered to this
-    /// connection alone with the original and costs no rate-limit token.
+    /// connection alone with the original and costs no rate-limit token and no slow-mode time (§5, §12): both
+    /// limit new messages, not the answer to one already stored.
     private func post(text: String, clientID: String?, replyTo: Int64?, attachments: [String], in room: Room) throws(ProtocolError) -> CommandResult {
         let text = try MessageText.validate(text, maxBytes: context.configuration.maxMessageBytes, attachments: attachments.count)
         if replyTo != nil { try requireLivingMessages() }
-        if room.restricted.load(ordering: .relaxed) { try checkRules(in: room) }
-        if !attachments.isEmpty, !context.store.supportsFiles { throw ProtocolError(.badRequest, StorageError.files) }
+        var pass: RoomRules.SlowModePass?
+        if room.restricted.load(ordering: .relaxed) {
+            do {
+                pass = try checkRules(in: room)
+            } catch {
+                // Slow mode is a rate limit; a locked room refuses even what it already holds.
+                guard let clientID, error.code == .rateLimited else { throw error }
+                return answerResend(clientID, text: text, in: room) { throw error }
+            }
+        }
+        let rules = context.moderation.rules
+        if !attachments.isEmpty, !context.store.supportsFiles {
+            rules.withdraw(pass)
+            throw ProtocolError(.badRequest, StorageError.files)
+        }
         let allowed = rate.withLock { $0.take() == .allow }
         if !allowed {
+            rules.withdraw(pass)
             guard let clientID else {
                 try refuseRate()
                 return .finished
             }
-            return wait(clientID: clientID) {
-                if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
-                    guard original.isResent(as: text) else { throw Self.clientIDTaken }
-                    self.send(.message(original))
-                } else {
-                    try self.refuseRate()
-                }
-            }
+            return answerResend(clientID, text: text, in: room) { try self.refuseRate() }
+        }
+        guard let nick = room.nick(of: id) else {
+            rules.withdraw(pass)
+            return .finished
         }
         guard let nick = room.nick(of: id) else { return .finished }
         var message = PendingMessage(
@@ -108,7 +120,7 @@ extension ChatConnection {
             text: text,
             ts: .now(),
             clientID: clientID,
-            completion: committed(clientID: clientID)
+            completion: committed(clientID: clientID, slowMode: pass)
         )
         message.delivery = RoomDelivery(rooms: context.rooms, code: room.code)
         message.replyTo = replyTo
@@ -125,8 +137,9 @@ extension ChatConnection {
     /// like a message.
     private func change(_ change: MessageChange, in room: Room) throws(ProtocolError) -> CommandResult {
         try requireLivingMessages()
-        // A locked room takes no edits or reactions from members either; slow mode counts messages only.
-        if room.restricted.load(ordering: .relaxed), room.settings.locked, !role.role.moderates { throw RoomRules.locked }
+        // A locked room takes no edits or reactions from members either (§12), but a member may still take its own
+        // words or reaction back; slow mode counts messages only.
+        if room.restricted.load(ordering: .relaxed), room.settings.locked, !role.role.moderates, change.adds { throw RoomRules.locked }
         guard rate.withLock({ $0.take() == .allow }) else {
             try refuseRate()
             return .finished
@@ -168,6 +181,24 @@ extension ChatConnection {
         }
     }
 
+    /// Answers a message the room may already hold under `clientID` with the original; when it holds none,
+    /// `refuse` decides (the message would be new, and something refused it).
+    private func answerResend(
+        _ clientID: String,
+        text: String,
+        in room: Room,
+        else refuse: @escaping @Sendable () throws -> Void
+    ) -> CommandResult {
+        wait(clientID: clientID) {
+            if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
+                guard original.isResent(as: text) else { throw Self.clientIDTaken }
+                self.send(.message(original))
+            } else {
+                try refuse()
+            }
+        }
+    }
+
     private func refuseRate() throws(ProtocolError) {
         if rate.withLock({ $0.refuse() }) == .close {
             outbox.closeNow(code: CloseCode.policyViolation.rawValue, reason: "rate limit exceeded")
@@ -178,8 +209,10 @@ extension ChatConnection {
 
     /// What runs once storage has decided on a message this connection sent, after the room got it
     /// (``PendingMessage/delivery``): the sender hears of anything but success.
-    private func committed(clientID: String?) -> @Sendable (AppendResult) -> Void {
+    /// A slow-mode `pass` is handed back unless the message was stored.
+    private func committed(clientID: String?, slowMode pass: RoomRules.SlowModePass?) -> @Sendable (AppendResult) -> Void {
         { result in
+            if case .stored = result {} else { self.context.moderation.rules.withdraw(pass) }
             switch result {
             case .stored:
                 break

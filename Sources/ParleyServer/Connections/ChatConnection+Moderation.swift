@@ -41,9 +41,10 @@ extension ChatConnection {
     }
 
     /// A locked room or slow mode (§12): only checked while the room has either.
-    func checkRules(in room: Room) throws(ProtocolError) {
+    @discardableResult
+    func checkRules(in room: Room) throws(ProtocolError) -> RoomRules.SlowModePass? {
         let poster = Poster(role: role.role, session: room.session(of: id), subject: subject, address: nil)
-        try context.moderation.rules.check(room.settings, roomID: room.record.id, poster: poster)
+        return try context.moderation.rules.check(room.settings, roomID: room.record.id, poster: poster)
     }
 
     static let noMember = ProtocolError(.notFound, "no member of that nick in this room")

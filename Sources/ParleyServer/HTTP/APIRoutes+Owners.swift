@@ -37,10 +37,12 @@ extension APIRoutes {
         return poster
     }
 
-    /// Bans, a locked room and slow mode (§12), as for a WebSocket member; an upload skips slow mode.
-    func checkRules(in record: RoomRecord, for poster: Poster, upload: Bool = false) async throws {
+    /// Bans, a locked room and slow mode (§12), as for a WebSocket member; an upload skips slow mode. A post's
+    /// slow-mode pass is handed back (``RoomRules/withdraw(_:)``) when it is not stored.
+    @discardableResult
+    func checkRules(in record: RoomRecord, for poster: Poster, upload: Bool = false) async throws -> RoomRules.SlowModePass? {
         do {
-            try await moderation.rules.checkPost(in: record, by: poster, upload: upload)
+            return try await moderation.rules.checkPost(in: record, by: poster, upload: upload)
         } catch {
             let status: HTTPResponse.Status =
                 switch error.code {

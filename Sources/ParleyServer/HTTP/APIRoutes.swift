@@ -185,7 +185,15 @@ struct APIRoutes {
         let poster = try await poster(of: request, context: context, in: record)
         // A verified client posts under its own reserved nick; owners and moderators may use any.
         if identity == nil, !poster.role.moderates { try await refuseHeldNick(nick, in: record) }
-        try await checkRules(in: record, for: poster)
+        let pass: RoomRules.SlowModePass?
+        do {
+            pass = try await checkRules(in: record, for: poster)
+        } catch let refusal as APIError where refusal.status == .tooManyRequests {
+            // Slow mode limits new messages; a resend gets its original back (§5).
+            guard let clientID, let original = try await store.message(roomID: record.id, clientID: clientID) else { throw refusal }
+            guard original.isResent(as: text) else { throw Self.clientIDConflict }
+            return EditedResponse(status: .ok, response: original)
+        }
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))
         var message = PendingMessage(roomID: record.id, nick: nick, text: text, ts: .now(), clientID: clientID) { result in
             continuation.yield(result)
@@ -197,17 +205,27 @@ struct APIRoutes {
             message.verified = true
             if store.supportsLivingMessages { message.author = AuthorKey(subject: identity.subject) }
         }
-        try await store.append(message)
-        var iterator = results.makeAsyncIterator()
-        switch await iterator.next() {
+        let result: AppendResult?
+        do {
+            try await store.append(message)
+            var iterator = results.makeAsyncIterator()
+            result = await iterator.next()
+        } catch {
+            moderation.rules.withdraw(pass)
+            throw error
+        }
+        if case .stored = result {} else { moderation.rules.withdraw(pass) }
+        switch result {
         case .stored(let message): return EditedResponse(status: .created, response: message)
         case .duplicate(let message): return EditedResponse(status: .ok, response: message)
-        case .conflict: throw APIError(.conflict, .badRequest, "client_id is already used by another message in this room")
+        case .conflict: throw Self.clientIDConflict
         case .noRoom: throw APIError.notFound("no such room")
         case .refused(let error): throw APIError(error.code == .notFound ? .notFound : .badRequest, error)
         case .failed, .none, .changed, .unchanged: throw APIError(.serviceUnavailable, .unavailable, "the message could not be stored")
         }
     }
+
+    static let clientIDConflict = APIError(.conflict, .badRequest, "client_id is already used by another message in this room")
 
     /// `409 nick_taken` when a connected member of the room holds `nick` (on a cluster, on any node), so
     /// that nobody can post as them.

@@ -13,8 +13,11 @@ final class RoomRules: Sendable {
     private let rooms: RoomRegistry
     private let slowMode = Mutex(SlowMode<SlowKey, ContinuousClock.Instant>())
 
+    /// A post let through slow mode; handed back (``withdraw(_:)``) when the post is not stored after all.
+    typealias SlowModePass = SlowMode<SlowKey, ContinuousClock.Instant>.Pass
+
     /// Slow mode counts per session (§12); a poster without one (HTTP) counts by subject, else by address.
-    private enum SlowKey: Hashable {
+    enum SlowKey: Hashable, Sendable {
         case session(roomID: Int64, SessionSecret)
         case subject(roomID: Int64, String)
         case address(roomID: Int64, ClientAddress)
@@ -29,14 +32,16 @@ final class RoomRules: Sendable {
 
     /// Whether `poster` may post or upload in the room now; throws the contract's refusal otherwise
     /// (`forbidden` for a ban or a locked room, `rate_limited` for slow mode). A post that passes starts the
-    /// poster's slow-mode interval, so call it once per post, just before storing. An upload (`upload: true`)
-    /// obeys bans and the lock but not slow mode: it is not a message, and its message will start the interval.
+    /// poster's slow-mode interval, so call it once per post, just before storing, and hand the pass back
+    /// (``withdraw(_:)``) if the post is not stored. An upload (`upload: true`) obeys bans and the lock but not
+    /// slow mode: it is not a message, and its message will start the interval.
+    @discardableResult
     func checkPost(
         in record: RoomRecord,
         by poster: Poster,
         upload: Bool = false,
         now: ContinuousClock.Instant = .now
-    ) async throws(ProtocolError) {
+    ) async throws(ProtocolError) -> SlowModePass? {
         if !poster.role.moderates,
             bans.refuses(room: record.code, session: poster.sessionDigest, subject: poster.subject, address: poster.address?.description)
         {
@@ -52,21 +57,22 @@ final class RoomRules: Sendable {
                 throw ProtocolError(.unavailable, "storage is unavailable; try again")
             }
         }
-        try check(settings, roomID: record.id, poster: poster, slowMode: !upload, now: now)
+        return try check(settings, roomID: record.id, poster: poster, slowMode: !upload, now: now)
     }
 
     /// The lock and slow-mode part, for a live room's own settings (a WebSocket member: it was checked for
     /// bans when it joined, and a ban closes it).
+    @discardableResult
     func check(
         _ settings: RoomSettings,
         roomID: Int64,
         poster: Poster,
         slowMode applies: Bool = true,
         now: ContinuousClock.Instant = .now
-    ) throws(ProtocolError) {
-        guard settings.restricts, !poster.role.moderates else { return }
+    ) throws(ProtocolError) -> SlowModePass? {
+        guard settings.restricts, !poster.role.moderates else { return nil }
         if settings.locked { throw Self.locked }
-        guard applies, settings.slowMode > 0 else { return }
+        guard applies, settings.slowMode > 0 else { return nil }
         let key: SlowKey =
             if let session = poster.session {
                 .session(roomID: roomID, session)
@@ -78,13 +84,22 @@ final class RoomRules: Sendable {
                 .anonymous(roomID: roomID)
             }
         let interval = Duration.seconds(settings.slowMode)
-        let wait: Duration? = slowMode.withLock { slow in
-            slow.admit(key, interval: interval, now: now) ? nil : slow.wait(key, interval: interval, now: now)
+        let (pass, wait): (SlowModePass?, Duration) = slowMode.withLock { slow in
+            if let pass = slow.admit(key, interval: interval, now: now) { return (pass, .zero) }
+            return (nil, slow.wait(key, interval: interval, now: now))
         }
-        if let wait {
+        guard let pass else {
             let seconds = max(1, Int((wait + .milliseconds(999)).components.seconds))
             throw ProtocolError(.rateLimited, "slow mode: wait \(seconds) s before sending again")
         }
+        return pass
+    }
+
+    /// Takes back a pass whose post was not stored (refused after the check, a resend, a failed commit): only
+    /// stored messages start the interval.
+    func withdraw(_ pass: SlowModePass?) {
+        guard let pass else { return }
+        slowMode.withLock { $0.withdraw(pass) }
     }
 
     static let banned = ProtocolError(.forbidden, "you are banned from this room")

@@ -59,6 +59,14 @@ public enum MessageChange: Sendable, Hashable {
         case .edit(let id, _), .delete(let id), .react(let id, _), .unreact(let id, _): id
         }
     }
+
+    /// Whether it puts words or a reaction into the room (an edit or a reaction), rather than taking them back.
+    var adds: Bool {
+        switch self {
+        case .edit, .react: true
+        case .delete, .unreact: false
+        }
+    }
 }
 
 extension ChatMessage {
