@@ -44,6 +44,30 @@ import Testing
         }
     }
 
+    /// Every member is sent each rename, so renames take the rate limit's tokens like messages: 25 in a burst of
+    /// 20 reach the others 20 times, and the sender hears of the other 5.
+    @Test func renamesCountAgainstTheRateLimit() async throws {
+        try await withServer(.set(\.ratePerSecond, 0.01)) { server in
+            let (renamer, _) = try await server.join("room=renames&nick=x")
+            let (other, _) = try await server.join("room=renames&nick=watcher")
+            for n in 0..<25 { try await renamer.send(.nick(n % 2 == 0 ? "a" : "b")) }
+            var refused = 0
+            while refused < 5 {
+                if case .error(.rateLimited, _, _) = try await renamer.next() { refused += 1 }
+            }
+            try await renamer.send(.ping)
+            _ = try await renamer.next { if case .pong = $0 { true } else { nil } }
+            var renames = 0
+            try await other.send(.ping)
+            while true {
+                let event = try await other.next()
+                if case .pong = event { break }
+                if case .nick = event { renames += 1 }
+            }
+            #expect(renames == 20)
+        }
+    }
+
     @Test func resendIsNotCountedByTheRateLimit() async throws {
         try await withServer(.set(\.rateBurst, 1)) { server in
             let (socket, _) = try await server.join("room=rr&nick=x")

@@ -56,6 +56,11 @@ extension ChatConnection {
             // A verified nick is the token's (§13): a new one comes with a new token.
             if identity != nil { throw ProtocolError(.forbidden, "a verified member's nick comes from its token") }
             let nick = try Nick.normalize(raw)
+            // Every member is sent each rename: unlimited, one client's loop would flood them all.
+            guard rate.withLock({ $0.take() == .allow }) else {
+                try refuseRate()
+                return .finished
+            }
             guard let cluster = context.cluster else {
                 try room.rename(id, to: nick)
                 return .finished
