@@ -141,6 +141,26 @@ extension PresenceLog {
         return room
     }
 
+    /// A member that takes its own session over again and again (a reconnect loop) adds no `join` or `leave`, so
+    /// no frame wakes the log's sleepers: the replaced outboxes must still be let go, alone in a room and beside
+    /// another member.
+    @Test(arguments: [false, true]) func aSessionTakenOverAgainAndAgainLeavesNoOutboxBehind(beside other: Bool) throws {
+        let room = try testRoom()
+        if other { _ = room.join(ConnectionID(value: 1), requestedNick: "stays", session: nil, outbox: openOutbox()) }
+        var latest = openOutbox()
+        weak var replaced: Outbox? = latest
+        let joined = room.join(ConnectionID(value: 2), requestedNick: "loop", session: nil, outbox: latest)
+        for n in 3..<50 {
+            let outbox = openOutbox()
+            let again = room.join(ConnectionID(value: UInt64(n)), requestedNick: nil, session: joined.session, outbox: outbox)
+            #expect(again.nick == "loop")
+            latest.finish()
+            _ = room.leave(ConnectionID(value: UInt64(n - 1)))
+            latest = outbox
+        }
+        #expect(replaced == nil, "the first outbox is still held")
+    }
+
     /// The room keeps only what some member still waits for: members who take their presence let the log
     /// shrink, and one whose socket takes nothing gets its frames in its own queue once it waits for more
     /// than ``PresenceLog/maxWaiting``, where they count against its limit and cut it off.

@@ -35,8 +35,8 @@ final class PresenceLog: Sendable {
         var start: UInt64 = 0
         /// When the room looks again at what its members wait for.
         var nextDrop = PresenceLog.dropEvery
-        /// Outboxes that have taken every frame, to wake with the next one. One that closed meanwhile ignores
-        /// the wake; it is let go then, or with the room.
+        /// Outboxes that have taken every frame, to wake with the next one. A member that leaves is let go at
+        /// once (``forget(_:)``); one whose socket closed before it left ignores the wake.
         var sleepers: [Outbox] = []
         var end: UInt64 { start + UInt64(frames.count) }
     }
@@ -65,6 +65,14 @@ final class PresenceLog: Sendable {
         state.withLock { state in
             state.sleepers.append(outbox)
             return state.end
+        }
+    }
+
+    /// Lets go of `outbox` if it sleeps here, for a member leaving the room: the next frame would, but a session
+    /// taken over again and again adds none, and would pile its old outboxes up here for as long as the room lives.
+    func forget(_ outbox: Outbox) {
+        state.withLock { state in
+            if let index = state.sleepers.firstIndex(where: { $0 === outbox }) { state.sleepers.remove(at: index) }
         }
     }
 

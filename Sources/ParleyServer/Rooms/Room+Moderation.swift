@@ -77,7 +77,7 @@ extension Room {
                     metrics.slowConsumersClosed.increment()
                 }
                 // Out of the room now: no `join` or `leave` after the `removed` that ends its stay.
-                member.handle.leavePresence()
+                leavePresence(member.handle)
             }
             if let shownNick { broadcastLocked(state.members, .removed(nick: shownNick, reason: reason, ts: .now()), except: nil) }
             return outboxes

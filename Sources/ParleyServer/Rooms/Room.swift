@@ -141,7 +141,7 @@ final class Room: Sendable {
         let ts = Timestamp.now()
         let (joined, replaced): (Joined, Outbox?) = state.withLock { state in
             let joined = state.members.join(id, desired: nick, session: session, handle: outbox)
-            joined.replaced?.handle.leavePresence()
+            if let replaced = joined.replaced { leavePresence(replaced.handle) }
             state.remote.heldHere(joined.nick)
             if joined.replaced == nil && announce {
                 broadcastLocked(state.members, .join(nick: joined.nick, ts: ts), except: id)
@@ -154,11 +154,18 @@ final class Room: Sendable {
         return joined
     }
 
+    /// Takes a member's outbox out of the room's presence, under the room's lock. The log lets go of it too: a
+    /// member replaced by its own session, or leaving with nobody to tell, adds no frame that would.
+    func leavePresence(_ outbox: Outbox) {
+        outbox.leavePresence()
+        presence.forget(outbox)
+    }
+
     /// Removes a member that a connection on another node took over: closed 4001, no leave event.
     func evict(_ id: ConnectionID) {
         let member = state.withLock { state in
             guard let (member, last) = state.members.leave(id) else { return nil as RoomState<Outbox>.Member? }
-            member.handle.leavePresence()
+            leavePresence(member.handle)
             if last { state.remote.movedAway(member.nick) }
             return member
         }
@@ -174,7 +181,7 @@ final class Room: Sendable {
         state.withLock { state in
             if let nick = state.removed.removeValue(forKey: id) { return nick }
             guard let (member, last) = state.members.leave(id) else { return nil }
-            member.handle.leavePresence()
+            leavePresence(member.handle)
             if last && announce { broadcastLocked(state.members, .leave(nick: member.nick, ts: .now()), except: nil) }
             return member.nick
         }
