@@ -109,6 +109,10 @@ import Testing
             #expect(try await probe.request("GET", "/api/rooms/flood/messages").status == 200)
             // Search reads, but a query can cost the database far more than a post: it counts too.
             #expect(try await probe.request("GET", "/api/rooms/flood/search?q=m").status == 429)
+            // However the path is spelled on its way to the same route.
+            for path in ["/api/rooms/flood/search/?q=m", "//api/rooms/flood/search?q=m", "/api//rooms/flood//search?q=m"] {
+                #expect(try await probe.request("GET", path).status == 429, "\(path)")
+            }
             let page = try await server.http("GET", "/api/rooms/flood/messages")
             #expect((page.json["messages"] as? [Any])?.count == 5)
         }

@@ -57,9 +57,12 @@ struct RequestGuardMiddleware: RouterMiddleware {
     }
 
     /// A read that can cost the database far more than a post (a full-text search: its cost grows with the
-    /// index, not the room), so it takes a token like a request that changes state.
+    /// index, not the room), so it takes a token like a request that changes state. The path is matched by
+    /// its segments, as the router matches it: empty ones (`//`, a trailing `/`) reach the same route.
     static func isCostlyRead(_ request: Request) -> Bool {
-        request.method == .get && request.uri.path.hasPrefix("/api/rooms/") && request.uri.path.hasSuffix("/search")
+        guard request.method == .get else { return false }
+        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
+        return parts.count == 4 && parts[0] == "api" && parts[1] == "rooms" && parts[3] == "search"
     }
 
     static func changesState(_ method: HTTPRequest.Method) -> Bool {
