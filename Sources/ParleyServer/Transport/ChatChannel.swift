@@ -118,6 +118,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPConnectionStateHandler(idleTimeout: connections.configuration.handshakeTimeout, logger: logger)
                         )
+                        try channel.pipeline.syncOperations.addHandler(CloseAfterResponse())
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
