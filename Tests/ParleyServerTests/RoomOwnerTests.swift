@@ -170,6 +170,33 @@ import Testing
         }
     }
 
+    /// Owners and moderators delete any message (§11, §12), one posted over HTTP without an author included;
+    /// a member deletes only its own. On both storages: PostgreSQL checks authorship in its own function.
+    @Test(arguments: TestStorage.available) func ownersDeleteAnyMessageMembersOnlyTheirOwn(storage: TestStorage) async throws {
+        try await withServer(storage.setting) { server in
+            let (code, key, _) = try await Self.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            let (member, _) = try await server.join("room=\(code)&nick=mel")
+            let (other, _) = try await server.join("room=\(code)&nick=oz")
+            try await member.send("mine")
+            let mine = try await member.nextMessage()
+            let posted = try await server.http("POST", "/api/rooms/\(code)/messages", body: #"{"nick":"web","text":"no author"}"#)
+            let anonymous = try #require(posted.json["id"] as? Int)
+
+            try await other.send(.delete(id: mine.id))
+            #expect(try await other.nextError() == .forbidden)
+            for id in [mine.id, Int64(anonymous)] {
+                try await owner.send(.delete(id: id))
+                let deleted = try await member.next { event -> ChatMessage? in
+                    if case .update(_, let message) = event, message.id == id { return message }
+                    return nil
+                }
+                #expect(deleted.deleted == true && deleted.text.isEmpty)
+            }
+            for socket in [owner, member, other] { socket.close() }
+        }
+    }
+
     @Test func lockedRoomAndSlowModeBindMembersNotOwners() async throws {
         try await withServer { server in
             let (code, key, _) = try await Self.createRoom(server)

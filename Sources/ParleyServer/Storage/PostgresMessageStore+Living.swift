@@ -47,6 +47,10 @@ extension PostgresMessageStore {
         message.reactions = grouped.isEmpty ? nil : grouped
     }
 
+    /// The author key an owner's or moderator's delete gives the message: no session's key (those are digests,
+    /// and this is one value in 2^64), and the message is deleted at once, so nobody is its author after.
+    static let moderatorStandIn = Int64.min
+
     /// One change, in its own transaction (`parley_change`).
     func apply(_ change: MessageChange, from pending: PendingMessage) async throws -> AppendResult {
         let (kind, text): (String, String) =
@@ -56,46 +60,64 @@ extension PostgresMessageStore {
             case .react(_, let emoji): ("react", emoji)
             case .unreact(_, let emoji): ("unreact", emoji)
             }
-        let author = pending.author?.value
+        // `parley_change` lets only a message's author delete it. An owner's or moderator's delete (§12) makes the
+        // message theirs first, in one transaction, after taking the room's lock as `parley_change` does.
+        let moderated = pending.byModerator && kind == "delete"
+        let author = moderated ? Self.moderatorStandIn : pending.author?.value
         let maxEmoji = Int32(Limits.maxReactionEmoji)
         let maxReactors = Int32(Limits.maxReactors)
         let node = self.node
-        do {
-            return try await client.withDeadline(Self.callTimeout) { db in
-                let rows = try await db.query(
-                    """
-                    SELECT o_status, o_rev, o_nick, o_text, o_ts, o_client_id, o_reply_to, o_edited_at, o_deleted, o_reactions,
-                        (SELECT m.attachments FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id)),
-                        EXISTS (SELECT 1 FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id) AND m.verified)
-                    FROM parley_change(\(pending.roomID), \(change.id), \(kind), \(text), \(author), \(pending.nick),
-                        \(pending.ts.milliseconds), \(pending.savesSession), \(maxEmoji), \(maxReactors), \(node))
-                    """,
-                    logger: self.logger
-                )
-                typealias Row = (String, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, String?, String?, Bool)
-                for try await row in rows.decode(Row.self) {
-                    let (status, rev, nick, text, ts, clientID, replyTo, editedAt, deleted, reactions, attachments, verified) = row
-                    switch status {
-                    case "changed":
-                        guard let rev, let nick, let text, let ts else { throw StorageError.unavailable }
-                        let message = Self.message(
-                            (change.id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, attachments, verified)
-                        )
-                        return .changed(rev: rev, message)
-                    case "unchanged": return .unchanged
-                    case "no_room": return .noRoom
-                    case "not_found": return .refused(ProtocolError(.notFound, "no message \(change.id) in this room"))
-                    case "too_large":
-                        return .refused(ProtocolError(.tooLarge, "a message holds at most \(maxEmoji) distinct emoji"))
-                    case "too_many_reactors":
-                        return .refused(ProtocolError(.tooLarge, "at most \(maxReactors) members can react to a message"))
-                    default:
-                        let what = kind == "react" ? "reactions need a session" : "only its author can \(kind) a message"
-                        return .refused(ProtocolError(.forbidden, what))
-                    }
+        // The stand-in is no session, so it is not saved as one; the moderator's own session is, on its own.
+        let saves = pending.savesSession && !moderated
+        @Sendable func run(on db: PostgresConnection) async throws -> AppendResult {
+            let rows = try await db.query(
+                """
+                SELECT o_status, o_rev, o_nick, o_text, o_ts, o_client_id, o_reply_to, o_edited_at, o_deleted, o_reactions,
+                    (SELECT m.attachments FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id)),
+                    EXISTS (SELECT 1 FROM messages m WHERE m.room_id = \(pending.roomID) AND m.id = \(change.id) AND m.verified)
+                FROM parley_change(\(pending.roomID), \(change.id), \(kind), \(text), \(author), \(pending.nick),
+                    \(pending.ts.milliseconds), \(saves), \(maxEmoji), \(maxReactors), \(node))
+                """,
+                logger: self.logger
+            )
+            typealias Row = (String, Int64?, String?, String?, Int64?, String?, Int64?, Int64?, Bool?, String?, String?, Bool)
+            for try await row in rows.decode(Row.self) {
+                let (status, rev, nick, text, ts, clientID, replyTo, editedAt, deleted, reactions, attachments, verified) = row
+                switch status {
+                case "changed":
+                    guard let rev, let nick, let text, let ts else { throw StorageError.unavailable }
+                    let message = Self.message(
+                        (change.id, nick, text, ts, clientID, replyTo, editedAt, deleted ?? false, rev, reactions, attachments, verified)
+                    )
+                    return .changed(rev: rev, message)
+                case "unchanged": return .unchanged
+                case "no_room": return .noRoom
+                case "not_found": return .refused(ProtocolError(.notFound, "no message \(change.id) in this room"))
+                case "too_large":
+                    return .refused(ProtocolError(.tooLarge, "a message holds at most \(maxEmoji) distinct emoji"))
+                case "too_many_reactors":
+                    return .refused(ProtocolError(.tooLarge, "at most \(maxReactors) members can react to a message"))
+                default:
+                    let what = kind == "react" ? "reactions need a session" : "only its author can \(kind) a message"
+                    return .refused(ProtocolError(.forbidden, what))
                 }
-                throw StorageError.unavailable
             }
+            throw StorageError.unavailable
+        }
+        do {
+            let result = try await client.withDeadline(Self.callTimeout) { connection in
+                guard moderated else { return try await run(on: connection) }
+                return try await connection.transaction(logger: self.logger) { db in
+                    try await db.query("SELECT 1 FROM rooms WHERE id = \(pending.roomID) FOR UPDATE", logger: self.logger).collect()
+                    try await db.query(
+                        "UPDATE messages SET author = \(author) WHERE room_id = \(pending.roomID) AND id = \(change.id) AND NOT deleted",
+                        logger: self.logger
+                    ).collect()
+                    return try await run(on: db)
+                }
+            }
+            if moderated, pending.savesSession { try await saveSession(pending) }
+            return result
         } catch let error as PSQLError where Self.isRowError(error) {
             logger.warning("a change could not be stored", metadata: ["error": "\(String(reflecting: error))"])
             return .refused(Self.rowRefused)
