@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import ParleyProtocol
 import ServiceLifecycle
 
 /// Builds the server: storage, rooms, routes and the WebSocket upgrade. Tests call it with port 0.
@@ -116,12 +117,12 @@ public func buildApplication(
     }
     admission.addRefusalRoute(to: router)
 
-    let unfinished = UnfinishedSockets()
     let chat = ChatChannel(
         admission: admission,
         connections: connections,
         responder: router.buildResponder().httpResponder(logger: logger),
-        unfinished: unfinished
+        unfinished: SocketsPerAddress(limit: Limits.unfinishedSocketsPerAddress),
+        keptAlive: SocketsPerAddress(limit: configuration.maxConnectionsPerAddress)
     )
     let group = EventLoopThreads.group(threads: configuration.eventLoops)
     let drainer = ConnectionDrainer(limiter: limiter, connections: directory, logger: logger)

@@ -42,9 +42,45 @@ import Testing
         }
     }
 
+    /// HTTP sockets kept alive after a request count against the peer's connection limit for as long as they
+    /// stay open: one past it is answered 429 and closed, and a place comes back when one of them closes.
+    @Test func keptAliveHTTPSocketsCountAgainstTheAddressLimit() async throws {
+        try await withServer(.set(\.maxConnectionsPerAddress, 3)) { server in
+            var probes: [TCPProbe] = []
+            for _ in 0..<3 {
+                let probe = try await TCPProbe.connect(port: server.port)
+                #expect(try await probe.request("GET", "/healthz").status == 200)
+                probes.append(probe)
+            }
+            let extra = try await TCPProbe.connect(port: server.port)
+            let refused = try await extra.request("GET", "/healthz")
+            #expect(refused.status == 429 && refused.errorCode == "rate_limited" && refused.headers["connection"] == "close")
+            #expect(await extra.closes(within: .seconds(5)))
+            // The kept ones still serve, and one closed makes room for another.
+            #expect(try await probes[0].request("GET", "/healthz").status == 200)
+            probes[1].close()
+            #expect(await probes[1].closes(within: .seconds(5)))
+            var admitted = false
+            for _ in 0..<50 where !admitted {
+                let next = try await TCPProbe.connect(port: server.port)
+                admitted = try await next.request("GET", "/healthz").status == 200
+                probes.append(next)
+            }
+            #expect(admitted)
+            for probe in probes { probe.close() }
+            // The server may not have seen every close yet: until it has, a request is refused like the extra one.
+            var metrics = ""
+            for _ in 0..<50 where metrics.isEmpty {
+                let reply = try await server.http("GET", "/metrics")
+                if reply.status == 200 { metrics = reply.body }
+            }
+            #expect(metrics.contains(#"parley_http_refused_total{reason="http_sockets"}"#))
+        }
+    }
+
     @Test func theSixtyFifthUnfinishedSocketFromOneAddressIsClosedAtOnce() async throws {
         try await withServer(timeout: .seconds(60), .set(\.handshakeTimeout, .seconds(120))) { server in
-            let limit = UnfinishedSockets.limitPerAddress
+            let limit = Limits.unfinishedSocketsPerAddress
             var probes: [TCPProbe] = []
             for _ in 0...limit { probes.append(try await TCPProbe.connect(port: server.port)) }
             // Which one the server counts last depends on its event loops; exactly one goes, at once.
@@ -79,7 +115,7 @@ import Testing
         try await withServer(timeout: .seconds(60), .set(\.handshakeTimeout, .seconds(120))) { server in
             var members: [RawSocket] = []
             defer { for member in members { member.close() } }
-            for index in 0...UnfinishedSockets.limitPerAddress {
+            for index in 0...Limits.unfinishedSocketsPerAddress {
                 members.append(try await server.join("room=many&nick=m\(index)").0)
             }
             let late = try await TCPProbe.connect(port: server.port)

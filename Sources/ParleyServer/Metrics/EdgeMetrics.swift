@@ -5,6 +5,8 @@ import Prometheus
 struct EdgeMetrics: Sendable {
     let handshakeTimedOut: Metrics.Counter
     let tooManyUnfinished: Metrics.Counter
+    /// HTTP sockets refused because their peer kept `--max-connections-per-address` open already.
+    let tooManyKeptAlive: Metrics.Counter
     let rateLimited: Metrics.Counter
     let notJSON: Metrics.Counter
     let foreignOrigin: Metrics.Counter
@@ -19,6 +21,7 @@ struct EdgeMetrics: Sendable {
         }
         handshakeTimedOut = counter("handshake_timeout")
         tooManyUnfinished = counter("unfinished_sockets")
+        tooManyKeptAlive = counter("http_sockets")
         rateLimited = counter("rate_limited")
         notJSON = counter("content_type")
         foreignOrigin = counter("origin")

@@ -38,7 +38,10 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     let connections: ConnectionContext
     let responder: Responder
     /// Sockets per peer that are still before their upgrade or first request head.
-    let unfinished: UnfinishedSockets
+    let unfinished: SocketsPerAddress
+    /// HTTP sockets per peer that are past their first request head (keep-alive), for as long as they stay open.
+    /// A trusted proxy's are not counted: it carries many clients' requests.
+    let keptAlive: SocketsPerAddress
 
     static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
 
@@ -124,6 +127,7 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
                         if case .failure(let refused) = decision.value { return .refused(http, refused) }
+                        if let refused = keepAlive(channel) { return .refused(http, refused) }
                         return .notUpgraded(http)
                     }
                 }
@@ -134,6 +138,23 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
         configuration.enableResponseHeaderValidation = false
         return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
     }
+
+    /// Counts an HTTP socket under its peer for as long as it stays open; past the peer's limit its request is
+    /// answered 429 and the socket closed. Without it, one address sending a GET every few seconds on each of
+    /// thousands of sockets would hold every descriptor the listener may use. Called on the event loop.
+    private func keepAlive(_ channel: any Channel) -> APIError? {
+        guard let ip = channel.remoteAddress.flatMap(IPAddress.init) else { return nil }
+        if connections.configuration.trustedProxies.contains(where: { $0.contains(ip) }) { return nil }
+        let peer = ClientAddress(ip)
+        guard keptAlive.admit(peer) else {
+            connections.metrics.edge.tooManyKeptAlive.increment()
+            return Self.tooManyKeptAlive
+        }
+        channel.closeFuture.whenComplete { [keptAlive] _ in keptAlive.finish(peer) }
+        return nil
+    }
+
+    static let tooManyKeptAlive = APIError(.tooManyRequests, .rateLimited, "too many open connections from this address")
 
     /// Completes the upgrade that ``WebSocketHandshake`` answered: the frame reader, then the connection. No
     /// frame encoder: everything the server sends is framed as it is written (``OutboxWriter``), so an idle
@@ -193,6 +214,6 @@ struct ChatChannel: ServerChildChannel, HTTPChannelHandler {
     }
 }
 
-/// A socket closed at once: its peer already has ``UnfinishedSockets/limitPerAddress`` sockets before
+/// A socket closed at once: its peer already has ``Limits/unfinishedSocketsPerAddress`` sockets before
 /// their upgrade or request.
 struct TooManyUnfinishedSockets: Error {}

@@ -2,7 +2,7 @@ import NIOCore
 
 /// Closes a socket that has not completed its WebSocket upgrade or its first HTTP request head (TLS
 /// handshake included) within `--handshake-timeout` of being accepted, and holds the socket's place in
-/// ``UnfinishedSockets`` until then.
+/// its peer's count of unfinished sockets (``SocketsPerAddress``) until then.
 ///
 /// The ``WebSocketHandshake`` starts it and, for a plain upgrade, stops it, without it ever entering the
 /// pipeline (one handler fewer to add and remove per connection). A socket handed to NIO's HTTP pipeline gets
@@ -12,14 +12,14 @@ final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private let timeout: TimeAmount
-    private let unfinished: UnfinishedSockets
+    private let unfinished: SocketsPerAddress
     private let address: ClientAddress
     private let metrics: ParleyMetrics
     private var deadline: Scheduled<Void>?
     private var counted = true
 
     /// - Parameter address: the peer, already counted by `unfinished.admit`.
-    init(timeout: TimeAmount, unfinished: UnfinishedSockets, address: ClientAddress, metrics: ParleyMetrics) {
+    init(timeout: TimeAmount, unfinished: SocketsPerAddress, address: ClientAddress, metrics: ParleyMetrics) {
         self.timeout = timeout
         self.unfinished = unfinished
         self.address = address
