@@ -158,6 +158,33 @@ import Testing
         }
     }
 
+    /// A resend is recognised only when its text and files equal the original's (§6): the same `client_id` with
+    /// other files is refused, and a true resend gets the original back with its files.
+    @Test(arguments: TestStorage.available) func aResendWithOtherFilesIsRefused(storage: TestStorage) async throws {
+        let room = storage.room("resendfiles")
+        try await withServer(storage.setting) { server in
+            let (ann, _) = try await server.join("room=\(room)&nick=ann")
+            let first = try #require(Self.json(try await Self.upload(server, room: room, name: "a.png"))["id"] as? String)
+            let second = try #require(Self.json(try await Self.upload(server, room: room, name: "b.png", Self.png + [1]))["id"] as? String)
+            try await ann.send(#"{"type":"message","text":"look","client_id":"c1","attachments":["\#(first)"]}"#)
+            let stored = try await ann.nextMessage()
+            try await ann.send(#"{"type":"message","text":"look","client_id":"c1","attachments":["\#(first)"]}"#)
+            let resent = try await ann.nextMessage()
+            #expect(resent.id == stored.id && resent.attachments?.map(\.id) == [first])
+            try await ann.send(#"{"type":"message","text":"look","client_id":"c1","attachments":["\#(second)"]}"#)
+            #expect(try await ann.nextError() == .badRequest)
+            try await ann.send(#"{"type":"message","text":"look","client_id":"c1"}"#)
+            #expect(try await ann.nextError() == .badRequest)
+            let overHTTP = try await server.http(
+                "POST",
+                "/api/rooms/\(room)/messages",
+                body: #"{"nick":"web","text":"look","client_id":"c1","attachments":["\#(second)"]}"#
+            )
+            #expect(overHTTP.status == 409)
+            ann.close()
+        }
+    }
+
     @Test(arguments: TestStorage.available) func attachmentRules(storage: TestStorage) async throws {
         let f = storage.room("f")
         let other = storage.room("other")

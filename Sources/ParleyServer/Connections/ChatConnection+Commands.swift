@@ -97,7 +97,7 @@ extension ChatConnection {
             } catch {
                 // Slow mode is a rate limit; a locked room refuses even what it already holds.
                 guard let clientID, error.code == .rateLimited else { throw error }
-                return answerResend(clientID, text: text, in: room) { throw error }
+                return answerResend(clientID, text: text, attachments: attachments, in: room) { throw error }
             }
         }
         let rules = context.moderation.rules
@@ -112,7 +112,7 @@ extension ChatConnection {
                 try refuseRate()
                 return .finished
             }
-            return answerResend(clientID, text: text, in: room) { try self.refuseRate() }
+            return answerResend(clientID, text: text, attachments: attachments, in: room) { try self.refuseRate() }
         }
         guard let nick = room.nick(of: id) else {
             rules.withdraw(pass)
@@ -191,12 +191,13 @@ extension ChatConnection {
     private func answerResend(
         _ clientID: String,
         text: String,
+        attachments: [String],
         in room: Room,
         else refuse: @escaping @Sendable () throws -> Void
     ) -> CommandResult {
         wait(clientID: clientID) {
             if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
-                guard original.isResent(as: text) else { throw Self.clientIDTaken }
+                guard original.isResent(as: text, attachments: attachments) else { throw Self.clientIDTaken }
                 self.send(.message(original))
             } else {
                 try refuse()

@@ -191,7 +191,7 @@ struct APIRoutes {
         } catch let refusal as APIError where refusal.status == .tooManyRequests {
             // Slow mode limits new messages; a resend gets its original back (§5).
             guard let clientID, let original = try await store.message(roomID: record.id, clientID: clientID) else { throw refusal }
-            guard original.isResent(as: text) else { throw Self.clientIDConflict }
+            guard original.isResent(as: text, attachments: attachments) else { throw Self.clientIDConflict }
             return EditedResponse(status: .ok, response: original)
         }
         let (results, continuation) = AsyncStream.makeStream(of: AppendResult.self, bufferingPolicy: .bufferingNewest(1))

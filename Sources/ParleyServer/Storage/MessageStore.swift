@@ -70,11 +70,13 @@ public enum MessageChange: Sendable, Hashable {
 }
 
 extension ChatMessage {
-    /// Whether a message sent again with this stored message's `client_id` and `text` is a resend of it (answered
-    /// with it) rather than another message taking its id (refused). Once edited or deleted, the stored text is no
-    /// longer the one sent, so any resend is answered: nothing is stored either way.
-    func isResent(as text: String) -> Bool {
-        self.text == text || editedAt != nil || deleted == true
+    /// Whether a message sent again with this stored message's `client_id`, `text` and attachments (file ids, in
+    /// order) is a resend of it (answered with it) rather than another message taking its id (refused, §6). Once
+    /// edited or deleted, the stored message is no longer the one sent, so any resend is answered: nothing is
+    /// stored either way.
+    func isResent(as text: String, attachments: [String]) -> Bool {
+        if editedAt != nil || deleted == true { return true }
+        return self.text == text && (self.attachments ?? []).map(\.id) == attachments
     }
 }
 

@@ -200,6 +200,7 @@ public final class PostgresMessageStore: MessageStore, Service {
         let verified = order.map { batch[$0].verified }
         let node = self.node
         var results = [AppendResult](repeating: .failed, count: batch.count)
+        var originals: [(index: Int, message: ChatMessage)] = []
         let rows = try await db.query(
             """
             SELECT o_ord, o_id, o_duplicate, o_nick, o_text, o_ts, o_refused, o_reply_to, o_edited_at, o_deleted, o_rev, o_reactions, o_verified
@@ -230,8 +231,20 @@ public final class PostgresMessageStore: MessageStore, Service {
                 continue
             }
             Self.fill(&message, editedAt: editedAt, deleted: deleted, rev: rev, reactions: reactions)
-            // A client can only resend its own message: the same id with other text is refused.
-            results[index] = message.isResent(as: batch[index].text) ? .duplicate(message) : .conflict(message)
+            originals.append((index, message))
+        }
+        // A client can only resend its own message: the same id with other text or files is refused. The
+        // original's files are read after the call's rows (a resend is rare), and go back with it.
+        for (index, var original) in originals {
+            let rows = try await db.query(
+                "SELECT m.attachments FROM messages m WHERE m.room_id = \(batch[index].roomID) AND m.id = \(original.id)",
+                logger: logger
+            )
+            for try await attachments in rows.decode(String?.self) {
+                if original.deleted != true { original.attachments = attachments.flatMap(Self.decodeAttachments) }
+            }
+            let resent = original.isResent(as: batch[index].text, attachments: batch[index].attachments)
+            results[index] = resent ? .duplicate(original) : .conflict(original)
         }
         return results
     }

@@ -33,7 +33,7 @@ extension SQLiteMessageStore {
                 continue
             }
             if let clientID = pending.clientID, let original = try Self.message(db, roomID: pending.roomID, clientID: clientID) {
-                results.append(original.isResent(as: pending.text) ? .duplicate(original) : .conflict(original))
+                results.append(original.isResent(as: pending.text, attachments: pending.attachments) ? .duplicate(original) : .conflict(original))
                 continue
             }
             guard let previous = try lastIDs[pending.roomID] ?? Self.existingLastID(db, roomID: pending.roomID) else {
