@@ -11,6 +11,9 @@ public struct ParleyAPI: Sendable {
     public let endpoint: ChatEndpoint
     /// Seconds to wait for an answer.
     public var timeout: TimeInterval = 10
+    /// Sent as `Authorization: Bearer` with the calls that change state: a room key (§12) or a signed identity
+    /// token (§13), which a server under `--auth required` insists on and a locked room asks of an uploader.
+    public var bearer: String?
 
     public init(endpoint: ChatEndpoint) {
         self.endpoint = endpoint
@@ -21,6 +24,7 @@ public struct ParleyAPI: Sendable {
         var request = URLRequest(url: try url(endpoint.httpBase + "/api/rooms"), timeoutInterval: timeout)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        authorize(&request)
         let body: [String: String?] = ["name": name]
         request.httpBody = try? JSONEncoder().encode(body)
         let (status, data) = try await send(request)
@@ -64,6 +68,7 @@ public struct ParleyAPI: Sendable {
         var request = URLRequest(url: try url(endpoint.httpBase + "/api/rooms/\(room)/files?\(query)"), timeoutInterval: 3600)
         request.httpMethod = "POST"
         request.setValue(Self.mediaType(of: file), forHTTPHeaderField: "Content-Type")
+        authorize(&request)
         // Foundation on Linux does not report the bytes sent of a task with a completion handler: the first and last
         // reports are made here, whatever the platform adds between them.
         let total = ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
@@ -91,6 +96,10 @@ public struct ParleyAPI: Sendable {
             throw ChatClientError(kind: .unreachable, message: "\(endpoint.httpBase) answered an upload with something that is not a file")
         }
         return attachment
+    }
+
+    private func authorize(_ request: inout URLRequest) {
+        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
     }
 
     /// A type for the upload from the file's extension; the server serves unknown ones as downloads anyway.

@@ -65,7 +65,9 @@ struct Chat: AsyncParsableCommand {
         logger.logLevel = level
 
         let printer = ChatPrinter(showIDs: showIDs, fileBase: endpoint.httpBase)
-        let api = ParleyAPI(endpoint: endpoint)
+        var api = ParleyAPI(endpoint: endpoint)
+        // A key grants what the room's rules ask (a locked room); without one, the token proves who uploads.
+        api.bearer = configuration.key ?? configuration.token
         let input = StandardInputLines.make().compactMap { line -> ChatInput? in
             switch ChatLine(line) {
             case .input(.search(let query)):

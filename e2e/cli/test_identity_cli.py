@@ -41,6 +41,21 @@ def test_chat_with_a_token_posts_verified_under_the_tokens_nick(make_server):
     assert result.returncode == 0, result.stderr
 
 
+def test_an_upload_under_auth_required_carries_the_token(make_server, tmp_path):
+    server = make_server("--auth-secret", SECRET, "--auth", "required")
+    token = hs256_token({"sub": "user-8", "nick": "Ada", "exp": int(time.time()) + 600})
+    picture = tmp_path / "plan.png"
+    picture.write_bytes(bytes(range(256)) * 8)
+    result = run_parley("chat", server.ws_url, "--room", "uploads", "--token", token,
+                        input_text=f"/upload \"{picture}\" the plan\n")
+    assert result.returncode == 0, result.stderr
+    assert "upload failed" not in result.stderr
+    with urllib.request.urlopen(f"{server.http_url}/api/rooms/uploads/messages") as reply:
+        messages = json.load(reply)["messages"]
+    assert [(m["nick"], m["text"], m.get("verified"), [a["name"] for a in m.get("attachments", [])]) for m in messages] == \
+        [("Ada", "the plan", True, ["plan.png"])]
+
+
 def test_a_refused_token_is_said_plainly(make_server):
     server = make_server("--auth-secret", SECRET)
     expired = hs256_token({"sub": "user-7", "exp": int(time.time()) - 60})
