@@ -61,7 +61,7 @@ describe('tokens', () => {
     assert.ok(without.stopped);
     assert.match(update.lines[0].text, /sign-in/);
     const fine = new ChatSession('r1');
-    assert.equal(fine.refused(200).lines.length, 0, 'a reachable room with no credential: keep trying quietly');
+    assert.equal(fine.refused(400).lines.length, 0, 'nothing refused (the probe is no upgrade): keep trying quietly');
     assert.ok(!fine.stopped);
   });
 
@@ -112,11 +112,11 @@ describe('tokens', () => {
     assert.equal(refusalExplanation(500, null), null);
   });
 
-  test('the probe asks the room with the same credential and reports the status', async () => {
+  test('the probe asks a plain GET /ws with the socket\'s own parameters and reports the status', async () => {
     const calls = [];
-    const status = await probeRefusal(async (url, init) => { calls.push([url, init.headers]); return { status: 403 }; }, 'r 1', 'k');
+    const status = await probeRefusal(async (url) => { calls.push(url); return { status: 403 }; }, [['room', 'r1'], ['key', 'k 1']]);
     assert.equal(status, 403);
-    assert.deepEqual(calls, [['/api/rooms/r%201', { Authorization: 'Bearer k' }]]);
-    assert.equal(await probeRefusal(async () => { throw new Error('offline'); }, 'r1', null), 0);
+    assert.deepEqual(calls, ['/ws?room=r1&key=k+1']);
+    assert.equal(await probeRefusal(async () => { throw new Error('offline'); }, [['room', 'r1']]), 0);
   });
 });

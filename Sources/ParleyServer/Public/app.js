@@ -69,7 +69,7 @@ function applyUpdate(update) {
     view.notice('Open this chat again from the app you came from to sign in again.', 'error');
   }
   if (update.probe) {
-    probeRefusal(fetch, session.room, session.token || session.key).then((status) => act(session.refused(status)));
+    probeRefusal(fetch, session.connectionParams()).then((status) => act(session.refused(status)));
   }
   if (update.mentioned.length) notifyMentions(update.mentioned);
   if (update.outboxChanged) storage.outbox.save(session.room, session.outbox);

@@ -57,14 +57,14 @@ export function refusalExplanation(status, code) {
 }
 
 /**
- * Why a socket that never opened was refused: asks `GET /api/rooms/{code}` with the same credential.
- * Browsers hide a failed upgrade's status, so this is the closest the page can get. Resolves to an
- * HTTP status (0 when the server could not be reached).
+ * Why a socket that never opened was refused. Browsers hide a failed upgrade's status, so the page asks
+ * a plain `GET /ws` with the socket's own parameters: the server runs the upgrade's checks and answers
+ * their refusal (401 sign-in, 403 key or ban, 404 room, 429 limits), or 400 when nothing would be refused
+ * (the request is no upgrade). Resolves to that status (0 when the server could not be reached).
  */
-export async function probeRefusal(fetchFn, room, bearer) {
+export async function probeRefusal(fetchFn, params) {
   try {
-    const headers = bearer ? { Authorization: `Bearer ${bearer}` } : {};
-    const response = await fetchFn(`/api/rooms/${encodeURIComponent(room)}`, { headers });
+    const response = await fetchFn(`/ws?${new URLSearchParams(params)}`, { cache: 'no-store' });
     return response.status;
   } catch {
     return 0;

@@ -317,11 +317,11 @@ export class ChatSession {
     return update;
   }
 
-  /** What `GET /api/rooms/{code}` answered after sockets kept failing (see auth.js probeRefusal). */
+  /** What the server's plain `GET /ws` answered after sockets kept failing (see auth.js probeRefusal). */
   refused(status) {
     const update = new Update();
     if (this.connected || this.stopped) return update;
-    if (this.key && (status === 403 || status === 200)) {
+    if (this.key && status === 403) {
       // A revoked moderator key is refused before the upgrade: carry on as a member (the key stays
       // stored, so a reload tries it again; a ban is then refused without a key too).
       this.key = null;
