@@ -185,6 +185,22 @@ import Testing
         }
     }
 
+    /// Bytes on disk count against the server's cap until the sweep deletes them: a second copy of stored
+    /// content (kept aside, unreferenced) counts as much as the first. (SQLite only: the cap is the whole
+    /// database's, and the tests share one PostgreSQL database.)
+    @Test func aDuplicateUploadsBytesCountUntilSwept() async throws {
+        let room = "capped"
+        try await withServer(.set(\.maxTotalFileBytes, 4500)) { server in
+            _ = try await server.join("room=\(room)&nick=ann")
+            let bytes = Self.png + Array(repeating: 9, count: 2000 - Self.png.count)
+            #expect(try await Self.upload(server, room: room, name: "one.png", bytes).status == 201)
+            #expect(try await Self.upload(server, room: room, name: "two.png", bytes).status == 201)
+            // 2,000 stored and 2,000 more waiting for the sweep: 600 more would pass the cap.
+            let over = try await Self.upload(server, room: room, name: "three.png", Self.png + Array(repeating: 1, count: 600))
+            #expect(over.status == 507)
+        }
+    }
+
     @Test(arguments: TestStorage.available) func attachmentRules(storage: TestStorage) async throws {
         let f = storage.room("f")
         let other = storage.room("other")

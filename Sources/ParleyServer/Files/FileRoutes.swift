@@ -106,10 +106,10 @@ struct FileRoutes {
             if let publicURL = configuration.publicURL { attachment.url = publicURL.base + attachment.url }
             return EditedResponse(status: .created, response: attachment)
         } catch let refused as FileRefusal {
-            await files.abandon(content: content)
+            await files.abandon(content: content, bytes: counted)
             throw refusal(refused)
         } catch {
-            await files.abandon(content: content)
+            await files.abandon(content: content, bytes: counted)
             throw error
         }
     }

@@ -88,8 +88,12 @@ struct PostgresFileStore: FileStore {
                             contentID = existing
                         }
                         if contentID != content {
-                            // The same bytes are stored already: this upload's copy is left for the sweep.
-                            try await db.query("UPDATE file_contents SET created_at = 0 WHERE id = \(content)", logger: logger)
+                            // The same bytes are stored already: this upload's copy is left for the sweep, its size
+                            // counted against the server's cap until then.
+                            try await db.query(
+                                "UPDATE file_contents SET created_at = 0, size = \(upload.size) WHERE id = \(content)",
+                                logger: logger
+                            )
                         } else {
                             try await db.query(
                                 "UPDATE file_contents SET hash = \(upload.hash), size = \(upload.size) WHERE id = \(content)",
@@ -114,10 +118,13 @@ struct PostgresFileStore: FileStore {
         return try outcome.get()
     }
 
-    func abandon(content: Int64) async {
+    func abandon(content: Int64, bytes: Int64) async {
         // Left for the sweep, which deletes it a batch of chunks at a time.
         _ = try? await client.withDeadline(Self.callTimeout) { db in
-            try await db.query("UPDATE file_contents SET created_at = 0 WHERE id = \(content) AND hash IS NULL", logger: logger)
+            try await db.query(
+                "UPDATE file_contents SET created_at = 0, size = \(bytes) WHERE id = \(content) AND hash IS NULL",
+                logger: logger
+            )
         }
     }
 

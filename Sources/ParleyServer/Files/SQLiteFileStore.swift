@@ -55,9 +55,10 @@ struct SQLiteFileStore: FileStore {
             var contentID = content
             if let existing = try Int64.fetchOne(db, sql: "SELECT id FROM file_contents WHERE hash = ?", arguments: [upload.hash]) {
                 // The same bytes are stored already: this upload's copy is left for the sweep to delete (unreferenced,
-                // with no hash), rather than deleting a large file's chunks inside this transaction.
+                // with no hash), rather than deleting a large file's chunks inside this transaction. Until then its
+                // size counts against the server's cap: the bytes are on disk.
                 contentID = existing
-                try db.execute(sql: "UPDATE file_contents SET created_at = 0 WHERE id = ?", arguments: [content])
+                try db.execute(sql: "UPDATE file_contents SET created_at = 0, size = ? WHERE id = ?", arguments: [upload.size, content])
             } else {
                 try db.execute(sql: "UPDATE file_contents SET hash = ?, size = ? WHERE id = ?", arguments: [upload.hash, upload.size, content])
             }
@@ -75,10 +76,10 @@ struct SQLiteFileStore: FileStore {
         }
     }
 
-    func abandon(content: Int64) async {
+    func abandon(content: Int64, bytes: Int64) async {
         // Left for the sweep, which deletes it a chunk batch at a time.
         _ = try? await database.write { db in
-            try db.execute(sql: "UPDATE file_contents SET created_at = 0 WHERE id = ? AND hash IS NULL", arguments: [content])
+            try db.execute(sql: "UPDATE file_contents SET created_at = 0, size = ? WHERE id = ? AND hash IS NULL", arguments: [bytes, content])
         }
     }
 
