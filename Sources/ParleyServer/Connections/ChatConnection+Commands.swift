@@ -118,7 +118,6 @@ extension ChatConnection {
             rules.withdraw(pass)
             return .finished
         }
-        guard let nick = room.nick(of: id) else { return .finished }
         var message = PendingMessage(
             roomID: room.record.id,
             nick: nick,
