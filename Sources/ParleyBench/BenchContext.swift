@@ -1,3 +1,4 @@
+import ParleyClient
 import Synchronization
 
 /// What every task of one run shares: the plan and clock, the measurement window, live counters (atomics,

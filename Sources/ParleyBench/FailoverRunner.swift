@@ -1,6 +1,7 @@
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import ParleyClient
 import Synchronization
 
 /// `parley bench --failover`: open-loop traffic over the nodes of a cluster while one of them is lost.

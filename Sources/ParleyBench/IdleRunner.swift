@@ -1,6 +1,7 @@
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import ParleyClient
 
 /// `parley bench --idle`: opens many connections, holds them, and checks that every one receives a
 /// broadcast sent by someone else (for example `POST /api/rooms/{code}/messages`), for connection counts

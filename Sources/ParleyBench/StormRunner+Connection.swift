@@ -1,6 +1,7 @@
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import ParleyClient
 import Synchronization
 
 /// A member's and an announcer's connections during a storm.

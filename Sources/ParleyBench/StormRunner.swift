@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import ParleyClient
 import Synchronization
 
 /// `parley bench --storm`: a reconnect storm after a server restart, checked like a real client's resume.

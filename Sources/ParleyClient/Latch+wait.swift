@@ -1,7 +1,7 @@
 extension Latch {
     /// Waits until the latch opens or `limit` passes, whichever comes first; `nil` if the time ran out
     /// (or the task was cancelled).
-    func wait(atMost limit: Duration) async -> Value? {
+    public func wait(atMost limit: Duration) async -> Value? {
         await withTaskGroup(of: Value?.self) { group in
             group.addTask { await self.wait() }
             group.addTask {

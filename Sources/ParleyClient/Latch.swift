@@ -2,7 +2,7 @@ import Synchronization
 
 /// A one-shot signal that any number of tasks can wait for: once opened it stays open, with its value.
 /// Waiting is cancellable.
-final class Latch<Value: Sendable>: Sendable {
+public final class Latch<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
         var waiters: [Int: CheckedContinuation<Value?, Never>] = [:]
@@ -12,10 +12,10 @@ final class Latch<Value: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    public init() {}
 
     /// Opens the latch and wakes every waiter; later calls do nothing.
-    func open(_ value: Value) {
+    public func open(_ value: Value) {
         let waiters = state.withLock { state -> [CheckedContinuation<Value?, Never>] in
             guard state.value == nil else { return [] }
             state.value = value
@@ -26,10 +26,10 @@ final class Latch<Value: Sendable>: Sendable {
     }
 
     /// The value, if the latch is open.
-    var value: Value? { state.withLock { $0.value } }
+    public var value: Value? { state.withLock { $0.value } }
 
     /// Waits until the latch opens; `nil` if the task is cancelled first.
-    func wait() async -> Value? {
+    public func wait() async -> Value? {
         let id = state.withLock { state in
             state.nextWaiter += 1
             return state.nextWaiter
@@ -58,5 +58,5 @@ final class Latch<Value: Sendable>: Sendable {
 }
 
 extension Latch where Value == Void {
-    func open() { open(()) }
+    public func open() { open(()) }
 }

@@ -65,6 +65,9 @@ struct Chat: AsyncParsableCommand {
         logger.logLevel = level
 
         let printer = ChatPrinter(showIDs: showIDs, fileBase: endpoint.httpBase)
+        // An open room exists once someone has joined it, and an upload goes over HTTP, not through the session:
+        // the first waits for this client's own join (a `/upload` on the first line of a script would else race it).
+        let joined = Latch<Void>()
         var api = ParleyAPI(endpoint: endpoint)
         // A key grants what the room's rules ask (a locked room); without one, the token proves who uploads.
         api.bearer = configuration.key ?? configuration.token
@@ -82,6 +85,7 @@ struct Chat: AsyncParsableCommand {
             case .input(let input): return input
             case .upload(let path, let text):
                 // Over HTTP, streamed from disk; the message carrying the file then goes through the session.
+                _ = await joined.wait()
                 do throws(ChatClientError) {
                     let file = try await api.upload(room: room, path: path) { sent, total in printer.progress(sent: sent, of: total) }
                     printer.progressDone()
@@ -105,7 +109,10 @@ struct Chat: AsyncParsableCommand {
             }
         }
         do {
-            try await ChatSession(configuration: configuration, logger: logger).run(input: input) { printer.show($0) }
+            try await ChatSession(configuration: configuration, logger: logger).run(input: input) { output in
+                if case .connected = output { joined.open() }
+                printer.show(output)
+            }
         } catch let error as ChatClientError {
             throw ClientExitCode.fail(error)
         }
