@@ -14,7 +14,7 @@ enum ClientExitCode {
     /// Lines were still unacknowledged when the wait at the end of input ran out, or another client took
     /// over the session: try again.
     static let temporaryFailure: Int32 = 75
-    /// The server does not allow this client (HTTP 403, e.g. its Origin).
+    /// The server does not allow this client (HTTP 403, e.g. its Origin), or wants a sign-in it lacks (401).
     static let forbidden: Int32 = 77
 
     /// The exit code for a client error.
@@ -24,7 +24,7 @@ enum ClientExitCode {
         case .refused(let status):
             switch status {
             case 400, 413: dataError
-            case 403: forbidden
+            case 401, 403: forbidden
             case 404: noSuchRoom
             case 429, 503: unavailable
             default: 1

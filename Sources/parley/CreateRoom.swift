@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ParleyClient
 
 /// `parley create-room URL`: asks the server for a new private room and prints its code and invite link.
@@ -11,19 +12,26 @@ struct CreateRoom: AsyncParsableCommand {
             `invite URL` and a line `owner URL` (the owner key in the link's #key= fragment: keep it secret), or with \
             --json the server's JSON answer.
 
+            A server started with --auth required creates rooms only for a signed identity token (--token, or \
+            PARLEY_TOKEN) or its admin token (--token takes that too).
+
             Exit codes: 0 created; 64 bad usage or malformed URL; 65 refused as invalid (400, 413); 66 not found \
-            (404); 69 server unreachable or unavailable; 77 forbidden (403).
+            (404); 69 server unreachable or unavailable; 77 not signed in or forbidden (401, 403).
             """
     )
 
     @Argument(help: "The server: http(s)://HOST:PORT or ws(s)://HOST:PORT.") var url: String
     @Option(help: "A display name for the room (at most 100 characters).") var name: String?
     @Flag(help: "Print the server's JSON answer instead.") var json = false
+    @Option(help: "A signed identity token (also PARLEY_TOKEN) or the server's admin token, sent as Authorization: Bearer.")
+    var token: String?
 
     func run() async throws {
         do {
             let endpoint = try ChatEndpoint(parsing: url)
-            let (room, answer) = try await ParleyAPI(endpoint: endpoint).createRoom(name: name)
+            var api = ParleyAPI(endpoint: endpoint)
+            api.bearer = token ?? ProcessInfo.processInfo.environment["PARLEY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            let (room, answer) = try await api.createRoom(name: name)
             if json {
                 Terminal.standardOutput.write(TerminalText.escapeJSON(answer) + "\n")
             } else {

@@ -56,11 +56,25 @@ def test_an_upload_under_auth_required_carries_the_token(make_server, tmp_path):
         [("Ada", "the plan", True, ["plan.png"])]
 
 
+def test_create_room_under_auth_required_takes_a_token_or_the_admin_token(make_server):
+    server = make_server("--auth-secret", SECRET, "--auth", "required", "--admin-token", "operator-secret-0123456789")
+    refused = run_parley("create-room", server.http_url)
+    assert refused.returncode == 77, refused.stderr
+    assert "token" in refused.stderr
+    token = hs256_token({"sub": "user-9", "exp": int(time.time()) + 600})
+    for credential in (token, "operator-secret-0123456789"):
+        created = run_parley("create-room", server.http_url, "--token", credential)
+        assert created.returncode == 0, created.stderr
+        assert created.stdout.startswith("code ")
+    env = dict(os.environ, PARLEY_TOKEN=token)
+    assert run_parley("create-room", server.http_url, env=env).returncode == 0
+
+
 def test_a_refused_token_is_said_plainly(make_server):
     server = make_server("--auth-secret", SECRET)
     expired = hs256_token({"sub": "user-7", "exp": int(time.time()) - 60})
     result = run_parley("chat", server.ws_url, "--room", "signed", "--token", expired, input_text="x\n")
-    assert result.returncode != 0
+    assert result.returncode == 77
     assert "expired" in result.stderr
 
 
