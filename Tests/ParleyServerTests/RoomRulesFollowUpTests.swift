@@ -63,6 +63,31 @@ import Testing
         }
     }
 
+    /// A message slow mode refuses with a `client_id` is looked up in storage (it may be a resend), and that read
+    /// takes a rate-limit token: a client cannot make the server read storage for every refusal.
+    @Test func aSlowModeRefusalWithAClientIDTakesAToken() async throws {
+        try await withServer(.set(\.rateBurst, 3), .set(\.ratePerSecond, 0.01)) { server in
+            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+            let (member, _) = try await server.join("room=\(code)&nick=mel")
+            try await owner.send(.room(RoomChange(slowMode: 3600)))
+            _ = try await member.next { event -> Bool? in
+                if case .room(let info) = event, info.slowMode == 3600 { return true }
+                return nil
+            }
+            try await member.send(.message(text: "first", clientID: "c0"))
+            _ = try await member.nextMessage()
+            var answers: [String] = []
+            for n in 1...4 {
+                try await member.send(.message(text: "more", clientID: "c\(n)"))
+                answers.append(try await member.next { if case .error(.rateLimited, let message, _) = $0 { message } else { nil } })
+            }
+            // Two tokens were left: two lookups, then the rate limit itself.
+            #expect(answers.map { $0.contains("slow mode") } == [true, true, false, false], "\(answers)")
+            for socket in [owner, member] { socket.close() }
+        }
+    }
+
     /// A locked room takes no edits or reactions from members (§12), but a member may still take back its own
     /// reaction and delete its own message.
     @Test func inALockedRoomAMemberMayTakeBackButNotAdd() async throws {

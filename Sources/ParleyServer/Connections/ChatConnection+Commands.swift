@@ -97,7 +97,12 @@ extension ChatConnection {
             } catch {
                 // Slow mode is a rate limit; a locked room refuses even what it already holds.
                 guard let clientID, error.code == .rateLimited else { throw error }
-                return answerResend(clientID, text: text, attachments: attachments, in: room) { throw error }
+                // Looking the id up reads storage: it costs a token, handed back when it finds a resend.
+                guard rate.withLock({ $0.take() == .allow }) else {
+                    try refuseRate()
+                    return .finished
+                }
+                return answerResend(clientID, text: text, attachments: attachments, in: room, refunding: true) { throw error }
             }
         }
         let rules = context.moderation.rules
@@ -134,7 +139,7 @@ extension ChatConnection {
             message.author = authorship.author
             message.savesSession = authorship.savesSession
         }
-        return queue(message)
+        return queue(message, slowMode: pass)
     }
 
     /// Queues a change to a stored message (§11) behind this connection's messages; it costs a rate-limit token
@@ -170,7 +175,8 @@ extension ChatConnection {
         guard context.store.supportsLivingMessages else { throw ProtocolError(.badRequest, StorageError.livingMessages) }
     }
 
-    private func queue(_ message: PendingMessage) -> CommandResult {
+    /// A slow-mode `pass` is handed back when the message never reaches storage.
+    private func queue(_ message: PendingMessage, slowMode pass: RoomRules.SlowModePass? = nil) -> CommandResult {
         let clientID = message.clientID
         if context.store.offer(message) {
             context.logger.trace("message queued", metadata: ["connection": "\(id.value)", "room": "\(message.roomID)"])
@@ -180,23 +186,34 @@ extension ChatConnection {
         }
         // The store cannot take it now (PostgreSQL's commit queue is full, or the store has stopped): wait in
         // its queue, reading nothing more meanwhile.
-        return wait(clientID: clientID) {
-            try await self.context.store.append(message)
+        let rules = context.moderation.rules
+        let result = wait(clientID: clientID) {
+            do {
+                try await self.context.store.append(message)
+            } catch {
+                rules.withdraw(pass)
+                throw error
+            }
         }
+        if case .finished = result { rules.withdraw(pass) }
+        return result
     }
 
     /// Answers a message the room may already hold under `clientID` with the original; when it holds none,
-    /// `refuse` decides (the message would be new, and something refused it).
+    /// `refuse` decides (the message would be new, and something refused it). With `refunding`, the token the
+    /// lookup took is handed back for a resend, which costs none.
     private func answerResend(
         _ clientID: String,
         text: String,
         attachments: [String],
         in room: Room,
+        refunding: Bool = false,
         else refuse: @escaping @Sendable () throws -> Void
     ) -> CommandResult {
         wait(clientID: clientID) {
             if let original = try await self.context.store.message(roomID: room.record.id, clientID: clientID) {
                 guard original.isResent(as: text, attachments: attachments) else { throw Self.clientIDTaken }
+                if refunding { self.rate.withLock { $0.refund() } }
                 self.send(.message(original))
             } else {
                 try refuse()
