@@ -136,17 +136,19 @@ import Testing
     }
 
     /// A refused upload's body is not read: the answer says `Connection: close`, and the connection closes
-    /// soon after it, however much the client goes on sending (it declared a gigabyte).
-    @Test func aRefusedUploadClosesItsConnectionWhileTheBodyStillComes() async throws {
+    /// soon after it, however much the client goes on sending (it declared a gigabyte). Refused for its size, and
+    /// refused before the size mattered (no such room).
+    @Test(arguments: [("refused", 413), ("nosuchroom", 404)])
+    func aRefusedUploadClosesItsConnectionWhileTheBodyStillComes(room: String, status: Int) async throws {
         try await withServer { server in
             _ = try await server.join("room=refused&nick=ann")
             let probe = try await TCPProbe.connect(port: server.port)
             try await probe.send(
-                "POST /api/rooms/refused/files?name=big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                "POST /api/rooms/\(room)/files?name=big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
                     + "Content-Length: 1000000000\r\n\r\n"
             )
             let reply = try await probe.response()
-            #expect(reply.status == 413 && reply.headers["connection"] == "close")
+            #expect(reply.status == status && reply.headers["connection"] == "close")
             // A trickle of body for up to 5 s (the idle timeout between parts is 10 s, and each part restarts it).
             let chunk = String(repeating: "x", count: 1024)
             for _ in 0..<50 where probe.isOpen {

@@ -2,15 +2,18 @@ import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 
-/// Ends a connection whose response says `Connection: close`.
+/// Ends a connection whose response says `Connection: close`, or refuses a request whose body has not all
+/// arrived.
 ///
 /// Hummingbird keeps a connection open after any response unless the request asked to close it, and reads
-/// whatever is left of the request's body before the next request. A route that refuses a body it will not
-/// read (an upload over a limit) says `Connection: close` instead; without this the server would go on
-/// reading, and throwing away, a body of any declared length, or a chunked one that never ends. After the
-/// response's end the socket stops sending, so the client sees the whole answer, and closes for good
-/// ``grace`` later, however much the client is still sending.
-final class CloseAfterResponse: ChannelOutboundHandler, RemovableChannelHandler {
+/// whatever is left of the request's body before the next request. A refusal that comes before the body (an
+/// upload over a limit, to an unknown room, from a banned client) would then go on reading, and throwing
+/// away, a body of any declared length, or a chunked one that never ends. Such a response is sent with
+/// `Connection: close`; after its end the socket stops sending, so the client sees the whole answer, and
+/// closes for good ``grace`` later, however much the client is still sending.
+final class CloseAfterResponse: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
@@ -18,12 +21,29 @@ final class CloseAfterResponse: ChannelOutboundHandler, RemovableChannelHandler 
     /// unread bytes resets the connection, which can cost the client the answer).
     static let grace = TimeAmount.seconds(1)
 
+    /// The current request's body has all arrived (or it had none).
+    private var requestEnded = true
     private var closing = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: requestEnded = false
+        case .body: break
+        case .end: requestEnded = true
+        }
+        context.fireChannelRead(data)
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let response):
+        case .head(var response):
             closing = response.headerFields[.connection]?.lowercased() == "close"
+            if !closing, !requestEnded, response.status.code >= 400 {
+                closing = true
+                response.headerFields[.connection] = "close"
+                context.write(wrapOutboundOut(.head(response)), promise: promise)
+                return
+            }
         case .body:
             break
         case .end:
