@@ -85,7 +85,8 @@ struct Chat: AsyncParsableCommand {
             case .input(let input): return input
             case .upload(let path, let text):
                 // Over HTTP, streamed from disk; the message carrying the file then goes through the session.
-                _ = await joined.wait()
+                // Nil: the session ended (refused, or the room is gone) before this client joined.
+                guard await joined.wait() != nil else { return nil }
                 do throws(ChatClientError) {
                     let file = try await api.upload(room: room, path: path) { sent, total in printer.progress(sent: sent, of: total) }
                     printer.progressDone()

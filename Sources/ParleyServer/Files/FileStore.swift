@@ -50,8 +50,8 @@ protocol FileStore: Sendable {
     /// Records the file, keeping the content once (an equal content already stored is used instead and this one
     /// dropped). Throws ``FileRefusal/roomFull`` when the room's files would then exceed `maxRoomBytes`.
     func finish(content: Int64, upload: FileUpload, maxRoomBytes: Int64) async throws -> StoredFile
-    /// Drops the content of an upload that did not finish, `bytes` of it written: they count against the server's
-    /// cap (``totalBytes()``) until the sweep deletes them.
+    /// Drops the content of an upload that did not finish, after `bytes` of it were received (at most that many
+    /// written): they count against the server's cap (``totalBytes()``) until the sweep deletes them.
     func abandon(content: Int64, bytes: Int64) async
     /// The file with this id, or nil.
     func file(id: String) async throws -> StoredFile?

@@ -13,14 +13,16 @@ struct FileSweeper: Service {
     /// Often enough that a file lives at most a quarter longer than its lifetime; at most a minute apart.
     var interval: Duration { min(.seconds(60), lifetime / 4) }
 
+    /// The first pass comes an interval after start rather than at once, when a restarted server's clients are
+    /// all coming back; what it deletes waits that much longer.
     func run() async throws {
         while !Task.isShuttingDownGracefully {
-            await sweepOnce()
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {
                 return
             }
+            await sweepOnce()
         }
     }
 

@@ -116,7 +116,8 @@ extension PostgresMessageStore {
                     return try await run(on: db)
                 }
             }
-            if moderated, pending.savesSession { try await saveSession(pending) }
+            // The delete has committed: a session row that fails to save now must not report it as failed.
+            if moderated, pending.savesSession { try? await saveSession(pending) }
             return result
         } catch let error as PSQLError where Self.isRowError(error) {
             logger.warning("a change could not be stored", metadata: ["error": "\(String(reflecting: error))"])
