@@ -9,6 +9,20 @@ import Testing
 @Suite struct RoomRulesFollowUpTests {
     enum NotYet: Error { case stillAMember }
 
+    /// A new room with its owner `olga` and a member `mel` connected, in slow mode of an hour, once `mel` has
+    /// heard of it.
+    static func slowRoom(_ server: TestServer) async throws -> (code: String, owner: RawSocket, member: RawSocket) {
+        let (code, key, _) = try await RoomOwnerTests.createRoom(server)
+        let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
+        let (member, _) = try await server.join("room=\(code)&nick=mel")
+        try await owner.send(.room(RoomChange(slowMode: 3600)))
+        _ = try await member.next { event -> Bool? in
+            if case .room(let info) = event, info.slowMode == 3600 { return true }
+            return nil
+        }
+        return (code, owner, member)
+    }
+
     @Test func anUploadDoesNotStartSlowModeItsMessageDoes() async throws {
         try await withServer { server in
             let (code, key, _) = try await RoomOwnerTests.createRoom(server)
@@ -33,14 +47,7 @@ import Testing
     /// refused (§5: not counted by the rate limit), over WebSocket and HTTP.
     @Test func aRefusedMessageCostsNoSlowModeTimeAndAResendGetsItsOriginal() async throws {
         try await withServer { server in
-            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
-            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
-            let (member, _) = try await server.join("room=\(code)&nick=mel")
-            try await owner.send(.room(RoomChange(slowMode: 3600)))
-            _ = try await member.next { event -> Bool? in
-                if case .room(let info) = event, info.slowMode == 3600 { return true }
-                return nil
-            }
+            let (code, owner, member) = try await Self.slowRoom(server)
             try await member.send(#"{"type":"message","text":"to nothing","reply_to":999}"#)
             #expect(try await member.nextError() == .notFound)
             try await member.send(#"{"type":"message","text":"hello","client_id":"c1"}"#)
@@ -67,14 +74,7 @@ import Testing
     /// takes a rate-limit token: a client cannot make the server read storage for every refusal.
     @Test func aSlowModeRefusalWithAClientIDTakesAToken() async throws {
         try await withServer(.set(\.rateBurst, 3), .set(\.ratePerSecond, 0.01)) { server in
-            let (code, key, _) = try await RoomOwnerTests.createRoom(server)
-            let (owner, _) = try await server.join("room=\(code)&nick=olga&key=\(key)")
-            let (member, _) = try await server.join("room=\(code)&nick=mel")
-            try await owner.send(.room(RoomChange(slowMode: 3600)))
-            _ = try await member.next { event -> Bool? in
-                if case .room(let info) = event, info.slowMode == 3600 { return true }
-                return nil
-            }
+            let (_, owner, member) = try await Self.slowRoom(server)
             try await member.send(.message(text: "first", clientID: "c0"))
             _ = try await member.nextMessage()
             var answers: [String] = []
