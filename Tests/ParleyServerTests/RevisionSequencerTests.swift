@@ -13,6 +13,24 @@ import Testing
         #expect(sequencer.anchor(rev: 0).release.isEmpty, "a second anchor changes nothing")
     }
 
+    /// This node committed revisions 7 and 9 before the room's first welcome, which read revision 5: 6 and 8
+    /// are another node's, and must be fetched rather than skipped.
+    @Test func aGapAmongArrivalsBeforeTheAnchorIsFetched() {
+        var sequencer = RevisionSequencer<Int64>()
+        _ = sequencer.receive(rev: 9, 9)
+        _ = sequencer.receive(rev: 7, 7)
+        let output = sequencer.anchor(rev: 5)
+        #expect(output.release == [7, 9] && output.fetchAfter == 5 && sequencer.delivered == 5)
+        let fetched = sequencer.fetched([(6, 6), (7, 7), (8, 8), (9, 9)], covered: 9, exhausted: true)
+        #expect(fetched.release == [6, 7, 8, 9] && fetched.fetchAfter == nil && sequencer.delivered == 9)
+
+        var following = RevisionSequencer<Int64>()
+        _ = following.receive(rev: 6, 6)
+        _ = following.receive(rev: 8, 8)
+        let afterSix = following.anchor(rev: 5)
+        #expect(afterSix.release == [6, 8] && afterSix.fetchAfter == 6 && following.delivered == 6)
+    }
+
     @Test func ownCommitsInOrderNeedNoFetch() {
         var sequencer = RevisionSequencer<Int64>()
         _ = sequencer.anchor(rev: 5)

@@ -30,13 +30,17 @@ struct RevisionSequencer<Payload> {
     }
 
     /// The first `welcome` showed the room at revision `rev`. What arrived before is released anyway, in
-    /// revision order: another member may have read an older state, and an update repeated is harmless.
+    /// revision order: another member may have read an older state, and an update repeated is harmless. The
+    /// cursor moves past the arrivals that follow `rev` without a gap; a revision missing between them (another
+    /// node's, committed after the welcome's read) is fetched, not skipped.
     mutating func anchor(rev: Int64) -> Output {
         guard delivered == nil else { return Output() }
         let early = waiting.keys.sorted()
         let release = early.compactMap { waiting.removeValue(forKey: $0) }
-        delivered = max(rev, early.last ?? 0)
-        known = max(known, delivered ?? 0)
+        var cursor = rev
+        for arrived in early where arrived == cursor + 1 { cursor = arrived }
+        delivered = cursor
+        known = max(known, cursor, early.last ?? 0)
         var output = drain()
         output.release = release + output.release
         return output
