@@ -30,18 +30,14 @@ struct IdentityMiddleware: RouterMiddleware {
 
     /// The bearer value when it has a JWT's shape.
     static func token(in request: Request) -> String? {
-        guard let value = bearer(in: request), value.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2 else { return nil }
+        guard let value = APIRoutes.bearer(request), value.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2 else { return nil }
         return value
     }
 
+    /// Read as the routes read it (``APIRoutes/bearer(_:)``): a value let through here as a key must be the one
+    /// they then check, or it would pass unchecked.
     private static func carriesKey(_ request: Request) -> Bool {
-        bearer(in: request) != nil
-    }
-
-    private static func bearer(in request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return nil }
-        let value = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
-        return value.isEmpty ? nil : value
+        APIRoutes.bearer(request) != nil
     }
 
     /// The `{code}` of `/api/rooms/{code}/…`; nil for a request that names no room (creating one).
